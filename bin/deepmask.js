@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// The `deepmask` command. The TypeScript is compiled to dist/ by `npm run build` (npm start does it).
+import { existsSync } from 'node:fs';
+
+const entry = new URL('../dist/src/cli/main.js', import.meta.url);
+if (!existsSync(entry)) {
+  console.error('deepmask: dist/ is missing; run `npm run build` (or `npm start`) first');
+  process.exit(1);
+}
+const { main } = await import(entry.href);
+try {
+  await main(process.argv.slice(2));
+} catch (e) {
+  if (e && e.name === 'UsageError') {
+    console.error(`deepmask: ${e.message}`);
+    process.exitCode = 2;
+  } else {
+    console.error(process.env.DEEPMASK_DEBUG ? e : `deepmask: ${e && e.message ? e.message : e}`);
+    process.exitCode = 1;
+  }
+}

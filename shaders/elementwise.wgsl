@@ -1,0 +1,67 @@
+// Elementwise maps. Operands broadcast by index modulo their length, which with channels-last
+// (NHWC) layouts covers scalars and per-channel vectors alike.
+struct Params {
+  n: u32,      // output elements
+  na: u32,     // elements of a (a[i % na])
+  nb: u32,     // elements of b (b[i % nb])
+  alpha: f32,
+  beta: f32,
+}
+
+const ADD: u32 = 0u;          // alpha*a + beta*b
+const MUL: u32 = 1u;          // alpha*a*b
+const RELU: u32 = 2u;         // max(a, 0)
+const RELU_GRAD: u32 = 3u;    // b where a > 0 (a: forward input or output, b: upstream grad)
+const SIGMOID: u32 = 4u;      // 1 / (1 + exp(-a))
+const SIGMOID_GRAD: u32 = 5u; // b * a * (1 - a) (a: sigmoid output)
+const AFFINE: u32 = 6u;       // alpha*a + beta
+const MAX: u32 = 7u;          // max(a, b)
+const FILL: u32 = 8u;         // beta (a and b unread)
+override OP: u32 = ADD;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+fn sigmoid(x: f32) -> f32 {
+  // Split by sign so exp never overflows.
+  if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
+  let e = exp(x);
+  return e / (1.0 + e);
+}
+
+@compute @workgroup_size(64)
+fn map(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroup_linear(wid, nwg) * 64u + lid;
+  if (i >= p.n) { return; }
+  let x = a[i % p.na];
+  let y = b[i % p.nb];
+  var r: f32;
+  switch OP {
+    case ADD: { r = p.alpha * x + p.beta * y; }
+    case MUL: { r = p.alpha * x * y; }
+    case RELU: { r = max(x, 0.0); }
+    case RELU_GRAD: { r = select(0.0, y, x > 0.0); }
+    case SIGMOID: { r = sigmoid(x); }
+    case SIGMOID_GRAD: { r = y * x * (1.0 - x); }
+    case AFFINE: { r = p.alpha * x + p.beta; }
+    case MAX: { r = max(x, y); }
+    case FILL: { r = p.beta; }
+    default: { r = 0.0; }
+  }
+  out[i] = r;
+}
+
+struct AccParams { n: u32, na: u32, alpha: f32 }
+@group(0) @binding(0) var<uniform> q: AccParams;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+// dst += alpha * src (gradient accumulation in place).
+@compute @workgroup_size(64)
+fn accumulate(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroup_linear(wid, nwg) * 64u + lid;
+  if (i >= q.n) { return; }
+  dst[i] = dst[i] + q.alpha * src[i % q.na];
+}

@@ -1,0 +1,106 @@
+// C[M,N] = op(A)[M,K] · op(B)[K,N] (+ bias[N]) (ReLU), f32 accumulation, optionally split over K.
+//
+// Register blocking for software rasterisers and GPUs alike: a workgroup owns R rows and each lane
+// C vec4 column groups. Rows derive from the workgroup id only, so every A load has one address per
+// workgroup (a scalar broadcast on lavapipe, a uniform load on GPUs); B loads are vec4 along N.
+// With `splits` > 1 each split writes partials [split, M, N] that `reduce_splits` sums in a fixed
+// order (deterministic, no atomics) and applies bias and ReLU to.
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  kChunk: u32,  // K per split
+  splits: u32,
+}
+
+override TRANS_A: bool = false;  // A stored [K, M]
+override TRANS_B: bool = false;  // B stored [N, K]
+override VEC_B: bool = false;    // B stored [K, N] with N % 4 == 0: one vec4 load per column group
+override BIAS: bool = false;
+override RELU: bool = false;
+override WG: u32 = 64u;          // lanes per workgroup, along N
+const R: u32 = 8u;               // rows per workgroup
+const C: u32 = 2u;               // vec4 column groups per lane
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<vec4f>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+fn b_at(e: u32) -> f32 { return b[e >> 2u][e & 3u]; }
+
+fn load_b(k: u32, n: u32) -> vec4f {
+  if (VEC_B) { return b[(k * p.N + min(n, p.N - 4u)) >> 2u]; }
+  let l = p.N - 1u;
+  if (TRANS_B) {
+    return vec4f(b_at(min(n, l) * p.K + k), b_at(min(n + 1u, l) * p.K + k), b_at(min(n + 2u, l) * p.K + k), b_at(min(n + 3u, l) * p.K + k));
+  }
+  let row = k * p.N;
+  return vec4f(b_at(row + min(n, l)), b_at(row + min(n + 1u, l)), b_at(row + min(n + 2u, l)), b_at(row + min(n + 3u, l)));
+}
+
+fn load_a(m: u32, k: u32) -> f32 {
+  if (TRANS_A) { return a[k * p.M + m]; }
+  return a[m * p.K + k];
+}
+
+@compute @workgroup_size(WG)
+fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let colGroups = (p.N + 4u * C * WG - 1u) / (4u * C * WG);
+  let rowGroups = (p.M + R - 1u) / R;
+  let w = workgroup_linear(wid, nwg);
+  let split = w / (colGroups * rowGroups);
+  if (split >= p.splits) { return; }
+  let t = w % (colGroups * rowGroups);
+  let r0 = (t / colGroups) * R;
+  let n0 = ((t % colGroups) * WG + lid) * 4u * C;
+  let k0 = split * p.kChunk;
+  let k1 = min(p.K, k0 + p.kChunk);
+  let mLast = p.M - 1u;
+
+  var acc: array<array<vec4f, C>, R>;
+  for (var k = k0; k < k1; k++) {
+    var bv: array<vec4f, C>;
+    for (var j = 0u; j < C; j++) { bv[j] = load_b(k, n0 + 4u * j); }
+    for (var i = 0u; i < R; i++) {
+      let av = vec4f(load_a(min(r0 + i, mLast), k));
+      for (var j = 0u; j < C; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
+    }
+  }
+
+  let base = split * p.M * p.N;
+  for (var i = 0u; i < R; i++) {
+    let m = r0 + i;
+    if (m >= p.M) { break; }
+    for (var j = 0u; j < C; j++) {
+      for (var u = 0u; u < 4u; u++) {
+        let n = n0 + 4u * j + u;
+        if (n < p.N) {
+          var v = acc[i][j][u];
+          if (BIAS) { v += bias[n]; }
+          if (RELU) { v = max(v, 0.0); }
+          c[base + m * p.N + n] = v;
+        }
+      }
+    }
+  }
+}
+
+struct ReduceParams { n: u32, cols: u32, splits: u32 }
+@group(0) @binding(0) var<uniform> rp: ReduceParams;
+@group(0) @binding(1) var<storage, read> partial: array<f32>;
+@group(0) @binding(2) var<storage, read> rbias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+// out[i] = sum over s of partial[s, i] (+ bias[i % cols]) (ReLU), summed in split order.
+@compute @workgroup_size(64)
+fn reduce_splits(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroup_linear(wid, nwg) * 64u + lid;
+  if (i >= rp.n) { return; }
+  var v = 0.0;
+  for (var s = 0u; s < rp.splits; s++) { v += partial[s * rp.n + i]; }
+  if (BIAS) { v += rbias[i % rp.cols]; }
+  if (RELU) { v = max(v, 0.0); }
+  out[i] = v;
+}

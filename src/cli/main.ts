@@ -1,0 +1,38 @@
+// `deepmask <command> [options]`: the command-line entry point (Node only).
+import { infoCommand } from './info.js';
+import { demoCommand } from './demo.js';
+
+export interface Command {
+  summary: string;
+  usage: string;
+  run(argv: string[]): Promise<void>;
+}
+
+const commands: Record<string, Command> = {
+  demo: demoCommand,
+  info: infoCommand,
+};
+
+function help(): string {
+  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  return `deepmask-webgpu: DeepMask object proposals on a WebGPU engine\n\nUsage: deepmask <command> [options]\n\nCommands:\n${rows.join('\n')}\n\nRun \`deepmask <command> --help\` for a command's options.`;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    console.error(`deepmask: unknown command '${name}'\n\n${help()}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(`${cmd.summary}\n\n${cmd.usage}`);
+    return;
+  }
+  await cmd.run(rest);
+}

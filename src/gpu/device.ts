@@ -1,0 +1,69 @@
+// One entry point for a WebGPU device in Node (Dawn) or the browser (navigator.gpu).
+
+export interface DeviceOptions {
+  powerPreference?: GPUPowerPreference;
+  /** Request `shader-f16` when the adapter has it (default true). */
+  f16?: boolean;
+  /** Node only: extra Dawn flags, e.g. `enable-dawn-features=disable_robustness`. */
+  dawnFlags?: string[];
+}
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  description: string;
+  /** Short, file-name-safe name for result files, e.g. `llvmpipe` or `nvidia-h100`. */
+  slug: string;
+}
+
+export interface AcquiredDevice {
+  device: GPUDevice;
+  adapter: AdapterDescription;
+  f16: boolean;
+}
+
+const NO_ADAPTER =
+  'No WebGPU adapter found. On Linux without a GPU run `npm run setup` (it installs Mesa lavapipe); ' +
+  'in a browser, enable WebGPU (Chrome 113+, or --enable-unsafe-webgpu).';
+
+async function gpuEntry(dawnFlags: string[]): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  if (!isNode) throw new Error('This browser has no WebGPU (navigator.gpu is missing). ' + NO_ADAPTER);
+  const node = await import('./node.js');
+  return node.nodeGPU(dawnFlags);
+}
+
+function describe(info: GPUAdapterInfo): AdapterDescription {
+  const vendor = info.vendor || 'unknown';
+  const architecture = info.architecture || '';
+  const description = info.description || `${vendor} ${architecture}`.trim();
+  const base = /llvmpipe/i.test(description) ? 'llvmpipe' : /swiftshader/i.test(description) ? 'swiftshader' : description;
+  const slug = base.toLowerCase().replace(/\(.*?\)/g, '').replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 48) || vendor;
+  return { vendor, architecture, description, slug };
+}
+
+/** Requests an adapter and a device with the adapter's own limits (binding and buffer sizes, workgroup storage and size). */
+export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
+  const gpu = await gpuEntry(opts.dawnFlags ?? []);
+  const adapter = await gpu.requestAdapter(opts.powerPreference ? { powerPreference: opts.powerPreference } : undefined);
+  if (!adapter) throw new Error(NO_ADAPTER);
+  const L = adapter.limits;
+  const requiredLimits: Record<string, number> = {
+    maxStorageBufferBindingSize: L.maxStorageBufferBindingSize,
+    maxBufferSize: L.maxBufferSize,
+    maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: L.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupSizeX: L.maxComputeWorkgroupSizeX,
+    maxComputeWorkgroupSizeY: L.maxComputeWorkgroupSizeY,
+    maxStorageBuffersPerShaderStage: L.maxStorageBuffersPerShaderStage,
+  };
+  const f16 = (opts.f16 ?? true) && adapter.features.has('shader-f16');
+  const device = await adapter.requestDevice({
+    label: 'deepmask',
+    requiredLimits,
+    requiredFeatures: f16 ? ['shader-f16'] : [],
+  });
+  return { device, adapter: describe(adapter.info), f16 };
+}

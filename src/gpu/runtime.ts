@@ -1,0 +1,365 @@
+// The runtime: one device, one shared command encoder and compute pass for consecutive dispatches,
+// submitted in bounded batches and before any readback; pooled buffers; a pipeline cache keyed by
+// kernel and override constants only (shapes travel in uniforms); and errors that name the kernel.
+import { acquireDevice, type AdapterDescription, type DeviceOptions } from './device.js';
+import { BufferPool, type PoolStats } from './pool.js';
+import type { Constants, Kernel, KernelInfo, Params, UniformField } from './kernel.js';
+
+export interface RuntimeOptions extends DeviceOptions {
+  /** Dispatches per queue submit (default 16, as tfjs and ONNX Runtime do). */
+  submitEvery?: number;
+  /** Engine cap on one storage binding, at most the device's; tests lower it to exercise splitting. */
+  maxBindingBytes?: number;
+  /** Submit after every dispatch inside an error scope, so a validation error names its exact kernel. */
+  debug?: boolean;
+}
+
+/** A byte range of a GPU buffer, as bound to a kernel. */
+export interface BufferView {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+}
+
+export interface Dispatch<P extends Params> {
+  params: P;
+  bind: Record<string, BufferView>;
+  /** WGSL `override` values; each distinct set is its own pipeline. */
+  constants?: Constants;
+}
+
+export class GPUFailure extends Error {
+  override name = 'GPUFailure';
+}
+
+const UNIFORM_BATCH_BYTES = 64 * 1024;
+const MAP_READ = 0x1;
+
+export class Runtime {
+  readonly pool: BufferPool;
+  readonly limits: {
+    maxBindingBytes: number;
+    maxBufferSize: number;
+    maxWorkgroupsPerDimension: number;
+    maxWorkgroupStorage: number;
+    maxInvocations: number;
+    storageAlign: number;
+    uniformAlign: number;
+  };
+  readonly counters = { dispatches: 0, submits: 0, readbacks: 0, pipelines: 0 };
+  /** A small buffer bound where a kernel's optional input (say, a bias) is absent. */
+  readonly empty: BufferView;
+  submitEvery: number;
+  debug: boolean;
+
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private dispatchesInBatch = 0;
+  private readonly uniformStaging = new ArrayBuffer(UNIFORM_BATCH_BYTES);
+  private readonly uniformView = new DataView(this.uniformStaging);
+  private uniformUsed = 0;
+  private uniformBuffer: GPUBuffer | null = null;
+  private failure: Error | null = null;
+  private destroyed = false;
+  private readonly lostSignal: Promise<never>;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterDescription,
+    readonly f16: boolean,
+    opts: RuntimeOptions,
+  ) {
+    const L = device.limits;
+    this.limits = {
+      maxBindingBytes: Math.min(L.maxStorageBufferBindingSize, opts.maxBindingBytes ?? Infinity),
+      maxBufferSize: L.maxBufferSize,
+      maxWorkgroupsPerDimension: L.maxComputeWorkgroupsPerDimension,
+      maxWorkgroupStorage: L.maxComputeWorkgroupStorageSize,
+      maxInvocations: L.maxComputeInvocationsPerWorkgroup,
+      storageAlign: L.minStorageBufferOffsetAlignment,
+      uniformAlign: L.minUniformBufferOffsetAlignment,
+    };
+    this.submitEvery = opts.submitEvery ?? 16;
+    this.debug = opts.debug ?? false;
+    this.pool = new BufferPool(device, L.maxBufferSize);
+    this.empty = { buffer: device.createBuffer({ label: 'empty', size: 256, usage: 0x80 | 0x8 }), offset: 0, size: 256 };
+    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      this.fail(new GPUFailure(`WebGPU ${ev.error.constructor.name}: ${ev.error.message}`));
+    };
+    this.lostSignal = device.lost.then((info) => {
+      const err = new GPUFailure(`GPU device lost (${info.reason}): ${info.message || 'no message'}`);
+      if (!this.destroyed) this.fail(err);
+      throw err;
+    });
+    this.lostSignal.catch(() => {}); // observed by readbacks that race it
+  }
+
+  static async create(opts: RuntimeOptions = {}): Promise<Runtime> {
+    const { device, adapter, f16 } = await acquireDevice(opts);
+    return new Runtime(device, adapter, f16, opts);
+  }
+
+  // ---- buffers -------------------------------------------------------------------------------
+
+  /** A storage buffer of at least `bytes` from the pool. */
+  alloc(bytes: number, label?: string): GPUBuffer {
+    this.check();
+    return this.pool.acquire('storage', Math.max(bytes, 4), label);
+  }
+
+  /** Returns a buffer to the pool; it is reused only after the commands recorded so far are submitted. */
+  free(buffer: GPUBuffer): void {
+    this.pool.release(buffer, this.encoder !== null);
+  }
+
+  memory(): PoolStats {
+    return this.pool.snapshot();
+  }
+
+  /** Writes host data, ordered after every command recorded so far. */
+  write(view: BufferView, data: ArrayBufferView): void {
+    this.check();
+    if (this.encoder) this.flush(); // queue.writeBuffer would otherwise overtake recorded commands
+    this.device.queue.writeBuffer(view.buffer, view.offset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Zero-fills a range (recorded in order with dispatches). */
+  clear(view: BufferView): void {
+    this.check();
+    this.endPass().clearBuffer(view.buffer, view.offset, align4(view.size));
+  }
+
+  copy(src: BufferView, dst: BufferView, bytes: number): void {
+    this.check();
+    this.endPass().copyBufferToBuffer(src.buffer, src.offset, dst.buffer, dst.offset, align4(bytes));
+  }
+
+  /** Reads a range back: submits what is pending, then maps a staging copy. */
+  async read(view: BufferView, bytes = view.size): Promise<ArrayBuffer> {
+    this.check();
+    const size = align4(bytes);
+    const staging = this.pool.acquire('readback', size, 'readback');
+    this.endPass().copyBufferToBuffer(view.buffer, view.offset, staging, 0, size);
+    this.flush();
+    this.counters.readbacks++;
+    try {
+      await Promise.race([staging.mapAsync(MAP_READ, 0, size), this.lostSignal]);
+      const out = staging.getMappedRange(0, size).slice(0, bytes);
+      staging.unmap();
+      this.check();
+      return out;
+    } finally {
+      this.pool.release(staging, false);
+    }
+  }
+
+  /** Waits until the GPU has finished everything submitted so far. */
+  async sync(): Promise<void> {
+    this.flush();
+    await Promise.race([this.device.queue.onSubmittedWorkDone(), this.lostSignal]);
+    this.check();
+  }
+
+  // ---- dispatch -------------------------------------------------------------------------------
+
+  /** Records one dispatch of `k`, after checking its bindings against the shapes in `params`. */
+  run<P extends Params>(k: Kernel<P>, d: Dispatch<P>): void {
+    this.check();
+    const info = k.info();
+    const workgroups = k.workgroups(d.params, d.constants ?? {});
+    this.checkBindings(k, info, d);
+    if (info.uniform) this.checkParams(k, info.uniform.fields, d.params);
+    if (workgroups <= 0) return;
+
+    const pipeline = this.pipeline(k, info, d.constants);
+    const entries: GPUBindGroupEntry[] = [];
+    if (info.uniform) {
+      const offset = this.packUniforms(info, d.params);
+      entries.push({ binding: info.uniform.binding, resource: { buffer: this.uniformBuffer!, offset, size: info.uniform.size } });
+    }
+    for (const b of info.storage) {
+      const v = d.bind[b.name]!;
+      entries.push({ binding: b.binding, resource: { buffer: v.buffer, offset: v.offset, size: align4(v.size) } });
+    }
+    if (this.debug) this.device.pushErrorScope('validation');
+    const group = this.device.createBindGroup({ label: k.name, layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.beginPass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    const [x, y, z] = this.fold(workgroups);
+    pass.dispatchWorkgroups(x, y, z);
+    this.counters.dispatches++;
+    this.dispatchesInBatch++;
+    if (this.debug) {
+      this.flush();
+      void this.device.popErrorScope().then((e) => e && this.fail(new GPUFailure(`kernel ${k.name}: ${e.message}`)));
+    } else if (this.dispatchesInBatch >= this.submitEvery) {
+      this.flush();
+    }
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    if (!this.encoder) return;
+    if (this.pass) this.pass.end();
+    this.pass = null;
+    if (this.uniformBuffer) this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformStaging, 0, this.uniformUsed);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.counters.submits++;
+    this.encoder = null;
+    this.dispatchesInBatch = 0;
+    if (this.uniformBuffer) this.pool.release(this.uniformBuffer, false);
+    this.uniformBuffer = null;
+    this.uniformUsed = 0;
+    this.pool.submitted();
+  }
+
+  /** Submits pending work and destroys the device; Node can exit afterwards. */
+  destroy(): void {
+    if (this.destroyed) return;
+    try {
+      this.flush();
+    } finally {
+      this.destroyed = true;
+      this.pool.trim();
+      this.device.destroy();
+    }
+  }
+
+  /** Throws the first asynchronous GPU error or device loss seen so far. */
+  check(): void {
+    if (this.failure) throw this.failure;
+    if (this.destroyed) throw new GPUFailure('runtime used after destroy()');
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+  }
+
+  private beginPass(): GPUComputePassEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    this.pass ??= this.encoder.beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    if (this.pass) this.pass.end();
+    this.pass = null;
+    return this.encoder;
+  }
+
+  /** Folds a 1-D workgroup count over x, y, z when it exceeds the per-dimension limit. */
+  private fold(n: number): [number, number, number] {
+    const m = this.limits.maxWorkgroupsPerDimension;
+    if (n <= m) return [n, 1, 1];
+    const z = Math.ceil(n / (m * m));
+    const rest = Math.ceil(n / z);
+    const y = Math.ceil(rest / m);
+    return [Math.ceil(rest / y), y, z];
+  }
+
+  private pipeline(k: Kernel<any>, info: KernelInfo, constants: Constants = {}): GPUComputePipeline {
+    for (const name of Object.keys(constants)) {
+      if (!info.overrides.has(name)) throw new Error(`kernel ${k.name}: shaders/${k.shader}.wgsl declares no override '${name}'`);
+    }
+    const names = Object.keys(constants).sort();
+    const key = `${k.name}|${names.map((n) => `${n}=${Number(constants[n])}`).join(',')}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      this.device.pushErrorScope('validation');
+      const module = this.device.createShaderModule({ label: k.shader, code: info.code });
+      const values: Record<string, number> = {};
+      for (const n of names) values[n] = Number(constants[n]);
+      p = this.device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: k.entry, constants: values } });
+      void this.device.popErrorScope().then(async (e) => {
+        if (!e) return;
+        const msgs = (await module.getCompilationInfo()).messages.map((m) => `  line ${m.lineNum}: ${m.message}`);
+        this.fail(new GPUFailure(`kernel ${k.name} failed to compile: ${e.message}\n${msgs.join('\n')}`));
+      });
+      this.pipelines.set(key, p);
+      this.counters.pipelines++;
+    }
+    return p;
+  }
+
+  private checkBindings<P extends Params>(k: Kernel<P>, info: KernelInfo, d: Dispatch<P>): void {
+    const sizes = k.sizes(d.params, d.constants ?? {});
+    for (const name of Object.keys(d.bind)) {
+      if (!info.storage.some((b) => b.name === name)) {
+        throw new Error(`kernel ${k.name}: no storage binding named '${name}' (has ${info.storage.map((b) => b.name).join(', ')})`);
+      }
+    }
+    const shapes = () => JSON.stringify({ ...d.params, ...d.constants });
+    for (const b of info.storage) {
+      const v = d.bind[b.name];
+      if (!v) throw new Error(`kernel ${k.name}: binding '${b.name}' (@binding(${b.binding})) was not given a buffer`);
+      const n = sizes[b.name];
+      if (n === undefined) throw new Error(`kernel ${k.name}: its sizes() gives no element count for binding '${b.name}'`);
+      const need = n * b.elementBytes;
+      if (v.size < need) {
+        throw new Error(
+          `kernel ${k.name}: binding '${b.name}' (@binding(${b.binding}), ${b.typeName}) needs ${need} bytes ` +
+            `(${n} elements) for ${shapes()}, but the buffer bound there has ${v.size} bytes`,
+        );
+      }
+      if (v.size > this.limits.maxBindingBytes) {
+        throw new Error(
+          `kernel ${k.name}: binding '${b.name}' is ${v.size} bytes, over the ${this.limits.maxBindingBytes}-byte ` +
+            `storage binding limit; the op must split its work`,
+        );
+      }
+      if (v.offset % this.limits.storageAlign !== 0) {
+        throw new Error(`kernel ${k.name}: binding '${b.name}' offset ${v.offset} is not a multiple of ${this.limits.storageAlign}`);
+      }
+    }
+    // WebGPU forbids a writable binding that overlaps any other binding of the same dispatch.
+    for (let i = 0; i < info.storage.length; i++) {
+      for (let j = i + 1; j < info.storage.length; j++) {
+        const a = info.storage[i]!, b = info.storage[j]!;
+        if (!a.writable && !b.writable) continue;
+        const va = d.bind[a.name]!, vb = d.bind[b.name]!;
+        if (va.buffer === vb.buffer && va.offset < vb.offset + vb.size && vb.offset < va.offset + va.size) {
+          throw new Error(`kernel ${k.name}: bindings '${a.name}' and '${b.name}' overlap in one buffer and one is written`);
+        }
+      }
+    }
+  }
+
+  private checkParams(k: Kernel<any>, fields: Map<string, UniformField>, params: Params): void {
+    for (const name of Object.keys(params)) {
+      if (!fields.has(name)) throw new Error(`kernel ${k.name}: parameter '${name}' is not a field of its uniform struct`);
+    }
+    for (const [name, f] of fields) {
+      const v = params[name];
+      if (v === undefined) throw new Error(`kernel ${k.name}: missing parameter '${name}'`);
+      const ok =
+        f.type === 'f32' ? Number.isFinite(v) :
+        Number.isInteger(v) && (f.type === 'u32' ? v >= 0 && v <= 0xffffffff : v >= -0x80000000 && v <= 0x7fffffff);
+      if (!ok) throw new Error(`kernel ${k.name}: parameter '${name}' = ${v} is not a valid ${f.type}`);
+    }
+  }
+
+  /** Packs the dispatch's (checked) uniforms into this batch's uniform buffer; returns their byte offset. */
+  private packUniforms(info: KernelInfo, params: Params): number {
+    const u = info.uniform!;
+    const slot = Math.ceil(u.size / this.limits.uniformAlign) * this.limits.uniformAlign;
+    if (this.uniformUsed + slot > UNIFORM_BATCH_BYTES) this.flush();
+    this.uniformBuffer ??= this.pool.acquire('uniform', UNIFORM_BATCH_BYTES, 'uniforms');
+    this.beginPass(); // the batch's encoder must exist before its uniform buffer is referenced
+    const base = this.uniformUsed;
+    for (const [name, f] of u.fields) {
+      const v = params[name]!;
+      if (f.type === 'f32') this.uniformView.setFloat32(base + f.offset, v, true);
+      else if (f.type === 'u32') this.uniformView.setUint32(base + f.offset, v, true);
+      else this.uniformView.setInt32(base + f.offset, v, true);
+    }
+    this.uniformUsed += slot;
+    return base;
+  }
+}
+
+const align4 = (n: number): number => Math.ceil(n / 4) * 4;

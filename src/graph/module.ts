@@ -1,0 +1,101 @@
+// Modules hold named parameters in a stable order: their own fields in declaration order, nested
+// modules (and arrays of them) recursively, named with dots as in PyTorch (`layers.0.weight`).
+import { Tensor, keep } from './tensor.js';
+
+/** Marks a tensor as a trainable parameter that outlives every scope. */
+export function parameter(t: Tensor): Tensor {
+  t.requiresGrad = true;
+  t.isParameter = true;
+  return keep(t);
+}
+
+export interface HostTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+export class Module {
+  training = true;
+
+  /** Parameters with their dotted names, in declaration order. */
+  namedParameters(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    const visit = (v: unknown, name: string): void => {
+      if (v instanceof Tensor) {
+        if (v.isParameter) out.push([name, v]);
+      } else if (v instanceof Module) {
+        out.push(...v.namedParameters(`${name}.`));
+      } else if (Array.isArray(v)) {
+        v.forEach((x, i) => visit(x, `${name}.${i}`));
+      }
+    };
+    for (const [k, v] of Object.entries(this)) visit(v, `${prefix}${k}`);
+    return out;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, t]) => t);
+  }
+
+  /** Child modules, recursively, this one first. */
+  modules(): Module[] {
+    const out: Module[] = [this];
+    const visit = (v: unknown): void => {
+      if (v instanceof Module) out.push(...v.modules());
+      else if (Array.isArray(v)) v.forEach(visit);
+    };
+    for (const v of Object.values(this)) visit(v);
+    return out;
+  }
+
+  /** Training mode (dropout active) or evaluation mode. */
+  train(on = true): this {
+    for (const m of this.modules()) m.training = on;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  zeroGrad(): void {
+    for (const p of this.parameters()) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  parameterCount(): number {
+    return this.parameters().reduce((n, p) => n + p.size, 0);
+  }
+
+  /** Reads every parameter back to the host, by name. */
+  async exportState(): Promise<Map<string, HostTensor>> {
+    const out = new Map<string, HostTensor>();
+    for (const [name, p] of this.namedParameters()) out.set(name, { shape: [...p.shape], data: await p.read() });
+    return out;
+  }
+
+  /**
+   * Loads parameters by name. Every parameter must be present with its exact shape unless
+   * `partial` is set; extra names are errors either way (they usually mean a wrong file).
+   */
+  loadState(state: Map<string, HostTensor>, opts: { partial?: boolean; source?: string } = {}): void {
+    const where = opts.source ? ` in ${opts.source}` : '';
+    const params = new Map(this.namedParameters());
+    for (const name of state.keys()) {
+      if (!params.has(name)) throw new Error(`unexpected tensor '${name}'${where}: the model has no such parameter`);
+    }
+    for (const [name, p] of params) {
+      const s = state.get(name);
+      if (!s) {
+        if (opts.partial) continue;
+        throw new Error(`missing tensor '${name}'${where}: expected shape [${p.shape.join(', ')}]`);
+      }
+      if (s.shape.join() !== p.shape.join()) {
+        throw new Error(`tensor '${name}'${where} has shape [${s.shape.join(', ')}], expected [${p.shape.join(', ')}]`);
+      }
+      p.rt.write(p.view(), s.data);
+    }
+  }
+}

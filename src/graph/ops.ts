@@ -1,0 +1,187 @@
+// Differentiable ops. Each runs its kernels forward and records one backward closure.
+import { map, MapOp } from '../kernels/elementwise.js';
+import { matmul as matmulKernel } from '../kernels/matmul.js';
+import { sumRows } from '../kernels/reduce.js';
+import { softMargin, softMarginGrad } from '../kernels/loss.js';
+import { record } from './autograd.js';
+import { numel, Tensor } from './tensor.js';
+
+const shapeStr = (s: readonly number[]): string => `[${s.join(', ')}]`;
+
+function like(t: Tensor, shape: readonly number[] = t.shape): Tensor {
+  return Tensor.empty(shape, { rt: t.rt });
+}
+
+function mapOf(op: MapOp, a: Tensor, b?: Tensor, alpha = 1, beta = 0, shape: readonly number[] = a.shape): Tensor {
+  const out = like(a, shape);
+  map(a.rt, { op, out: out.view(), n: out.size, a: a.view(), na: a.size, ...(b ? { b: b.view(), nb: b.size } : {}), alpha, beta });
+  return out;
+}
+
+/** Checks that b broadcasts over a: b's shape equals a trailing part of a's shape (or b is a scalar). */
+function broadcastable(op: string, a: Tensor, b: Tensor): void {
+  const tail = a.shape.slice(a.shape.length - b.shape.length);
+  if (b.size === 1 || (b.shape.length <= a.shape.length && tail.join() === b.shape.join())) return;
+  throw new Error(`${op}: cannot broadcast ${shapeStr(b.shape)} over ${shapeStr(a.shape)}`);
+}
+
+/** Sums a gradient of a's shape down to b's broadcast shape. */
+function reduceTo(g: Tensor, b: Tensor): Tensor {
+  if (g.size === b.size) return g;
+  const out = like(b);
+  sumRows(g.rt, g.view(), out.view(), g.size / b.size, b.size);
+  return out;
+}
+
+// ---- elementwise -------------------------------------------------------------------------------
+
+/** a + b, with b broadcast over a's trailing dimensions. */
+export function add(a: Tensor, b: Tensor): Tensor {
+  broadcastable('add', a, b);
+  const out = mapOf(MapOp.ADD, a, b, 1, 1);
+  return record(out, 'add', [a, b], (g) => [g, reduceTo(g, b)]);
+}
+
+/** a - b, with b broadcast over a's trailing dimensions. */
+export function sub(a: Tensor, b: Tensor): Tensor {
+  broadcastable('sub', a, b);
+  const out = mapOf(MapOp.ADD, a, b, 1, -1);
+  return record(out, 'sub', [a, b], (g) => {
+    const neg = mapOf(MapOp.AFFINE, g, undefined, -1, 0);
+    const gb = reduceTo(neg, b);
+    if (gb !== neg) neg.dispose();
+    return [g, gb];
+  });
+}
+
+/** a * b elementwise, with b broadcast over a's trailing dimensions. */
+export function mul(a: Tensor, b: Tensor): Tensor {
+  broadcastable('mul', a, b);
+  const out = mapOf(MapOp.MUL, a, b);
+  return record(out, 'mul', [a, b], (g) => {
+    const ga = a.requiresGrad ? mapOf(MapOp.MUL, g, b) : null;
+    let gb: Tensor | null = null;
+    if (b.requiresGrad) {
+      const full = mapOf(MapOp.MUL, g, a);
+      gb = reduceTo(full, b);
+      if (gb !== full) full.dispose();
+    }
+    return [ga, gb];
+  });
+}
+
+/** s * a. */
+export function scale(a: Tensor, s: number): Tensor {
+  const out = mapOf(MapOp.AFFINE, a, undefined, s, 0);
+  return record(out, 'scale', [a], (g) => [mapOf(MapOp.AFFINE, g, undefined, s, 0)]);
+}
+
+export function relu(a: Tensor): Tensor {
+  const out = mapOf(MapOp.RELU, a);
+  return record(out, 'relu', [a], (g) => [mapOf(MapOp.RELU_GRAD, out, g)]);
+}
+
+export function sigmoid(a: Tensor): Tensor {
+  const out = mapOf(MapOp.SIGMOID, a);
+  return record(out, 'sigmoid', [a], (g) => [mapOf(MapOp.SIGMOID_GRAD, out, g)]);
+}
+
+// ---- shapes ------------------------------------------------------------------------------------
+
+/** The same data in another shape (no copy); one dimension may be -1. */
+export function reshape(a: Tensor, shape: readonly number[]): Tensor {
+  const known = shape.filter((d) => d !== -1);
+  const resolved = shape.map((d) => (d === -1 ? a.size / numel(known) : d));
+  if (numel(resolved) !== a.size || !resolved.every(Number.isInteger)) throw new Error(`reshape: cannot view ${shapeStr(a.shape)} as ${shapeStr(shape)}`);
+  const out = a.alias(resolved);
+  return record(out, 'reshape', [a], (g) => [g.alias(a.shape)]);
+}
+
+/** [N, ...] -> [N, rest]. */
+export function flatten(a: Tensor): Tensor {
+  return reshape(a, [a.shape[0] ?? 1, -1]);
+}
+
+// ---- reductions --------------------------------------------------------------------------------
+
+/** Sum of all elements, as a one-element tensor. */
+export function sum(a: Tensor): Tensor {
+  const out = like(a, [1]);
+  sumRows(a.rt, a.view(), out.view(), a.size, 1);
+  return record(out, 'sum', [a], (g) => [mapOf(MapOp.AFFINE, g, undefined, 1, 0, a.shape)]);
+}
+
+export function mean(a: Tensor): Tensor {
+  const out = like(a, [1]);
+  sumRows(a.rt, a.view(), out.view(), a.size, 1, 1 / a.size);
+  return record(out, 'mean', [a], (g) => [mapOf(MapOp.AFFINE, g, undefined, 1 / a.size, 0, a.shape)]);
+}
+
+// ---- linear algebra ----------------------------------------------------------------------------
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+}
+
+/** op(a)·op(b) for 2-D a and b, where op transposes when asked (the operand is stored transposed). */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const tA = !!opts.transA, tB = !!opts.transB;
+  if (a.shape.length !== 2 || b.shape.length !== 2) throw new Error(`matmul: needs 2-D operands, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+  const [M, K] = tA ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!];
+  const [K2, N] = tB ? [b.shape[1]!, b.shape[0]!] : [b.shape[0]!, b.shape[1]!];
+  if (K !== K2) throw new Error(`matmul: inner dimensions differ (${shapeStr(a.shape)}${tA ? 'ᵀ' : ''} · ${shapeStr(b.shape)}${tB ? 'ᵀ' : ''})`);
+  const out = like(a, [M, N]);
+  matmulKernel(a.rt, { a: a.view(), b: b.view(), c: out.view(), M, N, K, transA: tA, transB: tB });
+  return record(out, 'matmul', [a, b], (g) => [
+    a.requiresGrad ? (tA ? matmul(b, g, { transA: tB, transB: true }) : matmul(g, b, { transB: !tB })) : null,
+    b.requiresGrad ? (tB ? matmul(g, a, { transA: true, transB: tA }) : matmul(a, g, { transA: !tA })) : null,
+  ]);
+}
+
+/**
+ * x·w (+ b) (ReLU) in one kernel: x [batch, in], w [in, out] (our layout: inputs by rows), b [out].
+ */
+export function linear(x: Tensor, w: Tensor, b?: Tensor | null, opts: { relu?: boolean } = {}): Tensor {
+  if (x.shape.length !== 2 || w.shape.length !== 2 || x.shape[1] !== w.shape[0]) {
+    throw new Error(`linear: input ${shapeStr(x.shape)} does not match weight ${shapeStr(w.shape)} ([in, out])`);
+  }
+  const [M, K] = x.shape as [number, number];
+  const N = w.shape[1]!;
+  if (b && b.size !== N) throw new Error(`linear: bias has ${b.size} elements, expected ${N}`);
+  const out = like(x, [M, N]);
+  matmulKernel(x.rt, { a: x.view(), b: w.view(), c: out.view(), ...(b ? { bias: b.view() } : {}), M, N, K, relu: opts.relu });
+  const inputs = b ? [x, w, b] : [x, w];
+  return record(out, opts.relu ? 'linear_relu' : 'linear', inputs, (g) => {
+    const gz = opts.relu ? mapOf(MapOp.RELU_GRAD, out, g) : g;
+    const grads = [
+      x.requiresGrad ? matmul(gz, w, { transB: true }) : null,
+      w.requiresGrad ? matmul(x, gz, { transA: true }) : null,
+      b?.requiresGrad ? reduceTo(gz, b) : null,
+    ];
+    if (gz !== g && grads[2] !== gz) gz.dispose();
+    return grads;
+  });
+}
+
+// ---- losses ------------------------------------------------------------------------------------
+
+/**
+ * Sum over elements of w * log(1 + exp(-y * x)), labels y in {-1, +1} and per-element weights w
+ * (weights carry any normalisation or masking, e.g. a mask loss over positives only).
+ */
+export function softMarginLoss(x: Tensor, y: Tensor, w: Tensor): Tensor {
+  if (y.size !== x.size || w.size !== x.size) {
+    throw new Error(`softMarginLoss: logits ${shapeStr(x.shape)}, labels ${shapeStr(y.shape)} and weights ${shapeStr(w.shape)} must have the same size`);
+  }
+  const per = like(x);
+  softMargin(x.rt, x.view(), y.view(), w.view(), per.view(), x.size);
+  const out = like(x, [1]);
+  sumRows(x.rt, per.view(), out.view(), x.size, 1);
+  per.dispose();
+  return record(out, 'soft_margin_loss', [x], (g) => {
+    const gx = like(x);
+    softMarginGrad(x.rt, x.view(), y.view(), w.view(), g.view(), gx.view(), x.size);
+    return [gx];
+  });
+}

@@ -1,0 +1,192 @@
+// Tensors: a shape and GPU storage (f32, or u32/i32 for auxiliary data such as argmax indices).
+// Storage is pooled and reference-counted so reshapes share it. Lifetimes are explicit: dispose(),
+// or a scope() that disposes everything created inside it except what it returns or keep()s.
+import type { BufferView, Runtime } from '../gpu/runtime.js';
+import { backward, type Node } from './autograd.js';
+
+export type DType = 'f32' | 'u32' | 'i32';
+
+/** Reference-counted pooled GPU memory shared by a tensor and its reshaped aliases. */
+class Storage {
+  refs = 1;
+  constructor(
+    readonly rt: Runtime,
+    readonly buffer: GPUBuffer,
+    readonly bytes: number,
+  ) {}
+  release(): void {
+    if (--this.refs === 0) this.rt.free(this.buffer);
+  }
+}
+
+let defaultRuntime: Runtime | null = null;
+
+/** Sets the runtime that tensor constructors use when none is given. */
+export function setRuntime(rt: Runtime | null): void {
+  defaultRuntime = rt;
+}
+
+export function getRuntime(): Runtime {
+  if (!defaultRuntime) throw new Error('no runtime: call `await init()` (or setRuntime) before creating tensors');
+  return defaultRuntime;
+}
+
+// ---- scopes ------------------------------------------------------------------------------------
+
+const scopes: Set<Tensor>[] = [];
+
+export type Kept = Tensor | readonly Kept[] | { readonly [k: string]: Kept } | void | undefined | null | number | string | boolean;
+
+function collect(v: unknown, into: Set<Tensor>): void {
+  if (v instanceof Tensor) into.add(v);
+  else if (Array.isArray(v)) for (const x of v) collect(x, into);
+  else if (v && typeof v === 'object') for (const x of Object.values(v)) collect(x, into);
+}
+
+/**
+ * Runs `fn` and disposes every tensor created inside it, except those in its result (moved to the
+ * enclosing scope) and those passed to keep(). `fn` must be synchronous: no readbacks inside.
+ */
+export function scope<T extends Kept>(fn: () => T): T {
+  const mine = new Set<Tensor>();
+  scopes.push(mine);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  const survivors = new Set<Tensor>();
+  collect(result, survivors);
+  const outer = scopes[scopes.length - 1];
+  for (const t of mine) {
+    if (survivors.has(t)) outer?.add(t);
+    else t.dispose();
+  }
+  return result;
+}
+
+/** Exempts tensors from every enclosing scope (parameters, optimizer state, leaf gradients). */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.delete(t);
+  return t;
+}
+
+// ---- tensor ------------------------------------------------------------------------------------
+
+export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly size: number;
+  /** Set by ops when any input requires grad; null for leaves and results computed without grad. */
+  node: Node | null = null;
+  grad: Tensor | null = null;
+  requiresGrad = false;
+  /** Marks module parameters (see Module.parameters()). */
+  isParameter = false;
+  name = '';
+  private storage: Storage | null;
+
+  private constructor(
+    readonly rt: Runtime,
+    shape: readonly number[],
+    readonly dtype: DType,
+    storage: Storage,
+  ) {
+    for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new Error(`invalid shape [${shape.join(', ')}]`);
+    this.shape = Object.freeze([...shape]);
+    this.size = numel(shape);
+    this.storage = storage;
+    scopes[scopes.length - 1]?.add(this);
+  }
+
+  /** Uninitialised storage for `shape`. */
+  static empty(shape: readonly number[], opts: { rt?: Runtime; dtype?: DType; label?: string } = {}): Tensor {
+    const rt = opts.rt ?? getRuntime();
+    const bytes = Math.max(4, numel(shape) * 4);
+    return new Tensor(rt, shape, opts.dtype ?? 'f32', new Storage(rt, rt.alloc(bytes, opts.label), bytes));
+  }
+
+  /** Uploads host data. */
+  static from(data: ArrayLike<number>, shape: readonly number[], opts: { rt?: Runtime; dtype?: DType } = {}): Tensor {
+    const dtype = opts.dtype ?? 'f32';
+    if (data.length !== numel(shape)) throw new Error(`data has ${data.length} values but shape [${shape.join(', ')}] needs ${numel(shape)}`);
+    const t = Tensor.empty(shape, { ...opts, dtype });
+    const arr = dtype === 'f32' ? Float32Array.from(data) : dtype === 'u32' ? Uint32Array.from(data) : Int32Array.from(data);
+    if (arr.length > 0) t.rt.write(t.view(), arr);
+    return t;
+  }
+
+  get disposed(): boolean {
+    return this.storage === null;
+  }
+
+  get bytes(): number {
+    return this.size * 4;
+  }
+
+  /** The tensor's bytes as a kernel binding (rounded up to 16 bytes; pooled buffers have room). */
+  view(): BufferView {
+    const s = this.live();
+    return { buffer: s.buffer, offset: 0, size: Math.min(s.buffer.size, Math.max(16, Math.ceil(this.bytes / 16) * 16)) };
+  }
+
+  /** A tensor of another shape over the same storage (no copy). */
+  alias(shape: readonly number[] = this.shape): Tensor {
+    if (numel(shape) !== this.size) throw new Error(`cannot view [${this.shape.join(', ')}] as [${shape.join(', ')}]`);
+    const s = this.live();
+    s.refs++;
+    return new Tensor(this.rt, shape, this.dtype, s);
+  }
+
+  /** Shares storage when this tensor's storage has no other user. */
+  get exclusive(): boolean {
+    return this.live().refs === 1;
+  }
+
+  async read(): Promise<Float32Array> {
+    if (this.dtype !== 'f32') throw new Error(`read() is for f32 tensors; this one is ${this.dtype} (use readInts())`);
+    if (this.size === 0) return new Float32Array(0);
+    return new Float32Array(await this.rt.read(this.view(), this.bytes));
+  }
+
+  async readInts(): Promise<Uint32Array | Int32Array> {
+    const buf = await this.rt.read(this.view(), this.bytes);
+    return this.dtype === 'i32' ? new Int32Array(buf) : new Uint32Array(buf);
+  }
+
+  /** Reads a one-element tensor as a number. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new Error(`item() needs one element, this tensor has ${this.size}`);
+    return (await this.read())[0]!;
+  }
+
+  /** Releases the storage (shared storage is freed with its last user); idempotent. */
+  dispose(): void {
+    if (!this.storage) return;
+    this.storage.release();
+    this.storage = null;
+    this.node = null;
+    for (const s of scopes) s.delete(this);
+  }
+
+  /** Backpropagates from this tensor (a one-element loss unless `grad` is given) into every leaf's `.grad`. */
+  backward(grad?: Tensor): void {
+    backward(this, grad);
+  }
+
+  /** The same storage, cut from the graph. */
+  detach(): Tensor {
+    return this.alias();
+  }
+
+  toString(): string {
+    return `Tensor[${this.shape.join(', ')}]${this.dtype === 'f32' ? '' : ` ${this.dtype}`}${this.requiresGrad ? ' grad' : ''}`;
+  }
+
+  private live(): Storage {
+    if (!this.storage) throw new Error(`${this.name || 'tensor'} [${this.shape.join(', ')}] used after dispose()`);
+    return this.storage;
+  }
+}

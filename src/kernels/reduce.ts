@@ -1,0 +1,25 @@
+import { kernel, ceilDiv } from '../gpu/kernel.js';
+import type { BufferView, Runtime } from '../gpu/runtime.js';
+
+const CHUNK = 256;
+
+const sumRowsKernel = kernel<{ rows: number; cols: number; chunk: number; chunks: number; scale: number }>({
+  shader: 'reduce',
+  entry: 'sum_rows',
+  workgroups: (p) => ceilDiv(p.cols * p.chunks, 64),
+  sizes: (p) => ({ x: p.rows * p.cols, out: p.cols * p.chunks }),
+});
+
+/** out[c] = scale * sum over r of x[r, c] for a row-major [rows, cols] x; a fixed summation order. */
+export function sumRows(rt: Runtime, x: BufferView, out: BufferView, rows: number, cols: number, scale = 1): void {
+  const chunks = ceilDiv(rows, CHUNK);
+  if (chunks <= 1) {
+    rt.run(sumRowsKernel, { params: { rows, cols, chunk: CHUNK, chunks: 1, scale }, bind: { x, out } });
+    return;
+  }
+  const bytes = chunks * cols * 4;
+  const partial = { buffer: rt.alloc(bytes, 'sumRows.partial'), offset: 0, size: bytes };
+  rt.run(sumRowsKernel, { params: { rows, cols, chunk: CHUNK, chunks, scale: 1 }, bind: { x, out: partial } });
+  sumRows(rt, partial, out, chunks, cols, scale);
+  rt.free(partial.buffer);
+}
