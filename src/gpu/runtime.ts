@@ -26,6 +26,24 @@ export interface Dispatch<P extends Params> {
   bind: Record<string, BufferView>;
   /** WGSL `override` values; each distinct set is its own pipeline. */
   constants?: Constants;
+  /** How to split independent items (images, elements) over several dispatches past the binding limit. */
+  split?: Split<P>;
+}
+
+/**
+ * A kernel whose work is independent per item along a leading dimension can be dispatched in
+ * chunks when a binding would exceed the storage binding limit: each chunk binds its items' range
+ * of the split bindings (aligned offsets) and gets its own parameters.
+ */
+export interface Split<P extends Params = Params> {
+  /** Items along the leading dimension (images, elements, row blocks). */
+  items: number;
+  /** Bytes per item of each binding indexed by item; other bindings are bound whole. */
+  per: Record<string, number>;
+  /** Chunks hold a multiple of this many items (e.g. a broadcast operand's period). */
+  quantum?: number;
+  /** Parameters for the chunk of `n` items starting at item `i0`. */
+  chunk(i0: number, n: number): Partial<P>;
 }
 
 export class GPUFailure extends Error {
@@ -163,9 +181,13 @@ export class Runtime {
 
   // ---- dispatch -------------------------------------------------------------------------------
 
-  /** Records one dispatch of `k`, after checking its bindings against the shapes in `params`. */
+  /** Records one dispatch of `k` (or several, see Split), after checking its bindings against the shapes in `params`. */
   run<P extends Params>(k: Kernel<P>, d: Dispatch<P>): void {
     this.check();
+    if (d.split && this.needsSplit(d)) {
+      this.runSplit(k, d);
+      return;
+    }
     const info = k.info();
     const workgroups = k.workgroups(d.params, d.constants ?? {});
     this.checkBindings(k, info, d);
@@ -196,6 +218,41 @@ export class Runtime {
       void this.device.popErrorScope().then((e) => e && this.fail(new GPUFailure(`kernel ${k.name}: ${e.message}`)));
     } else if (this.dispatchesInBatch >= this.submitEvery) {
       this.flush();
+    }
+  }
+
+  private needsSplit<P extends Params>(d: Dispatch<P>): boolean {
+    return Object.values(d.split!.per).some((per) => per * d.split!.items > this.limits.maxBindingBytes);
+  }
+
+  private runSplit<P extends Params>(k: Kernel<P>, d: Dispatch<P>): void {
+    const split = d.split!;
+    const items = split.items;
+    const align = this.limits.storageAlign;
+    let quantum = split.quantum ?? 1;
+    let fit = Infinity;
+    for (const [name, per] of Object.entries(split.per)) {
+      quantum = lcm(quantum, align / gcd(per, align)); // chunk offsets stay aligned
+      fit = Math.min(fit, Math.floor(this.limits.maxBindingBytes / per));
+      if (per > this.limits.maxBindingBytes) {
+        throw new Error(
+          `kernel ${k.name}: one item of binding '${name}' is ${per} bytes, over the ${this.limits.maxBindingBytes}-byte ` +
+            `storage binding limit; use smaller images (or tiles)`,
+        );
+      }
+    }
+    const chunk = Math.floor(fit / quantum) * quantum;
+    if (chunk === 0) throw new Error(`kernel ${k.name}: cannot split into aligned chunks under the binding limit (quantum ${quantum} items)`);
+    for (let i0 = 0; i0 < items; i0 += chunk) {
+      const n = Math.min(chunk, items - i0);
+      const params = { ...d.params, ...split.chunk(i0, n) };
+      const bind = { ...d.bind };
+      for (const [name, per] of Object.entries(split.per)) {
+        const v = d.bind[name]!;
+        const offset = v.offset + i0 * per;
+        bind[name] = { buffer: v.buffer, offset, size: Math.min(Math.ceil((n * per) / 16) * 16, v.buffer.size - offset) };
+      }
+      this.run(k, { params, bind, ...(d.constants ? { constants: d.constants } : {}) });
     }
   }
 
@@ -363,3 +420,5 @@ export class Runtime {
 }
 
 const align4 = (n: number): number => Math.ceil(n / 4) * 4;
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+const lcm = (a: number, b: number): number => (a / gcd(a, b)) * b;

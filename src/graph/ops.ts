@@ -185,3 +185,5 @@ export function softMarginLoss(x: Tensor, y: Tensor, w: Tensor): Tensor {
     return [gx];
   });
 }
+
+export { conv2d, maxPool2d, fineStridePool, interleave, resizeBilinear, dropout, type Conv2dOptions, type PoolOptions } from './nn.js';

@@ -1,5 +1,6 @@
 import { kernel, ceilDiv } from '../gpu/kernel.js';
-import type { BufferView, Runtime } from '../gpu/runtime.js';
+import type { BufferView, Runtime, Split } from '../gpu/runtime.js';
+import type { Params } from '../gpu/kernel.js';
 
 /** Operation codes of shaders/elementwise.wgsl `map` (its OP override). */
 export const MapOp = {
@@ -15,14 +16,17 @@ export const MapOp = {
 } as const;
 export type MapOp = (typeof MapOp)[keyof typeof MapOp];
 
-const mapKernel = kernel<{ n: number; na: number; nb: number; alpha: number; beta: number }>({
+type MapParams = { n: number; na: number; nb: number; alpha: number; beta: number };
+type AccParams = { n: number; na: number; alpha: number };
+
+const mapKernel = kernel<MapParams>({
   shader: 'elementwise',
   entry: 'map',
   workgroups: (p) => ceilDiv(p.n, 64),
   sizes: (p) => ({ a: p.na, b: p.nb, out: p.n }),
 });
 
-const accumulateKernel = kernel<{ n: number; na: number; alpha: number }>({
+const accumulateKernel = kernel<AccParams>({
   shader: 'elementwise',
   entry: 'accumulate',
   workgroups: (p) => ceilDiv(p.n, 64),
@@ -44,11 +48,24 @@ export interface MapArgs {
 
 /** out[i] = op(a[i % na], b[i % nb]) for i < n. */
 export function map(rt: Runtime, x: MapArgs): void {
+  const na = x.na ?? x.n, nb = x.b ? (x.nb ?? x.n) : 1;
   rt.run(mapKernel, {
-    params: { n: x.n, na: x.na ?? x.n, nb: x.b ? (x.nb ?? x.n) : 1, alpha: x.alpha ?? 1, beta: x.beta ?? 0 },
-    bind: { a: x.a, b: x.b ?? x.a, out: x.out },
+    params: { n: x.n, na, nb, alpha: x.alpha ?? 1, beta: x.beta ?? 0 },
+    bind: { a: x.a, b: x.b ?? rt.empty, out: x.out },
     constants: { OP: x.op },
+    split: elementSplit<MapParams>(x.n, 'out', { a: na, b: x.b ? nb : 1 }, (n) => ({ n, ...(na === x.n ? { na: n } : {}), ...(nb === x.n ? { nb: n } : {}) })),
   });
+}
+
+/** Elementwise work splits by element; full-length operands split with it, broadcast ones stay whole. */
+export function elementSplit<P extends Params>(n: number, out: string, operands: Record<string, number>, chunk: (n: number) => Partial<P>): Split<P> {
+  const per: Record<string, number> = { [out]: 4 };
+  let quantum = 1;
+  for (const [binding, len] of Object.entries(operands)) {
+    if (len === n) per[binding] = 4;
+    else quantum = lcm(quantum, len);
+  }
+  return { items: n, per, quantum, chunk: (_, c) => chunk(c) };
 }
 
 /** out[i] = value for i < n. */
@@ -58,5 +75,8 @@ export function fill(rt: Runtime, out: BufferView, n: number, value: number): vo
 
 /** dst[i] += alpha * src[i % nSrc], in place. */
 export function accumulate(rt: Runtime, dst: BufferView, n: number, src: BufferView, nSrc = n, alpha = 1): void {
-  rt.run(accumulateKernel, { params: { n, na: nSrc, alpha }, bind: { src, dst } });
+  rt.run(accumulateKernel, { params: { n, na: nSrc, alpha }, bind: { src, dst }, split: elementSplit<AccParams>(n, 'dst', { src: nSrc }, (c) => ({ n: c, ...(nSrc === n ? { na: c } : {}) })) });
 }
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+const lcm = (a: number, b: number): number => (a / gcd(a, b)) * b;

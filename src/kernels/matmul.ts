@@ -73,10 +73,15 @@ export function matmul(rt: Runtime, x: MatmulArgs): void {
   const bytes = splits * M * N * 4;
   const partial = { buffer: rt.alloc(bytes, 'matmul.partial'), offset: 0, size: bytes };
   rt.run(matmulKernel, { params, bind: { a: x.a, b: x.b, bias: rt.empty, c: partial }, constants: { ...shape, BIAS: false, RELU: false } });
-  rt.run(reduceKernel, {
-    params: { n: M * N, cols: N, splits },
-    bind: { partial, rbias: x.bias ?? rt.empty, out: x.c },
-    constants: { BIAS: !!x.bias, RELU: !!x.relu },
-  });
+  reduceSplits(rt, { partial, out: x.c, n: M * N, cols: N, splits, ...(x.bias ? { bias: x.bias } : {}), relu: x.relu });
   rt.free(partial.buffer);
+}
+
+/** out[i] = sum over s of partial[s, i] (+ bias[i % cols]) (ReLU), summed in split order. */
+export function reduceSplits(rt: Runtime, a: { partial: BufferView; out: BufferView; n: number; cols: number; splits: number; bias?: BufferView; relu?: boolean }): void {
+  rt.run(reduceKernel, {
+    params: { n: a.n, cols: a.cols, splits: a.splits },
+    bind: { partial: a.partial, rbias: a.bias ?? rt.empty, out: a.out },
+    constants: { BIAS: !!a.bias, RELU: !!a.relu },
+  });
 }

@@ -13,13 +13,18 @@ const sumRowsKernel = kernel<{ rows: number; cols: number; chunk: number; chunks
 /** out[c] = scale * sum over r of x[r, c] for a row-major [rows, cols] x; a fixed summation order. */
 export function sumRows(rt: Runtime, x: BufferView, out: BufferView, rows: number, cols: number, scale = 1): void {
   const chunks = ceilDiv(rows, CHUNK);
+  const split = {
+    items: chunks,
+    per: { x: CHUNK * cols * 4, out: cols * 4 },
+    chunk: (s0: number, n: number) => ({ chunks: n, rows: Math.min(rows - s0 * CHUNK, n * CHUNK) }),
+  };
   if (chunks <= 1) {
     rt.run(sumRowsKernel, { params: { rows, cols, chunk: CHUNK, chunks: 1, scale }, bind: { x, out } });
     return;
   }
   const bytes = chunks * cols * 4;
   const partial = { buffer: rt.alloc(bytes, 'sumRows.partial'), offset: 0, size: bytes };
-  rt.run(sumRowsKernel, { params: { rows, cols, chunk: CHUNK, chunks, scale: 1 }, bind: { x, out: partial } });
+  rt.run(sumRowsKernel, { params: { rows, cols, chunk: CHUNK, chunks, scale: 1 }, bind: { x, out: partial }, split });
   sumRows(rt, partial, out, chunks, cols, scale);
   rt.free(partial.buffer);
 }

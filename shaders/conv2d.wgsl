@@ -1,0 +1,244 @@
+// 2-D convolution over NHWC activations with weights [KH, KW, Cin, Cout]: forward, input gradient
+// and weight gradient, each an implicit GEMM with the matmul's register blocking (shaders/matmul.wgsl):
+// a workgroup owns R GEMM rows, so the gathered operand has one address per workgroup, and each lane
+// C vec4 column groups of the contiguous operand.
+//
+//   forward   rows = output pixels, cols = Cout, K = KH*KW*Cin           (x gathered, w along Cout)
+//   dX        rows = input pixels,  cols = Cin,  K = KH*KW*Cout          (dy gathered, wT along Cin)
+//   dW        rows = KH*KW*Cin,     cols = Cout, K = output pixels       (x gathered, dy along Cout)
+//
+// dW splits K (pixels) into chunks that write partial sums [split, KH*KW*Cin, Cout], summed in a
+// fixed order by matmul.reduce_splits: deterministic, no atomics.
+struct Params {
+  N: u32,       // images in this dispatch
+  H: u32,
+  W: u32,
+  Cin: u32,
+  OH: u32,
+  OW: u32,
+  Cout: u32,
+  KH: u32,
+  KW: u32,
+  stride: u32,
+  pad: u32,
+  dil: u32,
+  pChunk: u32,  // dW: output pixels per split
+  splits: u32,  // dW: number of splits
+  split0: u32,  // dW: index of this dispatch's first split (batch chunks dispatch separately)
+}
+
+override VEC: bool = false;   // columns (Cout, or Cin for dX) % 4 == 0: vec4 loads of the column operand
+override BIAS: bool = false;
+override RELU: bool = false;
+override SAME_TAP: bool = false;  // dW: Cin % R == 0, so a workgroup's R rows share one kernel tap
+override WG: u32 = 64u;
+const R: u32 = 8u;
+const C: u32 = 2u;
+alias Acc = array<array<vec4f, C>, R>;  // R rows x C vec4 column groups per lane
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;      // forward, dW: [N, H, W, Cin]
+@group(0) @binding(2) var<storage, read> w: array<vec4f>;    // forward: [KH, KW, Cin, Cout]; dX: wT [KH, KW, Cout, Cin]
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>; // forward: [N, OH, OW, Cout]; dX: [N, H, W, Cin]; dW: partials
+@group(0) @binding(5) var<storage, read> dy: array<f32>;     // dX: [N, OH, OW, Cout]
+@group(0) @binding(6) var<storage, read> dy4: array<vec4f>;  // dW: [N, OH, OW, Cout]
+
+fn w_at(e: u32) -> f32 { return w[e >> 2u][e & 3u]; }
+fn dy4_at(e: u32) -> f32 { return dy4[e >> 2u][e & 3u]; }
+
+// Four consecutive columns [n, n+4) of row `row` of the [rows, cols] matrix held in `w`.
+fn load_w(row: u32, cols: u32, n: u32) -> vec4f {
+  if (VEC) { return w[(row * cols + min(n, cols - 4u)) >> 2u]; }
+  let b = row * cols;
+  let l = cols - 1u;
+  return vec4f(w_at(b + min(n, l)), w_at(b + min(n + 1u, l)), w_at(b + min(n + 2u, l)), w_at(b + min(n + 3u, l)));
+}
+
+fn load_dy4(row: u32, cols: u32, n: u32) -> vec4f {
+  if (VEC) { return dy4[(row * cols + min(n, cols - 4u)) >> 2u]; }
+  let b = row * cols;
+  let l = cols - 1u;
+  return vec4f(dy4_at(b + min(n, l)), dy4_at(b + min(n + 1u, l)), dy4_at(b + min(n + 2u, l)), dy4_at(b + min(n + 3u, l)));
+}
+
+struct Tile { r0: u32, n0: u32, ok: bool }
+
+// Which R rows and which lane columns this invocation computes.
+fn tile(wid: vec3u, nwg: vec3u, lid: u32, rows: u32, cols: u32) -> Tile {
+  let colGroups = (cols + 4u * C * WG - 1u) / (4u * C * WG);
+  let t = workgroup_linear(wid, nwg);
+  let r0 = (t / colGroups) * R;
+  return Tile(r0, ((t % colGroups) * WG + lid) * 4u * C, r0 < rows);
+}
+
+fn store(acc: ptr<function, Acc>, t: Tile, rows: u32, cols: u32, base: u32, epilogue: bool) {
+  for (var i = 0u; i < R; i++) {
+    let m = t.r0 + i;
+    if (m >= rows) { break; }
+    for (var j = 0u; j < C; j++) {
+      for (var u = 0u; u < 4u; u++) {
+        let n = t.n0 + 4u * j + u;
+        if (n < cols) {
+          var v = (*acc)[i][j][u];
+          if (epilogue && BIAS) { v += bias[n]; }
+          if (epilogue && RELU) { v = max(v, 0.0); }
+          y[base + m * cols + n] = v;
+        }
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let rows = p.N * p.OH * p.OW;
+  let t = tile(wid, nwg, lid, rows, p.Cout);
+  if (!t.ok) { return; }
+  var oy: array<i32, R>;   // top-left input coordinate of each row's window
+  var ox: array<i32, R>;
+  var img: array<u32, R>;  // first pixel of the row's image
+  for (var i = 0u; i < R; i++) {
+    let m = min(t.r0 + i, rows - 1u);
+    let q = m % (p.OH * p.OW);
+    img[i] = (m / (p.OH * p.OW)) * p.H * p.W;
+    oy[i] = i32((q / p.OW) * p.stride) - i32(p.pad);
+    ox[i] = i32((q % p.OW) * p.stride) - i32(p.pad);
+  }
+  var acc: Acc;
+  for (var kh = 0u; kh < p.KH; kh++) {
+    for (var kw = 0u; kw < p.KW; kw++) {
+      var base: array<u32, R>;
+      var ok: array<bool, R>;
+      for (var i = 0u; i < R; i++) {
+        let iy = oy[i] + i32(kh * p.dil);
+        let ix = ox[i] + i32(kw * p.dil);
+        ok[i] = iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W);
+        base[i] = select(0u, (img[i] + u32(iy) * p.W + u32(ix)) * p.Cin, ok[i]);
+      }
+      let wrow = (kh * p.KW + kw) * p.Cin;
+      for (var ci = 0u; ci < p.Cin; ci++) {
+        var bv: array<vec4f, C>;
+        for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + ci, p.Cout, t.n0 + 4u * j); }
+        for (var i = 0u; i < R; i++) {
+          let a = vec4f(select(0.0, x[base[i] + ci], ok[i]));
+          for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
+        }
+      }
+    }
+  }
+  store(&acc, t, rows, p.Cout, 0u, true);
+}
+
+@compute @workgroup_size(WG)
+fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let rows = p.N * p.H * p.W;
+  let t = tile(wid, nwg, lid, rows, p.Cin);
+  if (!t.ok) { return; }
+  var iyp: array<i32, R>;  // input coordinate plus padding
+  var ixp: array<i32, R>;
+  var img: array<u32, R>;  // first output pixel of the row's image
+  for (var i = 0u; i < R; i++) {
+    let m = min(t.r0 + i, rows - 1u);
+    let q = m % (p.H * p.W);
+    img[i] = (m / (p.H * p.W)) * p.OH * p.OW;
+    iyp[i] = i32(q / p.W + p.pad);
+    ixp[i] = i32(q % p.W + p.pad);
+  }
+  let s = i32(p.stride);
+  var acc: Acc;
+  for (var kh = 0u; kh < p.KH; kh++) {
+    for (var kw = 0u; kw < p.KW; kw++) {
+      var base: array<u32, R>;
+      var ok: array<bool, R>;
+      var anyTap = false;
+      for (var i = 0u; i < R; i++) {
+        // Output pixel whose window puts tap (kh, kw) on this input pixel, if any.
+        let ty = iyp[i] - i32(kh * p.dil);
+        let tx = ixp[i] - i32(kw * p.dil);
+        let oy = ty / s;
+        let ox = tx / s;
+        ok[i] = ty >= 0 && tx >= 0 && oy * s == ty && ox * s == tx && oy < i32(p.OH) && ox < i32(p.OW);
+        base[i] = select(0u, (img[i] + u32(oy) * p.OW + u32(ox)) * p.Cout, ok[i]);
+        anyTap = anyTap || ok[i];
+      }
+      if (!anyTap) { continue; }  // strided convolutions skip most taps
+      let wrow = (kh * p.KW + kw) * p.Cout;
+      for (var co = 0u; co < p.Cout; co++) {
+        var bv: array<vec4f, C>;
+        for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + co, p.Cin, t.n0 + 4u * j); }
+        for (var i = 0u; i < R; i++) {
+          let a = vec4f(select(0.0, dy[base[i] + co], ok[i]));
+          for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
+        }
+      }
+    }
+  }
+  store(&acc, t, rows, p.Cin, 0u, false);
+}
+
+@compute @workgroup_size(WG)
+fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let rows = p.KH * p.KW * p.Cin;
+  let colGroups = (p.Cout + 4u * C * WG - 1u) / (4u * C * WG);
+  let tiles = ((rows + R - 1u) / R) * colGroups;
+  let g = workgroup_linear(wid, nwg);
+  let split = g / tiles;
+  if (split >= p.splits) { return; }
+  let tw = g % tiles;
+  let t = Tile((tw / colGroups) * R, ((tw % colGroups) * WG + lid) * 4u * C, true);
+
+  var dyy: array<i32, R>;  // tap offset (kh*dil - pad) of each row
+  var dxx: array<i32, R>;
+  var ch: array<u32, R>;
+  for (var i = 0u; i < R; i++) {
+    let r = min(t.r0 + i, rows - 1u);
+    let tap = r / p.Cin;
+    ch[i] = r % p.Cin;
+    dyy[i] = i32((tap / p.KW) * p.dil) - i32(p.pad);
+    dxx[i] = i32((tap % p.KW) * p.dil) - i32(p.pad);
+  }
+  let pixels = p.N * p.OH * p.OW;
+  let q0 = split * p.pChunk;
+  let q1 = min(pixels, q0 + p.pChunk);
+  var acc: Acc;
+  if (q0 < q1) {
+    // Walk output pixels (n, oy, ox) incrementally from q0.
+    var n = q0 / (p.OH * p.OW);
+    var oy = (q0 % (p.OH * p.OW)) / p.OW;
+    var ox = q0 % p.OW;
+    for (var q = q0; q < q1; q++) {
+      var bv: array<vec4f, C>;
+      for (var j = 0u; j < C; j++) { bv[j] = load_dy4(q, p.Cout, t.n0 + 4u * j); }
+      let img = n * p.H * p.W;
+      let sy = i32(oy * p.stride);
+      let sx = i32(ox * p.stride);
+      if (SAME_TAP) {
+        let iy = sy + dyy[0];
+        let ix = sx + dxx[0];
+        if (iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W)) {
+          let base = (img + u32(iy) * p.W + u32(ix)) * p.Cin + ch[0];
+          for (var i = 0u; i < R; i++) {
+            let a = vec4f(x[base + i]);
+            for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
+          }
+        }
+      } else {
+        for (var i = 0u; i < R; i++) {
+          let iy = sy + dyy[i];
+          let ix = sx + dxx[i];
+          let ok = iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W);
+          let a = vec4f(select(0.0, x[select(0u, (img + u32(iy) * p.W + u32(ix)) * p.Cin + ch[i], ok)], ok));
+          for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
+        }
+      }
+      ox++;
+      if (ox == p.OW) {
+        ox = 0u;
+        oy++;
+        if (oy == p.OH) { oy = 0u; n++; }
+      }
+    }
+  }
+  store(&acc, t, rows, p.Cout, (p.split0 + split) * rows * p.Cout, false);
+}

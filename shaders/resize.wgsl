@@ -1,0 +1,86 @@
+// Bilinear resampling of NHWC images to any size. The source coordinate of output row y is
+// max(0, y*ay + by): align-corners uses ay = (IH-1)/(OH-1), by = 0; half-pixel uses
+// ay = IH/OH, by = ay/2 - 1/2 (PyTorch's align_corners=False). Columns likewise.
+struct Params {
+  N: u32,
+  IH: u32,
+  IW: u32,
+  C: u32,
+  OH: u32,
+  OW: u32,
+  ay: f32,
+  by: f32,
+  ax: f32,
+  bx: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+struct Taps { i0: u32, i1: u32, t: f32 }
+
+fn taps(o: u32, a: f32, b: f32, size: u32) -> Taps {
+  let s = max(f32(o) * a + b, 0.0);
+  let i0 = min(u32(floor(s)), size - 1u);
+  return Taps(i0, min(i0 + 1u, size - 1u), s - f32(i0));
+}
+
+@compute @workgroup_size(64)
+fn bilinear(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroup_linear(wid, nwg) * 64u + lid;
+  if (i >= p.N * p.OH * p.OW * p.C) { return; }
+  let c = i % p.C;
+  let x = (i / p.C) % p.OW;
+  let y = (i / (p.C * p.OW)) % p.OH;
+  let n = i / (p.C * p.OW * p.OH);
+  let ty = taps(y, p.ay, p.by, p.IH);
+  let tx = taps(x, p.ax, p.bx, p.IW);
+  let img = n * p.IH;
+  let v00 = src[((img + ty.i0) * p.IW + tx.i0) * p.C + c];
+  let v01 = src[((img + ty.i0) * p.IW + tx.i1) * p.C + c];
+  let v10 = src[((img + ty.i1) * p.IW + tx.i0) * p.C + c];
+  let v11 = src[((img + ty.i1) * p.IW + tx.i1) * p.C + c];
+  let top = v00 + (v01 - v00) * tx.t;
+  let bot = v10 + (v11 - v10) * tx.t;
+  dst[i] = top + (bot - top) * ty.t;
+}
+
+// Weight of input index `i` in output `o`'s interpolation.
+fn weight(o: u32, i: u32, a: f32, b: f32, size: u32) -> f32 {
+  let t = taps(o, a, b, size);
+  return select(0.0, 1.0 - t.t, t.i0 == i) + select(0.0, t.t, t.i1 == i);
+}
+
+// Outputs whose interpolation can touch input index i: those with source in (i-1, i+1).
+fn out_range(i: u32, a: f32, b: f32, outSize: u32) -> vec2u {
+  if (a <= 0.0) { return vec2u(0u, outSize - 1u); }
+  let lo = max(0.0, floor((f32(i) - 1.0 - b) / a) - 1.0);
+  let hi = min(f32(outSize - 1u), ceil((f32(i) + 1.0 - b) / a) + 1.0);
+  return vec2u(u32(lo), u32(hi));
+}
+
+// The gradient as a gather: each input pixel sums the output gradients that interpolated it.
+@compute @workgroup_size(64)
+fn bilinear_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroup_linear(wid, nwg) * 64u + lid;
+  if (i >= p.N * p.IH * p.IW * p.C) { return; }
+  let c = i % p.C;
+  let ix = (i / p.C) % p.IW;
+  let iy = (i / (p.C * p.IW)) % p.IH;
+  let n = i / (p.C * p.IW * p.IH);
+  let ry = out_range(iy, p.ay, p.by, p.OH);
+  let rx = out_range(ix, p.ax, p.bx, p.OW);
+  var g = 0.0;
+  for (var y = ry.x; y <= ry.y; y++) {
+    let wy = weight(y, iy, p.ay, p.by, p.IH);
+    if (wy == 0.0) { continue; }
+    var row = 0.0;
+    for (var x = rx.x; x <= rx.y; x++) {
+      let wx = weight(x, ix, p.ax, p.bx, p.IW);
+      if (wx != 0.0) { row += wx * src[((n * p.OH + y) * p.OW + x) * p.C + c]; }
+    }
+    g += wy * row;
+  }
+  dst[i] = g;
+}

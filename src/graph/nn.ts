@@ -1,0 +1,172 @@
+// Differentiable vision ops over NHWC tensors: convolution, pooling (incl. OverFeat fine-stride),
+// bilinear resampling, dropout. Re-exported through ops.
+import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convOutputSize, type ConvGeometry } from '../kernels/conv2d.js';
+import { map, MapOp } from '../kernels/elementwise.js';
+import { interleave as interleaveKernel, transpose } from '../kernels/layout.js';
+import { maxPoolBackward, maxPoolForward, poolOutputSize, type PoolGeometry } from '../kernels/pool.js';
+import { resizeBilinear as resizeKernel, resizeBilinearBackward, type ResizeGeometry } from '../kernels/resize.js';
+import { dropout as dropoutKernel } from '../kernels/dropout.js';
+import { sumRows } from '../kernels/reduce.js';
+import { record } from './autograd.js';
+import { linear, reshape } from './ops.js';
+import { Tensor } from './tensor.js';
+
+const shapeStr = (s: readonly number[]): string => `[${s.join(', ')}]`;
+
+function nhwc(op: string, x: Tensor): [number, number, number, number] {
+  if (x.shape.length !== 4) throw new Error(`${op}: expected an NHWC tensor, got ${shapeStr(x.shape)}`);
+  return x.shape as unknown as [number, number, number, number];
+}
+
+/** A transposed copy: out[b, c, r] = t[b, r, c] (not differentiable; used for weight gradients). */
+export function transposed(t: Tensor, B: number, rows: number, cols: number, shape: readonly number[]): Tensor {
+  const out = Tensor.empty(shape, { rt: t.rt });
+  transpose(t.rt, t.view(), out.view(), B, rows, cols);
+  return out;
+}
+
+export interface Conv2dOptions {
+  stride?: number;
+  pad?: number;
+  dilation?: number;
+  relu?: boolean;
+}
+
+/**
+ * 2-D convolution: x [N, H, W, Cin], w [KH, KW, Cin, Cout] (our layout; PyTorch's [Cout, Cin, KH, KW]
+ * is converted at import), b [Cout]; zero padding, dilation, optional fused ReLU. 1×1 convolutions
+ * with stride 1 run as a plain GEMM.
+ */
+export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, o: Conv2dOptions = {}): Tensor {
+  const [N, H, W, Cin] = nhwc('conv2d', x);
+  if (w.shape.length !== 4 || w.shape[2] !== Cin) throw new Error(`conv2d: weight ${shapeStr(w.shape)} does not match input ${shapeStr(x.shape)} ([KH, KW, Cin, Cout])`);
+  const [KH, KW, , Cout] = w.shape as [number, number, number, number];
+  const g: ConvGeometry = { N, H, W, Cin, Cout, KH, KW, stride: o.stride ?? 1, pad: o.pad ?? 0, dil: o.dilation ?? 1 };
+  if (b && b.size !== Cout) throw new Error(`conv2d: bias has ${b.size} elements, expected ${Cout}`);
+  const { OH, OW } = convOutputSize(g);
+  if (OH <= 0 || OW <= 0) throw new Error(`conv2d: a ${KH}x${KW} kernel (dilation ${g.dil}, padding ${g.pad}) does not fit a ${H}x${W} input`);
+
+  if (KH === 1 && KW === 1 && g.stride === 1 && g.pad === 0) {
+    const y = linear(reshape(x, [N * H * W, Cin]), reshape(w, [Cin, Cout]), b, { relu: o.relu });
+    return reshape(y, [N, H, W, Cout]);
+  }
+
+  const out = Tensor.empty([N, OH, OW, Cout], { rt: x.rt });
+  conv2dForward(x.rt, { x: x.view(), w: w.view(), ...(b ? { bias: b.view() } : {}), y: out.view(), g, relu: o.relu });
+  const inputs = b ? [x, w, b] : [x, w];
+  return record(out, o.relu ? 'conv2d_relu' : 'conv2d', inputs, (gy) => {
+    let gz = gy;
+    if (o.relu) {
+      gz = Tensor.empty(out.shape, { rt: x.rt });
+      map(x.rt, { op: MapOp.RELU_GRAD, out: gz.view(), n: out.size, a: out.view(), b: gy.view() });
+    }
+    let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
+    if (x.requiresGrad) {
+      const wT = transposed(w, KH * KW, Cin, Cout, [KH, KW, Cout, Cin]);
+      dx = Tensor.empty(x.shape, { rt: x.rt });
+      conv2dBackwardInput(x.rt, { dy: gz.view(), wT: wT.view(), dx: dx.view(), g });
+      wT.dispose();
+    }
+    if (w.requiresGrad) {
+      dw = Tensor.empty(w.shape, { rt: x.rt });
+      conv2dBackwardWeight(x.rt, { x: x.view(), dy: gz.view(), dw: dw.view(), g });
+    }
+    if (b?.requiresGrad) {
+      db = Tensor.empty([Cout], { rt: x.rt });
+      sumRows(x.rt, gz.view(), db.view(), N * OH * OW, Cout);
+    }
+    if (gz !== gy) gz.dispose();
+    return [dx, dw, db];
+  });
+}
+
+function maxPool(x: Tensor, g: PoolGeometry, op: string): Tensor {
+  const out = Tensor.empty([g.N * g.offsets, g.OH, g.OW, g.C], { rt: x.rt });
+  const argmax = Tensor.empty(out.shape, { rt: x.rt, dtype: 'u32' });
+  maxPoolForward(x.rt, { x: x.view(), y: out.view(), argmax: argmax.view(), g });
+  return record(
+    out,
+    op,
+    [x],
+    (gy) => {
+      const dx = Tensor.empty(x.shape, { rt: x.rt });
+      maxPoolBackward(x.rt, { dy: gy.view(), argmax: argmax.view(), dx: dx.view(), g });
+      return [dx];
+    },
+    [argmax],
+  );
+}
+
+export interface PoolOptions {
+  kernel?: number;
+  stride?: number;
+  /** Keep a last partial window (PyTorch ceil_mode), as SqueezeNet's pools do. */
+  ceil?: boolean;
+}
+
+/** Max pooling (default 2×2, stride 2); the backward pass gathers through stored argmax positions. */
+export function maxPool2d(x: Tensor, o: PoolOptions = {}): Tensor {
+  const [N, H, W, C] = nhwc('maxPool2d', x);
+  const k = o.kernel ?? 2, stride = o.stride ?? k;
+  const OH = poolOutputSize(H, k, stride, !!o.ceil), OW = poolOutputSize(W, k, stride, !!o.ceil);
+  if (OH <= 0 || OW <= 0) throw new Error(`maxPool2d: a ${k}x${k} window does not fit a ${H}x${W} input`);
+  return maxPool(x, { N, H, W, C, OH, OW, k, stride, offsets: 1 }, 'max_pool2d');
+}
+
+/**
+ * OverFeat fine-stride pooling: 2×2 stride-2 max pooling at each offset (dy, dx) in {0,1}², as four
+ * images per input image: [N, H, W, C] -> [N*4, h, w, C] with image n*4 + dy*2 + dx and
+ * h = floor((H-1)/2). Layers applied to the result and then `interleave`d produce a map at twice the
+ * pooled resolution.
+ */
+export function fineStridePool(x: Tensor): Tensor {
+  const [N, H, W, C] = nhwc('fineStridePool', x);
+  const OH = Math.floor((H - 1) / 2), OW = Math.floor((W - 1) / 2);
+  if (OH <= 0 || OW <= 0) throw new Error(`fineStridePool: input ${H}x${W} is too small`);
+  return maxPool(x, { N, H, W, C, OH, OW, k: 2, stride: 2, offsets: 4 }, 'fine_stride_pool');
+}
+
+/** [N*4, h, w, C] (offset images from fineStridePool) -> [N, 2h, 2w, C]: out[n, 2i+dy, 2j+dx] = x[n*4+dy*2+dx, i, j]. */
+export function interleave(x: Tensor): Tensor {
+  const [N4, h, w, C] = nhwc('interleave', x);
+  if (N4 % 4 !== 0) throw new Error(`interleave: batch ${N4} is not a multiple of 4`);
+  const p = { N: N4 / 4, h, w, C };
+  const out = Tensor.empty([N4 / 4, 2 * h, 2 * w, C], { rt: x.rt });
+  interleaveKernel(x.rt, x.view(), out.view(), p);
+  return record(out, 'interleave', [x], (g) => {
+    const dx = Tensor.empty(x.shape, { rt: x.rt });
+    interleaveKernel(x.rt, g.view(), dx.view(), p, true);
+    return [dx];
+  });
+}
+
+/** Bilinear resampling of [N, H, W, C] to [N, OH, OW, C], align-corners or half-pixel. */
+export function resizeBilinear(x: Tensor, size: readonly [number, number], o: { alignCorners?: boolean } = {}): Tensor {
+  const [N, IH, IW, C] = nhwc('resizeBilinear', x);
+  const [OH, OW] = size;
+  if (!(OH >= 1 && OW >= 1)) throw new Error(`resizeBilinear: invalid output size ${OH}x${OW}`);
+  const g: ResizeGeometry = { N, IH, IW, C, OH, OW, alignCorners: o.alignCorners ?? true };
+  const out = Tensor.empty([N, OH, OW, C], { rt: x.rt });
+  resizeKernel(x.rt, x.view(), out.view(), g);
+  return record(out, 'resize_bilinear', [x], (gy) => {
+    const dx = Tensor.empty(x.shape, { rt: x.rt });
+    resizeBilinearBackward(x.rt, gy.view(), dx.view(), g);
+    return [dx];
+  });
+}
+
+/**
+ * Dropout in training: kept elements are scaled by 1/(1-p); the mask is a hash of (seed, index), so
+ * the backward pass recomputes it. In inference (training false) it is the identity.
+ */
+export function dropout(x: Tensor, p: number, o: { training: boolean; seed: number }): Tensor {
+  if (!o.training || p === 0) return x;
+  if (!(p > 0 && p < 1)) throw new Error(`dropout: p must be in [0, 1), got ${p}`);
+  const out = Tensor.empty(x.shape, { rt: x.rt });
+  dropoutKernel(x.rt, x.view(), out.view(), x.size, p, o.seed);
+  return record(out, 'dropout', [x], (g) => {
+    const dx = Tensor.empty(x.shape, { rt: x.rt });
+    dropoutKernel(x.rt, g.view(), dx.view(), x.size, p, o.seed);
+    return [dx];
+  });
+}

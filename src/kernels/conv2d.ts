@@ -1,0 +1,134 @@
+// Launchers for shaders/conv2d.wgsl. Activations NHWC, weights [KH, KW, Cin, Cout].
+import { kernel, ceilDiv, type Constants } from '../gpu/kernel.js';
+import type { BufferView, Runtime } from '../gpu/runtime.js';
+import { reduceSplits } from './matmul.js';
+
+const ROWS = 8; // R in the shader
+const COLS = 8; // 4 * C in the shader
+const TARGET_WORKGROUPS = 256;
+
+export type ConvGeometry = {
+  N: number;
+  H: number;
+  W: number;
+  Cin: number;
+  Cout: number;
+  KH: number;
+  KW: number;
+  stride: number;
+  pad: number;
+  dil: number;
+};
+
+export function convOutputSize(g: Pick<ConvGeometry, 'H' | 'W' | 'KH' | 'KW' | 'stride' | 'pad' | 'dil'>): { OH: number; OW: number } {
+  const OH = Math.floor((g.H + 2 * g.pad - g.dil * (g.KH - 1) - 1) / g.stride) + 1;
+  const OW = Math.floor((g.W + 2 * g.pad - g.dil * (g.KW - 1) - 1) / g.stride) + 1;
+  return { OH, OW };
+}
+
+type ConvParams = ConvGeometry & { OH: number; OW: number; pChunk: number; splits: number; split0: number };
+
+const lanesFor = (cols: number): number => Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(cols / COLS))))));
+const tiles = (rows: number, cols: number, lanes: number): number => ceilDiv(rows, ROWS) * ceilDiv(cols, COLS * lanes);
+const on = (c: Constants, k: string): boolean => c[k] === true;
+
+const forwardKernel = kernel<ConvParams>({
+  shader: 'conv2d',
+  entry: 'forward',
+  workgroups: (p, c) => tiles(p.N * p.OH * p.OW, p.Cout, Number(c.WG)),
+  sizes: (p, c) => ({
+    x: p.N * p.H * p.W * p.Cin,
+    w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4),
+    bias: on(c, 'BIAS') ? p.Cout : 0,
+    y: p.N * p.OH * p.OW * p.Cout,
+  }),
+});
+
+const backwardInputKernel = kernel<ConvParams>({
+  shader: 'conv2d',
+  entry: 'backward_input',
+  workgroups: (p, c) => tiles(p.N * p.H * p.W, p.Cin, Number(c.WG)),
+  sizes: (p) => ({ w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4), bias: 0, y: p.N * p.H * p.W * p.Cin, dy: p.N * p.OH * p.OW * p.Cout }),
+});
+
+const backwardWeightKernel = kernel<ConvParams>({
+  shader: 'conv2d',
+  entry: 'backward_weight',
+  workgroups: (p, c) => tiles(p.KH * p.KW * p.Cin, p.Cout, Number(c.WG)) * p.splits,
+  sizes: (p) => ({
+    x: p.N * p.H * p.W * p.Cin,
+    bias: 0,
+    y: (p.split0 + p.splits) * p.KH * p.KW * p.Cin * p.Cout,
+    dy4: ceilDiv(p.N * p.OH * p.OW * p.Cout, 4),
+  }),
+});
+
+function params(g: ConvGeometry): ConvParams {
+  return { ...g, ...convOutputSize(g), pChunk: 0, splits: 1, split0: 0 };
+}
+
+/** y = conv(x, w) (+ bias) (ReLU); x [N,H,W,Cin], y [N,OH,OW,Cout]. */
+export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; bias?: BufferView; y: BufferView; g: ConvGeometry; relu?: boolean }): void {
+  const p = params(a.g);
+  rt.run(forwardKernel, {
+    params: p,
+    bind: { x: a.x, w: a.w, bias: a.bias ?? rt.empty, y: a.y },
+    constants: { VEC: p.Cout % 4 === 0, BIAS: !!a.bias, RELU: !!a.relu, WG: lanesFor(p.Cout) },
+    split: { items: p.N, per: { x: p.H * p.W * p.Cin * 4, y: p.OH * p.OW * p.Cout * 4 }, chunk: (_, N) => ({ N }) },
+  });
+}
+
+/** dx = gradient of conv w.r.t. its input, from dy and the tap-transposed weights wT [KH,KW,Cout,Cin]. */
+export function conv2dBackwardInput(rt: Runtime, a: { dy: BufferView; wT: BufferView; dx: BufferView; g: ConvGeometry }): void {
+  const p = params(a.g);
+  rt.run(backwardInputKernel, {
+    params: p,
+    bind: { w: a.wT, bias: rt.empty, y: a.dx, dy: a.dy },
+    constants: { VEC: p.Cin % 4 === 0, WG: lanesFor(p.Cin) },
+    split: { items: p.N, per: { y: p.H * p.W * p.Cin * 4, dy: p.OH * p.OW * p.Cout * 4 }, chunk: (_, N) => ({ N }) },
+  });
+}
+
+/**
+ * dw [KH,KW,Cin,Cout] = gradient of conv w.r.t. its weights: a GEMM over output pixels, split over
+ * them (and over batch chunks past the binding limit) into partials reduced in a fixed order.
+ */
+export function conv2dBackwardWeight(rt: Runtime, a: { x: BufferView; dy: BufferView; dw: BufferView; g: ConvGeometry }): void {
+  const full = params(a.g);
+  const rows = full.KH * full.KW * full.Cin;
+  const lanes = lanesFor(full.Cout);
+  const perX = full.H * full.W * full.Cin * 4, perDy = full.OH * full.OW * full.Cout * 4;
+  // Images per dispatch: all of them unless a binding would exceed the limit.
+  const align = rt.limits.storageAlign;
+  const q = lcmAll([align / gcd(perX, align), align / gcd(perDy, align)]);
+  const fit = Math.floor(rt.limits.maxBindingBytes / Math.max(perX, perDy));
+  const imagesPerChunk = full.N * Math.max(perX, perDy) <= rt.limits.maxBindingBytes ? full.N : Math.floor(fit / q) * q;
+  if (imagesPerChunk === 0) throw new Error(`conv2d weight gradient: one image (${Math.max(perX, perDy)} bytes) exceeds the storage binding limit`);
+  const chunks = ceilDiv(full.N, imagesPerChunk);
+  const pixelsPerImage = full.OH * full.OW;
+  const t = tiles(rows, full.Cout, lanes);
+  const splitsPerChunk = Math.max(1, Math.min(ceilDiv(TARGET_WORKGROUPS, t * chunks), ceilDiv(imagesPerChunk * pixelsPerImage, 512)));
+  const total = chunks * splitsPerChunk;
+  const out = rows * full.Cout;
+  const partialBytes = total * out * 4;
+  const partial = total > 1 ? { buffer: rt.alloc(partialBytes, 'conv2d.dw.partial'), offset: 0, size: partialBytes } : a.dw;
+  for (let c = 0; c < chunks; c++) {
+    const n = Math.min(imagesPerChunk, full.N - c * imagesPerChunk);
+    const n0 = c * imagesPerChunk;
+    const pChunk = ceilDiv(n * pixelsPerImage, splitsPerChunk);
+    const x = { buffer: a.x.buffer, offset: a.x.offset + n0 * perX, size: Math.min(Math.ceil((n * perX) / 16) * 16, a.x.buffer.size - a.x.offset - n0 * perX) };
+    const dy = { buffer: a.dy.buffer, offset: a.dy.offset + n0 * perDy, size: Math.min(Math.ceil((n * perDy) / 16) * 16, a.dy.buffer.size - a.dy.offset - n0 * perDy) };
+    rt.run(backwardWeightKernel, {
+      params: { ...full, N: n, pChunk, splits: splitsPerChunk, split0: c * splitsPerChunk }, // empty splits write zeros
+      bind: { x, bias: rt.empty, y: partial, dy4: dy },
+      constants: { VEC: full.Cout % 4 === 0, SAME_TAP: full.Cin % ROWS === 0, WG: lanes },
+    });
+  }
+  if (total > 1) {
+    reduceSplits(rt, { partial, out: a.dw, n: out, cols: full.Cout, splits: total });
+    rt.free(partial.buffer);
+  }
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+const lcmAll = (xs: number[]): number => xs.reduce((a, b) => (a / gcd(a, b)) * b, 1);

@@ -1,0 +1,59 @@
+// Launchers for shaders/resize.wgsl: bilinear resampling of NHWC images, forward and gradient.
+import { kernel, ceilDiv } from '../gpu/kernel.js';
+import type { BufferView, Runtime } from '../gpu/runtime.js';
+
+type ResizeParams = { N: number; IH: number; IW: number; C: number; OH: number; OW: number; ay: number; by: number; ax: number; bx: number };
+
+const forwardKernel = kernel<ResizeParams>({
+  shader: 'resize',
+  entry: 'bilinear',
+  workgroups: (p) => ceilDiv(p.N * p.OH * p.OW * p.C, 64),
+  sizes: (p) => ({ src: p.N * p.IH * p.IW * p.C, dst: p.N * p.OH * p.OW * p.C }),
+});
+
+const backwardKernel = kernel<ResizeParams>({
+  shader: 'resize',
+  entry: 'bilinear_backward',
+  workgroups: (p) => ceilDiv(p.N * p.IH * p.IW * p.C, 64),
+  sizes: (p) => ({ src: p.N * p.OH * p.OW * p.C, dst: p.N * p.IH * p.IW * p.C }),
+});
+
+export interface ResizeGeometry {
+  N: number;
+  IH: number;
+  IW: number;
+  C: number;
+  OH: number;
+  OW: number;
+  /** Corner pixels of input and output align (Torch nn SpatialReSamplingEx, image.scale upsampling). */
+  alignCorners: boolean;
+}
+
+/** Source coordinate of output index o is max(0, o*a + b). */
+export function resizeAxis(inSize: number, outSize: number, alignCorners: boolean): { a: number; b: number } {
+  if (alignCorners) return { a: outSize > 1 ? (inSize - 1) / (outSize - 1) : 0, b: 0 };
+  const a = inSize / outSize;
+  return { a, b: a / 2 - 0.5 };
+}
+
+function params(g: ResizeGeometry): ResizeParams {
+  const y = resizeAxis(g.IH, g.OH, g.alignCorners), x = resizeAxis(g.IW, g.OW, g.alignCorners);
+  return { N: g.N, IH: g.IH, IW: g.IW, C: g.C, OH: g.OH, OW: g.OW, ay: y.a, by: y.b, ax: x.a, bx: x.b };
+}
+
+export function resizeBilinear(rt: Runtime, src: BufferView, dst: BufferView, g: ResizeGeometry): void {
+  rt.run(forwardKernel, {
+    params: params(g),
+    bind: { src, dst },
+    split: { items: g.N, per: { src: g.IH * g.IW * g.C * 4, dst: g.OH * g.OW * g.C * 4 }, chunk: (_, N) => ({ N }) },
+  });
+}
+
+/** Gradient w.r.t. the input: dx [N,IH,IW,C] from dy [N,OH,OW,C], as a gather. */
+export function resizeBilinearBackward(rt: Runtime, dy: BufferView, dx: BufferView, g: ResizeGeometry): void {
+  rt.run(backwardKernel, {
+    params: params(g),
+    bind: { src: dy, dst: dx },
+    split: { items: g.N, per: { src: g.OH * g.OW * g.C * 4, dst: g.IH * g.IW * g.C * 4 }, chunk: (_, N) => ({ N }) },
+  });
+}

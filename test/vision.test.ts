@@ -1,0 +1,184 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { noGrad, ops, Rng, Runtime, Tensor } from '../src/index.js';
+import { assertClose, checkOp, randomData } from './lib/check.js';
+import { conv2dRef, convOut, maxPoolRef, resizeRef, type ConvRefGeometry } from './lib/ref.js';
+import { rt } from './lib/gpu.js';
+
+const rng = new Rng(11);
+const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
+const input = (shape: number[], grad = true) => ({ shape, data: randomData(numel(shape), rng), grad });
+
+// Shapes that divide no tile: 13x17 images, 3 input and 5 output channels, batch 2.
+for (const k of [1, 3, 7]) {
+  for (const [stride, pad, dil] of [[1, 0, 1], [1, 1, 1], [2, 0, 1], [2, 1, 1], [1, 1, 2], [2, 1, 2]] as const) {
+    test(`conv2d ${k}x${k} stride ${stride} pad ${pad} dilation ${dil}`, async () => {
+      const g: ConvRefGeometry = { N: 2, H: 13, W: 17, Cin: 3, Cout: 5, KH: k, KW: k, stride, pad, dil };
+      const [OH, OW] = convOut(g);
+      if (OH <= 0 || OW <= 0) return;
+      await checkOp(
+        'conv2d',
+        [input([2, 13, 17, 3]), input([k, k, 3, 5]), input([5])],
+        ([x, w, b]) => ops.conv2d(x!, w!, b!, { stride, pad, dilation: dil }),
+        ([x, w, b]) => conv2dRef(x!, w!, b!, g),
+        { samples: 48 },
+      );
+    });
+  }
+}
+
+test('conv2d with vector-width channels (8 in, 12 out), fused ReLU, and a non-square kernel', async () => {
+  for (const [KH, KW, relu] of [[3, 3, true], [2, 5, false]] as const) {
+    const g: ConvRefGeometry = { N: 3, H: 9, W: 11, Cin: 8, Cout: 12, KH, KW, stride: 1, pad: 1, dil: 1 };
+    const x = input([3, 9, 11, 8]);
+    x.data = x.data.map((v) => v + 0.05); // keep pre-activations off ReLU's kink
+    await checkOp(
+      'conv2d vec4',
+      [x, input([KH, KW, 8, 12]), input([12])],
+      ([xx, w, b]) => ops.conv2d(xx!, w!, b!, { pad: 1, relu }),
+      ([xx, w, b]) => conv2dRef(xx!, w!, b!, g, relu),
+      { samples: 48 },
+    );
+  }
+});
+
+test('conv2d weight gradient splits long pixel ranges deterministically', async () => {
+  // Many pixels and few output tiles: the weight gradient is split into partials and reduced.
+  const x = Tensor.from(randomData(4 * 40 * 40 * 8, rng), [4, 40, 40, 8]);
+  const w = Tensor.from(randomData(3 * 3 * 8 * 8, rng), [3, 3, 8, 8]);
+  w.requiresGrad = true;
+  const grads: Float32Array[] = [];
+  for (let i = 0; i < 2; i++) {
+    const y = ops.conv2d(x, w, null, { pad: 1 });
+    y.backward(Tensor.from(new Float32Array(y.size).fill(1), y.shape));
+    grads.push(await w.grad!.read());
+    w.grad!.dispose();
+    w.grad = null;
+    y.dispose();
+  }
+  assert.equal(Array.from(grads[0]!), Array.from(grads[1]!), 'identical run to run');
+  const xd = Float64Array.from(await x.read());
+  // d/dw of sum(y) = sum over pixels of the shifted input.
+  const ref = new Float64Array(3 * 3 * 8 * 8);
+  for (let n = 0; n < 4; n++)
+    for (let oh = 0; oh < 40; oh++)
+      for (let ow = 0; ow < 40; ow++)
+        for (let kh = 0; kh < 3; kh++)
+          for (let kw = 0; kw < 3; kw++) {
+            const ih = oh - 1 + kh, iw = ow - 1 + kw;
+            if (ih < 0 || ih >= 40 || iw < 0 || iw >= 40) continue;
+            for (let ci = 0; ci < 8; ci++) for (let co = 0; co < 8; co++) ref[((kh * 3 + kw) * 8 + ci) * 8 + co]! += xd[((n * 40 + ih) * 40 + iw) * 8 + ci]!;
+          }
+  assertClose(grads[0]!, ref, 'dW');
+  x.dispose();
+  w.dispose();
+});
+
+for (const [k, s, ceil] of [[2, 2, false], [2, 1, false], [3, 2, true], [3, 2, false]] as const) {
+  test(`maxPool2d ${k}x${k} stride ${s}${ceil ? ' ceil' : ''}`, async () => {
+    const [N, H, W, C] = [2, 13, 17, 5];
+    const out = (n: number) => (ceil ? Math.ceil((n - k) / s) + 1 : Math.floor((n - k) / s) + 1);
+    await checkOp('maxPool2d', [input([N, H, W, C])], ([x]) => ops.maxPool2d(x!, { kernel: k, stride: s, ceil }), ([x]) => maxPoolRef(x!, N, H, W, C, k, s, out(H), out(W)), {
+      eps: 1e-7,
+    });
+  });
+}
+
+test('fine-stride pooling and interleave', async () => {
+  const [N, H, W, C] = [2, 13, 16, 3];
+  const h = Math.floor((H - 1) / 2), w = Math.floor((W - 1) / 2);
+  const ref = (x: Float64Array) => {
+    const parts = [0, 1, 2, 3].map((o) => maxPoolRef(x, N, H, W, C, 2, 2, h, w, o >> 1, o & 1));
+    const out = new Float64Array(N * 4 * h * w * C);
+    const per = h * w * C;
+    for (let n = 0; n < N; n++) for (let o = 0; o < 4; o++) out.set(parts[o]!.subarray(n * per, (n + 1) * per), (n * 4 + o) * per);
+    return out;
+  };
+  await checkOp('fineStridePool', [input([N, H, W, C])], ([x]) => ops.fineStridePool(x!), ([x]) => ref(x!), { eps: 1e-7 });
+  const inter = (x: Float64Array) => {
+    const out = new Float64Array(x.length);
+    for (let n = 0; n < N; n++)
+      for (let y = 0; y < 2 * h; y++)
+        for (let xx = 0; xx < 2 * w; xx++)
+          for (let c = 0; c < C; c++) out[((n * 2 * h + y) * 2 * w + xx) * C + c] = x[(((n * 4 + (y % 2) * 2 + (xx % 2)) * h + (y >> 1)) * w + (xx >> 1)) * C + c]!;
+    return out;
+  };
+  await checkOp('interleave', [input([N * 4, h, w, C])], ([x]) => ops.interleave(x!), ([x]) => inter(x!));
+});
+
+test('interleaved fine-stride pooling + 7x7 conv equals stride-1 pooling + dilation-2 7x7 conv', async () => {
+  const [N, H, W, C, K] = [2, 23, 21, 6, 4];
+  const x = Tensor.from(randomData(N * H * W * C, rng), [N, H, W, C]);
+  const wt = Tensor.from(randomData(7 * 7 * C * K, rng), [7, 7, C, K]);
+  const b = Tensor.from(randomData(K, rng), [K]);
+  const [a, d] = noGrad(() => [
+    ops.interleave(ops.conv2d(ops.fineStridePool(x), wt, b)),
+    ops.conv2d(ops.maxPool2d(x, { kernel: 2, stride: 1 }), wt, b, { dilation: 2 }),
+  ]);
+  const [ah, aw] = [a!.shape[1]!, a!.shape[2]!];
+  const [dh, dw] = [d!.shape[1]!, d!.shape[2]!];
+  assert.ok(ah <= dh && aw <= dw, `interleaved ${ah}x${aw} within dilated ${dh}x${dw}`);
+  const av = await a!.read(), dv = await d!.read();
+  const crop: number[] = [];
+  for (let n = 0; n < N; n++) for (let y = 0; y < ah; y++) for (let q = 0; q < aw; q++) for (let c = 0; c < K; c++) crop.push(dv[((n * dh + y) * dw + q) * K + c]!);
+  assertClose(av, crop, 'interleaved vs dilated', 1e-5);
+  for (const t of [x, wt, b, a!, d!]) t.dispose();
+});
+
+for (const align of [true, false]) {
+  test(`resizeBilinear ${align ? 'align-corners' : 'half-pixel'}: up, down and to a window size`, async () => {
+    for (const [IH, IW, OH, OW] of [[7, 5, 13, 17], [13, 17, 5, 6], [14, 14, 56, 56], [1, 3, 4, 9]] as const) {
+      await checkOp(
+        `resize ${IH}x${IW}->${OH}x${OW}`,
+        [input([2, IH, IW, 3])],
+        ([x]) => ops.resizeBilinear(x!, [OH, OW], { alignCorners: align }),
+        ([x]) => resizeRef(x!, 2, IH, IW, 3, OH, OW, align),
+        { samples: 40 },
+      );
+    }
+  });
+}
+
+test('dropout: seeded mask, 1/(1-p) scaling, identity at inference, backward through the same mask', async () => {
+  const n = 20000, p = 0.5;
+  const x = Tensor.from(new Float32Array(n).fill(1), [n]);
+  x.requiresGrad = true;
+  const y = ops.dropout(x, p, { training: true, seed: 42 });
+  const v = await y.read();
+  const kept = v.filter((e) => e !== 0);
+  assert.ok(kept.every((e) => Math.abs(e - 2) < 1e-6), 'kept values scaled by 1/(1-p)');
+  assert.ok(Math.abs(kept.length / n - 0.5) < 0.02, `kept fraction ${kept.length / n}`);
+  const again = await noGrad(() => ops.dropout(x, p, { training: true, seed: 42 })).read();
+  assert.equal(Array.from(again), Array.from(v), 'the same seed gives the same mask');
+  const other = await noGrad(() => ops.dropout(x, p, { training: true, seed: 43 })).read();
+  assert.not.equal(Array.from(other), Array.from(v), 'another seed gives another mask');
+  y.backward(Tensor.from(new Float32Array(n).fill(3), [n]));
+  const g = await x.grad!.read();
+  assert.ok(g.every((e, i) => (v[i] === 0 ? e === 0 : Math.abs(e - 6) < 1e-6)), 'gradient flows through kept elements only');
+  assert.is(ops.dropout(x, p, { training: false, seed: 1 }), x, 'identity at inference');
+  for (const t of [x, y, x.grad!]) t.dispose();
+});
+
+test('tensors over the storage binding limit are split transparently', async () => {
+  // A runtime capped at 64 KiB per binding: a [6, 24, 20, 16] activation is 184 KiB.
+  const small = await Runtime.create({ maxBindingBytes: 64 * 1024 });
+  const mk = (r: Runtime, d: Float64Array, s: number[]) => Tensor.from(d, s, { rt: r });
+  const xd = randomData(6 * 24 * 20 * 16, rng), wd = randomData(3 * 3 * 16 * 8, rng), bd = randomData(8, rng);
+  const results: Float32Array[][] = [];
+  for (const r of [rt, small]) {
+    const x = mk(r, xd, [6, 24, 20, 16]), w = mk(r, wd, [3, 3, 16, 8]), b = mk(r, bd, [8]);
+    x.requiresGrad = w.requiresGrad = true;
+    const y = ops.resizeBilinear(ops.maxPool2d(ops.relu(ops.conv2d(x, w, b, { pad: 1 }))), [24, 20]);
+    const l = ops.sum(ops.mul(y, y));
+    l.backward();
+    results.push([await y.read(), await x.grad!.read(), await w.grad!.read()]);
+    for (const t of [x, w, b, y, l, x.grad!, w.grad!]) t.dispose();
+  }
+  assertClose(results[1]![0]!, results[0]![0]!, 'split forward', 1e-6);
+  assertClose(results[1]![1]!, results[0]![1]!, 'split input gradient', 1e-6);
+  assertClose(results[1]![2]!, results[0]![2]!, 'split weight gradient', 1e-5);
+  assert.ok(small.counters.dispatches > 0);
+  small.destroy();
+});
+
+test.run();
