@@ -96,22 +96,23 @@ export function countsToString(counts: number[]): string {
 export function countsFromString(s: string): number[] {
   if (typeof s !== 'string') throw new Error('compressed RLE counts must be a string');
   const counts: number[] = [];
+  const n = s.length;
   let p = 0;
-  while (p < s.length) {
-    let x = 0, k = 0, more = true;
+  while (p < n) {
     const start = p;
-    while (more) {
-      if (p >= s.length) throw new Error(`compressed RLE string ends inside a value (from character ${start})`);
-      const c = s.charCodeAt(p) - 48;
+    let x = 0, mul = 1, c: number;
+    do {
+      if (p >= n) throw new Error(`compressed RLE string ends inside a value (from character ${start})`);
+      c = s.charCodeAt(p) - 48;
       if (c < 0 || c > 63) throw new Error(`compressed RLE string has character ${JSON.stringify(s[p])} at ${p}, outside '0'..'o'`);
-      x += (c & 0x1f) * 2 ** (5 * k);
-      more = (c & 0x20) !== 0;
       p++;
-      k++;
-      if (!more && c & 0x10) x -= 2 ** (5 * k); // sign-extend
-    }
-    if (counts.length > 2) x += counts[counts.length - 2]!;
-    if (x < 0) throw new Error(`compressed RLE string decodes to a negative count (${x}) at value ${counts.length}`);
+      x += (c & 0x1f) * mul; // x |= (c & 0x1f) << 5k, without 32-bit truncation
+      mul *= 32;
+    } while (c & 0x20);
+    if (c & 0x10) x -= mul; // sign-extend from the last group
+    const m = counts.length;
+    if (m > 2) x += counts[m - 2]!;
+    if (x < 0) throw new Error(`compressed RLE string decodes to a negative count (${x}) at value ${m}`);
     counts.push(x);
   }
   return counts;
