@@ -141,6 +141,8 @@ interface PreparedGt {
  * detections of all categories are pooled; detections are stably sorted by descending score and
  * cut to the largest maxDet; matching is greedy per threshold, and the smaller maxDets use the
  * prefix of those matches (exactly what accumulate's slicing does).
+ * One deliberate difference: COCOeval with useCats = 0 still silently drops detections whose
+ * category_id no GT has; here every detection counts, category_id only orders the pooling.
  */
 export function evaluate(images: ImageInfo[], gts: GtAnnotation[], dts: Detection[], opts: EvalOptions): EvalResult {
   const iouType = opts.iouType;
