@@ -7,6 +7,7 @@ import { init, type Runtime } from '../src/index.js';
 import { createPeer, type Peer } from './lib/peer.js';
 import { printSection, ratio, type Section } from './lib/report.js';
 import { matmulBench } from './matmul.js';
+import { convBench } from './conv.js';
 
 export interface BenchContext {
   rt: Runtime;
@@ -16,6 +17,7 @@ export interface BenchContext {
 
 const benches: Record<string, (ctx: BenchContext) => Promise<Section | Section[]>> = {
   matmul: matmulBench,
+  conv: convBench,
 };
 
 const { values } = parseArgs({

@@ -32,7 +32,7 @@ override BIAS: bool = false;
 override RELU: bool = false;
 override SAME_TAP: bool = false;  // dW: Cin % R == 0, so a workgroup's R rows share one kernel tap
 override WG: u32 = 64u;
-const R: u32 = 8u;
+const R: u32 = 16u;
 const C: u32 = 2u;
 alias Acc = array<array<vec4f, C>, R>;  // R rows x C vec4 column groups per lane
 
@@ -241,4 +241,44 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
     }
   }
   store(&acc, t, rows, p.Cout, (p.split0 + split) * rows * p.Cout, false);
+}
+
+// dX for at most 4 input channels (an RGB first layer), where column blocking would leave most
+// lanes idle: a lane per input pixel with all its channels in one vec4. It reads the forward-layout
+// weights [KH, KW, Cin, Cout] along Cout, with one address per workgroup.
+@compute @workgroup_size(64)
+fn backward_input_narrow(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let m = workgroup_linear(wid, nwg) * 64u + lid;
+  if (m >= p.N * p.H * p.W) { return; }
+  let q = m % (p.H * p.W);
+  let img = (m / (p.H * p.W)) * p.OH * p.OW;
+  let iyp = i32(q / p.W + p.pad);
+  let ixp = i32(q % p.W + p.pad);
+  let s = i32(p.stride);
+  var acc = vec4f(0.0);
+  for (var kh = 0u; kh < p.KH; kh++) {
+    for (var kw = 0u; kw < p.KW; kw++) {
+      let ty = iyp - i32(kh * p.dil);
+      let tx = ixp - i32(kw * p.dil);
+      let oy = ty / s;
+      let ox = tx / s;
+      if (ty < 0 || tx < 0 || oy * s != ty || ox * s != tx || oy >= i32(p.OH) || ox >= i32(p.OW)) { continue; }
+      let base = (img + u32(oy) * p.OW + u32(ox)) * p.Cout;
+      let tap = (kh * p.KW + kw) * p.Cin;
+      for (var c = 0u; c < p.Cout; c += 4u) {
+        var d: vec4f;
+        if (VEC) {
+          d = dy4[(base + c) >> 2u];
+        } else {
+          let l = p.Cout - 1u;
+          d = vec4f(dy[base + c], dy[base + min(c + 1u, l)], dy[base + min(c + 2u, l)], dy[base + min(c + 3u, l)]);
+          d *= vec4f(1.0, f32(c + 1u < p.Cout), f32(c + 2u < p.Cout), f32(c + 3u < p.Cout));
+        }
+        for (var ci = 0u; ci < 4u; ci++) {
+          if (ci < p.Cin) { acc[ci] += dot(d, load_w(tap + ci, p.Cout, c)); }
+        }
+      }
+    }
+  }
+  for (var c = 0u; c < p.Cin; c++) { y[m * p.Cin + c] = acc[c]; }
 }

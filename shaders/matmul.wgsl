@@ -19,7 +19,7 @@ override VEC_B: bool = false;    // B stored [K, N] with N % 4 == 0: one vec4 lo
 override BIAS: bool = false;
 override RELU: bool = false;
 override WG: u32 = 64u;          // lanes per workgroup, along N
-const R: u32 = 8u;               // rows per workgroup
+const R: u32 = 16u;               // rows per workgroup
 const C: u32 = 2u;               // vec4 column groups per lane
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -62,10 +62,8 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, o: Conv2dOptions
     }
     let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
     if (x.requiresGrad) {
-      const wT = transposed(w, KH * KW, Cin, Cout, [KH, KW, Cout, Cin]);
       dx = Tensor.empty(x.shape, { rt: x.rt });
-      conv2dBackwardInput(x.rt, { dy: gz.view(), wT: wT.view(), dx: dx.view(), g });
-      wT.dispose();
+      conv2dBackwardInput(x.rt, { dy: gz.view(), w: w.view(), dx: dx.view(), g });
     }
     if (w.requiresGrad) {
       dw = Tensor.empty(w.shape, { rt: x.rt });

@@ -2,8 +2,9 @@
 import { kernel, ceilDiv, type Constants } from '../gpu/kernel.js';
 import type { BufferView, Runtime } from '../gpu/runtime.js';
 import { reduceSplits } from './matmul.js';
+import { transpose } from './layout.js';
 
-const ROWS = 8; // R in the shader
+const ROWS = 16; // R in the shader
 const COLS = 8; // 4 * C in the shader
 const TARGET_WORKGROUPS = 256;
 
@@ -51,6 +52,18 @@ const backwardInputKernel = kernel<ConvParams>({
   sizes: (p) => ({ w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4), bias: 0, y: p.N * p.H * p.W * p.Cin, dy: p.N * p.OH * p.OW * p.Cout }),
 });
 
+const backwardInputNarrowKernel = kernel<ConvParams>({
+  shader: 'conv2d',
+  entry: 'backward_input_narrow',
+  workgroups: (p) => ceilDiv(p.N * p.H * p.W, 64),
+  sizes: (p, c) => ({
+    w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4),
+    y: p.N * p.H * p.W * p.Cin,
+    dy: p.N * p.OH * p.OW * p.Cout,
+    dy4: on(c, 'VEC') ? ceilDiv(p.N * p.OH * p.OW * p.Cout, 4) : 0,
+  }),
+});
+
 const backwardWeightKernel = kernel<ConvParams>({
   shader: 'conv2d',
   entry: 'backward_weight',
@@ -78,15 +91,32 @@ export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; bi
   });
 }
 
-/** dx = gradient of conv w.r.t. its input, from dy and the tap-transposed weights wT [KH,KW,Cout,Cin]. */
-export function conv2dBackwardInput(rt: Runtime, a: { dy: BufferView; wT: BufferView; dx: BufferView; g: ConvGeometry }): void {
+/** dx = gradient of conv w.r.t. its input, from dy and the weights w [KH,KW,Cin,Cout]. */
+export function conv2dBackwardInput(rt: Runtime, a: { dy: BufferView; w: BufferView; dx: BufferView; g: ConvGeometry }): void {
   const p = params(a.g);
+  const per = { y: p.H * p.W * p.Cin * 4, dy: p.OH * p.OW * p.Cout * 4 };
+  const chunk = (_: number, N: number) => ({ N });
+  if (p.Cin <= 4) {
+    // Few input channels: a lane per pixel instead of mostly idle column lanes.
+    rt.run(backwardInputNarrowKernel, {
+      params: p,
+      bind: { w: a.w, y: a.dx, dy: a.dy, dy4: a.dy },
+      constants: { VEC: p.Cout % 4 === 0 },
+      split: { items: p.N, per: { ...per, dy4: per.dy }, chunk },
+    });
+    return;
+  }
+  // Columns are input channels: the weights transposed per tap to [KH, KW, Cout, Cin] read along Cin.
+  const bytes = p.KH * p.KW * p.Cin * p.Cout * 4;
+  const wT = { buffer: rt.alloc(bytes, 'conv2d.wT'), offset: 0, size: bytes };
+  transpose(rt, a.w, wT, p.KH * p.KW, p.Cin, p.Cout);
   rt.run(backwardInputKernel, {
     params: p,
-    bind: { w: a.wT, bias: rt.empty, y: a.dx, dy: a.dy },
+    bind: { w: wT, bias: rt.empty, y: a.dx, dy: a.dy },
     constants: { VEC: p.Cin % 4 === 0, WG: lanesFor(p.Cin) },
-    split: { items: p.N, per: { y: p.H * p.W * p.Cin * 4, dy: p.OH * p.OW * p.Cout * 4 }, chunk: (_, N) => ({ N }) },
+    split: { items: p.N, per, chunk },
   });
+  rt.free(wT.buffer);
 }
 
 /**

@@ -2,7 +2,7 @@ import { kernel, ceilDiv, type Constants } from '../gpu/kernel.js';
 import type { BufferView, Runtime } from '../gpu/runtime.js';
 
 // Must match R and C in shaders/matmul.wgsl: rows per workgroup, columns per lane.
-const ROWS = 8;
+const ROWS = 16; // R in the shader
 const COLS = 8;
 /** Below this many workgroups a long K is split, so that every core or SM has work. */
 const TARGET_WORKGROUPS = 64;
