@@ -1,4 +1,6 @@
 // C[M,N] = op(A)[M,K] · op(B)[K,N] (+ bias[N]) (ReLU), f32 accumulation, optionally split over K.
+// BLAS-style strides and element offsets let one dispatch compute a sub-problem of matrices bound
+// through windows (operands over the storage binding limit are processed in pieces).
 //
 // Register blocking for software rasterisers and GPUs alike: a workgroup owns R rows and each lane
 // C vec4 column groups. Rows derive from the workgroup id only, so every A load has one address per
@@ -11,11 +13,18 @@ struct Params {
   K: u32,
   kChunk: u32,  // K per split
   splits: u32,
+  lda: u32,     // row stride of A as stored ([M, K], or [K, M] with TRANS_A)
+  ldb: u32,     // row stride of B as stored ([K, N], or [N, K] with TRANS_B)
+  ldc: u32,     // row stride of C
+  aOff: u32,    // element offsets of the operands in their bindings
+  bOff: u32,
+  cOff: u32,
+  biasOff: u32,
 }
 
 override TRANS_A: bool = false;  // A stored [K, M]
 override TRANS_B: bool = false;  // B stored [N, K]
-override VEC_B: bool = false;    // B stored [K, N] with N % 4 == 0: one vec4 load per column group
+override VEC_B: bool = false;    // B stored [K, N] with ldb and bOff multiples of 4: vec4 loads
 override BIAS: bool = false;
 override RELU: bool = false;
 override WG: u32 = 64u;          // lanes per workgroup, along N
@@ -30,19 +39,21 @@ const C: u32 = 2u;               // vec4 column groups per lane
 
 fn b_at(e: u32) -> f32 { return b[e >> 2u][e & 3u]; }
 
+// Columns [n, n+4) of row k of op(B); columns past N repeat the last one (never stored).
 fn load_b(k: u32, n: u32) -> vec4f {
-  if (VEC_B) { return b[(k * p.N + min(n, p.N - 4u)) >> 2u]; }
   let l = p.N - 1u;
+  if (VEC_B) { return b[(p.bOff + k * p.ldb + min(n, p.N - 4u)) >> 2u]; }
   if (TRANS_B) {
-    return vec4f(b_at(min(n, l) * p.K + k), b_at(min(n + 1u, l) * p.K + k), b_at(min(n + 2u, l) * p.K + k), b_at(min(n + 3u, l) * p.K + k));
+    let e = p.bOff + k;
+    return vec4f(b_at(e + min(n, l) * p.ldb), b_at(e + min(n + 1u, l) * p.ldb), b_at(e + min(n + 2u, l) * p.ldb), b_at(e + min(n + 3u, l) * p.ldb));
   }
-  let row = k * p.N;
+  let row = p.bOff + k * p.ldb;
   return vec4f(b_at(row + min(n, l)), b_at(row + min(n + 1u, l)), b_at(row + min(n + 2u, l)), b_at(row + min(n + 3u, l)));
 }
 
 fn load_a(m: u32, k: u32) -> f32 {
-  if (TRANS_A) { return a[k * p.M + m]; }
-  return a[m * p.K + k];
+  if (TRANS_A) { return a[p.aOff + k * p.lda + m]; }
+  return a[p.aOff + m * p.lda + k];
 }
 
 @compute @workgroup_size(WG)
@@ -69,7 +80,9 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
     }
   }
 
-  let base = split * p.M * p.N;
+  // Split partials are dense [splits, M, N]; a single split writes C through its stride.
+  let base = select(p.cOff, split * p.M * p.N, p.splits > 1u);
+  let ldc = select(p.ldc, p.N, p.splits > 1u);
   for (var i = 0u; i < R; i++) {
     let m = r0 + i;
     if (m >= p.M) { break; }
@@ -78,29 +91,31 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
         let n = n0 + 4u * j + u;
         if (n < p.N) {
           var v = acc[i][j][u];
-          if (BIAS) { v += bias[n]; }
+          if (BIAS) { v += bias[p.biasOff + n]; }
           if (RELU) { v = max(v, 0.0); }
-          c[base + m * p.N + n] = v;
+          c[base + m * ldc + n] = v;
         }
       }
     }
   }
 }
 
-struct ReduceParams { n: u32, cols: u32, splits: u32 }
+struct ReduceParams { n: u32, cols: u32, splits: u32, ldo: u32, outOff: u32, biasOff: u32 }
 @group(0) @binding(0) var<uniform> rp: ReduceParams;
 @group(0) @binding(1) var<storage, read> partial: array<f32>;
 @group(0) @binding(2) var<storage, read> rbias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-// out[i] = sum over s of partial[s, i] (+ bias[i % cols]) (ReLU), summed in split order.
+// out[row, col] (row stride ldo) = sum over s of partial[s, i] (+ bias[col]) (ReLU), for the dense
+// index i = row * cols + col, summed in split order.
 @compute @workgroup_size(64)
 fn reduce_splits(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = workgroup_linear(wid, nwg) * 64u + lid;
   if (i >= rp.n) { return; }
   var v = 0.0;
   for (var s = 0u; s < rp.splits; s++) { v += partial[s * rp.n + i]; }
-  if (BIAS) { v += rbias[i % rp.cols]; }
+  let col = i % rp.cols;
+  if (BIAS) { v += rbias[rp.biasOff + col]; }
   if (RELU) { v = max(v, 0.0); }
-  out[i] = v;
+  out[rp.outOff + (i / rp.cols) * rp.ldo + col] = v;
 }

@@ -181,4 +181,24 @@ test('tensors over the storage binding limit are split transparently', async () 
   small.destroy();
 });
 
+test('matmul operands over the binding limit run as windowed sub-problems', async () => {
+  const small = await Runtime.create({ maxBindingBytes: 16 * 1024 });
+  // A fully connected layer whose weight [in, out] is 64 KiB: forward (K pieces), input gradient
+  // (rows of the transposed weight) and weight gradient (rows of the output) all need windows.
+  const [B, I, O] = [5, 2049, 8];
+  const xd = randomData(B * I, rng), wd = randomData(I * O, rng), bd = randomData(O, rng);
+  const results: Float32Array[][] = [];
+  for (const r of [rt, small]) {
+    const x = Tensor.from(xd, [B, I], { rt: r }), w = Tensor.from(wd, [I, O], { rt: r }), b = Tensor.from(bd, [O], { rt: r });
+    x.requiresGrad = w.requiresGrad = b.requiresGrad = true;
+    const y = ops.linear(x, w, b, { relu: true });
+    const l = ops.sum(ops.mul(y, y));
+    l.backward();
+    results.push([await y.read(), await x.grad!.read(), await w.grad!.read(), await b.grad!.read()]);
+    for (const t of [x, w, b, y, l, x.grad!, w.grad!, b.grad!]) t.dispose();
+  }
+  ['forward', 'input gradient', 'weight gradient', 'bias gradient'].forEach((what, i) => assertClose(results[1]![i]!, results[0]![i]!, `windowed ${what}`, 1e-5));
+  small.destroy();
+});
+
 test.run();

@@ -1,3 +1,6 @@
+// Launcher for shaders/matmul.wgsl. Dense row-major operands; a problem whose operands exceed the
+// storage binding limit runs as sub-problems over binding windows (rows of C, columns of a
+// transposed B, or K ranges summed through partials), so a 205 MB fully connected weight works.
 import { kernel, ceilDiv, type Constants } from '../gpu/kernel.js';
 import type { BufferView, Runtime } from '../gpu/runtime.js';
 
@@ -8,25 +11,48 @@ const COLS = 8;
 const TARGET_WORKGROUPS = 64;
 const MIN_K_PER_SPLIT = 256;
 
-type MatmulParams = { M: number; N: number; K: number; kChunk: number; splits: number };
+type MatmulParams = {
+  M: number;
+  N: number;
+  K: number;
+  kChunk: number;
+  splits: number;
+  lda: number;
+  ldb: number;
+  ldc: number;
+  aOff: number;
+  bOff: number;
+  cOff: number;
+  biasOff: number;
+};
+type ReduceParams = { n: number; cols: number; splits: number; ldo: number; outOff: number; biasOff: number };
 
 /** Lanes per workgroup along N: enough for N, a power of two in [8, 64]. */
 const lanesFor = (N: number): number => Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(N / COLS))))));
 const tiles = (M: number, N: number, lanes: number): number => ceilDiv(M, ROWS) * ceilDiv(N, COLS * lanes);
 const on = (c: Constants, k: string): boolean => c[k] === true;
 
+// Extents in elements of each operand as addressed by the kernel (offset + last element + 1).
+const extentA = (p: MatmulParams, c: Constants) => p.aOff + (on(c, 'TRANS_A') ? (p.K - 1) * p.lda + p.M : (p.M - 1) * p.lda + p.K);
+const extentB = (p: MatmulParams, c: Constants) => p.bOff + (on(c, 'TRANS_B') ? (p.N - 1) * p.ldb + p.K : (p.K - 1) * p.ldb + p.N);
+const extentC = (p: MatmulParams) => (p.splits > 1 ? p.splits * p.M * p.N : p.cOff + (p.M - 1) * p.ldc + p.N);
+
 const matmulKernel = kernel<MatmulParams>({
   shader: 'matmul',
   entry: 'matmul',
   workgroups: (p, c) => tiles(p.M, p.N, Number(c.WG)) * p.splits,
-  sizes: (p, c) => ({ a: p.M * p.K, b: Math.ceil((p.K * p.N) / 4), bias: on(c, 'BIAS') ? p.N : 0, c: p.splits * p.M * p.N }),
+  sizes: (p, c) => ({ a: extentA(p, c), b: ceilDiv(extentB(p, c), 4), bias: on(c, 'BIAS') ? p.biasOff + p.N : 0, c: extentC(p) }),
 });
 
-const reduceKernel = kernel<{ n: number; cols: number; splits: number }>({
+const reduceKernel = kernel<ReduceParams>({
   shader: 'matmul',
   entry: 'reduce_splits',
   workgroups: (p) => ceilDiv(p.n, 64),
-  sizes: (p, c) => ({ partial: p.splits * p.n, rbias: on(c, 'BIAS') ? p.cols : 0, out: p.n }),
+  sizes: (p, c) => ({
+    partial: p.splits * p.n,
+    rbias: on(c, 'BIAS') ? p.biasOff + p.cols : 0,
+    out: p.outOff + (p.n / p.cols - 1) * p.ldo + p.cols,
+  }),
 });
 
 export interface MatmulArgs {
@@ -46,41 +72,142 @@ export interface MatmulArgs {
   relu?: boolean;
 }
 
-/** C = op(A)·op(B) (+ bias) (ReLU). Long K with few output tiles is split and reduced deterministically. */
+/** A window of a view starting at element `first` (offset aligned down) and its element offset inside. */
+function window(rt: Runtime, v: BufferView, first: number, count: number): { view: BufferView; off: number } {
+  const align = rt.limits.storageAlign;
+  const start = v.offset + first * 4;
+  const aligned = start - (start % align);
+  const size = Math.min(Math.ceil((start + count * 4 - aligned) / 16) * 16, v.offset + v.size - aligned);
+  return { view: { buffer: v.buffer, offset: aligned, size }, off: (start - aligned) / 4 };
+}
+
+/** C = op(A)·op(B) (+ bias) (ReLU). */
 export function matmul(rt: Runtime, x: MatmulArgs): void {
   const { M, N, K } = x;
-  const lanes = lanesFor(N);
-  const t = tiles(M, N, lanes);
-  let splits = 1;
-  if (t < TARGET_WORKGROUPS && K >= 2 * MIN_K_PER_SPLIT) {
-    const byBinding = Math.floor(rt.limits.maxBindingBytes / (4 * M * N));
-    splits = Math.max(1, Math.min(Math.ceil(TARGET_WORKGROUPS / t), Math.floor(K / MIN_K_PER_SPLIT), byBinding));
+  const tA = !!x.transA, tB = !!x.transB;
+  const lda = tA ? M : K, ldb = tB ? K : N;
+  const lim = Math.floor(rt.limits.maxBindingBytes / 4);
+  // Piece sizes: halve M (rows of C and of a plain A), N (rows of a transposed B), K (rows of a plain
+  // B or of a transposed A) until every window fits the binding limit, and with several K pieces,
+  // until their partial sums do too.
+  let mP = M, nP = N, kP = K;
+  for (;;) {
+    const kPieces = ceilDiv(K, kP);
+    if (mP > 1 && (mP * N > lim || (!tA && mP * lda > lim) || (kPieces > 1 && kPieces * mP * nP > lim && mP >= nP))) mP = ceilDiv(mP, 2);
+    else if (nP > 1 && ((tB && nP * ldb > lim) || (kPieces > 1 && kPieces * mP * nP > lim))) nP = ceilDiv(nP, 2);
+    else if (kP > 1 && ((!tB && kP * ldb > lim) || (tA && kP * lda > lim))) kP = ceilDiv(kP, 2);
+    else break;
   }
-  const kChunk = ceilDiv(K, splits);
-  splits = ceilDiv(K, kChunk);
+  const kPieces = ceilDiv(K, kP);
+  if (kPieces * mP * nP > lim && kPieces > 1) throw new Error(`matmul ${M}x${K}·${K}x${N}: too large to split under the storage binding limit`);
+  const partial = kPieces > 1 ? rt.alloc(kPieces * mP * nP * 4, 'matmul.kpieces') : null;
+  for (let m0 = 0; m0 < M; m0 += mP) {
+    for (let n0 = 0; n0 < N; n0 += nP) {
+      const m = Math.min(mP, M - m0), n = Math.min(nP, N - n0);
+      for (let k0 = 0, s = 0; k0 < K; k0 += kP, s++) {
+        const k = Math.min(kP, K - k0);
+        const A = window(rt, x.a, tA ? k0 * lda + m0 : m0 * lda + k0, tA ? (k - 1) * lda + m : (m - 1) * lda + k);
+        const B = window(rt, x.b, tB ? n0 * ldb + k0 : k0 * ldb + n0, tB ? (n - 1) * ldb + k : (k - 1) * ldb + n);
+        const C = partial
+          ? { view: { buffer: partial, offset: 0, size: kPieces * mP * nP * 4 }, off: s * m * n, ld: n }
+          : { ...window(rt, x.c, m0 * N + n0, (m - 1) * N + n), ld: N };
+        dispatch(rt, {
+          M: m, N: n, K: k, A, B, C, lda, ldb, transA: tA, transB: tB,
+          bias: partial ? undefined : x.bias && { ...window(rt, x.bias, n0, n) },
+          relu: !partial && !!x.relu,
+          allowSplitK: !partial,
+        });
+      }
+      if (partial) {
+        const out = window(rt, x.c, m0 * N + n0, (m - 1) * N + n);
+        const bias = x.bias && window(rt, x.bias, n0, n);
+        reduceSplits(rt, {
+          partial: { buffer: partial, offset: 0, size: kPieces * m * n * 4 },
+          out: out.view, n: m * n, cols: n, splits: kPieces, ldo: N, outOff: out.off,
+          ...(bias ? { bias: bias.view, biasOff: bias.off } : {}),
+          relu: x.relu,
+        });
+      }
+    }
+  }
+  if (partial) rt.free(partial);
+}
+
+interface Piece {
+  M: number;
+  N: number;
+  K: number;
+  A: { view: BufferView; off: number };
+  B: { view: BufferView; off: number };
+  C: { view: BufferView; off: number; ld: number };
+  lda: number;
+  ldb: number;
+  transA: boolean;
+  transB: boolean;
+  bias: { view: BufferView; off: number } | undefined;
+  relu: boolean;
+  allowSplitK: boolean;
+}
+
+/** One dispatch; a long K with few output tiles is split within it and reduced in a fixed order. */
+function dispatch(rt: Runtime, q: Piece): void {
+  const lanes = lanesFor(q.N);
+  const t = tiles(q.M, q.N, lanes);
+  let splits = 1;
+  if (q.allowSplitK && t < TARGET_WORKGROUPS && q.K >= 2 * MIN_K_PER_SPLIT) {
+    const byBinding = Math.floor(rt.limits.maxBindingBytes / (4 * q.M * q.N));
+    splits = Math.max(1, Math.min(Math.ceil(TARGET_WORKGROUPS / t), Math.floor(q.K / MIN_K_PER_SPLIT), byBinding));
+  }
+  const kChunk = ceilDiv(q.K, splits);
+  splits = ceilDiv(q.K, kChunk);
   const shape = {
-    TRANS_A: !!x.transA,
-    TRANS_B: !!x.transB,
-    VEC_B: !x.transB && N % 4 === 0,
+    TRANS_A: q.transA,
+    TRANS_B: q.transB,
+    VEC_B: !q.transB && q.N % 4 === 0 && q.ldb % 4 === 0 && q.B.off % 4 === 0,
     WG: lanes,
   };
-  const params = { M, N, K, kChunk, splits };
+  const params: MatmulParams = {
+    M: q.M, N: q.N, K: q.K, kChunk, splits, lda: q.lda, ldb: q.ldb, ldc: q.C.ld,
+    aOff: q.A.off, bOff: q.B.off, cOff: q.C.off, biasOff: q.bias?.off ?? 0,
+  };
   if (splits === 1) {
-    const constants = { ...shape, BIAS: !!x.bias, RELU: !!x.relu };
-    rt.run(matmulKernel, { params, bind: { a: x.a, b: x.b, bias: x.bias ?? rt.empty, c: x.c }, constants });
+    rt.run(matmulKernel, {
+      params,
+      bind: { a: q.A.view, b: q.B.view, bias: q.bias?.view ?? rt.empty, c: q.C.view },
+      constants: { ...shape, BIAS: !!q.bias, RELU: q.relu },
+    });
     return;
   }
-  const bytes = splits * M * N * 4;
+  const bytes = splits * q.M * q.N * 4;
   const partial = { buffer: rt.alloc(bytes, 'matmul.partial'), offset: 0, size: bytes };
-  rt.run(matmulKernel, { params, bind: { a: x.a, b: x.b, bias: rt.empty, c: partial }, constants: { ...shape, BIAS: false, RELU: false } });
-  reduceSplits(rt, { partial, out: x.c, n: M * N, cols: N, splits, ...(x.bias ? { bias: x.bias } : {}), relu: x.relu });
+  rt.run(matmulKernel, { params: { ...params, cOff: 0 }, bind: { a: q.A.view, b: q.B.view, bias: rt.empty, c: partial }, constants: { ...shape, BIAS: false, RELU: false } });
+  reduceSplits(rt, {
+    partial, out: q.C.view, n: q.M * q.N, cols: q.N, splits, ldo: q.C.ld, outOff: q.C.off,
+    ...(q.bias ? { bias: q.bias.view, biasOff: q.bias.off } : {}),
+    relu: q.relu,
+  });
   rt.free(partial.buffer);
 }
 
-/** out[i] = sum over s of partial[s, i] (+ bias[i % cols]) (ReLU), summed in split order. */
-export function reduceSplits(rt: Runtime, a: { partial: BufferView; out: BufferView; n: number; cols: number; splits: number; bias?: BufferView; relu?: boolean }): void {
+export interface ReduceArgs {
+  partial: BufferView;
+  out: BufferView;
+  /** Elements per split (rows x cols). */
+  n: number;
+  cols: number;
+  splits: number;
+  /** Row stride and element offset of the output (default dense). */
+  ldo?: number;
+  outOff?: number;
+  bias?: BufferView;
+  biasOff?: number;
+  relu?: boolean;
+}
+
+/** out[row, col] = sum over s of partial[s, row*cols + col] (+ bias[col]) (ReLU), summed in split order. */
+export function reduceSplits(rt: Runtime, a: ReduceArgs): void {
   rt.run(reduceKernel, {
-    params: { n: a.n, cols: a.cols, splits: a.splits },
+    params: { n: a.n, cols: a.cols, splits: a.splits, ldo: a.ldo ?? a.cols, outOff: a.outOff ?? 0, biasOff: a.biasOff ?? 0 },
     bind: { partial: a.partial, rbias: a.bias ?? rt.empty, out: a.out },
     constants: { BIAS: !!a.bias, RELU: !!a.relu },
   });
