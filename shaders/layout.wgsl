@@ -45,3 +45,38 @@ fn deinterleave(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   let n = img / 4u;
   dst[i] = src[((n * 2u * q.h + 2u * r + o / 2u) * 2u * q.w + 2u * j + o % 2u) * q.C + c];
 }
+
+struct ChannelParams { rows: u32, ca: u32, cb: u32, c0: u32 }
+@group(0) @binding(0) var<uniform> c: ChannelParams;
+@group(0) @binding(3) var<storage, read> src2: array<f32>;
+
+// Channel concatenation of row-major [rows, ca] and [rows, cb] into [rows, ca + cb].
+@compute @workgroup_size(64)
+fn concat_channels(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroup_linear(wid, nwg) * 64u + lid;
+  let w = c.ca + c.cb;
+  if (i >= c.rows * w) { return; }
+  let r = i / w;
+  let ch = i % w;
+  dst[i] = select(src2[r * c.cb + ch - c.ca], src[r * c.ca + ch], ch < c.ca);
+}
+
+// Channels [c0, c0 + cb) of row-major [rows, ca] into [rows, cb].
+@compute @workgroup_size(64)
+fn slice_channels(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroup_linear(wid, nwg) * 64u + lid;
+  if (i >= c.rows * c.cb) { return; }
+  dst[i] = src[(i / c.cb) * c.ca + c.c0 + i % c.cb];
+}
+
+struct GatherParams { n: u32, cols: u32, rows: u32 }
+@group(0) @binding(0) var<uniform> gp: GatherParams;
+@group(0) @binding(4) var<storage, read> index: array<u32>;
+
+// dst[i, :] = src[index[i], :]: selected rows of a [rows, cols] matrix.
+@compute @workgroup_size(64)
+fn gather_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroup_linear(wid, nwg) * 64u + lid;
+  if (i >= gp.n * gp.cols) { return; }
+  dst[i] = src[index[i / gp.cols] * gp.cols + i % gp.cols];
+}

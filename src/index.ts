@@ -5,13 +5,17 @@ import { setRuntime } from './graph/tensor.js';
 export { Runtime, GPUFailure, type RuntimeOptions, type BufferView } from './gpu/runtime.js';
 export { kernel, ceilDiv, type Kernel, type KernelSpec } from './gpu/kernel.js';
 export type { PoolStats } from './gpu/pool.js';
-export { Tensor, scope, keep, setRuntime, getRuntime, numel, type DType, type Kept } from './graph/tensor.js';
+export { Tensor, scope, keep, setRuntime, getRuntime, numel, type DType } from './graph/tensor.js';
 export { noGrad, withoutGrad, isGradEnabled, type Node } from './graph/autograd.js';
 export * as ops from './graph/ops.js';
 export { Module, parameter, type HostTensor } from './graph/module.js';
-export { Linear, uniformInit } from './graph/layers.js';
+export { Linear, Conv2d, Dropout, uniformInit } from './graph/layers.js';
 export { Rng } from './graph/random.js';
 export { SGD, type SgdOptions } from './train/sgd.js';
+export { DeepMask, type Prediction, type LossTargets } from './model/deepmask.js';
+export { PRESETS, presetConfig, type DeepMaskConfig, type PresetName } from './model/presets.js';
+export { exportModel, importModel, parseModelConfig, importTorchvisionTrunk, type ModelFileConfig } from './model/weights.js';
+export { readSafetensors, writeSafetensors, type SafetensorsFile } from './model/safetensors.js';
 
 /** Creates a runtime on the best adapter and makes it the default for tensor constructors. */
 export async function init(opts: RuntimeOptions = {}): Promise<Runtime> {

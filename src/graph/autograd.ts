@@ -1,7 +1,7 @@
 // Reverse-mode autodiff in micrograd's shape, at tensor level: every op records one Node with a
 // backward closure; backward() visits the graph once in reverse topological order and accumulates.
 import { accumulate, fill, map, MapOp } from '../kernels/elementwise.js';
-import { keep, scope, Tensor, type Kept } from './tensor.js';
+import { keep, scope, Tensor } from './tensor.js';
 
 export interface Node {
   op: string;
@@ -33,7 +33,7 @@ export function withoutGrad<T>(fn: () => T): T {
 }
 
 /** Inference: no graph is recorded and every tensor `fn` creates is freed except its result. */
-export function noGrad<T extends Kept>(fn: () => T): T {
+export function noGrad<T>(fn: () => T): T {
   return scope(() => withoutGrad(fn));
 }
 

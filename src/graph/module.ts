@@ -9,6 +9,9 @@ export function parameter(t: Tensor): Tensor {
   return keep(t);
 }
 
+/** A plain object used as a named collection of modules (`{ '0': conv, '3': fire }`). */
+const isRecord = (v: unknown): v is Record<string, unknown> => !!v && Object.getPrototypeOf(v) === Object.prototype;
+
 export interface HostTensor {
   shape: number[];
   data: Float32Array;
@@ -27,6 +30,8 @@ export class Module {
         out.push(...v.namedParameters(`${name}.`));
       } else if (Array.isArray(v)) {
         v.forEach((x, i) => visit(x, `${name}.${i}`));
+      } else if (isRecord(v)) {
+        for (const [k, x] of Object.entries(v)) visit(x, `${name}.${k}`);
       }
     };
     for (const [k, v] of Object.entries(this)) visit(v, `${prefix}${k}`);
@@ -43,6 +48,7 @@ export class Module {
     const visit = (v: unknown): void => {
       if (v instanceof Module) out.push(...v.modules());
       else if (Array.isArray(v)) v.forEach(visit);
+      else if (isRecord(v)) Object.values(v).forEach(visit);
     };
     for (const v of Object.values(this)) visit(v);
     return out;
@@ -81,19 +87,19 @@ export class Module {
    * `partial` is set; extra names are errors either way (they usually mean a wrong file).
    */
   loadState(state: Map<string, HostTensor>, opts: { partial?: boolean; source?: string } = {}): void {
-    const where = opts.source ? ` in ${opts.source}` : '';
+    const where = opts.source ? `${opts.source}: ` : '';
     const params = new Map(this.namedParameters());
     for (const name of state.keys()) {
-      if (!params.has(name)) throw new Error(`unexpected tensor '${name}'${where}: the model has no such parameter`);
+      if (!params.has(name)) throw new Error(`${where}unexpected tensor '${name}': the model has no such parameter`);
     }
     for (const [name, p] of params) {
       const s = state.get(name);
       if (!s) {
         if (opts.partial) continue;
-        throw new Error(`missing tensor '${name}'${where}: expected shape [${p.shape.join(', ')}]`);
+        throw new Error(`${where}missing tensor '${name}' (expected shape [${p.shape.join(', ')}])`);
       }
       if (s.shape.join() !== p.shape.join()) {
-        throw new Error(`tensor '${name}'${where} has shape [${s.shape.join(', ')}], expected [${p.shape.join(', ')}]`);
+        throw new Error(`${where}tensor '${name}' has shape [${s.shape.join(', ')}], expected [${p.shape.join(', ')}]`);
       }
       p.rt.write(p.view(), s.data);
     }

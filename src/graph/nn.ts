@@ -2,7 +2,7 @@
 // bilinear resampling, dropout. Re-exported through ops.
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convOutputSize, type ConvGeometry } from '../kernels/conv2d.js';
 import { map, MapOp } from '../kernels/elementwise.js';
-import { interleave as interleaveKernel, transpose } from '../kernels/layout.js';
+import { concatChannels as concatKernel, gatherRows as gatherKernel, interleave as interleaveKernel, sliceChannels, transpose } from '../kernels/layout.js';
 import { maxPoolBackward, maxPoolForward, poolOutputSize, type PoolGeometry } from '../kernels/pool.js';
 import { resizeBilinear as resizeKernel, resizeBilinearBackward, type ResizeGeometry } from '../kernels/resize.js';
 import { dropout as dropoutKernel } from '../kernels/dropout.js';
@@ -167,4 +167,34 @@ export function dropout(x: Tensor, p: number, o: { training: boolean; seed: numb
     dropoutKernel(x.rt, g.view(), dx.view(), x.size, p, o.seed);
     return [dx];
   });
+}
+
+/** Concatenation along the channel (last) dimension of tensors that agree in every other one. */
+export function concatChannels(a: Tensor, b: Tensor): Tensor {
+  const lead = a.shape.slice(0, -1);
+  if (lead.join() !== b.shape.slice(0, -1).join()) throw new Error(`concatChannels: ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ before the last dimension`);
+  const ca = a.shape[a.shape.length - 1]!, cb = b.shape[b.shape.length - 1]!;
+  const rows = a.size / ca;
+  const out = Tensor.empty([...lead, ca + cb], { rt: a.rt });
+  concatKernel(a.rt, a.view(), b.view(), out.view(), rows, ca, cb);
+  return record(out, 'concat_channels', [a, b], (g) => {
+    const ga = a.requiresGrad ? Tensor.empty(a.shape, { rt: a.rt }) : null;
+    const gb = b.requiresGrad ? Tensor.empty(b.shape, { rt: a.rt }) : null;
+    if (ga) sliceChannels(a.rt, g.view(), ga.view(), rows, ca + cb, 0, ca);
+    if (gb) sliceChannels(a.rt, g.view(), gb.view(), rows, ca + cb, ca, cb);
+    return [ga, gb];
+  });
+}
+
+/** Rows `index` of a [rows, cols] matrix (not differentiable: for inference on selected locations). */
+export function gatherRows(x: Tensor, index: readonly number[]): Tensor {
+  if (x.shape.length !== 2) throw new Error(`gatherRows: expected [rows, cols], got ${shapeStr(x.shape)}`);
+  const [rows, cols] = x.shape as [number, number];
+  for (const i of index) if (!(Number.isInteger(i) && i >= 0 && i < rows)) throw new Error(`gatherRows: index ${i} out of range [0, ${rows})`);
+  const out = Tensor.empty([index.length, cols], { rt: x.rt });
+  if (index.length === 0) return out;
+  const idx = Tensor.from(index, [index.length], { rt: x.rt, dtype: 'u32' });
+  gatherKernel(x.rt, x.view(), idx.view(), out.view(), rows, index.length, cols);
+  idx.dispose();
+  return out;
 }

@@ -186,4 +186,4 @@ export function softMarginLoss(x: Tensor, y: Tensor, w: Tensor): Tensor {
   });
 }
 
-export { conv2d, maxPool2d, fineStridePool, interleave, resizeBilinear, dropout, type Conv2dOptions, type PoolOptions } from './nn.js';
+export { conv2d, maxPool2d, fineStridePool, interleave, resizeBilinear, dropout, concatChannels, gatherRows, type Conv2dOptions, type PoolOptions } from './nn.js';

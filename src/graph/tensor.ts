@@ -35,8 +35,6 @@ export function getRuntime(): Runtime {
 
 const scopes: Set<Tensor>[] = [];
 
-export type Kept = Tensor | readonly Kept[] | { readonly [k: string]: Kept } | void | undefined | null | number | string | boolean;
-
 function collect(v: unknown, into: Set<Tensor>): void {
   if (v instanceof Tensor) into.add(v);
   else if (Array.isArray(v)) for (const x of v) collect(x, into);
@@ -47,7 +45,7 @@ function collect(v: unknown, into: Set<Tensor>): void {
  * Runs `fn` and disposes every tensor created inside it, except those in its result (moved to the
  * enclosing scope) and those passed to keep(). `fn` must be synchronous: no readbacks inside.
  */
-export function scope<T extends Kept>(fn: () => T): T {
+export function scope<T>(fn: () => T): T {
   const mine = new Set<Tensor>();
   scopes.push(mine);
   let result: T;

@@ -25,3 +25,49 @@ export function interleave(rt: Runtime, src: BufferView, dst: BufferView, p: Int
   const per = 4 * p.h * p.w * p.C * 4;
   rt.run(inverse ? deinterleaveKernel : interleaveKernel, { params: p, bind: { src, dst }, split: { items: p.N, per: { src: per, dst: per }, chunk: (_, N) => ({ N }) } });
 }
+
+type ChannelParams = { rows: number; ca: number; cb: number; c0: number };
+
+const concatKernel = kernel<ChannelParams>({
+  shader: 'layout',
+  entry: 'concat_channels',
+  workgroups: (p) => ceilDiv(p.rows * (p.ca + p.cb), 64),
+  sizes: (p) => ({ src: p.rows * p.ca, src2: p.rows * p.cb, dst: p.rows * (p.ca + p.cb) }),
+});
+
+const sliceKernel = kernel<ChannelParams>({
+  shader: 'layout',
+  entry: 'slice_channels',
+  workgroups: (p) => ceilDiv(p.rows * p.cb, 64),
+  sizes: (p) => ({ src: p.rows * p.ca, dst: p.rows * p.cb }),
+});
+
+const gatherKernel = kernel<{ n: number; cols: number; rows: number }>({
+  shader: 'layout',
+  entry: 'gather_rows',
+  workgroups: (p) => ceilDiv(p.n * p.cols, 64),
+  sizes: (p) => ({ index: p.n, dst: p.n * p.cols, src: p.rows * p.cols }),
+});
+
+/** dst [rows, ca + cb] = a [rows, ca] beside b [rows, cb]. */
+export function concatChannels(rt: Runtime, a: BufferView, b: BufferView, dst: BufferView, rows: number, ca: number, cb: number): void {
+  rt.run(concatKernel, {
+    params: { rows, ca, cb, c0: 0 },
+    bind: { src: a, src2: b, dst },
+    split: { items: rows, per: { src: ca * 4, src2: cb * 4, dst: (ca + cb) * 4 }, chunk: (_, n) => ({ rows: n }) },
+  });
+}
+
+/** dst [rows, width] = channels [c0, c0 + width) of src [rows, cols]. */
+export function sliceChannels(rt: Runtime, src: BufferView, dst: BufferView, rows: number, cols: number, c0: number, width: number): void {
+  rt.run(sliceKernel, {
+    params: { rows, ca: cols, cb: width, c0 },
+    bind: { src, dst },
+    split: { items: rows, per: { src: cols * 4, dst: width * 4 }, chunk: (_, n) => ({ rows: n }) },
+  });
+}
+
+/** dst [n, cols] = rows index[0..n) of src [rows, cols]. */
+export function gatherRows(rt: Runtime, src: BufferView, index: BufferView, dst: BufferView, rows: number, n: number, cols: number): void {
+  rt.run(gatherKernel, { params: { n, cols, rows }, bind: { src, index, dst } });
+}

@@ -1,0 +1,128 @@
+// DeepMask presets: the paper's VGG-A model, the same heads on VGG-16, a SqueezeNet 1.1 trunk with
+// the official code's lighter heads, and a tiny model for tests, demos and CI. Every preset is
+// plain data (saved with the weights as config.json).
+
+/** A VGG-style trunk: 3×3 convolutions (padding 1, ReLU) by width, 'M' for a 2×2 max pool. */
+export interface VggTrunk {
+  kind: 'vgg';
+  layers: (number | 'M')[];
+}
+
+/** SqueezeNet 1.1 features (torchvision `squeezenet1_1().features`), through Fire module 12. */
+export interface SqueezeTrunk {
+  kind: 'squeeze';
+}
+
+/**
+ * The paper's heads: mask = 1×1 conv + ReLU, FC to `lowRank` (no ReLU), FC to the mask;
+ * score = 2×2 max pool, FCs of `scoreHidden` widths (ReLU + dropout), FC to one logit.
+ */
+export interface PaperHeads {
+  kind: 'paper';
+  maskConv: number;
+  lowRank: number;
+  scoreHidden: number[];
+}
+
+/**
+ * The official code's heads: 1×1 conv + ReLU, one FC to a shared `embed`-d vector (no ReLU), a mask
+ * FC from it, and score = dropout, FC to `scoreHidden` + ReLU, dropout, FC to one logit.
+ */
+export interface SharedHeads {
+  kind: 'shared';
+  conv: number;
+  embed: number;
+  scoreHidden: number;
+}
+
+/** How raw RGB pixels in [0, 1] become the trunk's input. */
+export interface InputNormalization {
+  /** 'rgb': (v - mean) / std on RGB in [0, 1] (ImageNet, torchvision); 'bgr255': Caffe-style BGR in 0..255 minus mean. */
+  space: 'rgb' | 'bgr255';
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+export interface DeepMaskConfig {
+  preset: string;
+  /** Side of the square input window (patch) in pixels; the mask covers the whole window. */
+  inputSize: number;
+  /** Network stride: the trunk output cell spacing, and the sliding-window stride at inference. */
+  stride: number;
+  /** Side of the predicted mask (logits), before upsampling. */
+  maskSize: number;
+  /** Side of the ground-truth mask the loss is computed at (the logits are upsampled to it). */
+  gtSize: number;
+  /** Longest side of a canonical (centred) object in the window, in pixels. */
+  objectSize: number;
+  trunk: VggTrunk | SqueezeTrunk;
+  heads: PaperHeads | SharedHeads;
+  normalization: InputNormalization;
+  dropout: number;
+}
+
+const IMAGENET: InputNormalization = { space: 'rgb', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+const CAFFE_BGR: InputNormalization = { space: 'bgr255', mean: [103.939, 116.779, 123.68], std: [1, 1, 1] };
+
+export const PRESETS = {
+  /** The NIPS 2015 model: VGG-A convolutions (8 layers, 4 pools), 75,844,545 parameters. */
+  'vgg-a': {
+    preset: 'vgg-a',
+    inputSize: 224,
+    stride: 16,
+    maskSize: 56,
+    gtSize: 224,
+    objectSize: 128,
+    trunk: { kind: 'vgg', layers: [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512] },
+    heads: { kind: 'paper', maskConv: 512, lowRank: 512, scoreHidden: [512, 1024] },
+    normalization: IMAGENET,
+    dropout: 0.5,
+  },
+  /** The paper's heads on the 13-layer VGG-16 trunk (through conv5_3, no pool5). */
+  vgg16: {
+    preset: 'vgg16',
+    inputSize: 224,
+    stride: 16,
+    maskSize: 56,
+    gtSize: 224,
+    objectSize: 128,
+    trunk: { kind: 'vgg', layers: [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512] },
+    heads: { kind: 'paper', maskConv: 512, lowRank: 512, scoreHidden: [512, 1024] },
+    normalization: IMAGENET,
+    dropout: 0.5,
+  },
+  /** ImageNet SqueezeNet 1.1 trunk (13×13×512 at 224) with the official code's shared 512-d heads. */
+  squeeze: {
+    preset: 'squeeze',
+    inputSize: 224,
+    stride: 16,
+    maskSize: 56,
+    gtSize: 112,
+    objectSize: 128,
+    trunk: { kind: 'squeeze' },
+    heads: { kind: 'shared', conv: 128, embed: 512, scoreHidden: 1024 },
+    normalization: CAFFE_BGR,
+    dropout: 0.5,
+  },
+  /** The paper's topology at reduced widths and a 112-pixel window: trains in minutes on a CPU. */
+  tiny: {
+    preset: 'tiny',
+    inputSize: 112,
+    stride: 16,
+    maskSize: 56,
+    gtSize: 112,
+    objectSize: 64,
+    trunk: { kind: 'vgg', layers: [8, 'M', 16, 'M', 32, 'M', 48, 'M', 48] },
+    heads: { kind: 'paper', maskConv: 48, lowRank: 96, scoreHidden: [96, 96] },
+    normalization: IMAGENET,
+    dropout: 0.5,
+  },
+} satisfies Record<string, DeepMaskConfig>;
+
+export type PresetName = keyof typeof PRESETS;
+
+export function presetConfig(name: string): DeepMaskConfig {
+  const p = (PRESETS as Record<string, DeepMaskConfig>)[name];
+  if (!p) throw new Error(`unknown preset '${name}' (have ${Object.keys(PRESETS).join(', ')})`);
+  return structuredClone(p);
+}

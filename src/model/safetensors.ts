@@ -1,0 +1,121 @@
+// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length, a JSON
+// header {name: {dtype, shape, data_offsets}, __metadata__: {string: string}}, then raw data.
+// F32, F16 and BF16 tensors are read (as f32); F32 or F16 is written.
+import type { HostTensor } from '../graph/module.js';
+
+export type StDtype = 'F32' | 'F16';
+
+export interface SafetensorsFile {
+  tensors: Map<string, HostTensor>;
+  metadata: Record<string, string>;
+}
+
+export function readSafetensors(bytes: Uint8Array, source = 'safetensors'): SafetensorsFile {
+  const fail = (msg: string): never => {
+    throw new Error(`${source}: ${msg}`);
+  };
+  if (bytes.length < 8) fail('too short to be a safetensors file');
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLen = Number(dv.getBigUint64(0, true));
+  if (headerLen > bytes.length - 8) fail(`header length ${headerLen} exceeds the file size`);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen)));
+  } catch (e) {
+    return fail(`header is not valid JSON (${(e as Error).message})`);
+  }
+  const data = bytes.subarray(8 + headerLen);
+  const tensors = new Map<string, HostTensor>();
+  let metadata: Record<string, string> = {};
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      metadata = entry as Record<string, string>;
+      continue;
+    }
+    const { dtype, shape, data_offsets } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    const [begin, end] = data_offsets ?? [];
+    if (!Array.isArray(shape) || begin === undefined || end === undefined || end > data.length || begin > end) fail(`tensor '${name}' has a bad shape or data range`);
+    const n = shape.reduce((a, b) => a * b, 1);
+    const width = dtype === 'F32' ? 4 : dtype === 'F16' || dtype === 'BF16' ? 2 : fail(`tensor '${name}' has unsupported dtype ${dtype}`);
+    if (end - begin !== n * width) fail(`tensor '${name}' holds ${end - begin} bytes, shape [${shape.join(', ')}] needs ${n * width}`);
+    const raw = new DataView(data.buffer, data.byteOffset + begin, end - begin);
+    const out = new Float32Array(n);
+    if (dtype === 'F32') for (let i = 0; i < n; i++) out[i] = raw.getFloat32(4 * i, true);
+    else if (dtype === 'F16') for (let i = 0; i < n; i++) out[i] = f16ToF32(raw.getUint16(2 * i, true));
+    else for (let i = 0; i < n; i++) out[i] = bf16ToF32(raw.getUint16(2 * i, true));
+    tensors.set(name, { shape: [...shape], data: out });
+  }
+  return { tensors, metadata };
+}
+
+/** Serialises tensors in the given order, all as `dtype`. */
+export function writeSafetensors(tensors: Map<string, HostTensor>, metadata: Record<string, string> = {}, dtype: StDtype = 'F32'): Uint8Array {
+  const width = dtype === 'F32' ? 4 : 2;
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const [name, t] of tensors) {
+    const bytes = t.data.length * width;
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8); // data starts 8-byte aligned
+  const head = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + head.length + offset);
+  const dv = new DataView(out.buffer);
+  dv.setBigUint64(0, BigInt(head.length), true);
+  out.set(head, 8);
+  let p = 8 + head.length;
+  for (const t of tensors.values()) {
+    if (dtype === 'F32') {
+      out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), p);
+      p += t.data.byteLength;
+    } else {
+      for (let i = 0; i < t.data.length; i++, p += 2) dv.setUint16(p, f32ToF16(t.data[i]!), true);
+    }
+  }
+  return out;
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+export function f16ToF32(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** Round-to-nearest-even conversion to IEEE half precision. */
+export function f32ToF16(v: number): number {
+  f32[0] = v;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    let r = mant >> shift;
+    const rem = mant & ((1 << shift) - 1);
+    if (rem > half || (rem === half && r & 1)) r++;
+    return sign | r;
+  }
+  let r = (e << 10) | (mant >> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && r & 1)) r++;
+  return sign | r;
+}
+
+function bf16ToF32(h: number): number {
+  u32[0] = h << 16;
+  return f32[0]!;
+}

@@ -1,0 +1,87 @@
+// Model weights as bytes (universal: Node and browser): safetensors in our layouts plus a JSON
+// config, and import of ImageNet trunks saved from torchvision.
+//
+// Tensor names are the model's parameter names: `trunk.features.<i>.weight|bias` (torchvision's
+// indices), `heads.<layer>.weight|bias`. Layouts: convolutions [KH, KW, Cin, Cout], linear
+// layers [in, out]; a linear layer over a feature map flattens it in (h, w, c) order.
+import type { HostTensor } from '../graph/module.js';
+import { DeepMask } from './deepmask.js';
+import type { DeepMaskConfig } from './presets.js';
+import { readSafetensors, writeSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
+
+export const FORMAT = 'deepmask-webgpu';
+export const LAYOUT = 'conv [kh, kw, in, out]; linear [in, out]; activations NHWC';
+
+export interface ModelFileConfig {
+  format: typeof FORMAT;
+  version: 1;
+  model: DeepMaskConfig;
+  /** Free-form training record: hyper-parameters, steps, data, metrics. */
+  training?: Record<string, unknown>;
+}
+
+export async function exportModel(model: DeepMask, opts: { dtype?: StDtype; training?: Record<string, unknown> } = {}): Promise<{ weights: Uint8Array; config: ModelFileConfig }> {
+  const state = await model.exportState();
+  const config: ModelFileConfig = { format: FORMAT, version: 1, model: model.config, ...(opts.training ? { training: opts.training } : {}) };
+  const weights = writeSafetensors(state, { format: FORMAT, layout: LAYOUT, preset: model.config.preset }, opts.dtype ?? 'F32');
+  return { weights, config };
+}
+
+export function parseModelConfig(json: string, source = 'config.json'): ModelFileConfig {
+  let c: ModelFileConfig;
+  try {
+    c = JSON.parse(json) as ModelFileConfig;
+  } catch (e) {
+    throw new Error(`${source}: not valid JSON (${(e as Error).message})`);
+  }
+  if (c.format !== FORMAT || !c.model) throw new Error(`${source}: not a ${FORMAT} model config (expected "format": "${FORMAT}" and a "model" entry)`);
+  return c;
+}
+
+/** Builds the model its config describes and loads its weights. */
+export function importModel(config: ModelFileConfig, weights: Uint8Array, source = 'model.safetensors'): DeepMask {
+  const model = new DeepMask(config.model);
+  model.loadState(readSafetensors(weights, source).tensors, { source });
+  model.eval();
+  return model;
+}
+
+/**
+ * Loads an ImageNet trunk saved from torchvision (`features.<i>.weight` in [out, in, kh, kw], and
+ * biases) into the model's trunk, converting layouts. Every trunk parameter must be present with
+ * the right shape, and every `features.*` tensor in the file must map to one.
+ */
+export function importTorchvisionTrunk(model: DeepMask, file: SafetensorsFile, source = 'trunk.safetensors'): number {
+  const trunk = new Map(model.trunk.namedParameters());
+  const mapped = new Map<string, HostTensor>();
+  for (const [name, t] of file.tensors) {
+    if (!name.startsWith('features.')) continue;
+    const p = trunk.get(name);
+    if (!p) throw new Error(`${source}: tensor '${name}' has no matching parameter in the ${model.config.preset} trunk`);
+    if (t.shape.length === 4) {
+      const [O, I, KH, KW] = t.shape as [number, number, number, number];
+      const expected = [O, I, KH, KW], ours = [KH, KW, I, O];
+      if (ours.join() !== p.shape.join()) {
+        throw new Error(`${source}: tensor '${name}' has shape [${t.shape.join(', ')}], expected [${[p.shape[3], p.shape[2], p.shape[0], p.shape[1]].join(', ')}] (torchvision [out, in, kh, kw])`);
+      }
+      mapped.set(`trunk.${name}`, { shape: ours, data: ohwiToHwio(t.data, expected) });
+    } else {
+      if (t.shape.join() !== p.shape.join()) throw new Error(`${source}: tensor '${name}' has shape [${t.shape.join(', ')}], expected [${p.shape.join(', ')}]`);
+      mapped.set(`trunk.${name}`, t);
+    }
+  }
+  for (const name of trunk.keys()) if (!mapped.has(`trunk.${name}`)) throw new Error(`${source}: missing tensor '${name}' (expected shape [${torchShape(trunk.get(name)!.shape).join(', ')}])`);
+  model.loadState(mapped, { partial: true, source });
+  return mapped.size;
+}
+
+const torchShape = (s: readonly number[]): number[] => (s.length === 4 ? [s[3]!, s[2]!, s[0]!, s[1]!] : [...s]);
+
+/** [O, I, KH, KW] -> [KH, KW, I, O]. */
+function ohwiToHwio(d: Float32Array, [O, I, KH, KW]: number[]): Float32Array {
+  const out = new Float32Array(d.length);
+  for (let o = 0; o < O!; o++)
+    for (let i = 0; i < I!; i++)
+      for (let a = 0; a < KH!; a++) for (let b = 0; b < KW!; b++) out[((a * KW! + b) * I! + i) * O! + o] = d[((o * I! + i) * KH! + a) * KW! + b]!;
+  return out;
+}
