@@ -8,6 +8,7 @@ import { createPeer, type Peer } from './lib/peer.js';
 import { printSection, ratio, type Section } from './lib/report.js';
 import { matmulBench } from './matmul.js';
 import { convBench } from './conv.js';
+import { modelBench } from './model.js';
 
 export interface BenchContext {
   rt: Runtime;
@@ -18,6 +19,7 @@ export interface BenchContext {
 const benches: Record<string, (ctx: BenchContext) => Promise<Section | Section[]>> = {
   matmul: matmulBench,
   conv: convBench,
+  model: modelBench,
 };
 
 const { values } = parseArgs({

@@ -31,7 +31,7 @@ test('parameter counts of every preset (vgg-a: 75,844,545, as in the paper)', ()
   }
 });
 
-test('save -> load round trip is bit-exact, and names and shapes are checked on load', async () => { const __t = Date.now(); try {
+test('save -> load round trip is bit-exact, and names and shapes are checked on load', async () => {
   const m = new DeepMask('tiny', { seed: 3 });
   const { weights, config } = await exportModel(m, { training: { steps: 0 } });
   const back = importModel(JSON.parse(JSON.stringify(config)), weights);
@@ -48,7 +48,7 @@ test('save -> load round trip is bit-exact, and names and shapes are checked on 
   dispose(back);
 });
 
-test('f16 weights round to the nearest half and load', async () => { const __t = Date.now(); try {
+test('f16 weights round to the nearest half and load', async () => {
   for (const v of [0, 1, -2.5, 65504, 1e-5, 3.14159, -0.000061035]) assert.ok(Math.abs(f16ToF32(f32ToF16(v)) - v) <= Math.abs(v) * 2 ** -11 + 6e-8, `${v}`);
   const m = new DeepMask('tiny');
   const { weights, config } = await exportModel(m, { dtype: 'F16' });
@@ -59,7 +59,7 @@ test('f16 weights round to the nearest half and load', async () => { const __t =
   dispose(back);
 });
 
-test('import of a torchvision-layout trunk maps every tensor ([out, in, kh, kw] -> [kh, kw, in, out])', async () => { const __t = Date.now(); try {
+test('import of a torchvision-layout trunk maps every tensor ([out, in, kh, kw] -> [kh, kw, in, out])', async () => {
   const m = new DeepMask('tiny');
   const file = { tensors: new Map<string, HostTensor>(), metadata: {} };
   for (const [name, p] of m.trunk.namedParameters()) {
@@ -78,7 +78,7 @@ test('import of a torchvision-layout trunk maps every tensor ([out, in, kh, kw] 
   dispose(m);
 });
 
-test('tiny preset: forward, loss and gradients against the float64 CPU reference', async () => { const __t = Date.now(); try {
+test('tiny preset: forward, loss and gradients against the float64 CPU reference', async () => {
   const m = new DeepMask('tiny', { seed: 9 }).eval(); // evaluation mode: dropout is the identity
   const c = m.config, B = 2, S = c.inputSize, G = c.gtSize;
   const x = randomData(B * S * S * 3, rng);
@@ -155,7 +155,7 @@ for (const preset of ['tiny', 'squeeze']) {
   });
 }
 
-test('squeeze trunk with the shared ImageNet weights matches a float64 CPU reference on a real photo', async () => { const __t = Date.now(); try {
+test('squeeze trunk with the shared ImageNet weights matches a float64 CPU reference on a real photo', async () => {
   const weights = sharedPath('weights/squeezenet1_1-imagenet-features.safetensors');
   const photo = sharedPath('data/coco-tiny-train2017/images/000000008193.jpg');
   if (!weights || !photo) {
