@@ -1,6 +1,7 @@
 // `deepmask <command> [options]`: the command-line entry point (Node only).
 import { infoCommand } from './info.js';
 import { demoCommand } from './demo.js';
+import { trainCommand } from './train.js';
 
 export interface Command {
   summary: string;
@@ -10,6 +11,7 @@ export interface Command {
 
 const commands: Record<string, Command> = {
   demo: demoCommand,
+  train: trainCommand,
   info: infoCommand,
 };
 

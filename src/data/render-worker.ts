@@ -1,0 +1,59 @@
+// Worker thread of the Node data loader: reads and decodes images (kept in an LRU cache) and renders
+// training windows, off the thread that drives the GPU.
+import { parentPort, workerData } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
+import { decodeImage, type RgbImage } from './image.js';
+import { renderSample, type Geometry, type SampleAnnotation, type SampleSpec } from './sampler.js';
+import type { InputNormalization } from '../model/presets.js';
+
+export interface RenderJob {
+  id: number;
+  items: { file: string; spec: SampleSpec; ann?: SampleAnnotation }[];
+}
+
+export type RenderReply =
+  | { id: number; results: ({ input: Float32Array; target: Float32Array | null } | { error: string; file: string })[] }
+  | { id: number; fatal: string };
+
+const { geo, norm, cacheBytes } = workerData as { geo: Geometry; norm: InputNormalization; cacheBytes: number };
+const cache = new Map<string, RgbImage>();
+let cached = 0;
+
+function load(file: string): RgbImage {
+  const hit = cache.get(file);
+  if (hit) {
+    cache.delete(file); // most recently used last
+    cache.set(file, hit);
+    return hit;
+  }
+  const img = decodeImage(readFileSync(file), file);
+  cache.set(file, img);
+  cached += img.data.byteLength;
+  for (const [k, v] of cache) {
+    if (cached <= cacheBytes || k === file) break;
+    cache.delete(k);
+    cached -= v.data.byteLength;
+  }
+  return img;
+}
+
+parentPort!.on('message', (job: RenderJob) => {
+  try {
+    const transfer: ArrayBuffer[] = [];
+    const results = job.items.map(({ file, spec, ann }) => {
+      let img: RgbImage;
+      try {
+        img = load(file);
+      } catch (e) {
+        return { error: (e as Error).message, file };
+      }
+      const r = renderSample(img, spec, ann, geo, norm);
+      transfer.push(r.input.buffer as ArrayBuffer);
+      if (r.target) transfer.push(r.target.buffer as ArrayBuffer);
+      return r;
+    });
+    parentPort!.postMessage({ id: job.id, results } satisfies RenderReply, transfer);
+  } catch (e) {
+    parentPort!.postMessage({ id: job.id, fatal: (e as Error).stack ?? String(e) } satisfies RenderReply);
+  }
+});

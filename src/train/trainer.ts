@@ -1,0 +1,264 @@
+// The DeepMask trainer (universal: Node and browser). One step = one batch of windows, forward,
+// the DeepMask loss, backward and SGD, recorded into a single GPU submission with no readback;
+// the loss is read only every `logEvery` steps. The next batch renders while the GPU works.
+import { noGrad } from '../graph/autograd.js';
+import { add, softMarginLoss } from '../graph/ops.js';
+import type { Rng } from '../graph/random.js';
+import { scope, Tensor } from '../graph/tensor.js';
+import type { DeepMask } from '../model/deepmask.js';
+import type { PatchSampler } from '../data/sampler.js';
+import { SGD } from './sgd.js';
+import type { Batch, BatchMaker } from './batches.js';
+import type { HostTensor } from '../graph/module.js';
+
+export interface TrainOptions {
+  steps: number;
+  batch: number;
+  /** Learning rate by step: [[fromStep, lr], ...] (the official schedule by default). */
+  lrSchedule: [number, number][];
+  momentum: number;
+  weightDecay: number;
+  /** Weight of the score loss per window relative to a window's mask loss (1/32 in the paper). */
+  lambda: number;
+  /** 'joint': the paper's step (both losses, half positives); 'alternate': the official code's mask-only and score-only batches. */
+  mode: 'joint' | 'alternate';
+  /** Keep the (pretrained) trunk fixed and train only the heads. */
+  freezeTrunk: boolean;
+  logEvery: number;
+  validateEvery: number;
+  checkpointEvery: number;
+}
+
+/** The official code's schedule (epochs of 4000 batches): 1e-3, then 5e-4 from epoch 51, 1e-4 from epoch 121. */
+export const OFFICIAL_SCHEDULE: [number, number][] = [
+  [0, 1e-3],
+  [200_000, 5e-4],
+  [480_000, 1e-4],
+];
+
+export const DEFAULT_TRAIN: TrainOptions = {
+  steps: 1000,
+  batch: 32,
+  lrSchedule: OFFICIAL_SCHEDULE,
+  momentum: 0.9,
+  weightDecay: 5e-4,
+  lambda: 1 / 32,
+  mode: 'joint',
+  freezeTrunk: false,
+  logEvery: 10,
+  validateEvery: 200,
+  checkpointEvery: 500,
+};
+
+export function learningRate(schedule: [number, number][], step: number): number {
+  let lr = schedule[0]![1];
+  for (const [from, v] of schedule) if (step >= from) lr = v;
+  return lr;
+}
+
+export interface LogEntry {
+  step: number;
+  loss: number;
+  lr: number;
+  samplesPerSec: number;
+  elapsed: number;
+}
+
+export interface ValidationMetrics {
+  step: number;
+  /** Mask IoU over positive windows (prediction: logit >= 0 at the ground-truth resolution). */
+  iouMean: number;
+  iouMedian: number;
+  iou50: number;
+  iou70: number;
+  /** Fraction of windows whose objectness sign matches the label. */
+  scoreAccuracy: number;
+  windows: number;
+}
+
+/** Everything a resumed run needs besides the weights. */
+export interface TrainState {
+  step: number;
+  samples: number;
+  elapsed: number;
+  /** Sampler generator state before the next batch is drawn. */
+  samplerRng: number[];
+  modelRng: number[];
+  optimizer: { steps: number[]; velocities: (HostTensor | null)[] };
+}
+
+export interface TrainerHooks {
+  onLog?(e: LogEntry): void;
+  onValidate?(m: ValidationMetrics): void;
+  onCheckpoint?(step: number, state: TrainState): Promise<void>;
+  /** Polled between steps (e.g. set on Ctrl-C): the run checkpoints and returns. */
+  shouldStop?(): boolean;
+}
+
+export class Trainer {
+  readonly opt: SGD;
+  step = 0;
+  samples = 0;
+  elapsed = 0;
+  lastLoss = NaN;
+
+  constructor(
+    readonly model: DeepMask,
+    private readonly maker: BatchMaker,
+    private readonly sampler: PatchSampler,
+    private readonly rng: Rng,
+    readonly opts: TrainOptions,
+    private readonly hooks: TrainerHooks = {},
+    private readonly validation: Batch | null = null,
+  ) {
+    if (opts.freezeTrunk) for (const p of model.trunk.parameters()) p.requiresGrad = false;
+    const params = model.parameters().filter((p) => p.requiresGrad);
+    this.opt = new SGD(params, { lr: learningRate(opts.lrSchedule, 0), momentum: opts.momentum, weightDecay: opts.weightDecay });
+  }
+
+  /** Trains until opts.steps (or until hooks.shouldStop()), validating, logging and checkpointing on schedule. */
+  async run(): Promise<void> {
+    const { opts } = this;
+    const rt = this.model.parameters()[0]!.rt;
+    const submitEvery = rt.submitEvery;
+    rt.submitEvery = Infinity; // a step is one submission
+    this.model.train();
+    try {
+      let rngBefore = this.rng.state();
+      let next: Promise<Batch> | null = this.step < opts.steps ? this.draw() : null;
+      let t0 = performance.now(), samples0 = this.samples;
+      while (next) {
+        const batch = await next;
+        this.step++;
+        // Draw and render the next batch while the GPU runs this one.
+        rngBefore = this.rng.state();
+        next = this.step < opts.steps ? this.draw() : null;
+        const log = this.step % opts.logEvery === 0 || this.step === opts.steps;
+        const loss = this.trainStep(batch);
+        rt.flush();
+        this.samples += batch.n;
+        if (log) {
+          this.lastLoss = await loss.item();
+          const now = performance.now();
+          this.elapsed += (now - t0) / 1000;
+          this.hooks.onLog?.({ step: this.step, loss: this.lastLoss, lr: this.opt.lr, samplesPerSec: ((this.samples - samples0) * 1000) / (now - t0), elapsed: this.elapsed });
+          t0 = now;
+          samples0 = this.samples;
+        } else {
+          await rt.sync(); // one step in flight at a time keeps the queue and memory bounded
+        }
+        loss.dispose();
+        if (this.validation && (this.step % opts.validateEvery === 0 || this.step === opts.steps)) this.hooks.onValidate?.(await this.evaluate(this.validation));
+        const stop = this.hooks.shouldStop?.() ?? false;
+        if (this.step % opts.checkpointEvery === 0 || this.step === opts.steps || stop) {
+          await this.hooks.onCheckpoint?.(this.step, await this.state(rngBefore));
+        }
+        if (stop) break;
+      }
+      if (next) await next.catch(() => {}); // let an in-flight render settle
+    } finally {
+      rt.submitEvery = submitEvery;
+    }
+  }
+
+  private draw(): Promise<Batch> {
+    const kind = this.opts.mode === 'joint' ? 'joint' : this.rng.next() < 0.5 ? 'mask' : 'score';
+    return this.maker.make(this.opts.batch, kind);
+  }
+
+  /** Records one training step on `batch`; returns the (unread) loss. */
+  trainStep(batch: Batch): Tensor {
+    const { model, opts } = this;
+    const { inputSize: S, gtSize: G } = model.config;
+    const n = batch.n;
+    this.opt.lr = learningRate(opts.lrSchedule, this.step);
+    const positives = Array.from(batch.labels, (l) => l > 0);
+    // Joint batches carry both losses; the official alternation has mask-only and score-only batches.
+    const maskTerm = batch.kind !== 'score' && positives.some((p) => p);
+    const scoreTerm = batch.kind !== 'mask';
+    return scope(() => {
+      this.opt.zeroGrad();
+      const x = Tensor.from(batch.inputs, [n, S, S, 3]);
+      const pred = model.forward(x);
+      const terms: Tensor[] = [];
+      if (maskTerm) {
+        // Per-pixel soft-margin over positives only, each window's term a pixel mean (the paper's 1/(w·h)).
+        const w = new Float32Array(n * G * G);
+        positives.forEach((p, i) => p && w.fill(1 / (G * G), i * G * G, (i + 1) * G * G));
+        terms.push(softMarginLoss(model.upsampleMasks(pred.masks), Tensor.from(batch.targets, [n, G, G, 1]), Tensor.from(w, [n, G, G, 1])));
+      }
+      if (scoreTerm) terms.push(softMarginLoss(pred.scores, Tensor.from(batch.labels, [n, 1]), Tensor.from(new Float32Array(n).fill(opts.lambda), [n, 1])));
+      const loss = terms.length === 2 ? add(terms[0]!, terms[1]!) : terms[0]!;
+      loss.backward();
+      this.opt.step();
+      return loss;
+    });
+  }
+
+  /** Mask IoU and score accuracy of the model (evaluation mode) on a fixed set of windows. */
+  async evaluate(val: Batch): Promise<ValidationMetrics> {
+    const { model } = this;
+    const { inputSize: S, gtSize: G } = model.config;
+    const wasTraining = model.training;
+    model.eval();
+    const ious: number[] = [];
+    let correct = 0;
+    const B = this.opts.batch;
+    for (let i0 = 0; i0 < val.n; i0 += B) {
+      const n = Math.min(B, val.n - i0);
+      const [m, s] = noGrad(() => {
+        const p = model.forward(Tensor.from(val.inputs.subarray(i0 * S * S * 3, (i0 + n) * S * S * 3), [n, S, S, 3]));
+        return [model.upsampleMasks(p.masks), p.scores] as const;
+      });
+      const masks = await m.read(), scores = await s.read();
+      m.dispose();
+      s.dispose();
+      for (let k = 0; k < n; k++) {
+        const label = val.labels[i0 + k]!;
+        if (Math.sign(scores[k]!) === label) correct++;
+        if (label > 0) ious.push(maskIou(masks.subarray(k * G * G, (k + 1) * G * G), val.targets.subarray((i0 + k) * G * G, (i0 + k + 1) * G * G)));
+      }
+    }
+    if (wasTraining) model.train();
+    ious.sort((a, b) => a - b);
+    const frac = (t: number) => (ious.length ? ious.filter((v) => v >= t).length / ious.length : 0);
+    return {
+      step: this.step,
+      iouMean: ious.length ? ious.reduce((a, b) => a + b, 0) / ious.length : 0,
+      iouMedian: ious.length ? ious[Math.floor(ious.length / 2)]! : 0,
+      iou50: frac(0.5),
+      iou70: frac(0.7),
+      scoreAccuracy: correct / val.n,
+      windows: val.n,
+    };
+  }
+
+  async state(samplerRng = this.rng.state()): Promise<TrainState> {
+    return { step: this.step, samples: this.samples, elapsed: this.elapsed, samplerRng, modelRng: this.model.rng.state(), optimizer: await this.opt.exportState() };
+  }
+
+  restore(s: TrainState): void {
+    this.step = s.step;
+    this.samples = s.samples;
+    this.elapsed = s.elapsed;
+    this.rng.setState(s.samplerRng);
+    this.model.rng.setState(s.modelRng);
+    this.opt.loadState(s.optimizer);
+  }
+
+  dispose(): void {
+    this.opt.zeroGrad();
+    this.opt.dispose();
+  }
+}
+
+/** IoU of logits >= 0 against a ±1 target; two empty masks count as a perfect match. */
+export function maskIou(logits: ArrayLike<number>, target: ArrayLike<number>): number {
+  let inter = 0, union = 0;
+  for (let i = 0; i < target.length; i++) {
+    const p = logits[i]! >= 0, t = target[i]! > 0;
+    if (p && t) inter++;
+    if (p || t) union++;
+  }
+  return union ? inter / union : 1;
+}
