@@ -3,9 +3,10 @@ import * as assert from 'uvu/assert';
 import { inflateSync } from 'node:zlib';
 import { Rng } from '../src/graph/random.js';
 import { area, countsFromString, decodeMask, toBbox } from '../src/data/rle.js';
-import { decodePng } from '../src/data/png.js';
+import { decodePng, encodePng } from '../src/data/png.js';
+import { drawOverlay, overlayColor } from '../src/data/draw.js';
 import {
-  drawOverlay, edgeCrossing, encodePngFast, generateScenes, insideEllipse, MIN_VISIBLE_AREA, MIN_VISIBLE_FRACTION, overlayColor, renderScene,
+  edgeCrossing, generateScenes, insideEllipse, MIN_VISIBLE_AREA, MIN_VISIBLE_FRACTION, renderScene,
   SHAPE_KINDS, type SynthDataset, type SynthShape,
 } from '../src/data/synth.js';
 
@@ -250,7 +251,7 @@ test('bad options are rejected', () => {
   assert.throws(() => generateScenes({ images: 1, firstId: -1 }), /firstId/);
 });
 
-test('encodePngFast round-trips through decodePng (RGB, RGBA, stored and Huffman blocks)', () => {
+test('encodePng round-trips through decodePng (RGB, RGBA, stored and Huffman blocks)', () => {
   const rng = new Rng(1);
   const cases: [number, number, (i: number) => number][] = [
     [1, 1, () => rng.int(256)],
@@ -263,7 +264,7 @@ test('encodePngFast round-trips through decodePng (RGB, RGBA, stored and Huffman
   ];
   for (const [w, h, f] of cases) {
     const rgba = Uint8Array.from({ length: w * h * 4 }, (_, i) => f(i));
-    const png = encodePngFast(rgba, w, h);
+    const png = encodePng(rgba, w, h);
     const dec = decodePng(png);
     // zlib itself (stricter than upng's pako) accepts the IDAT stream too.
     const idatLen = new DataView(png.buffer, png.byteOffset).getUint32(33);
@@ -274,7 +275,7 @@ test('encodePngFast round-trips through decodePng (RGB, RGBA, stored and Huffman
     assert.is(dec.height, h);
     assert.ok(bytesEqual(dec.rgba, rgba), `${w}x${h} differs after decoding`);
   }
-  assert.throws(() => encodePngFast(new Uint8Array(4), 2, 1), /bytes/);
+  assert.throws(() => encodePng(new Uint8Array(4), 2, 1), /bytes/);
 });
 
 test('drawOverlay: translucent fill, solid 1-px outline, distinct colours, input untouched', () => {

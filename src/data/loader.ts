@@ -37,7 +37,6 @@ export class WorkerLoader {
         for (const p of this.waiting.values()) p.reject(e);
         this.waiting.clear();
       });
-      w.unref(); // an idle loader never keeps the process alive
       return w;
     });
   }

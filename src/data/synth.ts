@@ -7,6 +7,8 @@
 // is its coverage minus the coverage of every shape painted after it.
 import { Rng } from '../graph/random.js';
 import { area, encodeMask, toBbox, toCocoRle } from './rle.js';
+import { encodePng } from './png.js';
+import { hsv, type Rgb } from './draw.js';
 
 export interface SynthOptions {
   /** Scene count. */
@@ -25,10 +27,7 @@ export interface SynthOptions {
   maxSize?: number;
   /** First image id (default 1), so train and validation sets can have disjoint ids. */
   firstId?: number;
-  /**
-   * PNG encoder for SynthImage.png; default encodePngFast (below). png.ts's encodePng works too
-   * but takes ~25x as long for files no smaller on these scenes.
-   */
+  /** PNG encoder for SynthImage.png (default png.ts's encodePng). */
   pngEncoder?: (rgba: Uint8Array, width: number, height: number) => Uint8Array;
 }
 
@@ -136,7 +135,7 @@ export function generateScenes(opts: SynthOptions): SynthDataset {
   if (!Number.isInteger(opts.images) || opts.images < 0) throw new Error(`synth: images must be a non-negative integer, got ${opts.images}`);
   if (!Number.isInteger(firstId) || firstId < 0) throw new Error(`synth: firstId must be a non-negative integer, got ${firstId}`);
   const { width, height } = o;
-  const encode = opts.pngEncoder ?? encodePngFast;
+  const encode = opts.pngEncoder ?? encodePng;
   const images: SynthImage[] = [];
   const annotations: SynthAnnotation[] = [];
   for (let i = 0; i < opts.images; i++) {
@@ -477,15 +476,7 @@ function maskBox(mask: Uint8Array, W: number, H: number): [number, number, numbe
 // ---------------------------------------------------------------------------------------------
 // Appearance. The image is built in a float RGB buffer (0..255) and quantised once at the end.
 
-type Rgb = [number, number, number];
 
-function hsv(h: number, s: number, v: number): Rgb {
-  const f = (n: number): number => {
-    const k = (n + h * 6) % 6;
-    return 255 * (v - v * s * Math.max(0, Math.min(k, 4 - k, 1)));
-  };
-  return [f(5), f(3), f(1)];
-}
 
 const dist = (a: Rgb, b: Rgb): number => Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
 
@@ -687,315 +678,5 @@ function finish(rng: Rng, img: Float32Array, W: number, H: number): Uint8Array {
     out[4 * i + 2] = b <= 0 ? 0 : b >= 255 ? 255 : Math.round(b);
     out[4 * i + 3] = 255;
   }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Visualisation
-
-export interface OverlayOptions {
-  /** Fill opacity, default 0.4. */
-  alpha?: number;
-  /** Per-mask colours; default overlayColor(i). */
-  colors?: Rgb[];
-  /** Draw the 1-px outline (default true). */
-  outline?: boolean;
-}
-
-/** Well-separated colours: hues stepped by the golden angle. */
-export function overlayColor(i: number): Rgb {
-  return hsv((i * 0.618033988749895 + 0.05) % 1, 0.85, 1).map((v) => Math.round(v)) as Rgb;
-}
-
-/**
- * A copy of an RGBA image with each mask (row-major, nonzero = on) drawn as a translucent fill
- * and a solid 1-px outline along its inner boundary. Fills go first so that no fill veils another
- * mask's outline.
- */
-export function drawOverlay(rgba: Uint8Array, width: number, height: number, masks: Uint8Array[], opts: OverlayOptions = {}): Uint8Array {
-  if (rgba.length !== width * height * 4) throw new Error(`drawOverlay: ${rgba.length} bytes for ${width}x${height} RGBA`);
-  const alpha = opts.alpha ?? 0.4;
-  const colour = (i: number): Rgb => opts.colors?.[i] ?? overlayColor(i);
-  const out = new Uint8Array(rgba);
-  masks.forEach((m, k) => {
-    if (m.length !== width * height) throw new Error(`drawOverlay: mask ${k} has ${m.length} pixels for ${width}x${height}`);
-    const c = colour(k);
-    for (let i = 0; i < m.length; i++) {
-      if (!m[i]) continue;
-      for (let ch = 0; ch < 3; ch++) out[4 * i + ch] = Math.round(out[4 * i + ch]! * (1 - alpha) + c[ch]! * alpha);
-    }
-  });
-  if (opts.outline ?? true) {
-    masks.forEach((m, k) => {
-      const c = colour(k);
-      for (let y = 0; y < height; y++) {
-        for (let x = 0; x < width; x++) {
-          const i = y * width + x;
-          if (!m[i]) continue;
-          // On the boundary when a 4-neighbour is off or outside the image.
-          const edge = x === 0 || y === 0 || x === width - 1 || y === height - 1 || !m[i - 1] || !m[i + 1] || !m[i - width] || !m[i + width];
-          if (!edge) continue;
-          out[4 * i] = c[0];
-          out[4 * i + 1] = c[1];
-          out[4 * i + 2] = c[2];
-        }
-      }
-    });
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// PNG encoding. png.ts's encodePng (upng-js) deflates the image five times, once per filter, at
-// pako's default level: 40-90 ms for one noisy 256x192 scene, ten times the cost of rendering it.
-// Noise leaves LZ77 little to find, so this encoder applies the Up filter and writes one
-// Huffman-only deflate block: ~1.5 ms per scene, and files slightly smaller than upng's.
-
-const CRC_TABLE = (() => {
-  const t = new Int32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c;
-  }
-  return t;
-})();
-
-function crc32(buf: Uint8Array, start: number, end: number): number {
-  let c = -1;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ buf[i]!) & 255]! ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
-}
-
-function adler32(buf: Uint8Array): number {
-  let a = 1, b = 0;
-  for (let i = 0; i < buf.length; ) {
-    // 5552 bytes is the most that can be summed before b can overflow 2^32.
-    const end = Math.min(buf.length, i + 5552);
-    for (; i < end; i++) {
-      a += buf[i]!;
-      b += a;
-    }
-    a %= 65521;
-    b %= 65521;
-  }
-  return ((b << 16) | a) >>> 0;
-}
-
-/** Huffman code lengths for the frequencies, none longer than maxBits; at least two symbols get a code (decoders reject a lone one in some tables). */
-function huffmanLengths(freq: ArrayLike<number>, maxBits: number): Uint8Array {
-  let f = Array.from(freq);
-  if (f.filter((v) => v > 0).length < 2) {
-    f[0] ||= 1;
-    f[1] ||= 1;
-  }
-  for (;;) {
-    const lens = treeDepths(f);
-    let max = 0;
-    for (const l of lens) max = Math.max(max, l);
-    if (max <= maxBits) return lens;
-    // Too deep: flatten the distribution (keeping every used symbol) and rebuild. Slightly
-    // suboptimal, but rare and simple.
-    f = f.map((v) => (v ? (v >>> 1) | 1 : 0));
-  }
-}
-
-function treeDepths(f: number[]): Uint8Array {
-  const n = f.length;
-  const weight: number[] = [], parent: number[] = [];
-  const live: number[] = [];
-  for (let i = 0; i < n; i++) {
-    weight.push(f[i]!);
-    parent.push(-1);
-    if (f[i]! > 0) live.push(i);
-  }
-  // O(n^2) merging is plenty for alphabets of at most 288 symbols.
-  while (live.length > 1) {
-    let a = 0, b = 1;
-    if (weight[live[b]!]! < weight[live[a]!]!) [a, b] = [b, a];
-    for (let i = 2; i < live.length; i++) {
-      const w = weight[live[i]!]!;
-      if (w < weight[live[a]!]!) {
-        b = a;
-        a = i;
-      } else if (w < weight[live[b]!]!) b = i;
-    }
-    const node = weight.length;
-    weight.push(weight[live[a]!]! + weight[live[b]!]!);
-    parent.push(-1);
-    parent[live[a]!] = node;
-    parent[live[b]!] = node;
-    const [hi, lo] = a > b ? [a, b] : [b, a];
-    live.splice(hi, 1);
-    live[lo] = node;
-  }
-  const depth = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    if (!(f[i]! > 0)) continue;
-    let d = 0;
-    for (let p = parent[i]!; p >= 0; p = parent[p]!) d++;
-    depth[i] = d;
-  }
-  return depth;
-}
-
-/** Canonical codes for the lengths (RFC 1951 §3.2.2), bit-reversed because deflate sends them MSB-first into an LSB-first stream. */
-function canonicalCodes(lens: Uint8Array): Uint16Array {
-  const count = new Uint16Array(16), next = new Uint16Array(16);
-  for (const l of lens) count[l]!++;
-  count[0] = 0;
-  for (let b = 1, code = 0; b < 16; b++) {
-    code = (code + count[b - 1]!) << 1;
-    next[b] = code;
-  }
-  const codes = new Uint16Array(lens.length);
-  for (let i = 0; i < lens.length; i++) {
-    const l = lens[i]!;
-    if (!l) continue;
-    let c = next[l]!++, r = 0;
-    for (let k = 0; k < l; k++) {
-      r = (r << 1) | (c & 1);
-      c >>>= 1;
-    }
-    codes[i] = r;
-  }
-  return codes;
-}
-
-/** zlib stream of one dynamic-Huffman deflate block of literals (stored blocks if that is smaller). */
-function zlibHuffmanOnly(data: Uint8Array): Uint8Array {
-  const freq = new Uint32Array(257);
-  for (let i = 0; i < data.length; i++) freq[data[i]!]!++;
-  freq[256] = 1; // end of block
-  const litLens = huffmanLengths(freq, 15), litCodes = canonicalCodes(litLens);
-  // Two distance codes of one bit, never used: a complete code that every inflater accepts.
-  const allLens = new Uint8Array(257 + 2);
-  allLens.set(litLens);
-  allLens[257] = allLens[258] = 1;
-  const clFreq = new Uint32Array(19);
-  for (const l of allLens) clFreq[l]!++;
-  const clLens = huffmanLengths(clFreq, 7), clCodes = canonicalCodes(clLens);
-  const ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
-  let hclen = 19;
-  while (hclen > 4 && !clLens[ORDER[hclen - 1]!]) hclen--;
-
-  let bits = 3 + 14 + 3 * hclen + 15; // header, counts, code-length code, EOB (at most)
-  for (const l of allLens) bits += clLens[l]!;
-  for (let s = 0; s < 256; s++) bits += freq[s]! * litLens[s]!;
-  const storedBytes = data.length + 5 * Math.max(1, Math.ceil(data.length / 65535));
-  const useStored = Math.ceil(bits / 8) >= storedBytes;
-
-  const out = new Uint8Array(2 + (useStored ? storedBytes : Math.ceil(bits / 8) + 1) + 4);
-  out[0] = 0x78; // deflate, 32K window
-  out[1] = 0x01; // fastest-compression flag; (0x78 << 8 | 0x01) % 31 === 0
-  let pos = 2;
-  if (useStored) {
-    for (let i = 0; i < data.length || i === 0; i += 65535) {
-      const len = Math.min(65535, data.length - i);
-      out[pos++] = i + len >= data.length ? 1 : 0; // BFINAL, BTYPE 00
-      out[pos++] = len & 255;
-      out[pos++] = len >>> 8;
-      out[pos++] = ~len & 255;
-      out[pos++] = (~len >>> 8) & 255;
-      out.set(data.subarray(i, i + len), pos);
-      pos += len;
-      if (len === 0) break;
-    }
-  } else {
-    let acc = 0, n = 0;
-    const put = (code: number, len: number): void => {
-      acc |= code << n;
-      n += len;
-      while (n >= 8) {
-        out[pos++] = acc & 255;
-        acc >>>= 8;
-        n -= 8;
-      }
-    };
-    put(1, 1); // BFINAL
-    put(2, 2); // BTYPE 10: dynamic Huffman
-    put(0, 5); // HLIT: 257 literal/length codes
-    put(1, 5); // HDIST: 2 distance codes
-    put(hclen - 4, 4);
-    for (let i = 0; i < hclen; i++) put(clLens[ORDER[i]!]!, 3);
-    for (const l of allLens) put(clCodes[l]!, clLens[l]!);
-    // The hot loop, with put() inlined.
-    for (let i = 0; i < data.length; i++) {
-      const s = data[i]!;
-      acc |= litCodes[s]! << n;
-      n += litLens[s]!;
-      while (n >= 8) {
-        out[pos++] = acc & 255;
-        acc >>>= 8;
-        n -= 8;
-      }
-    }
-    put(litCodes[256]!, litLens[256]!);
-    if (n > 0) out[pos++] = acc & 255;
-  }
-  const ad = adler32(data);
-  out[pos++] = ad >>> 24;
-  out[pos++] = (ad >>> 16) & 255;
-  out[pos++] = (ad >>> 8) & 255;
-  out[pos++] = ad & 255;
-  return out.subarray(0, pos);
-}
-
-/**
- * Encodes RGBA8 pixels as a lossless PNG, fast: 8-bit RGB when every pixel is opaque (as in the
- * synthetic scenes), RGBA otherwise. Any PNG decoder, decodePng included, reads it back exactly.
- */
-export function encodePngFast(rgba: Uint8Array, width: number, height: number): Uint8Array {
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new Error(`encodePngFast: bad size ${width}x${height}`);
-  if (rgba.length !== width * height * 4) throw new Error(`encodePngFast: ${rgba.length} bytes for ${width}x${height} RGBA`);
-  let opaque = true;
-  for (let i = 3; i < rgba.length && opaque; i += 4) opaque = rgba[i] === 255;
-  const bpp = opaque ? 3 : 4, stride = width * bpp;
-  const raw = new Uint8Array(width * height * bpp);
-  if (opaque) for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
-    raw[j] = rgba[i]!;
-    raw[j + 1] = rgba[i + 1]!;
-    raw[j + 2] = rgba[i + 2]!;
-  }
-  else raw.set(rgba);
-  // The Up filter on every row: on these noisy scenes within ~4% of the size libpng's per-row
-  // choice among all five filters gives, and branch-free (Paeth's data-dependent branches cost
-  // more than all the rest of the encoder).
-  const filtered = new Uint8Array(height * (stride + 1));
-  for (let y = 0; y < height; y++) {
-    const row = y * stride, o = y * (stride + 1) + 1;
-    if (y === 0) {
-      filtered.set(raw.subarray(0, stride), o); // filter type 0 (None)
-      continue;
-    }
-    filtered[o - 1] = 2;
-    for (let i = 0; i < stride; i++) filtered[o + i] = (raw[row + i]! - raw[row - stride + i]!) & 255;
-  }
-  const idat = zlibHuffmanOnly(filtered);
-  const out = new Uint8Array(8 + 25 + 12 + idat.length + 12);
-  out.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  let pos = 8;
-  const u32 = (v: number): void => {
-    out[pos++] = v >>> 24;
-    out[pos++] = (v >>> 16) & 255;
-    out[pos++] = (v >>> 8) & 255;
-    out[pos++] = v & 255;
-  };
-  const chunk = (type: string, body: Uint8Array): void => {
-    u32(body.length);
-    const start = pos;
-    for (let i = 0; i < 4; i++) out[pos++] = type.charCodeAt(i);
-    out.set(body, pos);
-    pos += body.length;
-    u32(crc32(out, start, pos));
-  };
-  const ihdr = new Uint8Array(13);
-  new DataView(ihdr.buffer).setUint32(0, width);
-  new DataView(ihdr.buffer).setUint32(4, height);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = opaque ? 2 : 6; // colour type: RGB or RGBA
-  chunk('IHDR', ihdr); // compression, filter method and interlace stay 0
-  chunk('IDAT', idat);
-  chunk('IEND', new Uint8Array(0));
   return out;
 }
