@@ -2,6 +2,7 @@
 import { infoCommand } from './info.js';
 import { demoCommand } from './demo.js';
 import { trainCommand } from './train.js';
+import { synthCommand } from './synth.js';
 
 export interface Command {
   summary: string;
@@ -11,6 +12,7 @@ export interface Command {
 
 const commands: Record<string, Command> = {
   demo: demoCommand,
+  synth: synthCommand,
   train: trainCommand,
   info: infoCommand,
 };

@@ -39,7 +39,9 @@ export interface RunOptions extends Partial<TrainOptions> {
 
 export interface RunResult {
   steps: number;
+  /** Validation figures of the last evaluation, and of every evaluation in this run (the first at step 0 for a fresh run). */
   metrics: ValidationMetrics | null;
+  validations: ValidationMetrics[];
   modelDir: string;
   skippedImages: number;
 }
@@ -115,6 +117,7 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
   };
   const progress = new Progress(opts.steps);
   let lastMetrics: ValidationMetrics | null = null;
+  const validations: ValidationMetrics[] = [];
   let stop = false;
   const onSigint = () => {
     if (stop) process.exit(130);
@@ -136,6 +139,7 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
       },
       onValidate: (m) => {
         lastMetrics = m;
+        validations.push(m);
         record({ type: 'val', ...m });
         if (!o.quiet) {
           progress.done();
@@ -175,7 +179,7 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
   log(`trained ${trainer.step} steps in ${((performance.now() - t0) / 1000).toFixed(0)} s this run; model in ${modelDir}, log ${logFile}, curves ${join(o.out, 'curves.png')}`);
   if (skipped.length) log(`skipped ${skipped.length} unreadable image(s)`);
   trainer.dispose();
-  return { steps: trainer.step, metrics: lastMetrics, modelDir, skippedImages: skipped.length };
+  return { steps: trainer.step, metrics: lastMetrics, validations, modelDir, skippedImages: skipped.length };
 }
 
 function definedOnly(o: Partial<TrainOptions>): Partial<TrainOptions> {

@@ -124,6 +124,8 @@ export class Trainer {
     rt.submitEvery = Infinity; // a step is one submission
     this.model.train();
     try {
+      // A fresh run starts its curves with the untrained model's figures.
+      if (this.validation && this.step === 0) this.hooks.onValidate?.(await this.evaluate(this.validation));
       let rngBefore = this.rng.state();
       let next: Promise<Batch> | null = this.step < opts.steps ? this.draw() : null;
       let t0 = performance.now(), samples0 = this.samples;
