@@ -5,9 +5,25 @@ import { Module } from '../graph/module.js';
 import { add, gatherRows, reshape, resizeBilinear, softMarginLoss } from '../graph/ops.js';
 import { Rng } from '../graph/random.js';
 import { Tensor } from '../graph/tensor.js';
+import type { Runtime } from '../gpu/runtime.js';
 import { PaperHeadsModule, SharedHeadsModule, type DenseOutput, type Heads } from './heads.js';
 import { presetConfig, type DeepMaskConfig } from './presets.js';
 import { buildTrunk, type Trunk } from './trunks.js';
+
+/** What full-scene inference needs of a model (DeepMask implements it; tests plant outputs through it). */
+export interface DenseModel {
+  readonly config: DeepMaskConfig;
+  /** Side of the trunk's output for one window. */
+  readonly featureSize: number;
+  readonly rt: Runtime;
+  eval(): unknown;
+  /** The trunk over a whole normalised image [1, H, W, 3]. */
+  features(image: Tensor): Tensor;
+  /** The heads in dense form over a feature map. */
+  denseHeads(features: Tensor): DenseOutput;
+  /** Mask logits [n, m, m, 1] at window positions (row-major cell indices) of an embedding map. */
+  masksAt(embedding: Tensor, cells: readonly number[]): Tensor;
+}
 
 export interface Prediction {
   /** Mask logits [B, maskSize, maskSize, 1]. */
@@ -30,7 +46,7 @@ export interface LossTargets {
   scoreWeights: Tensor;
 }
 
-export class DeepMask extends Module {
+export class DeepMask extends Module implements DenseModel {
   readonly config: DeepMaskConfig;
   readonly trunk: Trunk;
   readonly heads: Heads;
@@ -85,14 +101,30 @@ export class DeepMask extends Module {
    * position on the stride-16 grid (window (r, c) covers input pixels [16r, 16r + S) x [16c, 16c + S)).
    */
   dense(image: Tensor): DenseOutput & { rows: number; cols: number } {
-    if (image.shape.length !== 4 || image.shape[0] !== 1 || image.shape[3] !== 3) throw new Error(`DeepMask.dense: expected [1, H, W, 3], got [${image.shape.join(', ')}]`);
-    const features = this.trunk.forward(image);
+    const features = this.features(image);
     const [, fh, fw] = features.shape as [number, number, number, number];
     if (fh < this.featureSize || fw < this.featureSize) {
       throw new Error(`DeepMask.dense: image ${image.shape[1]}x${image.shape[2]} is smaller than one ${this.config.inputSize}-pixel window`);
     }
     const out = this.heads.dense(features);
     return { ...out, rows: fh - this.featureSize + 1, cols: fw - this.featureSize + 1 };
+  }
+
+  /**
+   * The trunk over one whole image [1, H, W, 3], in horizontal strips when a single pass would
+   * exceed the storage binding limit (see trunkFeatures).
+   */
+  features(image: Tensor): Tensor {
+    if (image.shape.length !== 4 || image.shape[0] !== 1 || image.shape[3] !== 3) throw new Error(`DeepMask: expected an image [1, H, W, 3], got [${image.shape.join(', ')}]`);
+    return trunkFeatures(this, image);
+  }
+
+  denseHeads(features: Tensor): DenseOutput {
+    return this.heads.dense(features);
+  }
+
+  get rt(): Runtime {
+    return this.parameters()[0]!.rt;
   }
 
   /** Mask logits [n, maskSize, maskSize, 1] for the window positions `cells` (row-major index r*cols + c) of a dense embedding. */
@@ -102,4 +134,56 @@ export class DeepMask extends Module {
     const m = this.config.maskSize;
     return reshape(this.heads.masksFrom(rows), [cells.length, m, m, 1]);
   }
+}
+
+/**
+ * The trunk over a whole image, in horizontal strips when one pass would exceed the storage binding
+ * limit: strips overlap by the trunk's receptive-field margin and only their exact middle rows of
+ * features are kept, so the stitched map equals the one-pass map.
+ */
+function trunkFeatures(model: DeepMask, x: Tensor): Tensor {
+  const rt = x.rt;
+  const [, H, W] = x.shape as [number, number, number, number];
+  const trunk = model.trunk, st = model.config.stride, M = trunk.margin;
+  const limit = rt.limits.maxBindingBytes;
+  if (trunk.activationBytes(H, W) <= limit) return trunk.forward(x);
+  // Rows of output per strip: as many as fit with the margins.
+  let rows = Math.floor(H / st);
+  while (rows > 1 && trunk.activationBytes(rows * st + 2 * M, W) > limit) rows = Math.ceil(rows / 2);
+  if (trunk.activationBytes(rows * st + 2 * M, W) > limit) throw new Error(`image ${W} px wide is too large for this device even in strips`);
+  const pieces: Tensor[] = [];
+  const C = trunk.outChannels;
+  let fw = 0;
+  for (let r0 = 0; ; r0 += rows) {
+    const top = Math.max(0, r0 * st - M), bottom = Math.min(H, (r0 + rows) * st + M);
+    const strip = sliceRows(x, top, bottom);
+    const f = trunk.forward(strip);
+    strip.dispose();
+    const [, sh, sw] = f.shape as [number, number, number, number];
+    fw = sw;
+    const skip = (r0 * st - top) / st; // feature rows belonging to the margin above
+    const last = bottom >= H; // the last strip keeps every row down to the image's end
+    const keep = last ? sh - skip : Math.min(rows, sh - skip);
+    if (keep > 0) pieces.push(sliceRows(f, skip, skip + keep));
+    f.dispose();
+    if (last || keep < rows) break;
+  }
+  const total = pieces.reduce((n, p) => n + p.shape[1]!, 0);
+  const out = Tensor.empty([1, total, fw, C], { rt });
+  let off = 0;
+  for (const p of pieces) {
+    rt.copy(p.view(), { ...out.view(), offset: off }, p.bytes);
+    off += p.bytes;
+    p.dispose();
+  }
+  return out;
+}
+
+/** Rows [a, b) of a [1, H, W, C] tensor, as a copy. */
+function sliceRows(x: Tensor, a: number, b: number): Tensor {
+  const [, , W, C] = x.shape as [number, number, number, number];
+  const out = Tensor.empty([1, b - a, W, C], { rt: x.rt });
+  const v = x.view();
+  x.rt.copy({ buffer: v.buffer, offset: v.offset + a * W * C * 4, size: (b - a) * W * C * 4 }, out.view(), (b - a) * W * C * 4);
+  return out;
 }

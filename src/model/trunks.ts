@@ -12,15 +12,34 @@ const RELU_GAIN = Math.sqrt(6);
 
 export interface Trunk extends Module {
   readonly outChannels: number;
+  /**
+   * Input pixels of context around a region whose features must come out exactly as on the whole
+   * image (the receptive field's radius, a multiple of the stride): strips overlapping by this much
+   * can be run one at a time and stitched.
+   */
+  readonly margin: number;
   /** Side of the output map for a square input of side `size`. */
   outputSize(size: number): number;
+  /** Bytes of the largest tensor the forward pass makes for one h x w input image. */
+  activationBytes(h: number, w: number): number;
   forward(x: Tensor): Tensor;
+}
+
+/** Receptive-field radius of a stack of (kernel, stride) layers, rounded up to a multiple of 16. */
+function marginOf(layers: [number, number][]): number {
+  let r = 1, j = 1;
+  for (const [k, s] of layers) {
+    r += (k - 1) * j;
+    j *= s;
+  }
+  return Math.ceil((r - 1) / 2 / 16) * 16;
 }
 
 export class VggFeatures extends Module implements Trunk {
   /** Convolutions by torchvision `features` index (ReLU and pool entries take indices too). */
   readonly features: Record<string, Conv2d> = {};
   readonly outChannels: number;
+  readonly margin: number;
   /** Layers in order; a private field, so parameters are listed once (under `features`). */
   readonly #plan: (Conv2d | 'M')[] = [];
 
@@ -40,10 +59,20 @@ export class VggFeatures extends Module implements Trunk {
       }
     }
     this.outChannels = cin;
+    this.margin = marginOf(this.#plan.map((l) => (l === 'M' ? [2, 2] : [3, 1])));
   }
 
   outputSize(size: number): number {
     return this.#plan.reduce((s, l) => (l === 'M' ? Math.floor(s / 2) : s), size);
+  }
+
+  activationBytes(h: number, w: number): number {
+    let most = h * w * 3 * 4;
+    for (const l of this.#plan) {
+      if (l === 'M') [h, w] = [Math.floor(h / 2), Math.floor(w / 2)];
+      else most = Math.max(most, h * w * l.outChannels * 4);
+    }
+    return most;
   }
 
   forward(x: Tensor): Tensor {
@@ -74,6 +103,8 @@ export class Fire extends Module {
 export class SqueezeFeatures extends Module implements Trunk {
   readonly features: Record<string, Conv2d | Fire>;
   readonly outChannels = 512;
+  // conv 3x3/2, pool 3x3/2, fire, fire, pool, fire, fire, pool, four fires (a Fire's widest kernel is 3x3).
+  readonly margin = marginOf([[3, 2], [3, 2], [3, 1], [3, 1], [3, 2], [3, 1], [3, 1], [3, 2], [3, 1], [3, 1], [3, 1], [3, 1]]);
 
   constructor(_spec: SqueezeTrunk, rng: Rng) {
     super();
@@ -98,6 +129,15 @@ export class SqueezeFeatures extends Module implements Trunk {
       return out;
     };
     return pool(pool(pool(Math.floor((size - 3) / 2) + 1)));
+  }
+
+  activationBytes(h: number, w: number): number {
+    // The widest tensor is a Fire output (512 ch at stride 16) or conv0's (64 ch at stride 2).
+    const c0 = (n: number) => Math.floor((n - 3) / 2) + 1;
+    const s2 = (n: number) => Math.ceil((n - 3) / 2) + 1;
+    const [h1, w1] = [c0(h), c0(w)];
+    const [h2, w2] = [s2(h1), s2(w1)];
+    return 4 * Math.max(h * w * 3, h1 * w1 * 64, h2 * w2 * 128, s2(h2) * s2(w2) * 256, s2(s2(h2)) * s2(s2(w2)) * 512);
   }
 
   forward(x: Tensor): Tensor {

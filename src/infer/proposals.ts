@@ -1,0 +1,258 @@
+// Full-scene inference (spec §4): an image pyramid, the trunk once over each whole scaled image,
+// the heads in dense form (objectness at every window on the stride-16 grid), the global top-N
+// windows across scales, masks only for those N (one matrix product per scale from the embedding
+// map), and the masks resampled, thresholded and pasted into image coordinates on the GPU.
+import { noGrad } from '../graph/autograd.js';
+import { Tensor } from '../graph/tensor.js';
+import type { Runtime } from '../gpu/runtime.js';
+import { pasteMasks } from '../kernels/paste.js';
+import type { DenseModel } from '../model/deepmask.js';
+import { normalizeRgb, resizeRgb, type RgbImage } from '../data/image.js';
+import { area, toBbox, type RLE } from '../data/rle.js';
+
+export interface InferOptions {
+  /** Proposals to keep per image (global top-N by objectness over all scales). */
+  proposals?: number;
+  /** Scale factors of the pyramid (default: defaultScales(model)). */
+  scales?: number[];
+  /** Mask probability threshold (0.2 for COCO in the paper). */
+  threshold?: number;
+  /** Largest side of the largest scaled image; bigger images are downscaled first (with a notice). */
+  maxScaledSide?: number;
+  /** Wait for the GPU at each stage boundary so `timings` are per stage. */
+  timeStages?: boolean;
+}
+
+export interface Proposal {
+  /** Objectness probability. */
+  score: number;
+  /** Mask as COCO RLE over the image. */
+  rle: RLE;
+  /** Box of the mask [x, y, w, h] (COCO toBbox; empty masks give zeros). */
+  bbox: [number, number, number, number];
+  area: number;
+  /** Pyramid scale, and the window in image pixels [x, y, side] its mask covers. */
+  scale: number;
+  window: [number, number, number];
+  /** Window position on that scale's grid. */
+  cell: [number, number];
+}
+
+export interface Timings {
+  pyramid: number;
+  trunk: number;
+  heads: number;
+  topN: number;
+  masks: number;
+  paste: number;
+  rle: number;
+  total: number;
+}
+
+export interface InferResult {
+  proposals: Proposal[];
+  timings: Timings;
+  /** Set when the image had to be downscaled to fit the device. */
+  notice?: string;
+  /** Windows scored over all scales. */
+  windows: number;
+}
+
+/**
+ * The paper's scales 2^-2 ... 2^1 in steps of 2^(1/2) for a 224 window whose canonical object is
+ * 128 px, shifted for other presets so that the same object sizes (64 to 512 px) are covered.
+ */
+export function defaultScales(model: Pick<DenseModel, 'config'>): number[] {
+  const shift = Math.log2(model.config.objectSize / 128);
+  return scalesFromRange(-2 + shift, 1 + shift, 0.5);
+}
+
+/** 2^e for e from min to max (inclusive) in steps of `step`, in log2 units. */
+export function scalesFromRange(min: number, max: number, step: number): number[] {
+  if (!(step > 0) || max < min) throw new Error(`invalid scale range ${min}:${max}:${step}`);
+  const out: number[] = [];
+  for (let e = min; e <= max + 1e-9; e += step) out.push(2 ** e);
+  return out;
+}
+
+const logit = (p: number) => Math.log(p / (1 - p));
+
+interface Candidate {
+  score: number; // logit
+  scale: number; // index into scales
+  r: number;
+  c: number;
+}
+
+export async function propose(model: DenseModel, input: RgbImage, o: InferOptions = {}): Promise<InferResult> {
+  const rt = model.rt;
+  const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
+  const t00 = performance.now();
+  const { inputSize: S, stride, maskSize: m } = model.config;
+  const scales = o.scales ?? defaultScales(model);
+  const N = o.proposals ?? 100;
+  const stage = async (key: keyof Timings, t0: number) => {
+    if (o.timeStages) await rt.sync();
+    t[key] += performance.now() - t0;
+  };
+
+  // Oversized images are downscaled so that the largest scale stays within the device's reach.
+  let image = input, notice: string | undefined;
+  const maxSide = o.maxScaledSide ?? 4096;
+  const biggest = Math.max(input.width, input.height) * Math.max(...scales);
+  if (biggest > maxSide) {
+    const f = maxSide / biggest;
+    image = resizeRgb(input, Math.max(1, Math.round(input.width * f)), Math.max(1, Math.round(input.height * f)));
+    notice = `image ${input.width}x${input.height} downscaled by ${f.toFixed(3)} to fit the largest scale in ${maxSide} px`;
+  }
+  const f = input.width / image.width; // analysis pixels -> the caller's pixels
+
+  model.eval();
+  const maps: { embedding: Tensor; rows: number; cols: number; scale: number }[] = [];
+  const cands: Candidate[] = [];
+  try {
+    for (let k = 0; k < scales.length; k++) {
+      const s = scales[k]!;
+      let t0 = performance.now();
+      const pad = S / 2;
+      const hs = Math.max(1, Math.round(image.height * s)), ws = Math.max(1, Math.round(image.width * s));
+      const scaled = resizeRgb(image, ws, hs);
+      const data = padded(scaled, pad, model.config.normalization);
+      await stage('pyramid', t0);
+
+      t0 = performance.now();
+      const x = Tensor.from(data, [1, hs + 2 * pad, ws + 2 * pad, 3], { rt });
+      const features = noGrad(() => model.features(x));
+      x.dispose();
+      await stage('trunk', t0);
+
+      t0 = performance.now();
+      const F = model.featureSize;
+      const [, fh, fw] = features.shape as [number, number, number, number];
+      const rows = fh - F + 1, cols = fw - F + 1;
+      const dense = noGrad(() => model.denseHeads(features));
+      features.dispose();
+      const scores = await dense.scores.read();
+      const sw = dense.scores.shape[2]!;
+      dense.scores.dispose();
+      maps.push({ embedding: dense.embedding, rows, cols, scale: s });
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) cands.push({ score: scores[r * sw + c]!, scale: k, r, c });
+      await stage('heads', t0);
+    }
+
+    let t0 = performance.now();
+    cands.sort((a, b) => b.score - a.score || a.scale - b.scale || a.r - b.r || a.c - b.c);
+    const top = cands.slice(0, N);
+    t.topN += performance.now() - t0;
+
+    // Masks for the selected windows only, grouped by scale, then pasted in one dispatch.
+    t0 = performance.now();
+    const perScale = maps.map(() => [] as number[]);
+    top.forEach((cand, i) => perScale[cand.scale]!.push(i));
+    const logits = Tensor.empty([Math.max(1, top.length), m * m], { rt });
+    noGrad(() => {
+      perScale.forEach((idx, k) => {
+        if (!idx.length) return;
+        const map = maps[k]!;
+        const mk = model.masksAt(map.embedding, idx.map((i) => top[i]!.r * map.cols + top[i]!.c));
+        // Rows land at their rank in `top`, so that proposal i reads logits row i.
+        idx.forEach((i, j) => copyRow(rt, mk, j, logits, i, m * m));
+        mk.dispose();
+      });
+    });
+    for (const map of maps) map.embedding.dispose();
+    maps.length = 0;
+    await stage('masks', t0);
+
+    // Windows in the caller's pixels: masks are pasted at the input image's full resolution.
+    t0 = performance.now();
+    const H = input.height, W = input.width;
+    const boxes = new Uint32Array(Math.max(1, top.length) * 4), wins = new Float32Array(Math.max(1, top.length) * 4);
+    const meta = top.map((cand, i) => {
+      const s = scales[cand.scale]! / f;
+      const side = S / s, wx = (stride * cand.c - S / 2) / s, wy = (stride * cand.r - S / 2) / s;
+      const x0 = clamp(Math.floor(wx), 0, W), x1 = clamp(Math.ceil(wx + side), 0, W);
+      const y0 = clamp(Math.floor(wy), 0, H), y1 = clamp(Math.ceil(wy + side), 0, H);
+      return { s, side, wx, wy, x0, y0, w: x1 - x0, h: y1 - y0, first: 0, i };
+    });
+    let words = 0;
+    for (const b of meta) {
+      b.first = words;
+      words += b.w * Math.ceil(b.h / 32);
+      boxes.set([b.x0, b.y0, b.h, b.first], b.i * 4);
+      wins.set([b.wx, b.wy, b.side, 0], b.i * 4);
+    }
+    let bits: Uint32Array = new Uint32Array(0);
+    if (words > 0) {
+      const bitsT = Tensor.empty([words], { rt, dtype: 'u32' });
+      const boxesT = Tensor.from(boxes, [boxes.length], { rt, dtype: 'u32' }), winsT = Tensor.from(wins, [wins.length], { rt });
+      pasteMasks(rt, { logits: logits.view(), boxes: boxesT.view(), windows: winsT.view(), bits: bitsT.view(), n: top.length, m, words, threshold: logit(o.threshold ?? 0.2) });
+      bits = (await bitsT.readInts()) as Uint32Array;
+      for (const v of [bitsT, boxesT, winsT]) v.dispose();
+    }
+    logits.dispose();
+    t.paste += performance.now() - t0;
+
+    t0 = performance.now();
+    const proposals = meta.map((b): Proposal => {
+      const rle = bitsToRle(bits, b.first, b.x0, b.y0, b.w, b.h, H, W);
+      const [bx, by, bw, bh] = toBbox(rle);
+      const cand = top[b.i]!;
+      return { score: 1 / (1 + Math.exp(-cand.score)), rle, bbox: [bx, by, bw, bh], area: area(rle), scale: b.s, window: [b.wx, b.wy, b.side], cell: [cand.r, cand.c] };
+    });
+    t.rle += performance.now() - t0;
+    t.total = performance.now() - t00;
+    return { proposals, timings: t, windows: cands.length, ...(notice ? { notice } : {}) };
+  } finally {
+    for (const map of maps) map.embedding.dispose();
+  }
+}
+
+const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+
+function copyRow(rt: Runtime, src: Tensor, srcRow: number, dst: Tensor, dstRow: number, n: number): void {
+  const s = src.view(), d = dst.view();
+  rt.copy({ buffer: s.buffer, offset: s.offset + srcRow * n * 4, size: n * 4 }, { buffer: d.buffer, offset: d.offset + dstRow * n * 4, size: n * 4 }, n * 4);
+}
+
+/** The scaled image with `pad` grey pixels on every side, normalised for the model. */
+function padded(img: RgbImage, pad: number, norm: DenseModel['config']['normalization']): Float32Array {
+  const W = img.width + 2 * pad, H = img.height + 2 * pad;
+  const rgb = new Float32Array(W * H * 3).fill(0.5);
+  for (let y = 0; y < img.height; y++) rgb.set(img.data.subarray(y * img.width * 3, (y + 1) * img.width * 3), ((y + pad) * W + pad) * 3);
+  return normalizeRgb(rgb, norm);
+}
+
+/**
+ * COCO RLE (column-major runs, starting with zeros) of an H x W mask that is empty outside the box
+ * [x0, x0+w) x [y0, y0+h), whose bits come column by column, ceil(h/32) words a column.
+ */
+export function bitsToRle(bits: Uint32Array, first: number, x0: number, y0: number, w: number, h: number, H: number, W: number): RLE {
+  const counts: number[] = [];
+  let value = 0, run = 0;
+  const push = (v: number, n: number) => {
+    if (n <= 0) return;
+    if (v === value) run += n;
+    else {
+      counts.push(run);
+      value = v;
+      run = n;
+    }
+  };
+  push(0, x0 * H);
+  const perCol = Math.ceil(h / 32);
+  for (let x = 0; x < w; x++) {
+    push(0, y0);
+    for (let k = 0; k < perCol; k++) {
+      const word = bits[first + x * perCol + k]!;
+      const nb = Math.min(32, h - 32 * k);
+      if (word === 0) push(0, nb);
+      else if (nb === 32 && word === 0xffffffff) push(1, 32);
+      else for (let b = 0; b < nb; b++) push((word >>> b) & 1, 1);
+    }
+    push(0, H - y0 - h);
+  }
+  push(0, (W - x0 - w) * H);
+  counts.push(run);
+  return { h: H, w: W, counts };
+}

@@ -1,0 +1,134 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DeepMask, noGrad, Rng, Runtime, Tensor } from '../src/index.js';
+import type { DenseModel } from '../src/model/deepmask.js';
+import type { DenseOutput } from '../src/model/heads.js';
+import { presetConfig } from '../src/model/presets.js';
+import { bitsToRle, defaultScales, propose } from '../src/infer/proposals.js';
+import { decodeMask, encodeMask } from '../src/data/rle.js';
+import { decodeImage } from '../src/data/image.js';
+import { encodePng } from '../src/data/png.js';
+import { assertClose, randomData } from './lib/check.js';
+import { rt } from './lib/gpu.js';
+
+const rng = new Rng(21);
+
+/**
+ * A model whose dense outputs are planted: one window (cell r, c at one scale) scores high, and
+ * every mask is the central half of its window. Nothing but geometry is left to get right.
+ */
+class Planted implements DenseModel {
+  readonly config = presetConfig('tiny');
+  readonly featureSize = 7;
+  constructor(
+    readonly rt: Runtime,
+    private readonly at: { scale: number; image: [number, number]; r: number; c: number },
+  ) {}
+  eval() {}
+  features(image: Tensor): Tensor {
+    return Tensor.empty([1, Math.floor(image.shape[1]! / 16), Math.floor(image.shape[2]! / 16), 1], { rt: this.rt });
+  }
+  denseHeads(f: Tensor): DenseOutput {
+    const rows = f.shape[1]! - 6, cols = f.shape[2]! - 6;
+    const [h, w] = this.at.image, S = this.config.inputSize;
+    const planted = f.shape[1] === Math.floor((Math.round(h * this.at.scale) + S) / 16) && f.shape[2] === Math.floor((Math.round(w * this.at.scale) + S) / 16);
+    // Other windows rank below, in grid order; the planted one scores logit 5.
+    const scores = Float32Array.from({ length: rows * cols }, (_, i) => -5 - i * 1e-4);
+    if (planted) scores[this.at.r * cols + this.at.c] = 5;
+    return { embedding: Tensor.from(new Float32Array(rows * cols), [1, rows, cols, 1], { rt: this.rt }), scores: Tensor.from(scores, [1, rows, cols, 1], { rt: this.rt }) };
+  }
+  masksAt(_e: Tensor, cells: readonly number[]): Tensor {
+    const m = 56, one = new Float32Array(m * m);
+    for (let y = 0; y < m; y++) for (let x = 0; x < m; x++) one[y * m + x] = x >= 14 && x < 42 && y >= 14 && y < 42 ? 5 : -5;
+    const all = new Float32Array(cells.length * m * m);
+    cells.forEach((_, i) => all.set(one, i * m * m));
+    return Tensor.from(all, [cells.length, m, m, 1], { rt: this.rt });
+  }
+}
+
+test('the top window maps back to its place and scale in image coordinates', async () => {
+  const image = { width: 333, height: 250, data: new Float32Array(333 * 250 * 3).fill(0.5) };
+  const scales = defaultScales({ config: presetConfig('tiny') });
+  for (const k of [2, 4, 0, 6]) {
+    const s = scales[k]!;
+    // A cell near the far corner of that scale's grid, row and column different.
+    const rows = Math.floor((Math.round(250 * s) + 112) / 16) - 6, cols = Math.floor((Math.round(333 * s) + 112) / 16) - 6;
+    const r = Math.max(0, rows - 2), c = Math.max(0, cols - 1);
+    const model = new Planted(rt, { scale: s, image: [250, 333], r, c });
+    const out = await propose(model, image, { proposals: 5 });
+    const p = out.proposals[0]!;
+    assert.is(p.scale, s, 'scale');
+    assert.equal(p.cell, [r, c], 'grid cell (row, column), not transposed or shifted');
+    const side = 112 / s, wx = (16 * c - 56) / s, wy = (16 * r - 56) / s;
+    assertClose(p.window, [wx, wy, side], 'window', 1e-6);
+    // The mask is the window's central half: logits +5 on mask pixels [14, 42), -5 elsewhere, so the
+    // interpolated logit crosses the 0.2 threshold at mask coordinates 13 + t and 42 - t.
+    const t = (5 + Math.log(0.2 / 0.8)) / 10;
+    const lo = 13 + t, hi = 42 - t; // mask coordinates kept
+    const px = (u: number, o: number) => (u + 0.5) * (side / 56) + o - 0.5; // image pixel with that mask coordinate
+    const x0 = Math.max(0, Math.ceil(px(lo, wx))), x1 = Math.min(332, Math.floor(px(hi, wx)));
+    const y0 = Math.max(0, Math.ceil(px(lo, wy))), y1 = Math.min(249, Math.floor(px(hi, wy)));
+    assertClose(p.bbox, [x0, y0, x1 - x0 + 1, y1 - y0 + 1], `mask box at scale ${s}`, 0, 1.01);
+    assert.ok(Math.abs(p.score - 1 / (1 + Math.exp(-5))) < 1e-6, 'score is the sigmoid of the logit');
+    assert.ok(out.proposals.every((q, i) => i === 0 || q.score <= out.proposals[i - 1]!.score), 'proposals in score order');
+  }
+});
+
+test('bit-packed masks convert to the same RLE as the reference encoder', () => {
+  for (const [H, W, x0, y0, w, h] of [[37, 29, 3, 5, 20, 31], [64, 64, 0, 0, 64, 64], [10, 7, 6, 9, 1, 1]] as const) {
+    const perCol = Math.ceil(h / 32);
+    const bits = new Uint32Array(w * perCol);
+    const mask = new Uint8Array(H * W);
+    for (let x = 0; x < w; x++)
+      for (let y = 0; y < h; y++)
+        if (rng.next() < 0.5 || (y > 10 && y < 45)) {
+          bits[x * perCol + (y >> 5)]! |= 1 << (y & 31);
+          mask[(y0 + y) * W + x0 + x] = 1;
+        }
+    const rle = bitsToRle(bits, 0, x0, y0, w, h, H, W);
+    assert.equal(rle.counts, encodeMask(mask, H, W).counts);
+    assert.equal(Array.from(decodeMask(rle)), Array.from(mask));
+  }
+});
+
+test('a trunk run in strips (past the binding limit) gives the one-pass feature map', async () => {
+  const small = await Runtime.create({ maxBindingBytes: 4 * 2 ** 20 });
+  const { setRuntime } = await import('../src/index.js');
+  for (const preset of ['tiny', 'squeeze']) {
+    const [H, W] = preset === 'tiny' ? [800, 300] : [360, 200];
+    const data = randomData(H * W * 3, rng);
+    const outs: Float32Array[] = [];
+    for (const r of [rt, small]) {
+      setRuntime(r);
+      try {
+        const m = new DeepMask(preset, { seed: 4 }).eval();
+        const f = noGrad(() => m.features(Tensor.from(data, [1, H, W, 3], { rt: r })));
+        outs.push(await f.read());
+        assert.ok(r === rt || m.trunk.activationBytes(H, W) > r.limits.maxBindingBytes, 'the capped runtime needs strips');
+        f.dispose();
+        for (const p of m.parameters()) p.dispose();
+      } finally {
+        setRuntime(rt);
+      }
+    }
+    assertClose(outs[1]!, outs[0]!, `${preset} strips`, 1e-5);
+  }
+  small.destroy();
+});
+
+test('images smaller than a window, grey and transparent images all give proposals', async () => {
+  const model = new DeepMask('tiny', { seed: 1 }).eval();
+  // 40x30 RGB, 50x70 grey PNG with alpha.
+  const tiny = { width: 40, height: 30, data: randomData(40 * 30 * 3, rng, 0, 1).map(Math.fround) as unknown as Float32Array };
+  const rgba = new Uint8Array(50 * 70 * 4);
+  for (let i = 0; i < 50 * 70; i++) rgba.set([100, 100, 100, i % 3 ? 255 : 0], i * 4);
+  const grey = decodeImage(encodePng(rgba, 50, 70), 'grey.png');
+  for (const img of [{ ...tiny, data: Float32Array.from(tiny.data) }, grey]) {
+    const out = await propose(model, img, { proposals: 10 });
+    assert.is(out.proposals.length, 10);
+    for (const p of out.proposals) assert.equal([p.rle.h, p.rle.w], [img.height, img.width]);
+  }
+  for (const p of model.parameters()) p.dispose();
+});
+
+test.run();
