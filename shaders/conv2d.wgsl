@@ -30,8 +30,12 @@ struct Params {
 override VEC: bool = false;   // columns (Cout, or Cin for dX) % 4 == 0: vec4 loads of the column operand
 override BIAS: bool = false;
 override RELU: bool = false;
-override SAME_TAP: bool = false;  // dW: Cin % R == 0, so a workgroup's R rows share one kernel tap
+override SAME_TAP: bool = false;  // dW: Cin % R == 0, so a lane's R rows share one kernel tap
 override WG: u32 = 64u;
+// Lanes along the columns; the other WG / COL_LANES lanes take further groups of R rows. With all
+// lanes on columns (wide layers) a workgroup's rows are uniform and the gathered operand has one
+// address per workgroup; narrow layers trade that for busy lanes.
+override COL_LANES: u32 = 64u;
 const R: u32 = 16u;
 const C: u32 = 2u;
 alias Acc = array<array<vec4f, C>, R>;  // R rows x C vec4 column groups per lane
@@ -64,12 +68,18 @@ fn load_dy4(row: u32, cols: u32, n: u32) -> vec4f {
 
 struct Tile { r0: u32, n0: u32, ok: bool }
 
-// Which R rows and which lane columns this invocation computes.
+// Which R rows and which columns this invocation computes, for workgroup tile t.
+fn lane_tile(t: u32, lid: u32, rows: u32, cols: u32) -> Tile {
+  let colGroups = (cols + 4u * C * COL_LANES - 1u) / (4u * C * COL_LANES);
+  let wide = COL_LANES == WG;
+  let lc = select(lid % COL_LANES, lid, wide);
+  let lr = select(lid / COL_LANES, 0u, wide);
+  let r0 = ((t / colGroups) * (WG / COL_LANES) + lr) * R;
+  return Tile(r0, ((t % colGroups) * COL_LANES + lc) * 4u * C, r0 < rows);
+}
+
 fn tile(wid: vec3u, nwg: vec3u, lid: u32, rows: u32, cols: u32) -> Tile {
-  let colGroups = (cols + 4u * C * WG - 1u) / (4u * C * WG);
-  let t = workgroup_linear(wid, nwg);
-  let r0 = (t / colGroups) * R;
-  return Tile(r0, ((t % colGroups) * WG + lid) * 4u * C, r0 < rows);
+  return lane_tile(workgroup_linear(wid, nwg), lid, rows, cols);
 }
 
 fn store(acc: ptr<function, Acc>, t: Tile, rows: u32, cols: u32, base: u32, epilogue: bool) {
@@ -180,13 +190,14 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
 @compute @workgroup_size(WG)
 fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let rows = p.KH * p.KW * p.Cin;
-  let colGroups = (p.Cout + 4u * C * WG - 1u) / (4u * C * WG);
-  let tiles = ((rows + R - 1u) / R) * colGroups;
+  let colGroups = (p.Cout + 4u * C * COL_LANES - 1u) / (4u * C * COL_LANES);
+  let rowTile = R * (WG / COL_LANES);
+  let tiles = ((rows + rowTile - 1u) / rowTile) * colGroups;
   let g = workgroup_linear(wid, nwg);
   let split = g / tiles;
   if (split >= p.splits) { return; }
-  let tw = g % tiles;
-  let t = Tile((tw / colGroups) * R, ((tw % colGroups) * WG + lid) * 4u * C, true);
+  let t = lane_tile(g % tiles, lid, rows, p.Cout);
+  if (!t.ok) { return; }
 
   var dyy: array<i32, R>;  // tap offset (kh*dil - pad) of each row
   var dxx: array<i32, R>;

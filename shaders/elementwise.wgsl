@@ -18,6 +18,9 @@ const AFFINE: u32 = 6u;       // alpha*a + beta
 const MAX: u32 = 7u;          // max(a, b)
 const FILL: u32 = 8u;         // beta (a and b unread)
 override OP: u32 = ADD;
+// Broadcast operands are read at i % n; full-length ones at i (integer division is costly on CPUs).
+override BCAST_A: bool = true;
+override BCAST_B: bool = true;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -35,8 +38,8 @@ fn sigmoid(x: f32) -> f32 {
 fn map(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = workgroup_linear(wid, nwg) * 64u + lid;
   if (i >= p.n) { return; }
-  let x = a[i % p.na];
-  let y = b[i % p.nb];
+  let x = a[select(i, i % p.na, BCAST_A)];
+  let y = b[select(i, i % p.nb, BCAST_B)];
   var r: f32;
   switch OP {
     case ADD: { r = p.alpha * x + p.beta * y; }

@@ -27,7 +27,8 @@ override TRANS_B: bool = false;  // B stored [N, K]
 override VEC_B: bool = false;    // B stored [K, N] with ldb and bOff multiples of 4: vec4 loads
 override BIAS: bool = false;
 override RELU: bool = false;
-override WG: u32 = 64u;          // lanes per workgroup, along N
+override WG: u32 = 64u;          // lanes per workgroup
+override COL_LANES: u32 = 64u;   // lanes along N; the others take further row groups (narrow N)
 const R: u32 = 16u;               // rows per workgroup
 const C: u32 = 2u;               // vec4 column groups per lane
 
@@ -58,14 +59,20 @@ fn load_a(m: u32, k: u32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let colGroups = (p.N + 4u * C * WG - 1u) / (4u * C * WG);
-  let rowGroups = (p.M + R - 1u) / R;
+  let colGroups = (p.N + 4u * C * COL_LANES - 1u) / (4u * C * COL_LANES);
+  let rowLanes = WG / COL_LANES;
+  let rowGroups = (p.M + R * rowLanes - 1u) / (R * rowLanes);
   let w = workgroup_linear(wid, nwg);
   let split = w / (colGroups * rowGroups);
   if (split >= p.splits) { return; }
   let t = w % (colGroups * rowGroups);
-  let r0 = (t / colGroups) * R;
-  let n0 = ((t % colGroups) * WG + lid) * 4u * C;
+  // With every lane on columns the rows are uniform across the workgroup (one address per A load).
+  let wide = COL_LANES == WG;
+  let lc = select(lid % COL_LANES, lid, wide);
+  let lr = select(lid / COL_LANES, 0u, wide);
+  let r0 = ((t / colGroups) * rowLanes + lr) * R;
+  if (r0 >= p.M) { return; }
+  let n0 = ((t % colGroups) * COL_LANES + lc) * 4u * C;
   let k0 = split * p.kChunk;
   let k1 = min(p.K, k0 + p.kChunk);
   let mLast = p.M - 1u;

@@ -27,46 +27,48 @@ fn offset_of(o: u32) -> vec2u {
   return vec2u(0u, 0u);
 }
 
+// A thread per output pixel, looping over the channels four at a time: the pixel's index math is
+// shared by all its channels (integer division is costly on CPU backends).
 @compute @workgroup_size(64)
 fn max_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = workgroup_linear(wid, nwg) * 64u + lid;
-  if (i >= p.N * p.offsets * p.OH * p.OW * p.C) { return; }
-  let c = i % p.C;
-  let ox = (i / p.C) % p.OW;
-  let oy = (i / (p.C * p.OW)) % p.OH;
-  let img = i / (p.C * p.OW * p.OH);  // n * offsets + o
+  let q = workgroup_linear(wid, nwg) * 64u + lid;
+  if (q >= p.N * p.offsets * p.OH * p.OW) { return; }
+  let ox = q % p.OW;
+  let oy = (q / p.OW) % p.OH;
+  let img = q / (p.OW * p.OH);  // n * offsets + o
   let off = offset_of(img % p.offsets);
   let n = img / p.offsets;
   let y0 = oy * p.stride + off.x;
   let x0 = ox * p.stride + off.y;
-  var best = -3.4e38;
-  var arg = 0u;
-  for (var a = 0u; a < p.k; a++) {
-    let iy = y0 + a;
-    if (iy >= p.H) { break; }
-    for (var b = 0u; b < p.k; b++) {
-      let ix = x0 + b;
-      if (ix >= p.W) { break; }
-      let v = x[((n * p.H + iy) * p.W + ix) * p.C + c];
-      if (v > best) { best = v; arg = a * p.k + b; }
+  let ky = min(p.k, p.H - y0);  // clipped windows (ceil mode)
+  let kx = min(p.k, p.W - x0);
+  for (var c = 0u; c < p.C; c++) {
+    var best = -3.4e38;
+    var arg = 0u;
+    for (var a = 0u; a < ky; a++) {
+      let row = ((n * p.H + y0 + a) * p.W + x0) * p.C + c;
+      for (var b = 0u; b < kx; b++) {
+        let v = x[row + b * p.C];
+        if (v > best) { best = v; arg = a * p.k + b; }
+      }
     }
+    y[q * p.C + c] = best;
+    argmax[q * p.C + c] = arg;
   }
-  y[i] = best;
-  argmax[i] = arg;
 }
 
 // dx[n, iy, ix, c] = sum of dy over the windows whose argmax is this pixel: a gather, no atomics.
+// A thread per input pixel, its channels in a loop.
 @compute @workgroup_size(64)
 fn max_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = workgroup_linear(wid, nwg) * 64u + lid;
-  if (i >= p.N * p.H * p.W * p.C) { return; }
-  let c = i % p.C;
-  let ix = (i / p.C) % p.W;
-  let iy = (i / (p.C * p.W)) % p.H;
-  let n = i / (p.C * p.W * p.H);
+  let q = workgroup_linear(wid, nwg) * 64u + lid;
+  if (q >= p.N * p.H * p.W) { return; }
+  let ix = q % p.W;
+  let iy = (q / p.W) % p.H;
+  let n = q / (p.W * p.H);
   let s = i32(p.stride);
   let k = i32(p.k);
-  var g = 0.0;
+  for (var c = 0u; c < p.C; c++) { dx[q * p.C + c] = 0.0; }
   for (var o = 0u; o < p.offsets; o++) {
     let off = offset_of(o);
     let ry = i32(iy) - i32(off.x);  // row relative to this offset's grid
@@ -80,10 +82,12 @@ fn max_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     let img = n * p.offsets + o;
     for (var oy = oyLo; oy <= oyHi; oy++) {
       for (var ox = oxLo; ox <= oxHi; ox++) {
-        let j = ((img * p.OH + u32(oy)) * p.OW + u32(ox)) * p.C + c;
-        if (amax[j] == u32((ry - oy * s) * k + (rx - ox * s))) { g += dy[j]; }
+        let j = ((img * p.OH + u32(oy)) * p.OW + u32(ox)) * p.C;
+        let here = u32((ry - oy * s) * k + (rx - ox * s));
+        for (var c = 0u; c < p.C; c++) {
+          if (amax[j + c] == here) { dx[q * p.C + c] += dy[j + c]; }
+        }
       }
     }
   }
-  dx[i] = g;
 }

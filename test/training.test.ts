@@ -1,25 +1,19 @@
 // End-to-end training on the synthetic data: learning, exact resume, unreadable images.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSynth } from '../src/cli/synth.js';
-import { runTraining, type RunOptions } from '../src/train/run.js';
+import { runTraining } from '../src/train/run.js';
 import { readSafetensors } from '../src/model/safetensors.js';
 import { sharedPath } from './lib/shared.js';
+import { baseRun as base, TRAIN_STEPS, trainedTiny, workDir as dir } from './lib/trained.js';
 import './lib/gpu.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'deepmask-train-'));
-writeSynth(join(dir, 'synth'), { images: 120, seed: 11 });
-const data = join(dir, 'synth', 'instances.json'), images = join(dir, 'synth', 'images');
-const base: RunOptions = { data, images, preset: 'tiny', out: '', quiet: true, holdOut: 20, valWindows: 96, lrSchedule: [[0, 0.01]], logEvery: 50, checkpointEvery: 1000 };
-
 test('tiny trained for a few hundred steps on synthetic scenes segments held-out windows far better than untrained', async () => {
-  const t0 = performance.now();
-  const r = await runTraining({ ...base, out: join(dir, 'learn'), steps: 200, batch: 16, validateEvery: 200 });
+  const r = await trainedTiny();
   const first = r.validations[0]!, last = r.metrics!;
-  console.log(`    untrained IoU ${first.iouMean.toFixed(3)} -> ${last.iouMean.toFixed(3)} after 200 steps (IoU>=0.5: ${(100 * last.iou50).toFixed(0)}%, score acc ${(100 * last.scoreAccuracy).toFixed(0)}%) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  console.log(`    untrained IoU ${first.iouMean.toFixed(3)} -> ${last.iouMean.toFixed(3)} after ${TRAIN_STEPS} steps (IoU>=0.5: ${(100 * last.iou50).toFixed(0)}%, score acc ${(100 * last.scoreAccuracy).toFixed(0)}%) in ${r.seconds.toFixed(0)} s`);
   assert.is(first.step, 0);
   // Untrained masks sit near IoU 0.1; 200 steps reach about 0.35-0.4 on these held-out windows.
   assert.ok(last.iouMean > first.iouMean + 0.15, `IoU ${first.iouMean.toFixed(3)} -> ${last.iouMean.toFixed(3)}`);

@@ -3,6 +3,8 @@ import { infoCommand } from './info.js';
 import { demoCommand } from './demo.js';
 import { trainCommand } from './train.js';
 import { synthCommand } from './synth.js';
+import { inferCommand } from './infer.js';
+import { evalCommand } from './eval.js';
 
 export interface Command {
   summary: string;
@@ -14,6 +16,8 @@ const commands: Record<string, Command> = {
   demo: demoCommand,
   synth: synthCommand,
   train: trainCommand,
+  infer: inferCommand,
+  eval: evalCommand,
   info: infoCommand,
 };
 

@@ -6,6 +6,7 @@ export class Progress {
   constructor(
     private readonly total: number,
     private readonly unit = 'samples',
+    private readonly label = 'step',
     private readonly out: NodeJS.WriteStream = process.stderr,
   ) {}
 
@@ -15,7 +16,7 @@ export class Progress {
     const rate = items / Math.max(secs, 1e-9);
     const eta = done > 0 ? (secs / done) * (this.total - done) : NaN;
     const extra = Object.entries(fields).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`);
-    const line = [`step ${done}/${this.total}`, ...extra, `${rate.toFixed(1)} ${this.unit}/s`, `ETA ${clock(eta)}`].join('  ');
+    const line = [`${this.label} ${done}/${this.total}`, ...extra, `${rate.toFixed(1)} ${this.unit}/s`, `ETA ${clock(eta)}`].join('  ');
     if (this.out.isTTY) {
       this.out.write(`\r${line.padEnd(this.lastLen)}`);
       this.lastLen = line.length;

@@ -6,6 +6,8 @@ export interface DeviceOptions {
   f16?: boolean;
   /** Node only: extra Dawn flags, e.g. `enable-dawn-features=disable_robustness`. */
   dawnFlags?: string[];
+  /** Request `timestamp-query` (for Runtime profiling) when the adapter has it. */
+  timestamps?: boolean;
 }
 
 export interface AdapterDescription {
@@ -20,6 +22,7 @@ export interface AcquiredDevice {
   device: GPUDevice;
   adapter: AdapterDescription;
   f16: boolean;
+  timestamps: boolean;
 }
 
 const NO_ADAPTER =
@@ -60,10 +63,10 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
     maxStorageBuffersPerShaderStage: L.maxStorageBuffersPerShaderStage,
   };
   const f16 = (opts.f16 ?? true) && adapter.features.has('shader-f16');
-  const device = await adapter.requestDevice({
-    label: 'deepmask',
-    requiredLimits,
-    requiredFeatures: f16 ? ['shader-f16'] : [],
-  });
-  return { device, adapter: describe(adapter.info), f16 };
+  const timestamps = !!opts.timestamps && adapter.features.has('timestamp-query');
+  const features: GPUFeatureName[] = [];
+  if (f16) features.push('shader-f16');
+  if (timestamps) features.push('timestamp-query');
+  const device = await adapter.requestDevice({ label: 'deepmask', requiredLimits, requiredFeatures: features });
+  return { device, adapter: describe(adapter.info), f16, timestamps };
 }

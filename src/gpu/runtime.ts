@@ -12,6 +12,8 @@ export interface RuntimeOptions extends DeviceOptions {
   maxBindingBytes?: number;
   /** Submit after every dispatch inside an error scope, so a validation error names its exact kernel. */
   debug?: boolean;
+  /** Time every dispatch with GPU timestamps (one compute pass each); see Runtime.profile(). */
+  profile?: boolean;
 }
 
 /** A byte range of a GPU buffer, as bound to a kernel. */
@@ -81,12 +83,14 @@ export class Runtime {
   private failure: Error | null = null;
   private destroyed = false;
   private readonly lostSignal: Promise<never>;
+  private readonly profiler: Profiler | null;
 
   private constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterDescription,
     readonly f16: boolean,
     opts: RuntimeOptions,
+    timestamps: boolean,
   ) {
     const L = device.limits;
     this.limits = {
@@ -111,11 +115,20 @@ export class Runtime {
       throw err;
     });
     this.lostSignal.catch(() => {}); // observed by readbacks that race it
+    if (opts.profile && !timestamps) throw new GPUFailure('profiling needs the timestamp-query feature, which this adapter lacks');
+    this.profiler = opts.profile ? new Profiler(device, this.pool) : null;
   }
 
   static async create(opts: RuntimeOptions = {}): Promise<Runtime> {
-    const { device, adapter, f16 } = await acquireDevice(opts);
-    return new Runtime(device, adapter, f16, opts);
+    const { device, adapter, f16, timestamps } = await acquireDevice({ ...opts, timestamps: !!opts.profile });
+    return new Runtime(device, adapter, f16, opts, timestamps);
+  }
+
+  /** GPU time per kernel since the last call, slowest first (runtimes created with `profile: true`). */
+  async profile(): Promise<{ kernel: string; ms: number; dispatches: number }[]> {
+    if (!this.profiler) throw new Error('create the runtime with { profile: true } to profile');
+    this.flush();
+    return this.profiler.report();
   }
 
   // ---- buffers -------------------------------------------------------------------------------
@@ -206,11 +219,16 @@ export class Runtime {
     }
     if (this.debug) this.device.pushErrorScope('validation');
     const group = this.device.createBindGroup({ label: k.name, layout: pipeline.getBindGroupLayout(0), entries });
+    if (this.profiler) {
+      this.endPass();
+      this.pass = this.encoder!.beginComputePass({ timestampWrites: this.profiler.next(`${k.name} ${JSON.stringify(d.params).slice(0, 60)}`) });
+    }
     const pass = this.beginPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     const [x, y, z] = this.fold(workgroups);
     pass.dispatchWorkgroups(x, y, z);
+    if (this.profiler) this.endPass();
     this.counters.dispatches++;
     this.dispatchesInBatch++;
     if (this.debug) {
@@ -261,8 +279,10 @@ export class Runtime {
     if (!this.encoder) return;
     if (this.pass) this.pass.end();
     this.pass = null;
+    this.profiler?.resolve(this.encoder);
     if (this.uniformBuffer) this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformStaging, 0, this.uniformUsed);
     this.device.queue.submit([this.encoder.finish()]);
+    this.profiler?.submitted();
     this.counters.submits++;
     this.encoder = null;
     this.dispatchesInBatch = 0;
@@ -416,6 +436,65 @@ export class Runtime {
     }
     this.uniformUsed += slot;
     return base;
+  }
+}
+
+/** Timestamp pairs around every dispatch, resolved at each submit and summed per kernel. */
+class Profiler {
+  private readonly capacity = 1024;
+  private readonly set: GPUQuerySet;
+  private names: string[] = [];
+  private readonly totals = new Map<string, { ns: number; n: number }>();
+  private readonly pending: Promise<void>[] = [];
+  private toRead: (() => Promise<void>)[] = [];
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly pool: BufferPool,
+  ) {
+    this.set = device.createQuerySet({ type: 'timestamp', count: this.capacity * 2 });
+  }
+
+  next(name: string): GPUComputePassTimestampWrites {
+    if (this.names.length >= this.capacity) throw new Error('profiler: too many dispatches in one submit');
+    const i = this.names.push(name) - 1;
+    return { querySet: this.set, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+  }
+
+  resolve(encoder: GPUCommandEncoder): void {
+    if (!this.names.length) return;
+    const bytes = this.names.length * 16;
+    const resolved = this.device.createBuffer({ size: bytes, usage: 0x200 | 0x4 }); // QUERY_RESOLVE | COPY_SRC
+    const staging = this.pool.acquire('readback', bytes);
+    encoder.resolveQuerySet(this.set, 0, this.names.length * 2, resolved, 0);
+    encoder.copyBufferToBuffer(resolved, 0, staging, 0, bytes);
+    const names = this.names;
+    this.names = [];
+    // Mapped only once the submit that fills it has been made.
+    this.toRead.push(async () => {
+        await staging.mapAsync(1, 0, bytes);
+        const t = new BigUint64Array(staging.getMappedRange(0, bytes).slice(0));
+        staging.unmap();
+        this.pool.release(staging, false);
+        resolved.destroy();
+        names.forEach((n, i) => {
+          const e = this.totals.get(n) ?? { ns: 0, n: 0 };
+          e.ns += Number(t[2 * i + 1]! - t[2 * i]!);
+          e.n++;
+          this.totals.set(n, e);
+        });
+    });
+  }
+
+  submitted(): void {
+    for (const read of this.toRead.splice(0)) this.pending.push(read());
+  }
+
+  async report(): Promise<{ kernel: string; ms: number; dispatches: number }[]> {
+    await Promise.all(this.pending.splice(0));
+    const out = [...this.totals].map(([kernel, e]) => ({ kernel, ms: e.ns / 1e6, dispatches: e.n })).sort((a, b) => b.ms - a.ms);
+    this.totals.clear();
+    return out;
   }
 }
 

@@ -3,9 +3,8 @@ import { kernel, ceilDiv, type Constants } from '../gpu/kernel.js';
 import type { BufferView, Runtime } from '../gpu/runtime.js';
 import { reduceSplits } from './matmul.js';
 import { transpose } from './layout.js';
+import { lanesFor, lanesOf, ROWS, tiles } from './tiling.js';
 
-const ROWS = 16; // R in the shader
-const COLS = 8; // 4 * C in the shader
 const TARGET_WORKGROUPS = 256;
 
 export type ConvGeometry = {
@@ -29,14 +28,12 @@ export function convOutputSize(g: Pick<ConvGeometry, 'H' | 'W' | 'KH' | 'KW' | '
 
 type ConvParams = ConvGeometry & { OH: number; OW: number; pChunk: number; splits: number; split0: number };
 
-const lanesFor = (cols: number): number => Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(cols / COLS))))));
-const tiles = (rows: number, cols: number, lanes: number): number => ceilDiv(rows, ROWS) * ceilDiv(cols, COLS * lanes);
 const on = (c: Constants, k: string): boolean => c[k] === true;
 
 const forwardKernel = kernel<ConvParams>({
   shader: 'conv2d',
   entry: 'forward',
-  workgroups: (p, c) => tiles(p.N * p.OH * p.OW, p.Cout, Number(c.WG)),
+  workgroups: (p, c) => tiles(p.N * p.OH * p.OW, p.Cout, lanesOf(c)),
   sizes: (p, c) => ({
     x: p.N * p.H * p.W * p.Cin,
     w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4),
@@ -48,7 +45,7 @@ const forwardKernel = kernel<ConvParams>({
 const backwardInputKernel = kernel<ConvParams>({
   shader: 'conv2d',
   entry: 'backward_input',
-  workgroups: (p, c) => tiles(p.N * p.H * p.W, p.Cin, Number(c.WG)),
+  workgroups: (p, c) => tiles(p.N * p.H * p.W, p.Cin, lanesOf(c)),
   sizes: (p) => ({ w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4), bias: 0, y: p.N * p.H * p.W * p.Cin, dy: p.N * p.OH * p.OW * p.Cout }),
 });
 
@@ -67,7 +64,7 @@ const backwardInputNarrowKernel = kernel<ConvParams>({
 const backwardWeightKernel = kernel<ConvParams>({
   shader: 'conv2d',
   entry: 'backward_weight',
-  workgroups: (p, c) => tiles(p.KH * p.KW * p.Cin, p.Cout, Number(c.WG)) * p.splits,
+  workgroups: (p, c) => tiles(p.KH * p.KW * p.Cin, p.Cout, lanesOf(c)) * p.splits,
   sizes: (p) => ({
     x: p.N * p.H * p.W * p.Cin,
     bias: 0,
@@ -86,7 +83,7 @@ export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; bi
   rt.run(forwardKernel, {
     params: p,
     bind: { x: a.x, w: a.w, bias: a.bias ?? rt.empty, y: a.y },
-    constants: { VEC: p.Cout % 4 === 0, BIAS: !!a.bias, RELU: !!a.relu, WG: lanesFor(p.Cout) },
+    constants: { VEC: p.Cout % 4 === 0, BIAS: !!a.bias, RELU: !!a.relu, ...lanesFor(p.Cout) },
     split: { items: p.N, per: { x: p.H * p.W * p.Cin * 4, y: p.OH * p.OW * p.Cout * 4 }, chunk: (_, N) => ({ N }) },
   });
 }
@@ -113,7 +110,7 @@ export function conv2dBackwardInput(rt: Runtime, a: { dy: BufferView; w: BufferV
   rt.run(backwardInputKernel, {
     params: p,
     bind: { w: wT, bias: rt.empty, y: a.dx, dy: a.dy },
-    constants: { VEC: p.Cin % 4 === 0, WG: lanesFor(p.Cin) },
+    constants: { VEC: p.Cin % 4 === 0, ...lanesFor(p.Cin) },
     split: { items: p.N, per, chunk },
   });
   rt.free(wT.buffer);
@@ -151,7 +148,7 @@ export function conv2dBackwardWeight(rt: Runtime, a: { x: BufferView; dy: Buffer
     rt.run(backwardWeightKernel, {
       params: { ...full, N: n, pChunk, splits: splitsPerChunk, split0: c * splitsPerChunk }, // empty splits write zeros
       bind: { x, bias: rt.empty, y: partial, dy4: dy },
-      constants: { VEC: full.Cout % 4 === 0, SAME_TAP: full.Cin % ROWS === 0, WG: lanes },
+      constants: { VEC: full.Cout % 4 === 0, SAME_TAP: full.Cin % ROWS === 0, ...lanes },
     });
   }
   if (total > 1) {

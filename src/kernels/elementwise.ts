@@ -52,7 +52,7 @@ export function map(rt: Runtime, x: MapArgs): void {
   rt.run(mapKernel, {
     params: { n: x.n, na, nb, alpha: x.alpha ?? 1, beta: x.beta ?? 0 },
     bind: { a: x.a, b: x.b ?? rt.empty, out: x.out },
-    constants: { OP: x.op },
+    constants: { OP: x.op, BCAST_A: na !== x.n, BCAST_B: nb !== x.n },
     split: elementSplit<MapParams>(x.n, 'out', { a: na, b: x.b ? nb : 1 }, (n) => ({ n, ...(na === x.n ? { na: n } : {}), ...(nb === x.n ? { nb: n } : {}) })),
   });
 }

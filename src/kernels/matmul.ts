@@ -3,10 +3,8 @@
 // transposed B, or K ranges summed through partials), so a 205 MB fully connected weight works.
 import { kernel, ceilDiv, type Constants } from '../gpu/kernel.js';
 import type { BufferView, Runtime } from '../gpu/runtime.js';
+import { lanesFor, lanesOf, tiles } from './tiling.js';
 
-// Must match R and C in shaders/matmul.wgsl: rows per workgroup, columns per lane.
-const ROWS = 16; // R in the shader
-const COLS = 8;
 /** Below this many workgroups a long K is split, so that every core or SM has work. */
 const TARGET_WORKGROUPS = 64;
 const MIN_K_PER_SPLIT = 256;
@@ -27,9 +25,6 @@ type MatmulParams = {
 };
 type ReduceParams = { n: number; cols: number; splits: number; ldo: number; outOff: number; biasOff: number };
 
-/** Lanes per workgroup along N: enough for N, a power of two in [8, 64]. */
-const lanesFor = (N: number): number => Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(N / COLS))))));
-const tiles = (M: number, N: number, lanes: number): number => ceilDiv(M, ROWS) * ceilDiv(N, COLS * lanes);
 const on = (c: Constants, k: string): boolean => c[k] === true;
 
 // Extents in elements of each operand as addressed by the kernel (offset + last element + 1).
@@ -40,7 +35,7 @@ const extentC = (p: MatmulParams) => (p.splits > 1 ? p.splits * p.M * p.N : p.cO
 const matmulKernel = kernel<MatmulParams>({
   shader: 'matmul',
   entry: 'matmul',
-  workgroups: (p, c) => tiles(p.M, p.N, Number(c.WG)) * p.splits,
+  workgroups: (p, c) => tiles(p.M, p.N, lanesOf(c)) * p.splits,
   sizes: (p, c) => ({ a: extentA(p, c), b: ceilDiv(extentB(p, c), 4), bias: on(c, 'BIAS') ? p.biasOff + p.N : 0, c: extentC(p) }),
 });
 
@@ -164,7 +159,7 @@ function dispatch(rt: Runtime, q: Piece): void {
     TRANS_A: q.transA,
     TRANS_B: q.transB,
     VEC_B: !q.transB && q.N % 4 === 0 && q.ldb % 4 === 0 && q.B.off % 4 === 0,
-    WG: lanes,
+    ...lanes,
   };
   const params: MatmulParams = {
     M: q.M, N: q.N, K: q.K, kChunk, splits, lda: q.lda, ldb: q.ldb, ldc: q.C.ld,

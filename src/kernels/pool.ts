@@ -18,14 +18,14 @@ export type PoolGeometry = {
 const forwardKernel = kernel<PoolGeometry>({
   shader: 'pool',
   entry: 'max_forward',
-  workgroups: (p) => ceilDiv(p.N * p.offsets * p.OH * p.OW * p.C, 64),
+  workgroups: (p) => ceilDiv(p.N * p.offsets * p.OH * p.OW, 64),
   sizes: (p) => ({ x: p.N * p.H * p.W * p.C, y: p.N * p.offsets * p.OH * p.OW * p.C, argmax: p.N * p.offsets * p.OH * p.OW * p.C }),
 });
 
 const backwardKernel = kernel<PoolGeometry>({
   shader: 'pool',
   entry: 'max_backward',
-  workgroups: (p) => ceilDiv(p.N * p.H * p.W * p.C, 64),
+  workgroups: (p) => ceilDiv(p.N * p.H * p.W, 64),
   sizes: (p) => ({ dy: p.N * p.offsets * p.OH * p.OW * p.C, amax: p.N * p.offsets * p.OH * p.OW * p.C, dx: p.N * p.H * p.W * p.C }),
 });
 
