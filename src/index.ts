@@ -16,6 +16,20 @@ export { DeepMask, type Prediction, type LossTargets } from './model/deepmask.js
 export { PRESETS, presetConfig, type DeepMaskConfig, type PresetName } from './model/presets.js';
 export { exportModel, importModel, parseModelConfig, importTorchvisionTrunk, type ModelFileConfig } from './model/weights.js';
 export { readSafetensors, writeSafetensors, type SafetensorsFile } from './model/safetensors.js';
+export type { DenseModel } from './model/deepmask.js';
+export { propose, defaultScales, scalesFromRange, type Proposal, type InferOptions, type InferResult, type Timings } from './infer/proposals.js';
+export { toCocoResults, drawProposals, toRgba, type CocoResult } from './infer/results.js';
+export { evaluate, arAuc, formatTable, type EvalResult } from './eval/cocoeval.js';
+export { parseCoco, subset, summary, type CocoDataset } from './data/coco.js';
+export { decodeImage, resizeRgb, normalizeRgb, type RgbImage } from './data/image.js';
+export { encodePng, decodePng } from './data/png.js';
+export { drawOverlay } from './data/draw.js';
+export * as rle from './data/rle.js';
+export { generateScenes, type SynthOptions, type SynthDataset } from './data/synth.js';
+export { PatchSampler, renderSample, type SampleSpec, type SamplingRule } from './data/sampler.js';
+export { BatchMaker, type Batch, type Renderer } from './train/batches.js';
+export { Trainer, DEFAULT_TRAIN, OFFICIAL_SCHEDULE, learningRate, maskIou, type TrainOptions, type ValidationMetrics, type LogEntry } from './train/trainer.js';
+export { plotPanels } from './train/plot.js';
 
 /** Creates a runtime on the best adapter and makes it the default for tensor constructors. */
 export async function init(opts: RuntimeOptions = {}): Promise<Runtime> {

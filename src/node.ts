@@ -1,3 +1,5 @@
 // deepmask-webgpu for Node: the universal API plus file I/O (models, trunks, images, data sets).
 export * from './index.js';
 export { saveModel, loadModel, loadTrunk, writeFileAtomic, WEIGHTS_FILE, CONFIG_FILE } from './model/files.js';
+export { runTraining, type RunOptions, type RunResult } from './train/run.js';
+export { WorkerLoader } from './data/loader.js';

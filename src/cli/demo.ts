@@ -1,100 +1,91 @@
-// The engine demo: trains a small MLP on the GPU to separate two interleaved spirals and draws its
-// decision regions as a PNG. It exercises the whole engine: kernels, autograd, SGD, scopes.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// The demo (`npm start`): synthetic scenes, the tiny preset trained on them on the GPU, then
+// proposals on held-out scenes with pictures and Average Recall; and, when the repository's bundled
+// model and the workspace's COCO photos are at hand, proposals on real photos too.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { init, Linear, Module, noGrad, ops, Rng, scope, SGD, Tensor } from '../index.js';
+import { init } from '../index.js';
+import { decodeImage } from '../data/image.js';
 import { encodePng } from '../data/png.js';
+import { generateScenes } from '../data/synth.js';
+import { evaluate } from '../eval/cocoeval.js';
+import { propose } from '../infer/proposals.js';
+import { drawProposals, toCocoResults } from '../infer/results.js';
+import { loadModel } from '../model/files.js';
+import { runTraining } from '../train/run.js';
 import { intOption, parse, str } from './args.js';
-import { Progress } from './progress.js';
+import { bundledModel } from './bundled.js';
+import { writeSynth } from './synth.js';
 import type { Command } from './main.js';
 
-const usage = `Usage: deepmask demo [--out DIR] [--steps N]
+const usage = `Usage: deepmask demo [--out DIR] [--steps N] [--photos DIR]
 
-  --out DIR    where to write decision.png (default runs/demo)
-  --steps N    training steps (default 1500)`;
+Writes synthetic scenes, trains the tiny preset on them, then draws its proposals on held-out
+scenes (DIR/viz-synth/*.png) and reports their Average Recall. With the bundled model and a folder
+of photos (default ../shared/data/coco-tiny-train2017/images when present) it also draws proposals
+on a few real photos (DIR/viz-photos/*.png).
 
-class MLP extends Module {
-  layers: Linear[];
-  constructor(rng: Rng) {
-    super();
-    this.layers = [new Linear(2, 64, { rng, relu: true }), new Linear(64, 64, { rng, relu: true }), new Linear(64, 1, { rng })];
-  }
-  forward(x: Tensor): Tensor {
-    return this.layers.reduce((h, l) => l.forward(h), x);
-  }
-}
-
-function spirals(n: number, rng: Rng): { xs: number[]; ys: number[] } {
-  const xs: number[] = [], ys: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const cls = i % 2, t = rng.uniform(0.25, 1) * 3 * Math.PI, r = t / (3 * Math.PI);
-    const a = t + cls * Math.PI;
-    xs.push(r * Math.cos(a) + rng.normal() * 0.02, r * Math.sin(a) + rng.normal() * 0.02);
-    ys.push(cls ? 1 : -1);
-  }
-  return { xs, ys };
-}
+  --out DIR      default runs/demo
+  --steps N      training steps (default 400)
+  --photos DIR   photos for the bundled model`;
 
 export const demoCommand: Command = {
-  summary: 'train a small network on the GPU and draw what it learned',
+  summary: 'train on built-in synthetic data and show proposals (the quick start)',
   usage,
   async run(argv) {
-    const { values } = parse(argv, { out: { type: 'string' }, steps: { type: 'string' } }, usage);
-    const out = str(values.out) ?? 'runs/demo';
-    const steps = intOption(values.steps, 'steps', 1500);
+    const { values: v } = parse(argv, { out: { type: 'string' }, steps: { type: 'string' }, photos: { type: 'string' } }, usage);
+    const out = str(v.out) ?? 'runs/demo';
+    const steps = intOption(v.steps, 'steps', 400);
     const rt = await init();
     console.log(`adapter: ${rt.adapter.description}`);
-    const rng = new Rng(1);
-    const N = 512;
-    const data = spirals(N, rng);
-    const x = Tensor.from(data.xs, [N, 2]), y = Tensor.from(data.ys, [N, 1]);
-    const w = Tensor.from(new Float32Array(N).fill(1 / N), [N, 1]);
-    const model = new MLP(rng);
-    const opt = new SGD(model.parameters(), { lr: 0.2, momentum: 0.9 });
-    const progress = new Progress(steps);
-    let loss = NaN;
-    for (let step = 1; step <= steps; step++) {
-      const l = scope(() => {
-        opt.zeroGrad();
-        const l = ops.softMarginLoss(model.forward(x), y, w);
-        l.backward();
-        opt.step();
-        return l;
-      });
-      if (step % 100 === 0 || step === steps) {
-        loss = await l.item();
-        progress.update(step, step * N, { loss });
-      }
-      l.dispose();
-    }
-    progress.done();
 
-    // Decision regions on a 256x256 grid, with the training points on top.
-    const S = 256;
-    const grid: number[] = [];
-    for (let r = 0; r < S; r++) for (let c = 0; c < S; c++) grid.push((c / (S - 1)) * 2.4 - 1.2, 1.2 - (r / (S - 1)) * 2.4);
-    const logits = noGrad(() => model.forward(Tensor.from(grid, [S * S, 2])));
-    const z = await logits.read();
-    const rgba = new Uint8Array(S * S * 4);
-    for (let i = 0; i < S * S; i++) {
-      const p = 1 / (1 + Math.exp(-z[i]!));
-      rgba.set([Math.round(240 - 140 * p), Math.round(200 - 40 * Math.abs(p - 0.5)), Math.round(100 + 140 * p), 255], i * 4);
+    const synth = join(out, 'synth');
+    if (!existsSync(join(synth, 'instances.json'))) {
+      const n = writeSynth(synth, { images: 200, seed: 0 });
+      console.log(`1/3 wrote ${n.images} synthetic scenes with ${n.objects} objects to ${synth}`);
+    } else console.log(`1/3 using the synthetic scenes in ${synth}`);
+
+    console.log(`2/3 training the tiny preset for ${steps} steps (batch 16)`);
+    const run = await runTraining({
+      data: join(synth, 'instances.json'), images: join(synth, 'images'), preset: 'tiny', out: join(out, 'tiny'),
+      steps, batch: 16, lrSchedule: [[0, 0.01], [Math.floor(steps * 0.75), 0.003]], holdOut: 20, valWindows: 128,
+      validateEvery: Math.max(50, Math.floor(steps / 4)), checkpointEvery: steps, logEvery: 20,
+    });
+
+    console.log('3/3 proposals on 12 held-out scenes');
+    const model = loadModel(run.modelDir);
+    const held = generateScenes({ images: 12, seed: 4242, firstId: 100001 });
+    const vizDir = join(out, 'viz-synth');
+    mkdirSync(vizDir, { recursive: true });
+    const dts = [];
+    for (const im of held.images) {
+      const img = decodeImage(im.png, im.file_name);
+      const r = await propose(model, img, { proposals: 100 });
+      dts.push(...toCocoResults(im.id, r.proposals));
+      writeFileSync(join(vizDir, im.file_name), encodePng(drawProposals(img, r.proposals, 8), img.width, img.height));
     }
-    let correct = 0;
-    const train = await noGrad(() => model.forward(x)).read();
-    for (let i = 0; i < N; i++) {
-      if (Math.sign(train[i]!) === data.ys[i]) correct++;
-      const c = Math.round(((data.xs[2 * i]! + 1.2) / 2.4) * (S - 1)), r = Math.round(((1.2 - data.xs[2 * i + 1]!) / 2.4) * (S - 1));
-      for (const [dr, dc] of [[0, 0], [0, 1], [1, 0], [1, 1]] as const) {
-        const rr = r + dr, cc = c + dc;
-        if (rr >= 0 && rr < S && cc >= 0 && cc < S) rgba.set(data.ys[i]! > 0 ? [20, 40, 160, 255] : [180, 40, 20, 255], (rr * S + cc) * 4);
+    const ar = evaluate(held.coco.images, held.coco.annotations, dts, { iouType: 'segm', maxDets: [10, 100] }).AR;
+    console.log(`held-out scenes: mask AR@10 ${ar['AR@10']!.toFixed(3)}, AR@100 ${ar['AR@100']!.toFixed(3)}; pictures in ${vizDir}/`);
+
+    const photos = str(v.photos) ?? join('..', 'shared', 'data', 'coco-tiny-train2017', 'images');
+    let bundled: string | null = null;
+    try {
+      bundled = bundledModel();
+    } catch {
+      bundled = null;
+    }
+    if (bundled && existsSync(photos)) {
+      const real = loadModel(bundled);
+      const files = readdirSync(photos).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort().slice(0, 4);
+      const dir = join(out, 'viz-photos');
+      mkdirSync(dir, { recursive: true });
+      for (const f of files) {
+        const img = decodeImage(readFileSync(join(photos, f)), f);
+        const r = await propose(real, img, { proposals: 20 });
+        writeFileSync(join(dir, f.replace(/\.\w+$/, '.png')), encodePng(drawProposals(img, r.proposals, 8), img.width, img.height));
       }
+      console.log(`bundled ${real.config.preset} model on ${files.length} photos: pictures in ${dir}/`);
     }
-    mkdirSync(out, { recursive: true });
-    const file = join(out, 'decision.png');
-    writeFileSync(file, encodePng(rgba, S, S));
-    console.log(`final loss ${loss.toFixed(4)}, training accuracy ${((100 * correct) / N).toFixed(1)}%`);
-    console.log(`wrote ${file}`);
+    console.log(`done: training curves ${join(out, 'tiny', 'curves.png')}, model ${run.modelDir}`);
     rt.destroy();
   },
 };
