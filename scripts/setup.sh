@@ -13,6 +13,14 @@ fi
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/xdg-runtime-$(id -u)}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR" 2>/dev/null || true
 
+# --browser (npm test): Debian's Chromium for the real-browser test, when it is missing.
+if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ] && command -v apt-get >/dev/null; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing Debian's chromium for the browser test (log: /tmp/deepmask-setup-chromium.log)"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium; } >/tmp/deepmask-setup-chromium.log 2>&1 \
+    || echo "setup: could not install chromium; the browser test will be skipped" >&2
+fi
+
 probe() { node scripts/probe-adapter.mjs >/dev/null 2>&1; }
 probe && exit 0
 

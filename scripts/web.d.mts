@@ -1,0 +1,4 @@
+// Types for scripts/web.mjs (used by the browser test).
+import type { Server } from 'node:http';
+export function bundle(): Promise<unknown>;
+export function serve(port?: number): Promise<Server>;
