@@ -6,9 +6,11 @@ import { parseArgs } from 'node:util';
 import { init, type Runtime } from '../src/index.js';
 import { createPeer, type Peer } from './lib/peer.js';
 import { printSection, ratio, type Section } from './lib/report.js';
+import { writeResultsMd } from './lib/results-md.js';
 import { matmulBench } from './matmul.js';
 import { convBench } from './conv.js';
 import { modelBench } from './model.js';
+import { deepmaskBench } from './deepmask.js';
 
 export interface BenchContext {
   rt: Runtime;
@@ -20,6 +22,7 @@ const benches: Record<string, (ctx: BenchContext) => Promise<Section | Section[]
   matmul: matmulBench,
   conv: convBench,
   model: modelBench,
+  deepmask: deepmaskBench,
 };
 
 const { values } = parseArgs({
@@ -53,6 +56,7 @@ const doc = {
   sections: { ...(previous.sections ?? {}), ...results },
 };
 writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
-console.log(`\nwrote ${file}`);
+writeResultsMd();
+console.log(`\nwrote ${file} and bench/RESULTS.md`);
 rt.destroy();
 process.exit(0);
