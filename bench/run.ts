@@ -11,6 +11,7 @@ import { matmulBench } from './matmul.js';
 import { convBench } from './conv.js';
 import { modelBench } from './model.js';
 import { deepmaskBench } from './deepmask.js';
+import { loaderBench } from './loader.js';
 
 export interface BenchContext {
   rt: Runtime;
@@ -23,6 +24,7 @@ const benches: Record<string, (ctx: BenchContext) => Promise<Section | Section[]
   conv: convBench,
   model: modelBench,
   deepmask: deepmaskBench,
+  loader: loaderBench,
 };
 
 const { values } = parseArgs({
@@ -32,7 +34,8 @@ const only = values.only ? values.only.split(',') : Object.keys(benches);
 for (const name of only) if (!benches[name]) throw new Error(`unknown bench '${name}' (have ${Object.keys(benches).join(', ')})`);
 
 const rt = await init();
-const peer = values['no-peer'] ? null : await createPeer();
+const needsPeer = only.some((n) => n !== 'loader');
+const peer = values['no-peer'] || !needsPeer ? null : await createPeer();
 console.log(`adapter: ${rt.adapter.description}${process.env.LP_NUM_THREADS ? ` (LP_NUM_THREADS=${process.env.LP_NUM_THREADS})` : ''}`);
 console.log(`peer: ${peer ? peer.name : 'none'}; figures are medians of repeated runs`);
 

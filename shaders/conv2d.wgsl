@@ -28,6 +28,7 @@ struct Params {
 }
 
 override VEC: bool = false;   // columns (Cout, or Cin for dX) % 4 == 0: vec4 loads of the column operand
+override RELU_MASK: bool = false;  // dX, dW: the forward had a fused ReLU: dy counts only where its output was > 0
 override BIAS: bool = false;
 override RELU: bool = false;
 override SAME_TAP: bool = false;  // dW: Cin % R == 0, so a lane's R rows share one kernel tap
@@ -47,9 +48,24 @@ alias Acc = array<array<vec4f, C>, R>;  // R rows x C vec4 column groups per lan
 @group(0) @binding(4) var<storage, read_write> y: array<f32>; // forward: [N, OH, OW, Cout]; dX: [N, H, W, Cin]; dW: partials
 @group(0) @binding(5) var<storage, read> dy: array<f32>;     // dX: [N, OH, OW, Cout]
 @group(0) @binding(6) var<storage, read> dy4: array<vec4f>;  // dW: [N, OH, OW, Cout]
+@group(0) @binding(7) var<storage, read> act: array<f32>;     // with RELU_MASK: the forward output, dy's shape
+@group(0) @binding(8) var<storage, read> act4: array<vec4f>;
+
+fn dy_at(e: u32) -> f32 {
+  if (RELU_MASK) { return select(0.0, dy[e], act[e] > 0.0); }
+  return dy[e];
+}
+
+fn dy4_masked(e4: u32) -> vec4f {
+  if (RELU_MASK) { return select(vec4f(0.0), dy4[e4], act4[e4] > vec4f(0.0)); }
+  return dy4[e4];
+}
 
 fn w_at(e: u32) -> f32 { return w[e >> 2u][e & 3u]; }
-fn dy4_at(e: u32) -> f32 { return dy4[e >> 2u][e & 3u]; }
+fn dy4_at(e: u32) -> f32 {
+  if (RELU_MASK) { return select(0.0, dy4[e >> 2u][e & 3u], act4[e >> 2u][e & 3u] > 0.0); }
+  return dy4[e >> 2u][e & 3u];
+}
 
 // Four consecutive columns [n, n+4) of row `row` of the [rows, cols] matrix held in `w`.
 fn load_w(row: u32, cols: u32, n: u32) -> vec4f {
@@ -60,7 +76,7 @@ fn load_w(row: u32, cols: u32, n: u32) -> vec4f {
 }
 
 fn load_dy4(row: u32, cols: u32, n: u32) -> vec4f {
-  if (VEC) { return dy4[(row * cols + min(n, cols - 4u)) >> 2u]; }
+  if (VEC) { return dy4_masked((row * cols + min(n, cols - 4u)) >> 2u); }
   let b = row * cols;
   let l = cols - 1u;
   return vec4f(dy4_at(b + min(n, l)), dy4_at(b + min(n + 1u, l)), dy4_at(b + min(n + 2u, l)), dy4_at(b + min(n + 3u, l)));
@@ -178,7 +194,7 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
         var bv: array<vec4f, C>;
         for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + co, p.Cin, t.n0 + 4u * j); }
         for (var i = 0u; i < R; i++) {
-          let a = vec4f(select(0.0, dy[base[i] + co], ok[i]));
+          let a = vec4f(select(0.0, dy_at(base[i] + co), ok[i]));
           for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
         }
       }
@@ -279,10 +295,10 @@ fn backward_input_narrow(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgro
       for (var c = 0u; c < p.Cout; c += 4u) {
         var d: vec4f;
         if (VEC) {
-          d = dy4[(base + c) >> 2u];
+          d = dy4_masked((base + c) >> 2u);
         } else {
           let l = p.Cout - 1u;
-          d = vec4f(dy[base + c], dy[base + min(c + 1u, l)], dy[base + min(c + 2u, l)], dy[base + min(c + 3u, l)]);
+          d = vec4f(dy_at(base + c), dy_at(base + min(c + 1u, l)), dy_at(base + min(c + 2u, l)), dy_at(base + min(c + 3u, l)));
           d *= vec4f(1.0, f32(c + 1u < p.Cout), f32(c + 2u < p.Cout), f32(c + 3u < p.Cout));
         }
         for (var ci = 0u; ci < 4u; ci++) {

@@ -42,6 +42,19 @@ test('conv2d with vector-width channels (8 in, 12 out), fused ReLU, and a non-sq
   }
 });
 
+test('conv2d with fused ReLU on few channels (the lane-per-pixel input gradient reads the masked gradient)', async () => {
+  for (const [Cin, Cout, stride] of [[3, 5, 1], [3, 8, 2], [4, 12, 1]] as const) {
+    const g: ConvRefGeometry = { N: 2, H: 11, W: 13, Cin, Cout, KH: 3, KW: 3, stride, pad: 1, dil: 1 };
+    await checkOp(
+      `conv2d relu ${Cin}->${Cout} stride ${stride}`,
+      [input([2, 11, 13, Cin]), input([3, 3, Cin, Cout]), input([Cout])],
+      ([x, w, b]) => ops.conv2d(x!, w!, b!, { pad: 1, stride, relu: true }),
+      ([x, w, b]) => conv2dRef(x!, w!, b!, g, true),
+      { samples: 40 },
+    );
+  }
+});
+
 test('conv2d weight gradient splits long pixel ranges deterministically', async () => {
   // Many pixels and few output tiles: the weight gradient is split into partials and reduced.
   const x = Tensor.from(randomData(4 * 40 * 40 * 8, rng), [4, 40, 40, 8]);

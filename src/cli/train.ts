@@ -25,7 +25,8 @@ const usage = `Usage: deepmask train --data instances.json --images DIR --preset
   --val-windows N        validation windows, half positive (default 256)
   --validate-every N     (default 200)     --checkpoint-every N (default 500)
   --log-every N          (default 10)      --workers N data loader threads (default 1)
-  --seed N               (default 1)`;
+  --seed N               (default 1)
+  --save-f16             store the final model in f16 (checkpoints stay f32)`;
 
 function schedule(v: unknown, lr: unknown): [number, number][] | undefined {
   if (lr !== undefined) return [[0, numOption(lr, 'lr', 1e-3)]];
@@ -50,7 +51,7 @@ export const trainCommand: Command = {
         steps: { type: 'string' }, batch: { type: 'string' }, resume: { type: 'boolean' }, mode: { type: 'string' }, rule: { type: 'string' },
         'freeze-trunk': { type: 'boolean' }, lr: { type: 'string' }, 'lr-schedule': { type: 'string' }, 'hold-out': { type: 'string' },
         'val-windows': { type: 'string' }, 'validate-every': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'log-every': { type: 'string' },
-        workers: { type: 'string' }, seed: { type: 'string' },
+        workers: { type: 'string' }, seed: { type: 'string' }, 'save-f16': { type: 'boolean' },
       },
       usage,
     );
@@ -67,7 +68,7 @@ export const trainCommand: Command = {
       lrSchedule: schedule(v['lr-schedule'], v.lr) ?? OFFICIAL_SCHEDULE, holdOut: numOption(v['hold-out'], 'hold-out', 0.1),
       valWindows: intOption(v['val-windows'], 'val-windows', 256), validateEvery: intOption(v['validate-every'], 'validate-every', 200),
       checkpointEvery: intOption(v['checkpoint-every'], 'checkpoint-every', 500), logEvery: intOption(v['log-every'], 'log-every', 10),
-      workers: intOption(v.workers, 'workers', 1), seed: intOption(v.seed, 'seed', 1),
+      workers: intOption(v.workers, 'workers', 1), seed: intOption(v.seed, 'seed', 1), saveF16: !!v['save-f16'],
     });
     rt.destroy();
   },

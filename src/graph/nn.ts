@@ -1,7 +1,6 @@
 // Differentiable vision ops over NHWC tensors: convolution, pooling (incl. OverFeat fine-stride),
 // bilinear resampling, dropout. Re-exported through ops.
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convOutputSize, type ConvGeometry } from '../kernels/conv2d.js';
-import { map, MapOp } from '../kernels/elementwise.js';
 import { concatChannels as concatKernel, gatherRows as gatherKernel, interleave as interleaveKernel, sliceChannels, transpose } from '../kernels/layout.js';
 import { maxPoolBackward, maxPoolForward, poolOutputSize, type PoolGeometry } from '../kernels/pool.js';
 import { resizeBilinear as resizeKernel, resizeBilinearBackward, type ResizeGeometry } from '../kernels/resize.js';
@@ -55,25 +54,21 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, o: Conv2dOptions
   conv2dForward(x.rt, { x: x.view(), w: w.view(), ...(b ? { bias: b.view() } : {}), y: out.view(), g, relu: o.relu });
   const inputs = b ? [x, w, b] : [x, w];
   return record(out, o.relu ? 'conv2d_relu' : 'conv2d', inputs, (gy) => {
-    let gz = gy;
-    if (o.relu) {
-      gz = Tensor.empty(out.shape, { rt: x.rt });
-      map(x.rt, { op: MapOp.RELU_GRAD, out: gz.view(), n: out.size, a: out.view(), b: gy.view() });
-    }
+    // With a fused ReLU the kernels read gy only where the output was positive (no masked copy).
+    const act = o.relu ? { act: out.view() } : {};
     let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty(x.shape, { rt: x.rt });
-      conv2dBackwardInput(x.rt, { dy: gz.view(), w: w.view(), dx: dx.view(), g });
+      conv2dBackwardInput(x.rt, { dy: gy.view(), w: w.view(), dx: dx.view(), g, ...act });
     }
     if (w.requiresGrad) {
       dw = Tensor.empty(w.shape, { rt: x.rt });
-      conv2dBackwardWeight(x.rt, { x: x.view(), dy: gz.view(), dw: dw.view(), g });
+      conv2dBackwardWeight(x.rt, { x: x.view(), dy: gy.view(), dw: dw.view(), g, ...act });
     }
     if (b?.requiresGrad) {
       db = Tensor.empty([Cout], { rt: x.rt });
-      sumRows(x.rt, gz.view(), db.view(), N * OH * OW, Cout);
+      sumRows(x.rt, gy.view(), db.view(), N * OH * OW, Cout, 1, act.act);
     }
-    if (gz !== gy) gz.dispose();
     return [dx, dw, db];
   });
 }

@@ -46,7 +46,7 @@ const backwardInputKernel = kernel<ConvParams>({
   shader: 'conv2d',
   entry: 'backward_input',
   workgroups: (p, c) => tiles(p.N * p.H * p.W, p.Cin, lanesOf(c)),
-  sizes: (p) => ({ w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4), bias: 0, y: p.N * p.H * p.W * p.Cin, dy: p.N * p.OH * p.OW * p.Cout }),
+  sizes: (p, c) => ({ w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4), bias: 0, y: p.N * p.H * p.W * p.Cin, dy: p.N * p.OH * p.OW * p.Cout, act: on(c, 'RELU_MASK') ? p.N * p.OH * p.OW * p.Cout : 0 }),
 });
 
 const backwardInputNarrowKernel = kernel<ConvParams>({
@@ -58,6 +58,8 @@ const backwardInputNarrowKernel = kernel<ConvParams>({
     y: p.N * p.H * p.W * p.Cin,
     dy: p.N * p.OH * p.OW * p.Cout,
     dy4: on(c, 'VEC') ? ceilDiv(p.N * p.OH * p.OW * p.Cout, 4) : 0,
+    act: on(c, 'RELU_MASK') ? p.N * p.OH * p.OW * p.Cout : 0,
+    act4: on(c, 'RELU_MASK') && on(c, 'VEC') ? ceilDiv(p.N * p.OH * p.OW * p.Cout, 4) : 0,
   }),
 });
 
@@ -65,11 +67,12 @@ const backwardWeightKernel = kernel<ConvParams>({
   shader: 'conv2d',
   entry: 'backward_weight',
   workgroups: (p, c) => tiles(p.KH * p.KW * p.Cin, p.Cout, lanesOf(c)) * p.splits,
-  sizes: (p) => ({
+  sizes: (p, c) => ({
     x: p.N * p.H * p.W * p.Cin,
     bias: 0,
     y: (p.split0 + p.splits) * p.KH * p.KW * p.Cin * p.Cout,
     dy4: ceilDiv(p.N * p.OH * p.OW * p.Cout, 4),
+    act4: on(c, 'RELU_MASK') ? ceilDiv(p.N * p.OH * p.OW * p.Cout, 4) : 0,
   }),
 });
 
@@ -88,17 +91,21 @@ export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; bi
   });
 }
 
-/** dx = gradient of conv w.r.t. its input, from dy and the weights w [KH,KW,Cin,Cout]. */
-export function conv2dBackwardInput(rt: Runtime, a: { dy: BufferView; w: BufferView; dx: BufferView; g: ConvGeometry }): void {
+/**
+ * dx = gradient of conv w.r.t. its input, from dy and the weights w [KH,KW,Cin,Cout]; with `act`
+ * (the output of a conv with fused ReLU) dy counts only where act > 0.
+ */
+export function conv2dBackwardInput(rt: Runtime, a: { dy: BufferView; w: BufferView; dx: BufferView; g: ConvGeometry; act?: BufferView }): void {
   const p = params(a.g);
-  const per = { y: p.H * p.W * p.Cin * 4, dy: p.OH * p.OW * p.Cout * 4 };
+  const act = a.act ? { act: a.act, act4: a.act } : { act: rt.empty, act4: rt.empty };
+  const per = { y: p.H * p.W * p.Cin * 4, dy: p.OH * p.OW * p.Cout * 4, ...(a.act ? { act: p.OH * p.OW * p.Cout * 4, act4: p.OH * p.OW * p.Cout * 4 } : {}) };
   const chunk = (_: number, N: number) => ({ N });
   if (p.Cin <= 4) {
     // Few input channels: a lane per pixel instead of mostly idle column lanes.
     rt.run(backwardInputNarrowKernel, {
       params: p,
-      bind: { w: a.w, y: a.dx, dy: a.dy, dy4: a.dy },
-      constants: { VEC: p.Cout % 4 === 0 },
+      bind: { w: a.w, y: a.dx, dy: a.dy, dy4: a.dy, ...act },
+      constants: { VEC: p.Cout % 4 === 0, RELU_MASK: !!a.act },
       split: { items: p.N, per: { ...per, dy4: per.dy }, chunk },
     });
     return;
@@ -109,9 +116,9 @@ export function conv2dBackwardInput(rt: Runtime, a: { dy: BufferView; w: BufferV
   transpose(rt, a.w, wT, p.KH * p.KW, p.Cin, p.Cout);
   rt.run(backwardInputKernel, {
     params: p,
-    bind: { w: wT, bias: rt.empty, y: a.dx, dy: a.dy },
-    constants: { VEC: p.Cin % 4 === 0, ...lanesFor(p.Cin) },
-    split: { items: p.N, per, chunk },
+    bind: { w: wT, bias: rt.empty, y: a.dx, dy: a.dy, act: act.act },
+    constants: { VEC: p.Cin % 4 === 0, RELU_MASK: !!a.act, ...lanesFor(p.Cin) },
+    split: { items: p.N, per: { y: per.y, dy: per.dy, ...(a.act ? { act: per.dy } : {}) }, chunk },
   });
   rt.free(wT.buffer);
 }
@@ -120,7 +127,7 @@ export function conv2dBackwardInput(rt: Runtime, a: { dy: BufferView; w: BufferV
  * dw [KH,KW,Cin,Cout] = gradient of conv w.r.t. its weights: a GEMM over output pixels, split over
  * them (and over batch chunks past the binding limit) into partials reduced in a fixed order.
  */
-export function conv2dBackwardWeight(rt: Runtime, a: { x: BufferView; dy: BufferView; dw: BufferView; g: ConvGeometry }): void {
+export function conv2dBackwardWeight(rt: Runtime, a: { x: BufferView; dy: BufferView; dw: BufferView; g: ConvGeometry; act?: BufferView }): void {
   const full = params(a.g);
   const rows = full.KH * full.KW * full.Cin;
   const lanes = lanesFor(full.Cout);
@@ -144,11 +151,11 @@ export function conv2dBackwardWeight(rt: Runtime, a: { x: BufferView; dy: Buffer
     const n0 = c * imagesPerChunk;
     const pChunk = ceilDiv(n * pixelsPerImage, splitsPerChunk);
     const x = { buffer: a.x.buffer, offset: a.x.offset + n0 * perX, size: Math.min(Math.ceil((n * perX) / 16) * 16, a.x.buffer.size - a.x.offset - n0 * perX) };
-    const dy = { buffer: a.dy.buffer, offset: a.dy.offset + n0 * perDy, size: Math.min(Math.ceil((n * perDy) / 16) * 16, a.dy.buffer.size - a.dy.offset - n0 * perDy) };
+    const slice = (v: BufferView) => ({ buffer: v.buffer, offset: v.offset + n0 * perDy, size: Math.min(Math.ceil((n * perDy) / 16) * 16, v.buffer.size - v.offset - n0 * perDy) });
     rt.run(backwardWeightKernel, {
       params: { ...full, N: n, pChunk, splits: splitsPerChunk, split0: c * splitsPerChunk }, // empty splits write zeros
-      bind: { x, bias: rt.empty, y: partial, dy4: dy },
-      constants: { VEC: full.Cout % 4 === 0, SAME_TAP: full.Cin % ROWS === 0, ...lanes },
+      bind: { x, bias: rt.empty, y: partial, dy4: slice(a.dy), act4: a.act ? slice(a.act) : rt.empty },
+      constants: { VEC: full.Cout % 4 === 0, SAME_TAP: full.Cin % ROWS === 0, RELU_MASK: !!a.act, ...lanes },
     });
   }
   if (total > 1) {

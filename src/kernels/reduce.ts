@@ -7,24 +7,28 @@ const sumRowsKernel = kernel<{ rows: number; cols: number; chunk: number; chunks
   shader: 'reduce',
   entry: 'sum_rows',
   workgroups: (p) => ceilDiv(p.cols * p.chunks, 64),
-  sizes: (p) => ({ x: p.rows * p.cols, out: p.cols * p.chunks }),
+  sizes: (p, c) => ({ x: p.rows * p.cols, out: p.cols * p.chunks, mask: c.MASK === true ? p.rows * p.cols : 0 }),
 });
 
-/** out[c] = scale * sum over r of x[r, c] for a row-major [rows, cols] x; a fixed summation order. */
-export function sumRows(rt: Runtime, x: BufferView, out: BufferView, rows: number, cols: number, scale = 1): void {
+/**
+ * out[c] = scale * sum over r of x[r, c] for a row-major [rows, cols] x, in a fixed order; with
+ * `mask` (same shape), only the elements where mask > 0 count.
+ */
+export function sumRows(rt: Runtime, x: BufferView, out: BufferView, rows: number, cols: number, scale = 1, mask?: BufferView): void {
   const chunks = ceilDiv(rows, CHUNK);
+  const masked = { bind: { mask: mask ?? rt.empty }, constants: { MASK: !!mask } };
   const split = {
     items: chunks,
-    per: { x: CHUNK * cols * 4, out: cols * 4 },
+    per: { x: CHUNK * cols * 4, out: cols * 4, ...(mask ? { mask: CHUNK * cols * 4 } : {}) },
     chunk: (s0: number, n: number) => ({ chunks: n, rows: Math.min(rows - s0 * CHUNK, n * CHUNK) }),
   };
   if (chunks <= 1) {
-    rt.run(sumRowsKernel, { params: { rows, cols, chunk: CHUNK, chunks: 1, scale }, bind: { x, out } });
+    rt.run(sumRowsKernel, { params: { rows, cols, chunk: CHUNK, chunks: 1, scale }, bind: { x, out, ...masked.bind }, constants: masked.constants });
     return;
   }
   const bytes = chunks * cols * 4;
   const partial = { buffer: rt.alloc(bytes, 'sumRows.partial'), offset: 0, size: bytes };
-  rt.run(sumRowsKernel, { params: { rows, cols, chunk: CHUNK, chunks, scale: 1 }, bind: { x, out: partial }, split });
+  rt.run(sumRowsKernel, { params: { rows, cols, chunk: CHUNK, chunks, scale: 1 }, bind: { x, out: partial, ...masked.bind }, constants: masked.constants, split });
   sumRows(rt, partial, out, chunks, cols, scale);
   rt.free(partial.buffer);
 }

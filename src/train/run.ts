@@ -35,6 +35,8 @@ export interface RunOptions extends Partial<TrainOptions> {
   seed?: number;
   /** Quiet: no progress line (tests). */
   quiet?: boolean;
+  /** Store the final model's weights in f16 (half the size; checkpoints stay f32). */
+  saveF16?: boolean;
 }
 
 export interface RunResult {
@@ -175,7 +177,7 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
     validation: lastMetrics,
     skippedImages: skipped,
   };
-  await saveModel(model, modelDir, { training });
+  await saveModel(model, modelDir, { training, dtype: o.saveF16 ? 'F16' : 'F32' });
   log(`trained ${trainer.step} steps in ${((performance.now() - t0) / 1000).toFixed(0)} s this run; model in ${modelDir}, log ${logFile}, curves ${join(o.out, 'curves.png')}`);
   if (skipped.length) log(`skipped ${skipped.length} unreadable image(s)`);
   trainer.dispose();

@@ -1,0 +1,40 @@
+// The data loader on its own: windows rendered per second (decoding, resampling, targets) in worker
+// threads, for the squeeze preset on the COCO photos when present, else the tiny preset on synthetic
+// scenes. It must outpace the trainer's samples/s (the deepmask and model sections).
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseCoco } from '../src/data/coco.js';
+import { WorkerLoader } from '../src/data/loader.js';
+import { PatchSampler } from '../src/data/sampler.js';
+import { Rng } from '../src/graph/random.js';
+import { presetConfig } from '../src/model/presets.js';
+import { BatchMaker } from '../src/train/batches.js';
+import { writeSynth } from '../src/cli/synth.js';
+import type { BenchContext } from './run.js';
+import type { Section } from './lib/report.js';
+
+export async function loaderBench({ quick }: BenchContext): Promise<Section> {
+  const rows: Section['rows'] = [];
+  const coco = '../shared/data/coco-tiny-train2017';
+  const synth = join(mkdtempSync(join(tmpdir(), 'deepmask-bench-')), 'synth');
+  writeSynth(synth, { images: 100, seed: 1 });
+  const sets: [string, string, string][] = [['tiny', join(synth, 'instances.json'), join(synth, 'images')]];
+  if (existsSync(coco)) sets.push(['squeeze', join(coco, 'instances.json'), join(coco, 'images')]);
+  for (const [preset, data, images] of sets) {
+    const cfg = presetConfig(preset);
+    const ds = parseCoco(readFileSync(data, 'utf8'), data);
+    for (const workers of quick ? [1] : [1, 2]) {
+      const loader = new WorkerLoader({ imagesDir: images, files: new Map(ds.images.map((im) => [im.id, im.file_name])), geo: cfg, norm: cfg.normalization, workers });
+      const maker = new BatchMaker(new PatchSampler(ds, cfg, new Rng(1)), loader.render, cfg);
+      await maker.make(32, 'joint'); // warm the image caches
+      const t0 = performance.now();
+      let n = 0;
+      while (performance.now() - t0 < 3000) n += (await maker.make(32, 'joint')).n;
+      const rate = (n * 1000) / (performance.now() - t0);
+      rows.push({ name: `${preset} windows, ${workers} worker${workers > 1 ? 's' : ''}`, unit: 'samples/s', ours: rate, detail: { window: cfg.inputSize, 'ground truth': cfg.gtSize } });
+      await loader.close();
+    }
+  }
+  return { title: 'data loader alone (decode, crop and resample, targets; cached images)', rows };
+}
