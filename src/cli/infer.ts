@@ -6,7 +6,7 @@ import { encodePng } from '../data/png.js';
 import { parseCoco } from '../data/coco.js';
 import { loadModel } from '../model/files.js';
 import { defaultScales, propose, scalesFromRange, type Timings } from '../infer/proposals.js';
-import { drawProposals, toCocoResults } from '../infer/results.js';
+import { drawProposals, nms, toCocoResults } from '../infer/results.js';
 import { bundledModel } from './bundled.js';
 import { intOption, numOption, parse, str, UsageError } from './args.js';
 import { Progress } from './progress.js';
@@ -24,7 +24,9 @@ Class-agnostic object-mask proposals for PNG/JPEG images (files or folders).
   --proposals N     proposals per image (default 100; COCO's AR@1000 needs 1000)
   --scales A:B:S    pyramid scales 2^A .. 2^B in steps of 2^S (default: the paper's, for the preset)
   --threshold P     mask probability threshold (default 0.2)
-  --viz             draw the top proposals on each image      --viz-top K (default 10)
+  --viz             draw the top proposals on each image (near-duplicates skipped)   --viz-top K (default 10)
+  --nms T           drop proposals whose mask IoU with a better one exceeds T (default: none,
+                    as in the paper; AR is computed on the raw ranking)
   --coco FILE       take image ids from a COCO file (by file name), for \`deepmask eval\`;
                     otherwise numeric file names give the id (000000008193.jpg -> 8193)`;
 
@@ -47,7 +49,7 @@ export const inferCommand: Command = {
   async run(argv) {
     const { values: v, positionals } = parse(
       argv,
-      { weights: { type: 'string' }, out: { type: 'string' }, proposals: { type: 'string' }, scales: { type: 'string' }, threshold: { type: 'string' }, viz: { type: 'boolean' }, 'viz-top': { type: 'string' }, coco: { type: 'string' } },
+      { weights: { type: 'string' }, out: { type: 'string' }, proposals: { type: 'string' }, scales: { type: 'string' }, threshold: { type: 'string' }, viz: { type: 'boolean' }, 'viz-top': { type: 'string' }, coco: { type: 'string' }, nms: { type: 'string' } },
       usage,
     );
     const out = str(v.out);
@@ -66,6 +68,7 @@ export const inferCommand: Command = {
       scales = scalesFromRange(a!, b!, s!);
     }
     const proposals = intOption(v.proposals, 'proposals', 100), threshold = numOption(v.threshold, 'threshold', 0.2), vizTop = intOption(v['viz-top'], 'viz-top', 10);
+    const nmsAt = numOption(v.nms, 'nms', 1);
     console.log(`adapter: ${rt.adapter.description}; model: ${weights} (${model.config.preset}); ${files.length} image(s), ${scales.length} scales`);
     mkdirSync(out, { recursive: true });
     if (v.viz) mkdirSync(join(out, 'viz'), { recursive: true });
@@ -90,6 +93,7 @@ export const inferCommand: Command = {
           continue;
         }
         const r = await propose(model, img, { proposals, scales, threshold });
+        if (nmsAt < 1) r.proposals = nms(r.proposals, nmsAt);
         if (r.notice) console.warn(`\nnote: ${file}: ${r.notice}`);
         for (const k of Object.keys(total) as (keyof Timings)[]) total[k] += r.timings[k];
         for (const res of toCocoResults(id, r.proposals)) {

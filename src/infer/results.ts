@@ -1,6 +1,6 @@
 // Proposals as COCO results and as pictures (universal).
 import { drawOverlay } from '../data/draw.js';
-import { decodeMask, toCocoRle } from '../data/rle.js';
+import { decodeMask, iou, toCocoRle } from '../data/rle.js';
 import type { RgbImage } from '../data/image.js';
 import type { Proposal } from './proposals.js';
 
@@ -33,8 +33,26 @@ export function toRgba(img: RgbImage): Uint8Array {
   return out;
 }
 
-/** The image with the first `top` proposals as coloured translucent fills with outlines (best drawn last, on top). */
-export function drawProposals(img: RgbImage, proposals: Proposal[], top = 10): Uint8Array {
-  const chosen = proposals.slice(0, top).reverse();
+/**
+ * Greedy non-maximum suppression by mask IoU over score-ordered proposals: a proposal overlapping a
+ * kept one by more than `threshold` is dropped; stops after `limit` kept. (DeepMask itself ranks
+ * without NMS; this is an optional post-step.)
+ */
+export function nms(proposals: Proposal[], threshold: number, limit = Infinity): Proposal[] {
+  const kept: Proposal[] = [];
+  for (const p of proposals) {
+    if (kept.length >= limit) break;
+    if (kept.length === 0 || Math.max(...iou([p.rle], kept.map((k) => k.rle), kept.map(() => false))[0]!) <= threshold) kept.push(p);
+  }
+  return kept;
+}
+
+/**
+ * The image with its top proposals as coloured translucent fills with outlines (best drawn last,
+ * on top). Near-duplicates (mask IoU > `nmsThreshold`, default 0.5) are skipped so that the picture
+ * shows distinct objects; pass 1 to draw the raw ranking.
+ */
+export function drawProposals(img: RgbImage, proposals: Proposal[], top = 10, nmsThreshold = 0.5): Uint8Array {
+  const chosen = (nmsThreshold < 1 ? nms(proposals, nmsThreshold, top) : proposals.slice(0, top)).reverse();
   return drawOverlay(toRgba(img), img.width, img.height, chosen.map((p) => decodeMask(p.rle)));
 }
