@@ -27,12 +27,6 @@ override BCAST_B: bool = true;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-fn sigmoid(x: f32) -> f32 {
-  // Split by sign so exp never overflows.
-  if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-  let e = exp(x);
-  return e / (1.0 + e);
-}
 
 @compute @workgroup_size(64)
 fn map(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

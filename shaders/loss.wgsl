@@ -11,11 +11,6 @@ struct Params { n: u32 }
 // log(1 + exp(z)) without overflow.
 fn softplus(z: f32) -> f32 { return max(z, 0.0) + log(1.0 + exp(-abs(z))); }
 
-fn sigmoid(z: f32) -> f32 {
-  if (z >= 0.0) { return 1.0 / (1.0 + exp(-z)); }
-  let e = exp(z);
-  return e / (1.0 + e);
-}
 
 @compute @workgroup_size(64)
 fn soft_margin(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { noGrad, ops, Rng, Runtime, Tensor } from '../src/index.js';
+import { noGrad, ops, Rng, Runtime, SGD, Tensor } from '../src/index.js';
 import { assertClose, checkOp, randomData } from './lib/check.js';
 import { conv2dRef, convOut, maxPoolRef, resizeRef, type ConvRefGeometry } from './lib/ref.js';
 import { rt } from './lib/gpu.js';
@@ -211,6 +211,23 @@ test('matmul operands over the binding limit run as windowed sub-problems', asyn
     for (const t of [x, w, b, y, l, x.grad!, w.grad!, b.grad!]) t.dispose();
   }
   ['forward', 'input gradient', 'weight gradient', 'bias gradient'].forEach((what, i) => assertClose(results[1]![i]!, results[0]![i]!, `windowed ${what}`, 1e-5));
+  // And an SGD step with momentum on that 64 KiB weight, twice (velocity in place).
+  const stepped: Float32Array[] = [];
+  for (const r of [rt, small]) {
+    const w = Tensor.from(wd, [I, O], { rt: r });
+    w.requiresGrad = true;
+    const opt = new SGD([w], { lr: 0.1, momentum: 0.9, weightDecay: 0.01 });
+    for (let k = 0; k < 2; k++) {
+      w.grad = Tensor.from(wd.map((v, i) => 0.5 * v + k * (i % 3)), [I, O], { rt: r });
+      opt.step();
+      w.grad.dispose();
+      w.grad = null;
+    }
+    stepped.push(await w.read());
+    opt.dispose();
+    w.dispose();
+  }
+  assertClose(stepped[1]!, stepped[0]!, 'SGD on a parameter over the binding limit', 1e-6);
   small.destroy();
 });
 
