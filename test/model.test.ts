@@ -120,6 +120,37 @@ test('tiny preset: forward, loss and gradients against the float64 CPU reference
   dispose(m);
 });
 
+test('vgg-a takes a full SGD step at batch 1 (its 205 MB mask weight exceeds the binding limit)', async () => {
+  const { SGD, scope: sc } = await import('../src/index.js');
+  const m = new DeepMask('vgg-a', { seed: 1 });
+  const big = m.namedParameters().find(([n]) => n === 'heads.maskLowRank.weight')![1];
+  assert.ok(big.bytes > m.rt.limits.maxBindingBytes, `${big.bytes} bytes`);
+  const S = 224, G = m.config.gtSize;
+  const x = Tensor.from(randomData(S * S * 3, rng), [1, S, S, 3]);
+  const t = {
+    masks: Tensor.from(new Float32Array(G * G).fill(1), [1, G, G, 1]),
+    maskWeights: Tensor.from(new Float32Array(G * G).fill(1 / (G * G)), [1, G, G, 1]),
+    scores: Tensor.from([1], [1, 1]),
+    scoreWeights: Tensor.from([1 / 32], [1, 1]),
+  };
+  const before = (await big.read()).slice(0, 1000);
+  const opt = new SGD(m.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+  const loss = sc(() => {
+    const l = m.loss(m.forward(x), t);
+    l.backward();
+    opt.step();
+    return l;
+  });
+  assert.ok(Number.isFinite(await loss.item()), 'finite loss');
+  const after = (await big.read()).slice(0, 1000);
+  assert.ok(after.some((v, i) => v !== before[i]), 'the oversized weight was updated');
+  assert.ok(after.every(Number.isFinite), 'and stays finite');
+  loss.dispose();
+  opt.dispose();
+  for (const v of [x, ...Object.values(t)]) v.dispose();
+  dispose(m);
+});
+
 /** Crops [n, F, F, C] windows at `cells` from a [1, fh, fw, C] feature map (host side). */
 function crops(f: Float32Array, fw: number, C: number, F: number, cells: [number, number][]): Float32Array {
   const out = new Float32Array(cells.length * F * F * C);
