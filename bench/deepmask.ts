@@ -101,12 +101,16 @@ export async function deepmaskBench({ rt, peer, quick }: BenchContext): Promise<
         try {
           const px = tf.tensor4d(X, [B, S, S, 3]);
           const pt = { masks: tf.tensor4d(GT, [B, G, G, 1]), maskWeights: tf.tensor4d(MW, [B, G, G, 1]), scores: tf.tensor2d(L, [B, 1]), scoreWeights: tf.tensor2d(LW, [B, 1]) };
-          pf = (await time(() => tf.tidy(() => peerModel.forward(px, false).masks), () => peer.sync(), opts)).ms;
-          ps = (await time(() => tf.tidy(() => { peerModel.step(px, pt).dispose(); }), () => peer.sync(), opts)).ms;
+          const fwdRun = () => tf.tidy(() => peerModel.forward(px, false).masks).dispose();
+          const stepRun = () => tf.tidy(() => peerModel.step(px, pt).dispose());
+          await peer.check(fwdRun);
+          pf = (await time(fwdRun, () => peer.sync(), opts)).ms;
+          await peer.check(stepRun);
+          ps = (await time(stepRun, () => peer.sync(), opts)).ms;
           px.dispose();
           for (const v of Object.values(pt)) v.dispose();
         } catch (e) {
-          note = `peer failed: ${(e as Error).message.slice(0, 60)}`;
+          note = `peer failed: ${(e as Error).message.slice(0, 70)}`;
         }
       }
       const frac = (ms: number, flops: number) => gflops(flops, ms) / peak;
@@ -118,15 +122,23 @@ export async function deepmaskBench({ rt, peer, quick }: BenchContext): Promise<
     const scales = defaultScales(model);
     const ours = await time(() => propose(model, img, { proposals: 100, scales }), () => rt.sync(), preset === 'vgg-a' ? { minReps: 1, minMs: 0 } : { minReps: 2, minMs: 0 });
     const staged = await propose(model, img, { proposals: 100, scales, timeStages: true });
-    let theirs: number | undefined;
-    if (peerModel && peer) theirs = (await time(() => peerModel.propose(img, scales, 100), () => peer.sync(), { minReps: 1, minMs: 0 })).ms;
+    let theirs: number | undefined, inferNote = '';
+    if (peerModel && peer) {
+      const t0 = performance.now();
+      try {
+        await peer.check(() => peerModel.propose(img, scales, 100)); // one checked run, timed
+        theirs = performance.now() - t0;
+      } catch (e) {
+        inferNote = `peer failed: ${(e as Error).message.slice(0, 70)}`;
+      }
+    }
     const st = staged.timings;
     inferRows.push({
       name: `${preset} 640x480, ${scales.length} scales`,
       unit: 'ms',
       ours: ours.ms,
       ...(theirs !== undefined ? { peer: theirs } : {}),
-      detail: { pyramid: st.pyramid, trunk: st.trunk, heads: st.heads, 'top-N': st.topN, masks: st.masks, paste: st.paste, RLE: st.rle, 'peak MiB': rt.memory().peakInUseBytes / 2 ** 20 },
+      detail: { pyramid: st.pyramid, trunk: st.trunk, heads: st.heads, 'top-N': st.topN, masks: st.masks, paste: st.paste, RLE: st.rle, 'peak MiB': rt.memory().peakInUseBytes / 2 ** 20, ...(inferNote ? { note: inferNote } : {}) },
     });
     peerModel?.dispose();
     model.zeroGrad();

@@ -25,6 +25,9 @@ struct Params {
   pChunk: u32,  // dW: output pixels per split
   splits: u32,  // dW: number of splits
   split0: u32,  // dW: index of this dispatch's first split (batch chunks dispatch separately)
+  tap0: u32,    // forward: first kernel tap (kh * KW + kw) of this dispatch's weight slice
+  taps: u32,    // forward: taps in the slice (all of them unless the weights exceed a binding)
+  yOff: u32,    // forward: element offset of the output (partial sums of tap slices)
 }
 
 override VEC: bool = false;   // columns (Cout, or Cin for dX) % 4 == 0: vec4 loads of the column operand
@@ -132,28 +135,29 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
     ox[i] = i32((q % p.OW) * p.stride) - i32(p.pad);
   }
   var acc: Acc;
-  for (var kh = 0u; kh < p.KH; kh++) {
-    for (var kw = 0u; kw < p.KW; kw++) {
-      var base: array<u32, R>;
-      var ok: array<bool, R>;
+  // Taps [tap0, tap0 + taps): the weight binding holds just their rows.
+  for (var tap = p.tap0; tap < p.tap0 + p.taps; tap++) {
+    let kh = tap / p.KW;
+    let kw = tap % p.KW;
+    var base: array<u32, R>;
+    var ok: array<bool, R>;
+    for (var i = 0u; i < R; i++) {
+      let iy = oy[i] + i32(kh * p.dil);
+      let ix = ox[i] + i32(kw * p.dil);
+      ok[i] = iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W);
+      base[i] = select(0u, (img[i] + u32(iy) * p.W + u32(ix)) * p.Cin, ok[i]);
+    }
+    let wrow = (tap - p.tap0) * p.Cin;
+    for (var ci = 0u; ci < p.Cin; ci++) {
+      var bv: array<vec4f, C>;
+      for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + ci, p.Cout, t.n0 + 4u * j); }
       for (var i = 0u; i < R; i++) {
-        let iy = oy[i] + i32(kh * p.dil);
-        let ix = ox[i] + i32(kw * p.dil);
-        ok[i] = iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W);
-        base[i] = select(0u, (img[i] + u32(iy) * p.W + u32(ix)) * p.Cin, ok[i]);
-      }
-      let wrow = (kh * p.KW + kw) * p.Cin;
-      for (var ci = 0u; ci < p.Cin; ci++) {
-        var bv: array<vec4f, C>;
-        for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + ci, p.Cout, t.n0 + 4u * j); }
-        for (var i = 0u; i < R; i++) {
-          let a = vec4f(select(0.0, x[base[i] + ci], ok[i]));
-          for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
-        }
+        let a = vec4f(select(0.0, x[base[i] + ci], ok[i]));
+        for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
       }
     }
   }
-  store(&acc, t, rows, p.Cout, 0u, true);
+  store(&acc, t, rows, p.Cout, p.yOff, true);
 }
 
 @compute @workgroup_size(WG)

@@ -194,6 +194,20 @@ test('tensors over the storage binding limit are split transparently', async () 
   small.destroy();
 });
 
+test('convolution weights over the binding limit are taken a range of taps at a time', async () => {
+  // A 7x7 conv 16 -> 32 (a fully connected layer as a convolution): 100 KiB of weights under a 16 KiB cap.
+  const small = await Runtime.create({ maxBindingBytes: 16 * 1024 });
+  const xd = randomData(9 * 9 * 16, rng), wd = randomData(7 * 7 * 16 * 32, rng), bd = randomData(32, rng);
+  const outs: Float32Array[] = [];
+  for (const r of [rt, small]) {
+    const y = noGrad(() => ops.conv2d(Tensor.from(xd, [1, 9, 9, 16], { rt: r }), Tensor.from(wd, [7, 7, 16, 32], { rt: r }), Tensor.from(bd, [32], { rt: r }), { relu: true }));
+    outs.push(await y.read());
+    y.dispose();
+  }
+  assertClose(outs[1]!, outs[0]!, 'tap slices', 1e-5);
+  small.destroy();
+});
+
 test('matmul operands over the binding limit run as windowed sub-problems', async () => {
   const small = await Runtime.create({ maxBindingBytes: 16 * 1024 });
   // A fully connected layer whose weight [in, out] is 64 KiB: forward (K pieces), input gradient

@@ -9,6 +9,11 @@ export interface Peer {
   tf: Tf;
   /** Submits tfjs's queued work and waits for the GPU to finish it. */
   sync(): Promise<void>;
+  /**
+   * Runs `fn` once inside error scopes and throws if WebGPU rejected any of its work: tfjs does not
+   * split bindings over the limit, and an invalid command buffer would otherwise time as "fast".
+   */
+  check(fn: () => unknown): Promise<void>;
   name: string;
 }
 
@@ -24,14 +29,28 @@ export async function createPeer(): Promise<Peer> {
   await tf.ready();
   // The same steps tfjs takes before its own readbacks: end the pass, submit, wait.
   const be = tf.backend() as unknown as { ensureCommandEncoderReady(): void; endComputePassEncoder(): void; submitQueue(): void; device: GPUDevice };
+  const sync = async () => {
+    be.ensureCommandEncoderReady();
+    be.endComputePassEncoder();
+    be.submitQueue();
+    await be.device.queue.onSubmittedWorkDone();
+  };
   return {
     tf,
     name: 'tfjs-webgpu',
-    async sync() {
-      be.ensureCommandEncoderReady();
-      be.endComputePassEncoder();
-      be.submitQueue();
-      await be.device.queue.onSubmittedWorkDone();
+    sync,
+    async check(fn) {
+      be.device.pushErrorScope('validation');
+      be.device.pushErrorScope('out-of-memory');
+      try {
+        await fn();
+        await sync();
+      } finally {
+        const oom = await be.device.popErrorScope();
+        const invalid = await be.device.popErrorScope();
+        const e = oom ?? invalid;
+        if (e) throw new Error(e.message.split('\n')[0]);
+      }
     },
   };
 }

@@ -26,7 +26,7 @@ export function convOutputSize(g: Pick<ConvGeometry, 'H' | 'W' | 'KH' | 'KW' | '
   return { OH, OW };
 }
 
-type ConvParams = ConvGeometry & { OH: number; OW: number; pChunk: number; splits: number; split0: number };
+type ConvParams = ConvGeometry & { OH: number; OW: number; pChunk: number; splits: number; split0: number; tap0: number; taps: number; yOff: number };
 
 const on = (c: Constants, k: string): boolean => c[k] === true;
 
@@ -36,9 +36,9 @@ const forwardKernel = kernel<ConvParams>({
   workgroups: (p, c) => tiles(p.N * p.OH * p.OW, p.Cout, lanesOf(c)),
   sizes: (p, c) => ({
     x: p.N * p.H * p.W * p.Cin,
-    w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4),
+    w: ceilDiv(p.taps * p.Cin * p.Cout, 4),
     bias: on(c, 'BIAS') ? p.Cout : 0,
-    y: p.N * p.OH * p.OW * p.Cout,
+    y: p.yOff + p.N * p.OH * p.OW * p.Cout,
   }),
 });
 
@@ -77,18 +77,47 @@ const backwardWeightKernel = kernel<ConvParams>({
 });
 
 function params(g: ConvGeometry): ConvParams {
-  return { ...g, ...convOutputSize(g), pChunk: 0, splits: 1, split0: 0 };
+  return { ...g, ...convOutputSize(g), pChunk: 0, splits: 1, split0: 0, tap0: 0, taps: g.KH * g.KW, yOff: 0 };
 }
 
-/** y = conv(x, w) (+ bias) (ReLU); x [N,H,W,Cin], y [N,OH,OW,Cout]. */
+/**
+ * y = conv(x, w) (+ bias) (ReLU); x [N,H,W,Cin], y [N,OH,OW,Cout]. Weights over the storage binding
+ * limit (a fully connected layer run as a 14x14 convolution) are taken a range of taps at a time,
+ * each range a contiguous slice, into partial sums reduced in a fixed order.
+ */
 export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; bias?: BufferView; y: BufferView; g: ConvGeometry; relu?: boolean }): void {
   const p = params(a.g);
-  rt.run(forwardKernel, {
-    params: p,
-    bind: { x: a.x, w: a.w, bias: a.bias ?? rt.empty, y: a.y },
-    constants: { VEC: p.Cout % 4 === 0, BIAS: !!a.bias, RELU: !!a.relu, ...lanesFor(p.Cout) },
-    split: { items: p.N, per: { x: p.H * p.W * p.Cin * 4, y: p.OH * p.OW * p.Cout * 4 }, chunk: (_, N) => ({ N }) },
-  });
+  const lanes = lanesFor(p.Cout);
+  const split = { items: p.N, per: { x: p.H * p.W * p.Cin * 4, y: p.OH * p.OW * p.Cout * 4 }, chunk: (_: number, N: number) => ({ N }) };
+  const tapBytes = p.Cin * p.Cout * 4, taps = p.KH * p.KW;
+  if (taps * tapBytes <= rt.limits.maxBindingBytes) {
+    rt.run(forwardKernel, {
+      params: p,
+      bind: { x: a.x, w: a.w, bias: a.bias ?? rt.empty, y: a.y },
+      constants: { VEC: p.Cout % 4 === 0, BIAS: !!a.bias, RELU: !!a.relu, ...lanes },
+      split,
+    });
+    return;
+  }
+  const align = rt.limits.storageAlign;
+  let per = Math.floor(rt.limits.maxBindingBytes / tapBytes);
+  while (per > 1 && (per * tapBytes) % align !== 0) per--; // slice offsets stay aligned
+  if ((per * tapBytes) % align !== 0) throw new Error(`conv2d: cannot slice ${p.KH}x${p.KW} weights under the storage binding limit`);
+  const slices = ceilDiv(taps, per);
+  const out = p.N * p.OH * p.OW * p.Cout;
+  if (slices * out * 4 > rt.limits.maxBindingBytes) throw new Error(`conv2d: output ${p.N}x${p.OH}x${p.OW}x${p.Cout} too large for split weights`);
+  const partial = { buffer: rt.alloc(slices * out * 4, 'conv2d.tap-partials'), offset: 0, size: slices * out * 4 };
+  for (let s = 0; s < slices; s++) {
+    const tap0 = s * per, n = Math.min(per, taps - tap0);
+    const w = { buffer: a.w.buffer, offset: a.w.offset + tap0 * tapBytes, size: Math.ceil((n * tapBytes) / 16) * 16 };
+    rt.run(forwardKernel, {
+      params: { ...p, tap0, taps: n, yOff: s * out },
+      bind: { x: a.x, w, bias: rt.empty, y: partial },
+      constants: { VEC: p.Cout % 4 === 0, BIAS: false, RELU: false, ...lanes },
+    });
+  }
+  reduceSplits(rt, { partial, out: a.y, n: out, cols: p.Cout, splits: slices, ...(a.bias ? { bias: a.bias } : {}), relu: a.relu });
+  rt.free(partial.buffer);
 }
 
 /**
