@@ -50,14 +50,20 @@ for (const name of only) {
 
 const file = values.out ?? `bench/results/${rt.adapter.slug}.json`;
 mkdirSync('bench/results', { recursive: true });
-const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { sections?: Record<string, unknown> }) : {};
-const doc = {
-  adapter: rt.adapter,
-  date: new Date().toISOString(),
-  node: process.version,
-  lpNumThreads: process.env.LP_NUM_THREADS ?? null,
-  sections: { ...(previous.sections ?? {}), ...results },
-};
+type Rows = { name: string }[];
+const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { sections?: Record<string, Rows> }) : {};
+// A partial run (--only, --quick) replaces the rows it measured and keeps the others.
+const sections: Record<string, Rows> = { ...(previous.sections ?? {}) };
+for (const [title, rows] of Object.entries(results) as [string, Rows][]) {
+  const merged = [...(sections[title] ?? [])];
+  for (const r of rows) {
+    const i = merged.findIndex((m) => m.name === r.name);
+    if (i >= 0) merged[i] = r;
+    else merged.push(r);
+  }
+  sections[title] = merged;
+}
+const doc = { adapter: rt.adapter, date: new Date().toISOString(), node: process.version, lpNumThreads: process.env.LP_NUM_THREADS ?? null, sections };
 writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
 writeResultsMd();
 console.log(`\nwrote ${file} and bench/RESULTS.md`);
