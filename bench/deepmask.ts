@@ -122,8 +122,14 @@ export async function deepmaskBench({ rt, peer, quick }: BenchContext): Promise<
     // Full-scene inference on one 640x480 image, 100 proposals, the preset's default scales.
     model.eval();
     const scales = defaultScales(model);
-    const ours = await time(() => propose(model, img, { proposals: 100, scales }), () => rt.sync(), preset === 'vgg-a' ? { minReps: 1, minMs: 0 } : { minReps: 2, minMs: 0 });
+    const inferOpts = preset === 'vgg-a' ? { minReps: 1, minMs: 0 } : { minReps: 2, minMs: 0 };
+    const weightMiB = () => model.parameters().reduce((n, p) => n + p.bytes, 0) / 2 ** 20;
+    model.zeroGrad();
+    rt.pool.trim();
+    rt.pool.resetPeaks();
+    const ours = await time(() => propose(model, img, { proposals: 100, scales }), () => rt.sync(), inferOpts);
     const staged = await propose(model, img, { proposals: 100, scales, timeStages: true });
+    const peakF32 = rt.memory().peakInUseBytes / 2 ** 20, weightsF32 = weightMiB();
     let theirs: number | undefined, inferNote = '';
     if (peerModel && peer) {
       const t0 = performance.now();
@@ -140,7 +146,19 @@ export async function deepmaskBench({ rt, peer, quick }: BenchContext): Promise<
       unit: 'ms',
       ours: ours.ms,
       ...(theirs !== undefined ? { peer: theirs } : {}),
-      detail: { pyramid: st.pyramid, trunk: st.trunk, heads: st.heads, 'top-N': st.topN, masks: st.masks, paste: st.paste, RLE: st.rle, 'peak MiB': rt.memory().peakInUseBytes / 2 ** 20, ...(inferNote ? { note: inferNote } : {}) },
+      detail: { pyramid: st.pyramid, trunk: st.trunk, heads: st.heads, 'top-N': st.topN, masks: st.masks, paste: st.paste, RLE: st.rle, 'peak MiB': peakF32, 'weights MiB': weightsF32, ...(inferNote ? { note: inferNote } : {}) },
+    });
+    // The same with f16 weights (model.half()): half the weight memory and traffic, f32 arithmetic.
+    model.half();
+    rt.pool.trim();
+    rt.pool.resetPeaks();
+    const halfT = await time(() => propose(model, img, { proposals: 100, scales }), () => rt.sync(), inferOpts);
+    const hs = (await propose(model, img, { proposals: 100, scales, timeStages: true })).timings;
+    inferRows.push({
+      name: `${preset} 640x480, f16 weights`,
+      unit: 'ms',
+      ours: halfT.ms,
+      detail: { trunk: hs.trunk, heads: hs.heads, 'f32 / f16 time': ours.ms / halfT.ms, 'peak MiB': rt.memory().peakInUseBytes / 2 ** 20, 'weights MiB': weightMiB() },
     });
     peerModel?.dispose();
     model.zeroGrad();

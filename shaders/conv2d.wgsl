@@ -35,6 +35,7 @@ override RELU_MASK: bool = false;  // dX, dW: the forward had a fused ReLU: dy c
 override BIAS: bool = false;
 override RELU: bool = false;
 override SAME_TAP: bool = false;  // dW: Cin % R == 0, so a lane's R rows share one kernel tap
+override HALF_W: bool = false;    // weights stored as IEEE halves in `wh`, two per word (inference); f32 arithmetic
 override WG: u32 = 64u;
 // Lanes along the columns; the other WG / COL_LANES lanes take further groups of R rows. With all
 // lanes on columns (wide layers) a workgroup's rows are uniform and the gathered operand has one
@@ -53,6 +54,7 @@ alias Acc = array<array<vec4f, C>, R>;  // R rows x C vec4 column groups per lan
 @group(0) @binding(6) var<storage, read> dy4: array<vec4f>;  // dW: [N, OH, OW, Cout]
 @group(0) @binding(7) var<storage, read> act: array<f32>;     // with RELU_MASK: the forward output, dy's shape
 @group(0) @binding(8) var<storage, read> act4: array<vec4f>;
+@group(0) @binding(9) var<storage, read> wh: array<u32>;       // with HALF_W: w's elements as packed halves
 
 fn dy_at(e: u32) -> f32 {
   if (RELU_MASK) { return select(0.0, dy[e], act[e] > 0.0); }
@@ -64,7 +66,16 @@ fn dy4_masked(e4: u32) -> vec4f {
   return dy4[e4];
 }
 
-fn w_at(e: u32) -> f32 { return w[e >> 2u][e & 3u]; }
+fn w_at(e: u32) -> f32 {
+  if (HALF_W) { return unpack2x16float(wh[e >> 1u])[e & 1u]; }
+  return w[e >> 2u][e & 3u];
+}
+
+// Elements [e, e+4) of the weights, e a multiple of 4.
+fn w4_at(e: u32) -> vec4f {
+  if (HALF_W) { return vec4f(unpack2x16float(wh[e >> 1u]), unpack2x16float(wh[(e >> 1u) + 1u])); }
+  return w[e >> 2u];
+}
 fn dy4_at(e: u32) -> f32 {
   if (RELU_MASK) { return select(0.0, dy4[e >> 2u][e & 3u], act4[e >> 2u][e & 3u] > 0.0); }
   return dy4[e >> 2u][e & 3u];
@@ -72,7 +83,7 @@ fn dy4_at(e: u32) -> f32 {
 
 // Four consecutive columns [n, n+4) of row `row` of the [rows, cols] matrix held in `w`.
 fn load_w(row: u32, cols: u32, n: u32) -> vec4f {
-  if (VEC) { return w[(row * cols + min(n, cols - 4u)) >> 2u]; }
+  if (VEC) { return w4_at(row * cols + min(n, cols - 4u)); }
   let b = row * cols;
   let l = cols - 1u;
   return vec4f(w_at(b + min(n, l)), w_at(b + min(n + 1u, l)), w_at(b + min(n + 2u, l)), w_at(b + min(n + 3u, l)));

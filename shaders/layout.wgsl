@@ -80,3 +80,16 @@ fn gather_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   if (i >= gp.n * gp.cols) { return; }
   dst[i] = src[index[i / gp.cols] * gp.cols + i % gp.cols];
 }
+
+struct HalfParams { n: u32 }  // f32 elements
+@group(0) @binding(0) var<uniform> hp: HalfParams;
+@group(0) @binding(5) var<storage, read_write> halves: array<u32>;
+
+// Weights as IEEE halves for inference: elements 2i and 2i+1 packed into word i (low half first).
+@compute @workgroup_size(64)
+fn to_half(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroup_linear(wid, nwg) * 64u + lid;
+  let e = 2u * i;
+  if (e >= hp.n) { return; }
+  halves[i] = pack2x16float(vec2f(src[e], select(0.0, src[min(e + 1u, hp.n - 1u)], e + 1u < hp.n)));
+}

@@ -27,6 +27,7 @@ override TRANS_B: bool = false;  // B stored [N, K]
 override VEC_B: bool = false;    // B stored [K, N] with ldb and bOff multiples of 4: vec4 loads
 override BIAS: bool = false;
 override RELU: bool = false;
+override HALF_B: bool = false;   // B stored as IEEE halves in `bh`, two per word (inference weights); f32 arithmetic
 override WG: u32 = 64u;          // lanes per workgroup
 override COL_LANES: u32 = 64u;   // lanes along N; the others take further row groups (narrow N)
 const R: u32 = 16u;               // rows per workgroup
@@ -37,13 +38,23 @@ const C: u32 = 2u;               // vec4 column groups per lane
 @group(0) @binding(2) var<storage, read> b: array<vec4f>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> bh: array<u32>;
 
-fn b_at(e: u32) -> f32 { return b[e >> 2u][e & 3u]; }
+fn b_at(e: u32) -> f32 {
+  if (HALF_B) { return unpack2x16float(bh[e >> 1u])[e & 1u]; }
+  return b[e >> 2u][e & 3u];
+}
+
+// Elements [e, e+4) of B, e a multiple of 4.
+fn b4_at(e: u32) -> vec4f {
+  if (HALF_B) { return vec4f(unpack2x16float(bh[e >> 1u]), unpack2x16float(bh[(e >> 1u) + 1u])); }
+  return b[e >> 2u];
+}
 
 // Columns [n, n+4) of row k of op(B); columns past N repeat the last one (never stored).
 fn load_b(k: u32, n: u32) -> vec4f {
   let l = p.N - 1u;
-  if (VEC_B) { return b[(p.bOff + k * p.ldb + min(n, p.N - 4u)) >> 2u]; }
+  if (VEC_B) { return b4_at(p.bOff + k * p.ldb + min(n, p.N - 4u)); }
   if (TRANS_B) {
     let e = p.bOff + k;
     return vec4f(b_at(e + min(n, l) * p.ldb), b_at(e + min(n + 1u, l) * p.ldb), b_at(e + min(n + 2u, l) * p.ldb), b_at(e + min(n + 3u, l) * p.ldb));

@@ -13,7 +13,7 @@ import { Progress } from './progress.js';
 import type { Command } from './main.js';
 
 const usage = `Usage: deepmask infer IMAGE_OR_DIR... --out DIR [--weights DIR] [--proposals N] [--scales MIN:MAX:STEP]
-                      [--threshold P] [--viz] [--viz-top K] [--coco instances.json]
+                      [--threshold P] [--f16] [--viz] [--viz-top K] [--coco instances.json]
 
 Class-agnostic object-mask proposals for PNG/JPEG images (files or folders).
 
@@ -24,6 +24,7 @@ Class-agnostic object-mask proposals for PNG/JPEG images (files or folders).
   --proposals N     proposals per image (default 100; COCO's AR@1000 needs 1000)
   --scales A:B:S    pyramid scales 2^A .. 2^B in steps of 2^S (default: the paper's, for the preset)
   --threshold P     mask probability threshold (default 0.2)
+  --f16             weights held as f16 on the GPU (half the weight memory; f32 arithmetic)
   --viz             draw the top proposals on each image (near-duplicates skipped)   --viz-top K (default 10)
   --nms T           drop proposals whose mask IoU with a better one exceeds T (default: none,
                     as in the paper; AR is computed on the raw ranking)
@@ -49,7 +50,7 @@ export const inferCommand: Command = {
   async run(argv) {
     const { values: v, positionals } = parse(
       argv,
-      { weights: { type: 'string' }, out: { type: 'string' }, proposals: { type: 'string' }, scales: { type: 'string' }, threshold: { type: 'string' }, viz: { type: 'boolean' }, 'viz-top': { type: 'string' }, coco: { type: 'string' }, nms: { type: 'string' } },
+      { weights: { type: 'string' }, out: { type: 'string' }, proposals: { type: 'string' }, scales: { type: 'string' }, threshold: { type: 'string' }, f16: { type: 'boolean' }, viz: { type: 'boolean' }, 'viz-top': { type: 'string' }, coco: { type: 'string' }, nms: { type: 'string' } },
       usage,
     );
     const out = str(v.out);
@@ -61,6 +62,7 @@ export const inferCommand: Command = {
     const rt = await init();
     const weights = str(v.weights) ?? bundledModel();
     const model = loadModel(weights);
+    if (v.f16) model.half();
     let scales = defaultScales(model);
     if (str(v.scales)) {
       const [a, b, s] = str(v.scales)!.split(':').map(Number);

@@ -40,6 +40,8 @@ export function noGrad<T>(fn: () => T): T {
 /** Attaches a backward node to `out` when grad is on and some input requires it; returns `out`. */
 export function record(out: Tensor, op: string, inputs: readonly Tensor[], backward: Node['backward'], saved?: readonly Tensor[]): Tensor {
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
+    const f16 = inputs.find((t) => t.dtype === 'f16');
+    if (f16) throw new Error(`${op}: ${f16.name || 'an input'} is f16, which has no gradients; f16 weights are for inference (run under noGrad())`);
     out.requiresGrad = true;
     out.node = saved ? { op, inputs, backward, saved } : { op, inputs, backward };
   } else if (saved) {

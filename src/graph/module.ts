@@ -1,5 +1,6 @@
 // Modules hold named parameters in a stable order: their own fields in declaration order, nested
 // modules (and arrays of them) recursively, named with dots as in PyTorch (`layers.0.weight`).
+import { half as halfCopy } from './ops.js';
 import { Tensor, keep } from './tensor.js';
 
 /** Marks a tensor as a trainable parameter that outlives every scope. */
@@ -71,6 +72,28 @@ export class Module {
     }
   }
 
+  /**
+   * Inference with f16 weights: every parameter of two or more dimensions becomes an f16 copy
+   * (half the memory and weight traffic; conv2d and linear still compute in f32); biases stay f32.
+   * The module can no longer be trained or loaded into (it can still be exported).
+   */
+  half(): this {
+    for (const m of this.modules()) {
+      const fields = m as unknown as Record<string, unknown>;
+      for (const [k, v] of Object.entries(m)) {
+        if (!(v instanceof Tensor) || !v.isParameter || v.dtype !== 'f32' || v.shape.length < 2) continue;
+        const h = keep(halfCopy(v));
+        h.isParameter = true;
+        h.name = v.name;
+        fields[k] = h;
+        v.dispose();
+      }
+    }
+    const left = this.namedParameters().find(([, p]) => p.dtype === 'f32' && p.shape.length >= 2);
+    if (left) throw new Error(`half(): parameter '${left[0]}' is not a module field and was not converted`);
+    return this;
+  }
+
   parameterCount(): number {
     return this.parameters().reduce((n, p) => n + p.size, 0);
   }
@@ -101,6 +124,7 @@ export class Module {
       if (s.shape.join() !== p.shape.join()) {
         throw new Error(`${where}tensor '${name}' has shape [${s.shape.join(', ')}], expected [${p.shape.join(', ')}]`);
       }
+      if (p.dtype !== 'f32') throw new Error(`${where}tensor '${name}': the model holds it as ${p.dtype} (load weights before half())`);
       p.rt.write(p.view(), s.data);
     }
   }

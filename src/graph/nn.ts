@@ -34,7 +34,7 @@ export interface Conv2dOptions {
 /**
  * 2-D convolution: x [N, H, W, Cin], w [KH, KW, Cin, Cout] (our layout; PyTorch's [Cout, Cin, KH, KW]
  * is converted at import), b [Cout]; zero padding, dilation, optional fused ReLU. 1×1 convolutions
- * with stride 1 run as a plain GEMM.
+ * with stride 1 run as a plain GEMM. w may be f16 (see half()): inference only.
  */
 export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, o: Conv2dOptions = {}): Tensor {
   const [N, H, W, Cin] = nhwc('conv2d', x);
@@ -51,7 +51,8 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, o: Conv2dOptions
   }
 
   const out = Tensor.empty([N, OH, OW, Cout], { rt: x.rt });
-  conv2dForward(x.rt, { x: x.view(), w: w.view(), ...(b ? { bias: b.view() } : {}), y: out.view(), g, relu: o.relu });
+  const weights = w.dtype === 'f16' ? { w: w.halfView(), half: true } : { w: w.view() };
+  conv2dForward(x.rt, { x: x.view(), ...weights, ...(b ? { bias: b.view() } : {}), y: out.view(), g, relu: o.relu });
   const inputs = b ? [x, w, b] : [x, w];
   return record(out, o.relu ? 'conv2d_relu' : 'conv2d', inputs, (gy) => {
     // With a fused ReLU the kernels read gy only where the output was positive (no masked copy).

@@ -3,6 +3,7 @@ import { map, MapOp } from '../kernels/elementwise.js';
 import { matmul as matmulKernel } from '../kernels/matmul.js';
 import { sumRows } from '../kernels/reduce.js';
 import { softMargin, softMarginGrad } from '../kernels/loss.js';
+import { toHalf } from '../kernels/layout.js';
 import { record } from './autograd.js';
 import { numel, Tensor } from './tensor.js';
 
@@ -141,6 +142,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
 
 /**
  * x·w (+ b) (ReLU) in one kernel: x [batch, in], w [in, out] (our layout: inputs by rows), b [out].
+ * w may be f16 (see half()): read as halves, computed in f32; no gradients flow through it then.
  */
 export function linear(x: Tensor, w: Tensor, b?: Tensor | null, opts: { relu?: boolean } = {}): Tensor {
   if (x.shape.length !== 2 || w.shape.length !== 2 || x.shape[1] !== w.shape[0]) {
@@ -150,7 +152,8 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null, opts: { relu?: b
   const N = w.shape[1]!;
   if (b && b.size !== N) throw new Error(`linear: bias has ${b.size} elements, expected ${N}`);
   const out = like(x, [M, N]);
-  matmulKernel(x.rt, { a: x.view(), b: w.view(), c: out.view(), ...(b ? { bias: b.view() } : {}), M, N, K, relu: opts.relu });
+  const weights = w.dtype === 'f16' ? { b: w.halfView(), halfB: true } : { b: w.view() };
+  matmulKernel(x.rt, { a: x.view(), ...weights, c: out.view(), ...(b ? { bias: b.view() } : {}), M, N, K, relu: opts.relu });
   const inputs = b ? [x, w, b] : [x, w];
   return record(out, opts.relu ? 'linear_relu' : 'linear', inputs, (g) => {
     const gz = opts.relu ? mapOf(MapOp.RELU_GRAD, out, g) : g;
@@ -162,6 +165,19 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null, opts: { relu?: b
     if (gz !== g && grads[2] !== gz) gz.dispose();
     return grads;
   });
+}
+
+// ---- precision ---------------------------------------------------------------------------------
+
+/**
+ * An f16 copy of an f32 tensor (IEEE halves, round to nearest even), for inference weights: half
+ * the memory and the weight traffic, while conv2d and linear keep computing in f32. Not differentiable.
+ */
+export function half(t: Tensor): Tensor {
+  if (t.dtype !== 'f32') throw new Error(`half: expected an f32 tensor, got ${t.dtype}`);
+  const out = Tensor.empty(t.shape, { rt: t.rt, dtype: 'f16' });
+  toHalf(t.rt, t.view(), out.halfView(), t.size);
+  return out;
 }
 
 // ---- losses ------------------------------------------------------------------------------------

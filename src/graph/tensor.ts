@@ -1,10 +1,14 @@
-// Tensors: a shape and GPU storage (f32, or u32/i32 for auxiliary data such as argmax indices).
+// Tensors: a shape and GPU storage (f32; f16 packed two per word for inference weights; u32/i32
+// for auxiliary data such as argmax indices).
 // Storage is pooled and reference-counted so reshapes share it. Lifetimes are explicit: dispose(),
 // or a scope() that disposes everything created inside it except what it returns or keep()s.
 import type { BufferView, Runtime } from '../gpu/runtime.js';
 import { backward, type Node } from './autograd.js';
+import { packHalves, unpackHalves } from './half.js';
 
-export type DType = 'f32' | 'u32' | 'i32';
+export type DType = 'f32' | 'f16' | 'u32' | 'i32';
+
+const bytesOf = (dtype: DType, n: number): number => (dtype === 'f16' ? Math.ceil(n / 2) * 4 : n * 4);
 
 /** Reference-counted pooled GPU memory shared by a tensor and its reshaped aliases. */
 class Storage {
@@ -102,8 +106,9 @@ export class Tensor {
   /** Uninitialised storage for `shape`. */
   static empty(shape: readonly number[], opts: { rt?: Runtime; dtype?: DType; label?: string } = {}): Tensor {
     const rt = opts.rt ?? getRuntime();
-    const bytes = Math.max(4, numel(shape) * 4);
-    return new Tensor(rt, shape, opts.dtype ?? 'f32', new Storage(rt, rt.alloc(bytes, opts.label), bytes));
+    const dtype = opts.dtype ?? 'f32';
+    const bytes = Math.max(4, bytesOf(dtype, numel(shape)));
+    return new Tensor(rt, shape, dtype, new Storage(rt, rt.alloc(bytes, opts.label), bytes));
   }
 
   /** Uploads host data. */
@@ -111,8 +116,8 @@ export class Tensor {
     const dtype = opts.dtype ?? 'f32';
     if (data.length !== numel(shape)) throw new Error(`data has ${data.length} values but shape [${shape.join(', ')}] needs ${numel(shape)}`);
     const t = Tensor.empty(shape, { ...opts, dtype });
-    const arr = dtype === 'f32' ? Float32Array.from(data) : dtype === 'u32' ? Uint32Array.from(data) : Int32Array.from(data);
-    if (arr.length > 0) t.rt.write(t.view(), arr);
+    const arr = dtype === 'f32' ? Float32Array.from(data) : dtype === 'f16' ? packHalves(data) : dtype === 'u32' ? Uint32Array.from(data) : Int32Array.from(data);
+    if (arr.length > 0) t.rt.write(t.binding(), arr);
     return t;
   }
 
@@ -121,11 +126,26 @@ export class Tensor {
   }
 
   get bytes(): number {
-    return this.size * 4;
+    return bytesOf(this.dtype, this.size);
   }
 
-  /** The tensor's bytes as a kernel binding (rounded up to 16 bytes; pooled buffers have room). */
+  /**
+   * The tensor's bytes as a kernel binding (rounded up to 16 bytes; pooled buffers have room).
+   * Kernels read f32 (or integer) elements: an f16 tensor is refused here and bound with halfView()
+   * by the few ops that read packed halves.
+   */
   view(): BufferView {
+    if (this.dtype === 'f16') throw new Error(`${this.name || 'tensor'} [${this.shape.join(', ')}] is f16: only conv2d and linear take f16 weights, for inference (no gradients)`);
+    return this.binding();
+  }
+
+  /** The packed halves of an f16 tensor as a kernel binding. */
+  halfView(): BufferView {
+    if (this.dtype !== 'f16') throw new Error(`halfView() is for f16 tensors; this one is ${this.dtype}`);
+    return this.binding();
+  }
+
+  private binding(): BufferView {
     const s = this.live();
     return { buffer: s.buffer, offset: 0, size: Math.min(s.buffer.size, Math.max(16, Math.ceil(this.bytes / 16) * 16)) };
   }
@@ -144,12 +164,14 @@ export class Tensor {
   }
 
   async read(): Promise<Float32Array> {
-    if (this.dtype !== 'f32') throw new Error(`read() is for f32 tensors; this one is ${this.dtype} (use readInts())`);
+    if (this.dtype !== 'f32' && this.dtype !== 'f16') throw new Error(`read() is for float tensors; this one is ${this.dtype} (use readInts())`);
     if (this.size === 0) return new Float32Array(0);
-    return new Float32Array(await this.rt.read(this.view(), this.bytes));
+    const bytes = await this.rt.read(this.binding(), this.bytes);
+    return this.dtype === 'f16' ? unpackHalves(new Uint32Array(bytes), this.size) : new Float32Array(bytes);
   }
 
   async readInts(): Promise<Uint32Array | Int32Array> {
+    if (this.dtype === 'f32' || this.dtype === 'f16') throw new Error(`readInts() is for u32 and i32 tensors; this one is ${this.dtype} (use read())`);
     const buf = await this.rt.read(this.view(), this.bytes);
     return this.dtype === 'i32' ? new Int32Array(buf) : new Uint32Array(buf);
   }

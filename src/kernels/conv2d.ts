@@ -36,7 +36,8 @@ const forwardKernel = kernel<ConvParams>({
   workgroups: (p, c) => tiles(p.N * p.OH * p.OW, p.Cout, lanesOf(c)),
   sizes: (p, c) => ({
     x: p.N * p.H * p.W * p.Cin,
-    w: ceilDiv(p.taps * p.Cin * p.Cout, 4),
+    w: on(c, 'HALF_W') ? 0 : ceilDiv(p.taps * p.Cin * p.Cout, 4),
+    wh: on(c, 'HALF_W') ? ceilDiv(p.taps * p.Cin * p.Cout, 2) : 0,
     bias: on(c, 'BIAS') ? p.Cout : 0,
     y: p.yOff + p.N * p.OH * p.OW * p.Cout,
   }),
@@ -46,7 +47,7 @@ const backwardInputKernel = kernel<ConvParams>({
   shader: 'conv2d',
   entry: 'backward_input',
   workgroups: (p, c) => tiles(p.N * p.H * p.W, p.Cin, lanesOf(c)),
-  sizes: (p, c) => ({ w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4), bias: 0, y: p.N * p.H * p.W * p.Cin, dy: p.N * p.OH * p.OW * p.Cout, act: on(c, 'RELU_MASK') ? p.N * p.OH * p.OW * p.Cout : 0 }),
+  sizes: (p, c) => ({ w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4), wh: 0, bias: 0, y: p.N * p.H * p.W * p.Cin, dy: p.N * p.OH * p.OW * p.Cout, act: on(c, 'RELU_MASK') ? p.N * p.OH * p.OW * p.Cout : 0 }),
 });
 
 const backwardInputNarrowKernel = kernel<ConvParams>({
@@ -55,6 +56,7 @@ const backwardInputNarrowKernel = kernel<ConvParams>({
   workgroups: (p) => ceilDiv(p.N * p.H * p.W, 64),
   sizes: (p, c) => ({
     w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4),
+    wh: 0,
     y: p.N * p.H * p.W * p.Cin,
     dy: p.N * p.OH * p.OW * p.Cout,
     dy4: on(c, 'VEC') ? ceilDiv(p.N * p.OH * p.OW * p.Cout, 4) : 0,
@@ -81,20 +83,23 @@ function params(g: ConvGeometry): ConvParams {
 }
 
 /**
- * y = conv(x, w) (+ bias) (ReLU); x [N,H,W,Cin], y [N,OH,OW,Cout]. Weights over the storage binding
- * limit (a fully connected layer run as a 14x14 convolution) are taken a range of taps at a time,
- * each range a contiguous slice, into partial sums reduced in a fixed order.
+ * y = conv(x, w) (+ bias) (ReLU); x [N,H,W,Cin], y [N,OH,OW,Cout]; with `half` the weights are IEEE
+ * halves packed two per word (f32 arithmetic). Weights over the storage binding limit (a fully
+ * connected layer run as a 14x14 convolution) are taken a range of taps at a time, each range a
+ * contiguous slice, into partial sums reduced in a fixed order.
  */
-export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; bias?: BufferView; y: BufferView; g: ConvGeometry; relu?: boolean }): void {
+export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; half?: boolean; bias?: BufferView; y: BufferView; g: ConvGeometry; relu?: boolean }): void {
   const p = params(a.g);
   const lanes = lanesFor(p.Cout);
+  const half = !!a.half;
+  const weights = (w: BufferView) => (half ? { w: rt.empty, wh: w } : { w, wh: rt.empty });
   const split = { items: p.N, per: { x: p.H * p.W * p.Cin * 4, y: p.OH * p.OW * p.Cout * 4 }, chunk: (_: number, N: number) => ({ N }) };
-  const tapBytes = p.Cin * p.Cout * 4, taps = p.KH * p.KW;
+  const tapBytes = p.Cin * p.Cout * (half ? 2 : 4), taps = p.KH * p.KW;
   if (taps * tapBytes <= rt.limits.maxBindingBytes) {
     rt.run(forwardKernel, {
       params: p,
-      bind: { x: a.x, w: a.w, bias: a.bias ?? rt.empty, y: a.y },
-      constants: { VEC: p.Cout % 4 === 0, BIAS: !!a.bias, RELU: !!a.relu, ...lanes },
+      bind: { x: a.x, ...weights(a.w), bias: a.bias ?? rt.empty, y: a.y },
+      constants: { VEC: p.Cout % 4 === 0, BIAS: !!a.bias, RELU: !!a.relu, HALF_W: half, ...lanes },
       split,
     });
     return;
@@ -112,8 +117,8 @@ export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; bi
     const w = { buffer: a.w.buffer, offset: a.w.offset + tap0 * tapBytes, size: Math.ceil((n * tapBytes) / 16) * 16 };
     rt.run(forwardKernel, {
       params: { ...p, tap0, taps: n, yOff: s * out },
-      bind: { x: a.x, w, bias: rt.empty, y: partial },
-      constants: { VEC: p.Cout % 4 === 0, BIAS: false, RELU: false, ...lanes },
+      bind: { x: a.x, ...weights(w), bias: rt.empty, y: partial },
+      constants: { VEC: p.Cout % 4 === 0, BIAS: false, RELU: false, HALF_W: half, ...lanes },
     });
   }
   reduceSplits(rt, { partial, out: a.y, n: out, cols: p.Cout, splits: slices, ...(a.bias ? { bias: a.bias } : {}), relu: a.relu });
@@ -133,7 +138,7 @@ export function conv2dBackwardInput(rt: Runtime, a: { dy: BufferView; w: BufferV
     // Few input channels: a lane per pixel instead of mostly idle column lanes.
     rt.run(backwardInputNarrowKernel, {
       params: p,
-      bind: { w: a.w, y: a.dx, dy: a.dy, dy4: a.dy, ...act },
+      bind: { w: a.w, wh: rt.empty, y: a.dx, dy: a.dy, dy4: a.dy, ...act },
       constants: { VEC: p.Cout % 4 === 0, RELU_MASK: !!a.act },
       split: { items: p.N, per: { ...per, dy4: per.dy }, chunk },
     });
@@ -145,7 +150,7 @@ export function conv2dBackwardInput(rt: Runtime, a: { dy: BufferView; w: BufferV
   transpose(rt, a.w, wT, p.KH * p.KW, p.Cin, p.Cout);
   rt.run(backwardInputKernel, {
     params: p,
-    bind: { w: wT, bias: rt.empty, y: a.dx, dy: a.dy, act: act.act },
+    bind: { w: wT, wh: rt.empty, bias: rt.empty, y: a.dx, dy: a.dy, act: act.act },
     constants: { VEC: p.Cin % 4 === 0, RELU_MASK: !!a.act, ...lanesFor(p.Cin) },
     split: { items: p.N, per: { y: per.y, dy: per.dy, ...(a.act ? { act: per.dy } : {}) }, chunk },
   });

@@ -1,4 +1,5 @@
-// Launchers for shaders/layout.wgsl: transposes and fine-stride interleaving.
+// Launchers for shaders/layout.wgsl: transposes, fine-stride interleaving, channel concat and slices,
+// row gathers, and the f32 -> f16 cast of weights.
 import { kernel, ceilDiv } from '../gpu/kernel.js';
 import type { BufferView, Runtime } from '../gpu/runtime.js';
 
@@ -70,4 +71,20 @@ export function sliceChannels(rt: Runtime, src: BufferView, dst: BufferView, row
 /** dst [n, cols] = rows index[0..n) of src [rows, cols]. */
 export function gatherRows(rt: Runtime, src: BufferView, index: BufferView, dst: BufferView, rows: number, n: number, cols: number): void {
   rt.run(gatherKernel, { params: { n, cols, rows }, bind: { src, index, dst } });
+}
+
+const toHalfKernel = kernel<{ n: number }>({
+  shader: 'layout',
+  entry: 'to_half',
+  workgroups: (p) => ceilDiv(p.n, 128),
+  sizes: (p) => ({ src: p.n, halves: ceilDiv(p.n, 2) }),
+});
+
+/** dst (u32 words, two IEEE halves each) = the n f32 elements of src, rounded to f16. */
+export function toHalf(rt: Runtime, src: BufferView, dst: BufferView, n: number): void {
+  rt.run(toHalfKernel, {
+    params: { n },
+    bind: { src, halves: dst },
+    split: { items: ceilDiv(n, 2), per: { src: 8, halves: 4 }, chunk: (w0, words) => ({ n: Math.min(2 * words, n - 2 * w0) }) },
+  });
 }

@@ -36,7 +36,11 @@ const matmulKernel = kernel<MatmulParams>({
   shader: 'matmul',
   entry: 'matmul',
   workgroups: (p, c) => tiles(p.M, p.N, lanesOf(c)) * p.splits,
-  sizes: (p, c) => ({ a: extentA(p, c), b: ceilDiv(extentB(p, c), 4), bias: on(c, 'BIAS') ? p.biasOff + p.N : 0, c: extentC(p) }),
+  sizes: (p, c) => ({
+    a: extentA(p, c),
+    b: on(c, 'HALF_B') ? 0 : ceilDiv(extentB(p, c), 4),
+    bh: on(c, 'HALF_B') ? ceilDiv(extentB(p, c), 2) : 0,
+    bias: on(c, 'BIAS') ? p.biasOff + p.N : 0, c: extentC(p) }),
 });
 
 const reduceKernel = kernel<ReduceParams>({
@@ -55,6 +59,8 @@ export interface MatmulArgs {
   a: BufferView;
   /** [K, N], or [N, K] with transB. */
   b: BufferView;
+  /** B holds IEEE halves packed two per word (inference weights); arithmetic stays f32. */
+  halfB?: boolean;
   /** [M, N] output. */
   c: BufferView;
   /** Optional [N] bias added to every row. */
@@ -67,13 +73,16 @@ export interface MatmulArgs {
   relu?: boolean;
 }
 
-/** A window of a view starting at element `first` (offset aligned down) and its element offset inside. */
-function window(rt: Runtime, v: BufferView, first: number, count: number): { view: BufferView; off: number } {
+/**
+ * A window of a view starting at element `first` (offset aligned down) and its element offset
+ * inside; elements are 4 bytes, or 2 for packed halves.
+ */
+function window(rt: Runtime, v: BufferView, first: number, count: number, bytes = 4): { view: BufferView; off: number } {
   const align = rt.limits.storageAlign;
-  const start = v.offset + first * 4;
+  const start = v.offset + first * bytes;
   const aligned = start - (start % align);
-  const size = Math.min(Math.ceil((start + count * 4 - aligned) / 16) * 16, v.offset + v.size - aligned);
-  return { view: { buffer: v.buffer, offset: aligned, size }, off: (start - aligned) / 4 };
+  const size = Math.min(Math.ceil((start + count * bytes - aligned) / 16) * 16, v.offset + v.size - aligned);
+  return { view: { buffer: v.buffer, offset: aligned, size }, off: (start - aligned) / bytes };
 }
 
 /** C = op(A)·op(B) (+ bias) (ReLU). */
@@ -102,12 +111,12 @@ export function matmul(rt: Runtime, x: MatmulArgs): void {
       for (let k0 = 0, s = 0; k0 < K; k0 += kP, s++) {
         const k = Math.min(kP, K - k0);
         const A = window(rt, x.a, tA ? k0 * lda + m0 : m0 * lda + k0, tA ? (k - 1) * lda + m : (m - 1) * lda + k);
-        const B = window(rt, x.b, tB ? n0 * ldb + k0 : k0 * ldb + n0, tB ? (n - 1) * ldb + k : (k - 1) * ldb + n);
+        const B = window(rt, x.b, tB ? n0 * ldb + k0 : k0 * ldb + n0, tB ? (n - 1) * ldb + k : (k - 1) * ldb + n, x.halfB ? 2 : 4);
         const C = partial
           ? { view: { buffer: partial, offset: 0, size: kPieces * mP * nP * 4 }, off: s * m * n, ld: n }
           : { ...window(rt, x.c, m0 * N + n0, (m - 1) * N + n), ld: N };
         dispatch(rt, {
-          M: m, N: n, K: k, A, B, C, lda, ldb, transA: tA, transB: tB,
+          M: m, N: n, K: k, A, B, C, lda, ldb, transA: tA, transB: tB, halfB: !!x.halfB,
           bias: partial ? undefined : x.bias && { ...window(rt, x.bias, n0, n) },
           relu: !partial && !!x.relu,
           allowSplitK: !partial,
@@ -139,6 +148,7 @@ interface Piece {
   ldb: number;
   transA: boolean;
   transB: boolean;
+  halfB: boolean;
   bias: { view: BufferView; off: number } | undefined;
   relu: boolean;
   allowSplitK: boolean;
@@ -159,8 +169,10 @@ function dispatch(rt: Runtime, q: Piece): void {
     TRANS_A: q.transA,
     TRANS_B: q.transB,
     VEC_B: !q.transB && q.N % 4 === 0 && q.ldb % 4 === 0 && q.B.off % 4 === 0,
+    HALF_B: q.halfB,
     ...lanes,
   };
+  const b = q.halfB ? { b: rt.empty, bh: q.B.view } : { b: q.B.view, bh: rt.empty };
   const params: MatmulParams = {
     M: q.M, N: q.N, K: q.K, kChunk, splits, lda: q.lda, ldb: q.ldb, ldc: q.C.ld,
     aOff: q.A.off, bOff: q.B.off, cOff: q.C.off, biasOff: q.bias?.off ?? 0,
@@ -168,14 +180,14 @@ function dispatch(rt: Runtime, q: Piece): void {
   if (splits === 1) {
     rt.run(matmulKernel, {
       params,
-      bind: { a: q.A.view, b: q.B.view, bias: q.bias?.view ?? rt.empty, c: q.C.view },
+      bind: { a: q.A.view, ...b, bias: q.bias?.view ?? rt.empty, c: q.C.view },
       constants: { ...shape, BIAS: !!q.bias, RELU: q.relu },
     });
     return;
   }
   const bytes = splits * q.M * q.N * 4;
   const partial = { buffer: rt.alloc(bytes, 'matmul.partial'), offset: 0, size: bytes };
-  rt.run(matmulKernel, { params: { ...params, cOff: 0 }, bind: { a: q.A.view, b: q.B.view, bias: rt.empty, c: partial }, constants: { ...shape, BIAS: false, RELU: false } });
+  rt.run(matmulKernel, { params: { ...params, cOff: 0 }, bind: { a: q.A.view, ...b, bias: rt.empty, c: partial }, constants: { ...shape, BIAS: false, RELU: false } });
   reduceSplits(rt, {
     partial, out: q.C.view, n: q.M * q.N, cols: q.N, splits, ldo: q.C.ld, outOff: q.C.off,
     ...(q.bias ? { bias: q.bias.view, biasOff: q.bias.off } : {}),
