@@ -206,6 +206,29 @@ export function frBbox(bbox: [number, number, number, number] | number[], h: num
   return frPoly([xs, ys, xs, ye, xe, ye, xe, ys], h, w);
 }
 
+/**
+ * Walks the run lists of two masks of one size together: visit(length, a, b) for each stretch in
+ * which neither mask changes value (a and b are 0 or 1), in order.
+ */
+function walkRuns(A: readonly number[], B: readonly number[], visit: (c: number, a: number, b: number) => void): void {
+  let ca = A[0] ?? 0, cb = B[0] ?? 0, va = 0, vb = 0, a = 1, b = 1, ct = 1;
+  while (ct > 0) {
+    const c = Math.min(ca, cb);
+    visit(c, va, vb);
+    ca -= c;
+    if (!ca && a < A.length) {
+      ca = A[a++]!;
+      va ^= 1;
+    }
+    cb -= c;
+    if (!cb && b < B.length) {
+      cb = B[b++]!;
+      vb ^= 1;
+    }
+    ct = ca + cb;
+  }
+}
+
 /** rleMerge: union (default) or intersection of same-size masks, walking the run lists together. */
 export function merge(rles: RLE[], intersect = false): RLE {
   if (rles.length === 0) return { h: 0, w: 0, counts: [] };
@@ -215,33 +238,18 @@ export function merge(rles: RLE[], intersect = false): RLE {
   for (let i = 1; i < rles.length; i++) {
     const B = rles[i]!;
     if (B.h !== h || B.w !== w) throw new Error(`cannot merge masks of different sizes: ${h}x${w} and ${B.h}x${B.w} (h x w)`);
-    const A = cnts;
     const out: number[] = [];
-    let ca = A[0]!, cb = B.counts[0]!;
-    let v = 0, va = 0, vb = 0, a = 1, b = 1, cc = 0, ct = 1;
-    while (ct > 0) {
-      const c = Math.min(ca, cb);
-      cc += c;
-      ct = 0;
-      ca -= c;
-      if (!ca && a < A.length) {
-        ca = A[a++]!;
-        va ^= 1;
-      }
-      ct += ca;
-      cb -= c;
-      if (!cb && b < B.counts.length) {
-        cb = B.counts[b++]!;
-        vb ^= 1;
-      }
-      ct += cb;
-      const vp = v;
-      v = intersect ? va & vb : va | vb;
-      if (v !== vp || ct === 0) {
+    let v = 0, cc = 0;
+    walkRuns(cnts, B.counts, (c, va, vb) => {
+      const u = intersect ? va & vb : va | vb;
+      if (u !== v) {
         out.push(cc);
         cc = 0;
+        v = u;
       }
-    }
+      cc += c;
+    });
+    out.push(cc);
     cnts = out;
   }
   return { h, w, counts: cnts };
@@ -323,28 +331,11 @@ export function iou(dt: RLE[], gt: RLE[], iscrowd: boolean[]): number[][] {
         o[d]![g] = -1;
         continue;
       }
-      const A = D.counts, B = G.counts;
-      let ca = A[0]!, cb = B[0]!, va = 0, vb = 0, a = 1, b = 1, inter = 0, uni = 0, ct = 1;
-      while (ct > 0) {
-        const c = Math.min(ca, cb);
-        if (va || vb) {
-          uni += c;
-          if (va && vb) inter += c;
-        }
-        ct = 0;
-        ca -= c;
-        if (!ca && a < A.length) {
-          ca = A[a++]!;
-          va ^= 1;
-        }
-        ct += ca;
-        cb -= c;
-        if (!cb && b < B.length) {
-          cb = B[b++]!;
-          vb ^= 1;
-        }
-        ct += cb;
-      }
+      let inter = 0, uni = 0;
+      walkRuns(D.counts, G.counts, (c, va, vb) => {
+        if (va | vb) uni += c;
+        if (va & vb) inter += c;
+      });
       if (inter === 0) uni = 1;
       else if (iscrowd[g]) uni = area(D);
       o[d]![g] = inter / uni;
