@@ -1,6 +1,6 @@
 // conv3x3 at the VGG shapes: forward, input gradient and weight gradient, ours against the peer.
 import { Rng, Tensor } from '../src/index.js';
-import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, type ConvGeometry } from '../src/kernels/conv2d.js';
+import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convGeometry } from '../src/kernels/conv2d.js';
 import type { BenchContext } from './run.js';
 import type { Row, Section } from './lib/report.js';
 import { gflops, time } from './lib/timing.js';
@@ -18,7 +18,7 @@ export async function convBench({ rt, peer, quick }: BenchContext): Promise<Sect
   const rows: Record<'fwd' | 'dx' | 'dw', Row[]> = { fwd: [], dx: [], dw: [] };
   for (const N of quick ? [1] : [1, 8]) {
     for (const [S, Cin, Cout] of SHAPES) {
-      const g: ConvGeometry = { N, H: S, W: S, Cin, Cout, KH: 3, KW: 3, stride: 1, pad: 1, dil: 1 };
+      const g = convGeometry({ N, H: S, W: S, Cin, Cout, KH: 3, KW: 3 }, { pad: 1 });
       const rand = (n: number) => Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
       const X = rand(N * S * S * Cin), Wt = rand(9 * Cin * Cout), DY = rand(N * S * S * Cout);
       const x = Tensor.from(X, [N, S, S, Cin]), w = Tensor.from(Wt, [3, 3, Cin, Cout]), dy = Tensor.from(DY, [N, S, S, Cout]);

@@ -20,7 +20,8 @@ struct Params {
   KH: u32,
   KW: u32,
   stride: u32,
-  pad: u32,
+  padY: u32,    // zero rows above the input (TF SAME may pad more below: OH says how many outputs)
+  padX: u32,    // zero columns left of the input
   dil: u32,
   pChunk: u32,  // dW: output pixels per split
   splits: u32,  // dW: number of splits
@@ -34,6 +35,7 @@ override VEC: bool = false;   // columns (Cout, or Cin for dX) % 4 == 0: vec4 lo
 override RELU_MASK: bool = false;  // dX, dW: the forward had a fused ReLU: dy counts only where its output was > 0
 override BIAS: bool = false;
 override RELU: bool = false;
+override RELU_MAX: f32 = 3.40282e38;  // ReLU's upper clamp: 6 for ReLU6
 override SAME_TAP: bool = false;  // dW: Cin % R == 0, so a lane's R rows share one kernel tap
 override HALF_W: bool = false;    // weights stored as IEEE halves in `wh`, two per word (inference); f32 arithmetic
 override WG: u32 = 64u;
@@ -122,7 +124,7 @@ fn store(acc: ptr<function, Acc>, t: Tile, rows: u32, cols: u32, base: u32, epil
         if (n < cols) {
           var v = (*acc)[i][j][u];
           if (epilogue && BIAS) { v += bias[n]; }
-          if (epilogue && RELU) { v = max(v, 0.0); }
+          if (epilogue && RELU) { v = min(max(v, 0.0), RELU_MAX); }
           y[base + m * cols + n] = v;
         }
       }
@@ -142,8 +144,8 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
     let m = min(t.r0 + i, rows - 1u);
     let q = m % (p.OH * p.OW);
     img[i] = (m / (p.OH * p.OW)) * p.H * p.W;
-    oy[i] = i32((q / p.OW) * p.stride) - i32(p.pad);
-    ox[i] = i32((q % p.OW) * p.stride) - i32(p.pad);
+    oy[i] = i32((q / p.OW) * p.stride) - i32(p.padY);
+    ox[i] = i32((q % p.OW) * p.stride) - i32(p.padX);
   }
   var acc: Acc;
   // Taps [tap0, tap0 + taps): the weight binding holds just their rows.
@@ -183,8 +185,8 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
     let m = min(t.r0 + i, rows - 1u);
     let q = m % (p.H * p.W);
     img[i] = (m / (p.H * p.W)) * p.OH * p.OW;
-    iyp[i] = i32(q / p.W + p.pad);
-    ixp[i] = i32(q % p.W + p.pad);
+    iyp[i] = i32(q / p.W + p.padY);
+    ixp[i] = i32(q % p.W + p.padX);
   }
   let s = i32(p.stride);
   var acc: Acc;
@@ -237,8 +239,8 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
     let r = min(t.r0 + i, rows - 1u);
     let tap = r / p.Cin;
     ch[i] = r % p.Cin;
-    dyy[i] = i32((tap / p.KW) * p.dil) - i32(p.pad);
-    dxx[i] = i32((tap % p.KW) * p.dil) - i32(p.pad);
+    dyy[i] = i32((tap / p.KW) * p.dil) - i32(p.padY);
+    dxx[i] = i32((tap % p.KW) * p.dil) - i32(p.padX);
   }
   let pixels = p.N * p.OH * p.OW;
   let q0 = split * p.pChunk;
@@ -294,8 +296,8 @@ fn backward_input_narrow(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgro
   if (m >= p.N * p.H * p.W) { return; }
   let q = m % (p.H * p.W);
   let img = (m / (p.H * p.W)) * p.OH * p.OW;
-  let iyp = i32(q / p.W + p.pad);
-  let ixp = i32(q % p.W + p.pad);
+  let iyp = i32(q / p.W + p.padY);
+  let ixp = i32(q % p.W + p.padX);
   let s = i32(p.stride);
   var acc = vec4f(0.0);
   for (var kh = 0u; kh < p.KH; kh++) {

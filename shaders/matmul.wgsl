@@ -27,6 +27,7 @@ override TRANS_B: bool = false;  // B stored [N, K]
 override VEC_B: bool = false;    // B stored [K, N] with ldb and bOff multiples of 4: vec4 loads
 override BIAS: bool = false;
 override RELU: bool = false;
+override RELU_MAX: f32 = 3.40282e38;  // ReLU's upper clamp: 6 for ReLU6
 override HALF_B: bool = false;   // B stored as IEEE halves in `bh`, two per word (inference weights); f32 arithmetic
 override WG: u32 = 64u;          // lanes per workgroup
 override COL_LANES: u32 = 64u;   // lanes along N; the others take further row groups (narrow N)
@@ -110,7 +111,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
         if (n < p.N) {
           var v = acc[i][j][u];
           if (BIAS) { v += bias[p.biasOff + n]; }
-          if (RELU) { v = max(v, 0.0); }
+          if (RELU) { v = min(max(v, 0.0), RELU_MAX); }
           c[base + m * ldc + n] = v;
         }
       }
@@ -134,6 +135,6 @@ fn reduce_splits(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
   for (var s = 0u; s < rp.splits; s++) { v += partial[s * rp.n + i]; }
   let col = i % rp.cols;
   if (BIAS) { v += rbias[rp.biasOff + col]; }
-  if (RELU) { v = max(v, 0.0); }
+  if (RELU) { v = min(max(v, 0.0), RELU_MAX); }
   out[rp.outOff + (i / rp.cols) * rp.ldo + col] = v;
 }

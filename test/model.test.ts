@@ -23,7 +23,7 @@ function dispose(m: DeepMask): void {
 }
 
 test('parameter counts of every preset (vgg-a: 75,844,545, as in the paper)', () => {
-  const counts: Record<string, number> = { 'vgg-a': 75_844_545, vgg16: 81_338_753, squeeze: 13_999_361, tiny: 624_097 };
+  const counts: Record<string, number> = { 'vgg-a': 75_844_545, vgg16: 81_338_753, squeeze: 13_999_361, tiny: 624_097, mobile: 1_605_760 + 65_664 + 6_554_112 + 1_608_768 + 525_312 + 1_025 };
   for (const [preset, n] of Object.entries(counts)) {
     const m = new DeepMask(preset);
     assert.is(m.parameterCount(), n, preset);
@@ -160,7 +160,7 @@ function crops(f: Float32Array, fw: number, C: number, F: number, cells: [number
   return out;
 }
 
-for (const preset of ['tiny', 'squeeze']) {
+for (const preset of ['tiny', 'squeeze', 'mobile']) {
   test(`${preset}: dense outputs at every window equal patch-mode outputs on that window's features`, async () => {
     const m = new DeepMask(preset, { seed: 2 }).eval();
     const S = m.config.inputSize + 2 * m.config.stride + 5; // a few windows each way, not a multiple of 16
@@ -205,6 +205,50 @@ test('squeeze trunk with the shared ImageNet weights matches a float64 CPU refer
   assertClose(got, ref.d, 'squeeze features', 1e-4);
   assert.ok(ref.d.some((v) => v > 1), 'features are non-trivial');
   f.dispose();
+  dispose(m);
+});
+
+/** NCHW -> NHWC. */
+function toNhwc(d: Float32Array, [N, C, H, W]: number[]): Float32Array {
+  const out = new Float32Array(d.length);
+  for (let n = 0; n < N!; n++) for (let c = 0; c < C!; c++) for (let h = 0; h < H!; h++) for (let w = 0; w < W!; w++) out[((n * H! + h) * W! + w) * C! + c] = d[((n * C! + c) * H! + h) * W! + w]!;
+  return out;
+}
+
+test('mobile trunk with the shared ImageNet MobileNetV1 weights matches the independent float64 block-11 reference', async () => {
+  const weights = sharedPath('weights/mobilenet_v1_1.0_224-imagenet-features.safetensors');
+  const reference = sharedPath('weights/mobilenet_v1-reference.safetensors');
+  if (!weights || !reference) {
+    console.log('  (skipped: ../shared not found; set DEEPMASK_SHARED)');
+    return;
+  }
+  const m = new DeepMask('mobile').eval();
+  // conv0 + 11 blocks of depthwise and pointwise, weight and bias each; blocks 12-13 are past the cut.
+  assert.is(importTorchvisionTrunk(m, readSafetensors(readFileSync(weights), weights)), 2 + 11 * 4);
+  const ref = readSafetensors(readFileSync(reference), reference).tensors;
+  const input = ref.get('input')!, block11 = ref.get('block11')!;
+  const f = noGrad(() => m.trunk.forward(Tensor.from(toNhwc(input.data, input.shape), [1, 224, 224, 3])));
+  assert.equal(f.shape, [1, 14, 14, 512]);
+  const expected = toNhwc(block11.data, block11.shape);
+  // Activations reach 6 (ReLU6); a float32 implementation stays within 4.9e-6 of the float64 one.
+  assertClose(await f.read(), expected, 'mobile block 11', 2e-6);
+  assert.ok(expected.some((v) => v === 6), 'the reference saturates ReLU6 somewhere');
+  f.dispose();
+  dispose(m);
+});
+
+test('mobile trunk: an odd-sized image gives the same features in strips as in one pass, and equals the padded image', async () => {
+  const m = new DeepMask('mobile', { seed: 3 }).eval();
+  const H = 83, W = 61;
+  const data = randomData(H * W * 3, rng);
+  const whole = noGrad(() => m.trunk.forward(Tensor.from(data, [1, H, W, 3])));
+  assert.equal(whole.shape, [1, 6, 4, 512]);
+  // The same image zero-padded below/right to 96 x 64 (zero = mid-grey after x/127.5 - 1).
+  const padded = new Float64Array(96 * 64 * 3);
+  for (let y = 0; y < H; y++) padded.set(data.subarray(y * W * 3, (y + 1) * W * 3), y * 64 * 3);
+  const p = noGrad(() => m.trunk.forward(Tensor.from(padded, [1, 96, 64, 3])));
+  assertClose(await whole.read(), await p.read(), 'odd size vs padded', 1e-5);
+  for (const t of [whole, p]) t.dispose();
   dispose(m);
 });
 

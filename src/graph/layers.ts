@@ -1,5 +1,5 @@
 // Layers built from ops. Weight layouts are the engine's: Linear [in, out].
-import { conv2d, dropout, linear, type Conv2dOptions } from './ops.js';
+import { conv2d, depthwiseConv2d, dropout, linear, type Conv2dOptions } from './ops.js';
 import { Module, parameter } from './module.js';
 import { Rng } from './random.js';
 import { Tensor } from './tensor.js';
@@ -56,11 +56,36 @@ export class Conv2d extends Module {
     const fanIn = KH * KW * inChannels;
     this.weight = parameter(uniformInit([KH, KW, inChannels, outChannels], fanIn, rng, opts.gain));
     this.bias = opts.bias === false ? null : parameter(uniformInit([outChannels], fanIn, rng));
-    this.options = { stride: opts.stride ?? 1, pad: opts.pad ?? 0, dilation: opts.dilation ?? 1, relu: !!opts.relu };
+    this.options = { stride: opts.stride ?? 1, pad: opts.pad ?? 0, dilation: opts.dilation ?? 1, relu: !!opts.relu, relu6: !!opts.relu6 };
   }
 
   forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, this.bias, this.options);
+  }
+}
+
+/** Depthwise 2-D convolution (one filter per channel) over NHWC input; weight [KH, KW, C]. */
+export class DepthwiseConv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly options: Conv2dOptions;
+
+  constructor(
+    readonly channels: number,
+    kernel: number,
+    opts: Conv2dOptions & { bias?: boolean; rng?: Rng; gain?: number } = {},
+  ) {
+    super();
+    const rng = opts.rng ?? new Rng(0);
+    const fanIn = kernel * kernel;
+    this.weight = parameter(uniformInit([kernel, kernel, channels], fanIn, rng, opts.gain));
+    this.bias = opts.bias === false ? null : parameter(uniformInit([channels], fanIn, rng));
+    const { rng: _r, gain: _g, bias: _b, ...conv } = opts;
+    this.options = conv;
+  }
+
+  forward(x: Tensor): Tensor {
+    return depthwiseConv2d(x, this.weight, this.bias, this.options);
   }
 }
 

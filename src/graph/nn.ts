@@ -1,6 +1,8 @@
 // Differentiable vision ops over NHWC tensors: convolution, pooling (incl. OverFeat fine-stride),
 // bilinear resampling, dropout. Re-exported through ops.
-import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convOutputSize, type ConvGeometry } from '../kernels/conv2d.js';
+import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convGeometry, type Padding } from '../kernels/conv2d.js';
+import { depthwiseBackwardInput, depthwiseBackwardWeight, depthwiseForward } from '../kernels/depthwise.js';
+import { map, MapOp } from '../kernels/elementwise.js';
 import { concatChannels as concatKernel, gatherRows as gatherKernel, interleave as interleaveKernel, sliceChannels, transpose } from '../kernels/layout.js';
 import { maxPoolBackward, maxPoolForward, poolOutputSize, type PoolGeometry } from '../kernels/pool.js';
 import { resizeBilinear as resizeKernel, resizeBilinearBackward, type ResizeGeometry } from '../kernels/resize.js';
@@ -26,50 +28,103 @@ export function transposed(t: Tensor, B: number, rows: number, cols: number, sha
 
 export interface Conv2dOptions {
   stride?: number;
-  pad?: number;
+  /** Zeros on every side, or 'same' (TensorFlow: out = ceil(in / stride), the odd extra row/column below and right). */
+  pad?: Padding;
   dilation?: number;
   relu?: boolean;
+  /** ReLU6: the fused ReLU clamped at 6 (MobileNet). */
+  relu6?: boolean;
+}
+
+/** ReLU6's upper clamp. */
+const RELU6 = 6;
+const F32_MAX = 3.4e38;
+
+/** The upstream gradient where a clamped ReLU's output lies strictly inside (0, max). */
+function clampedReluGrad(out: Tensor, g: Tensor, max: number): Tensor {
+  const gz = Tensor.empty(g.shape, { rt: g.rt });
+  map(g.rt, { op: MapOp.RELU_CAP_GRAD, out: gz.view(), n: g.size, a: out.view(), b: g.view(), alpha: max });
+  return gz;
 }
 
 /**
  * 2-D convolution: x [N, H, W, Cin], w [KH, KW, Cin, Cout] (our layout; PyTorch's [Cout, Cin, KH, KW]
- * is converted at import), b [Cout]; zero padding, dilation, optional fused ReLU. 1×1 convolutions
- * with stride 1 run as a plain GEMM. w may be f16 (see half()): inference only.
+ * is converted at import), b [Cout]; zero padding, dilation, optional fused ReLU or ReLU6. 1×1
+ * convolutions with stride 1 run as a plain GEMM. w may be f16 (see half()): inference only.
  */
 export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, o: Conv2dOptions = {}): Tensor {
   const [N, H, W, Cin] = nhwc('conv2d', x);
   if (w.shape.length !== 4 || w.shape[2] !== Cin) throw new Error(`conv2d: weight ${shapeStr(w.shape)} does not match input ${shapeStr(x.shape)} ([KH, KW, Cin, Cout])`);
   const [KH, KW, , Cout] = w.shape as [number, number, number, number];
-  const g: ConvGeometry = { N, H, W, Cin, Cout, KH, KW, stride: o.stride ?? 1, pad: o.pad ?? 0, dil: o.dilation ?? 1 };
+  const g = convGeometry({ N, H, W, Cin, Cout, KH, KW }, o);
   if (b && b.size !== Cout) throw new Error(`conv2d: bias has ${b.size} elements, expected ${Cout}`);
-  const { OH, OW } = convOutputSize(g);
-  if (OH <= 0 || OW <= 0) throw new Error(`conv2d: a ${KH}x${KW} kernel (dilation ${g.dil}, padding ${g.pad}) does not fit a ${H}x${W} input`);
+  if (g.OH <= 0 || g.OW <= 0) throw new Error(`conv2d: a ${KH}x${KW} kernel (dilation ${g.dil}, padding ${o.pad ?? 0}) does not fit a ${H}x${W} input`);
+  const relu = !!o.relu || !!o.relu6;
 
-  if (KH === 1 && KW === 1 && g.stride === 1 && g.pad === 0) {
-    const y = linear(reshape(x, [N * H * W, Cin]), reshape(w, [Cin, Cout]), b, { relu: o.relu });
+  if (KH === 1 && KW === 1 && g.stride === 1 && g.padY === 0 && g.padX === 0 && g.OH === H && g.OW === W) {
+    const y = linear(reshape(x, [N * H * W, Cin]), reshape(w, [Cin, Cout]), b, { relu: o.relu, relu6: o.relu6 });
     return reshape(y, [N, H, W, Cout]);
   }
 
-  const out = Tensor.empty([N, OH, OW, Cout], { rt: x.rt });
+  const out = Tensor.empty([N, g.OH, g.OW, Cout], { rt: x.rt });
   const weights = w.dtype === 'f16' ? { w: w.halfView(), half: true } : { w: w.view() };
-  conv2dForward(x.rt, { x: x.view(), ...weights, ...(b ? { bias: b.view() } : {}), y: out.view(), g, relu: o.relu });
+  conv2dForward(x.rt, { x: x.view(), ...weights, ...(b ? { bias: b.view() } : {}), y: out.view(), g, relu, ...(o.relu6 ? { reluMax: RELU6 } : {}) });
   const inputs = b ? [x, w, b] : [x, w];
-  return record(out, o.relu ? 'conv2d_relu' : 'conv2d', inputs, (gy) => {
-    // With a fused ReLU the kernels read gy only where the output was positive (no masked copy).
-    const act = o.relu ? { act: out.view() } : {};
+  return record(out, o.relu6 ? 'conv2d_relu6' : relu ? 'conv2d_relu' : 'conv2d', inputs, (gy) => {
+    // With a fused ReLU the kernels read gy only where the output was positive (no masked copy);
+    // ReLU6 masks the gradient once first.
+    const masked = o.relu6 ? clampedReluGrad(out, gy, RELU6) : gy;
+    const act = relu && !o.relu6 ? { act: out.view() } : {};
     let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty(x.shape, { rt: x.rt });
-      conv2dBackwardInput(x.rt, { dy: gy.view(), w: w.view(), dx: dx.view(), g, ...act });
+      conv2dBackwardInput(x.rt, { dy: masked.view(), w: w.view(), dx: dx.view(), g, ...act });
     }
     if (w.requiresGrad) {
       dw = Tensor.empty(w.shape, { rt: x.rt });
-      conv2dBackwardWeight(x.rt, { x: x.view(), dy: gy.view(), dw: dw.view(), g, ...act });
+      conv2dBackwardWeight(x.rt, { x: x.view(), dy: masked.view(), dw: dw.view(), g, ...act });
     }
     if (b?.requiresGrad) {
       db = Tensor.empty([Cout], { rt: x.rt });
-      sumRows(x.rt, gy.view(), db.view(), N * OH * OW, Cout, 1, act.act);
+      sumRows(x.rt, masked.view(), db.view(), N * g.OH * g.OW, Cout, 1, act.act);
     }
+    if (masked !== gy) masked.dispose();
+    return [dx, dw, db];
+  });
+}
+
+/**
+ * Depthwise 2-D convolution (one filter per channel, PyTorch's groups = C): x [N, H, W, C],
+ * w [KH, KW, C], b [C]; stride, dilation, zero or SAME padding, optional fused ReLU or ReLU6. w may be
+ * f16 (see half()): inference only.
+ */
+export function depthwiseConv2d(x: Tensor, w: Tensor, b?: Tensor | null, o: Conv2dOptions = {}): Tensor {
+  const [N, H, W, C] = nhwc('depthwiseConv2d', x);
+  if (w.shape.length !== 3 || w.shape[2] !== C) throw new Error(`depthwiseConv2d: weight ${shapeStr(w.shape)} does not match input ${shapeStr(x.shape)} ([KH, KW, C])`);
+  const [KH, KW] = w.shape as [number, number, number];
+  const g = convGeometry({ N, H, W, Cin: C, Cout: C, KH, KW }, o);
+  if (b && b.size !== C) throw new Error(`depthwiseConv2d: bias has ${b.size} elements, expected ${C}`);
+  if (g.OH <= 0 || g.OW <= 0) throw new Error(`depthwiseConv2d: a ${KH}x${KW} kernel (dilation ${g.dil}, padding ${o.pad ?? 0}) does not fit a ${H}x${W} input`);
+  const relu = !!o.relu || !!o.relu6, max = o.relu6 ? RELU6 : undefined;
+  const out = Tensor.empty([N, g.OH, g.OW, C], { rt: x.rt });
+  depthwiseForward(x.rt, { x: x.view(), ...(w.dtype === 'f16' ? { w: w.halfView(), half: true } : { w: w.view() }), ...(b ? { bias: b.view() } : {}), y: out.view(), g, relu, ...(max ? { reluMax: max } : {}) });
+  const inputs = b ? [x, w, b] : [x, w];
+  return record(out, 'depthwise_conv2d', inputs, (gy) => {
+    const masked = relu ? clampedReluGrad(out, gy, max ?? F32_MAX) : gy;
+    let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = Tensor.empty(x.shape, { rt: x.rt });
+      depthwiseBackwardInput(x.rt, { dy: masked.view(), w: w.view(), dx: dx.view(), g });
+    }
+    if (w.requiresGrad) {
+      dw = Tensor.empty(w.shape, { rt: x.rt });
+      depthwiseBackwardWeight(x.rt, { x: x.view(), dy: masked.view(), dw: dw.view(), g });
+    }
+    if (b?.requiresGrad) {
+      db = Tensor.empty([C], { rt: x.rt });
+      sumRows(x.rt, masked.view(), db.view(), N * g.OH * g.OW, C, 1);
+    }
+    if (masked !== gy) masked.dispose();
     return [dx, dw, db];
   });
 }

@@ -144,7 +144,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
  * x·w (+ b) (ReLU) in one kernel: x [batch, in], w [in, out] (our layout: inputs by rows), b [out].
  * w may be f16 (see half()): read as halves, computed in f32; no gradients flow through it then.
  */
-export function linear(x: Tensor, w: Tensor, b?: Tensor | null, opts: { relu?: boolean } = {}): Tensor {
+export function linear(x: Tensor, w: Tensor, b?: Tensor | null, opts: { relu?: boolean; relu6?: boolean } = {}): Tensor {
   if (x.shape.length !== 2 || w.shape.length !== 2 || x.shape[1] !== w.shape[0]) {
     throw new Error(`linear: input ${shapeStr(x.shape)} does not match weight ${shapeStr(w.shape)} ([in, out])`);
   }
@@ -153,10 +153,11 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null, opts: { relu?: b
   if (b && b.size !== N) throw new Error(`linear: bias has ${b.size} elements, expected ${N}`);
   const out = like(x, [M, N]);
   const weights = w.dtype === 'f16' ? { b: w.halfView(), halfB: true } : { b: w.view() };
-  matmulKernel(x.rt, { a: x.view(), ...weights, c: out.view(), ...(b ? { bias: b.view() } : {}), M, N, K, relu: opts.relu });
+  const relu = !!opts.relu || !!opts.relu6;
+  matmulKernel(x.rt, { a: x.view(), ...weights, c: out.view(), ...(b ? { bias: b.view() } : {}), M, N, K, relu, ...(opts.relu6 ? { reluMax: 6 } : {}) });
   const inputs = b ? [x, w, b] : [x, w];
-  return record(out, opts.relu ? 'linear_relu' : 'linear', inputs, (g) => {
-    const gz = opts.relu ? mapOf(MapOp.RELU_GRAD, out, g) : g;
+  return record(out, opts.relu6 ? 'linear_relu6' : relu ? 'linear_relu' : 'linear', inputs, (g) => {
+    const gz = opts.relu6 ? mapOf(MapOp.RELU_CAP_GRAD, out, g, 6) : relu ? mapOf(MapOp.RELU_GRAD, out, g) : g;
     const grads = [
       x.requiresGrad ? matmul(gz, w, { transB: true }) : null,
       w.requiresGrad ? matmul(x, gz, { transA: true }) : null,
@@ -202,4 +203,5 @@ export function softMarginLoss(x: Tensor, y: Tensor, w: Tensor): Tensor {
   });
 }
 
-export { conv2d, maxPool2d, fineStridePool, interleave, resizeBilinear, dropout, concatChannels, gatherRows, type Conv2dOptions, type PoolOptions } from './nn.js';
+export { conv2d, depthwiseConv2d, maxPool2d, fineStridePool, interleave, resizeBilinear, dropout, concatChannels, gatherRows, type Conv2dOptions, type PoolOptions } from './nn.js';
+export type { Padding } from '../kernels/conv2d.js';

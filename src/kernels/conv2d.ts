@@ -1,12 +1,14 @@
 // Launchers for shaders/conv2d.wgsl. Activations NHWC, weights [KH, KW, Cin, Cout].
 import { kernel, ceilDiv, type Constants } from '../gpu/kernel.js';
 import type { BufferView, Runtime } from '../gpu/runtime.js';
-import { reduceSplits } from './matmul.js';
+import { reduceSplits, reluMax } from './matmul.js';
 import { transpose } from './layout.js';
 import { lanesFor, lanesOf, ROWS, tiles } from './tiling.js';
 
 const TARGET_WORKGROUPS = 256;
 
+/** A convolution's shape; padding is given as the zeros above and left of the input (padY, padX), and
+ * the output size says how far the zeros reach below and right (TF's SAME pads more there). */
 export type ConvGeometry = {
   N: number;
   H: number;
@@ -16,17 +18,40 @@ export type ConvGeometry = {
   KH: number;
   KW: number;
   stride: number;
-  pad: number;
   dil: number;
+  padY: number;
+  padX: number;
+  OH: number;
+  OW: number;
 };
 
-export function convOutputSize(g: Pick<ConvGeometry, 'H' | 'W' | 'KH' | 'KW' | 'stride' | 'pad' | 'dil'>): { OH: number; OW: number } {
-  const OH = Math.floor((g.H + 2 * g.pad - g.dil * (g.KH - 1) - 1) / g.stride) + 1;
-  const OW = Math.floor((g.W + 2 * g.pad - g.dil * (g.KW - 1) - 1) / g.stride) + 1;
-  return { OH, OW };
+/**
+ * Zero padding: the same on every side; TensorFlow's SAME (out = ceil(in / stride), any odd extra row
+ * or column below and right); or explicit [top, left, bottom, right].
+ */
+export type Padding = number | 'same' | readonly [number, number, number, number];
+
+/** The geometry of a convolution of an H x W input with a KH x KW kernel; OH or OW may be 0 or less when the kernel does not fit. */
+export function convGeometry(
+  s: { N: number; H: number; W: number; Cin: number; Cout: number; KH: number; KW: number },
+  o: { stride?: number; dilation?: number; pad?: Padding } = {},
+): ConvGeometry {
+  const stride = o.stride ?? 1, dil = o.dilation ?? 1, pad = o.pad ?? 0;
+  const axis = (n: number, k: number, before: number, after: number): [number, number] => {
+    const span = dil * (k - 1) + 1;
+    if (pad === 'same') {
+      const out = Math.ceil(n / stride);
+      return [out, Math.floor(Math.max((out - 1) * stride + span - n, 0) / 2)];
+    }
+    return [Math.floor((n + before + after - span) / stride) + 1, before];
+  };
+  const [t, l, b, r] = typeof pad === 'number' ? [pad, pad, pad, pad] : pad === 'same' ? [0, 0, 0, 0] : pad;
+  if (![t, l, b, r].every((v) => Number.isInteger(v) && v >= 0)) throw new Error(`convolution padding must be whole numbers >= 0, got ${JSON.stringify(pad)}`);
+  const [OH, padY] = axis(s.H, s.KH, t, b), [OW, padX] = axis(s.W, s.KW, l, r);
+  return { ...s, stride, dil, padY, padX, OH, OW };
 }
 
-type ConvParams = ConvGeometry & { OH: number; OW: number; pChunk: number; splits: number; split0: number; tap0: number; taps: number; yOff: number };
+type ConvParams = ConvGeometry & { pChunk: number; splits: number; split0: number; tap0: number; taps: number; yOff: number };
 
 const on = (c: Constants, k: string): boolean => c[k] === true;
 
@@ -79,7 +104,7 @@ const backwardWeightKernel = kernel<ConvParams>({
 });
 
 function params(g: ConvGeometry): ConvParams {
-  return { ...g, ...convOutputSize(g), pChunk: 0, splits: 1, split0: 0, tap0: 0, taps: g.KH * g.KW, yOff: 0 };
+  return { ...g, pChunk: 0, splits: 1, split0: 0, tap0: 0, taps: g.KH * g.KW, yOff: 0 };
 }
 
 /**
@@ -88,7 +113,7 @@ function params(g: ConvGeometry): ConvParams {
  * connected layer run as a 14x14 convolution) are taken a range of taps at a time, each range a
  * contiguous slice, into partial sums reduced in a fixed order.
  */
-export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; half?: boolean; bias?: BufferView; y: BufferView; g: ConvGeometry; relu?: boolean }): void {
+export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; half?: boolean; bias?: BufferView; y: BufferView; g: ConvGeometry; relu?: boolean; reluMax?: number }): void {
   const p = params(a.g);
   const lanes = lanesFor(p.Cout);
   const half = !!a.half;
@@ -99,7 +124,7 @@ export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; ha
     rt.run(forwardKernel, {
       params: p,
       bind: { x: a.x, ...weights(a.w), bias: a.bias ?? rt.empty, y: a.y },
-      constants: { VEC: p.Cout % 4 === 0, BIAS: !!a.bias, RELU: !!a.relu, HALF_W: half, ...lanes },
+      constants: { VEC: p.Cout % 4 === 0, BIAS: !!a.bias, RELU: !!a.relu, ...reluMax(a.reluMax), HALF_W: half, ...lanes },
       split,
     });
     return;
@@ -121,7 +146,7 @@ export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; ha
       constants: { VEC: p.Cout % 4 === 0, BIAS: false, RELU: false, HALF_W: half, ...lanes },
     });
   }
-  reduceSplits(rt, { partial, out: a.y, n: out, cols: p.Cout, splits: slices, ...(a.bias ? { bias: a.bias } : {}), relu: a.relu });
+  reduceSplits(rt, { partial, out: a.y, n: out, cols: p.Cout, splits: slices, ...(a.bias ? { bias: a.bias } : {}), relu: a.relu, reluMax: a.reluMax });
   rt.free(partial.buffer);
 }
 

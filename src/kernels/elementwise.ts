@@ -13,6 +13,7 @@ export const MapOp = {
   AFFINE: 6, // alpha*a + beta
   MAX: 7,
   FILL: 8, // beta
+  RELU_CAP_GRAD: 9, // b where 0 < a < alpha
 } as const;
 export type MapOp = (typeof MapOp)[keyof typeof MapOp];
 

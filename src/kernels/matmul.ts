@@ -71,6 +71,8 @@ export interface MatmulArgs {
   transA?: boolean;
   transB?: boolean;
   relu?: boolean;
+  /** Upper clamp of the fused ReLU (6 for ReLU6). */
+  reluMax?: number;
 }
 
 /**
@@ -119,6 +121,7 @@ export function matmul(rt: Runtime, x: MatmulArgs): void {
           M: m, N: n, K: k, A, B, C, lda, ldb, transA: tA, transB: tB, halfB: !!x.halfB,
           bias: partial ? undefined : x.bias && { ...window(rt, x.bias, n0, n) },
           relu: !partial && !!x.relu,
+          reluMax: x.reluMax,
           allowSplitK: !partial,
         });
       }
@@ -130,6 +133,7 @@ export function matmul(rt: Runtime, x: MatmulArgs): void {
           out: out.view, n: m * n, cols: n, splits: kPieces, ldo: N, outOff: out.off,
           ...(bias ? { bias: bias.view, biasOff: bias.off } : {}),
           relu: x.relu,
+          reluMax: x.reluMax,
         });
       }
     }
@@ -151,6 +155,7 @@ interface Piece {
   halfB: boolean;
   bias: { view: BufferView; off: number } | undefined;
   relu: boolean;
+  reluMax: number | undefined;
   allowSplitK: boolean;
 }
 
@@ -181,7 +186,7 @@ function dispatch(rt: Runtime, q: Piece): void {
     rt.run(matmulKernel, {
       params,
       bind: { a: q.A.view, ...b, bias: q.bias?.view ?? rt.empty, c: q.C.view },
-      constants: { ...shape, BIAS: !!q.bias, RELU: q.relu },
+      constants: { ...shape, BIAS: !!q.bias, RELU: q.relu, ...reluMax(q.reluMax) },
     });
     return;
   }
@@ -192,6 +197,7 @@ function dispatch(rt: Runtime, q: Piece): void {
     partial, out: q.C.view, n: q.M * q.N, cols: q.N, splits, ldo: q.C.ld, outOff: q.C.off,
     ...(q.bias ? { bias: q.bias.view, biasOff: q.bias.off } : {}),
     relu: q.relu,
+    reluMax: q.reluMax,
   });
   rt.free(partial.buffer);
 }
@@ -209,6 +215,7 @@ export interface ReduceArgs {
   bias?: BufferView;
   biasOff?: number;
   relu?: boolean;
+  reluMax?: number;
 }
 
 /** out[row, col] = sum over s of partial[s, row*cols + col] (+ bias[col]) (ReLU), summed in split order. */
@@ -216,6 +223,9 @@ export function reduceSplits(rt: Runtime, a: ReduceArgs): void {
   rt.run(reduceKernel, {
     params: { n: a.n, cols: a.cols, splits: a.splits, ldo: a.ldo ?? a.cols, outOff: a.outOff ?? 0, biasOff: a.biasOff ?? 0 },
     bind: { partial: a.partial, rbias: a.bias ?? rt.empty, out: a.out },
-    constants: { BIAS: !!a.bias, RELU: !!a.relu },
+    constants: { BIAS: !!a.bias, RELU: !!a.relu, ...reluMax(a.reluMax) },
   });
 }
+
+/** The RELU_MAX override when a fused ReLU is clamped (ReLU6); otherwise the shader's default (no clamp). */
+export const reluMax = (max: number | undefined): { RELU_MAX?: number } => (max === undefined ? {} : { RELU_MAX: max });

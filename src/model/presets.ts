@@ -14,6 +14,15 @@ export interface SqueezeTrunk {
 }
 
 /**
+ * MobileNetV1 (width 1.0) through depthwise-separable block `blocks` (11: 512 channels at stride 16):
+ * TensorFlow SAME padding and ReLU6 after every convolution, batch norm folded into the biases.
+ */
+export interface MobileTrunk {
+  kind: 'mobilenet';
+  blocks: number;
+}
+
+/**
  * The paper's heads: mask = 1×1 conv + ReLU, FC to `lowRank` (no ReLU), FC to the mask;
  * score = 2×2 max pool, FCs of `scoreHidden` widths (ReLU + dropout), FC to one logit.
  */
@@ -37,7 +46,10 @@ export interface SharedHeads {
 
 /** How raw RGB pixels in [0, 1] become the trunk's input. */
 export interface InputNormalization {
-  /** 'rgb': (v - mean) / std on RGB in [0, 1] (ImageNet, torchvision); 'bgr255': Caffe-style BGR in 0..255 minus mean. */
+  /**
+   * 'rgb': (v - mean) / std on RGB in [0, 1] (ImageNet, torchvision; mean 0.5, std 0.5 is TF's x/127.5 - 1);
+   * 'bgr255': Caffe-style BGR in 0..255 minus mean.
+   */
   space: 'rgb' | 'bgr255';
   mean: [number, number, number];
   std: [number, number, number];
@@ -55,13 +67,14 @@ export interface DeepMaskConfig {
   gtSize: number;
   /** Longest side of a canonical (centred) object in the window, in pixels. */
   objectSize: number;
-  trunk: VggTrunk | SqueezeTrunk;
+  trunk: VggTrunk | SqueezeTrunk | MobileTrunk;
   heads: PaperHeads | SharedHeads;
   normalization: InputNormalization;
   dropout: number;
 }
 
 const IMAGENET: InputNormalization = { space: 'rgb', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+const TF_INCEPTION: InputNormalization = { space: 'rgb', mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
 const CAFFE_BGR: InputNormalization = { space: 'bgr255', mean: [103.939, 116.779, 123.68], std: [1, 1, 1] };
 
 export const PRESETS = {
@@ -102,6 +115,23 @@ export const PRESETS = {
     trunk: { kind: 'squeeze' },
     heads: { kind: 'shared', conv: 128, embed: 512, scoreHidden: 1024 },
     normalization: CAFFE_BGR,
+    dropout: 0.5,
+  },
+  /**
+   * ImageNet MobileNetV1 trunk cut after block 11 (512 channels at stride 16) with the official code's
+   * heads and geometry: a 160-pixel canonical window (10x10 features), objects of 92 px, 56x56 masks
+   * compared at 112x112. In dense form each window's trunk features also see the image around it.
+   */
+  mobile: {
+    preset: 'mobile',
+    inputSize: 160,
+    stride: 16,
+    maskSize: 56,
+    gtSize: 112,
+    objectSize: 92,
+    trunk: { kind: 'mobilenet', blocks: 11 },
+    heads: { kind: 'shared', conv: 128, embed: 512, scoreHidden: 1024 },
+    normalization: TF_INCEPTION,
     dropout: 0.5,
   },
   /** The paper's topology at reduced widths and a 112-pixel window: trains in minutes on a CPU. */

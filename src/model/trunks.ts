@@ -1,11 +1,11 @@
 // Trunks: VGG-style stacks and SqueezeNet 1.1, with parameters named as torchvision names them
 // (`features.<index>.weight`), so ImageNet weights in torchvision's layout map one to one.
-import { Conv2d } from '../graph/layers.js';
+import { Conv2d, DepthwiseConv2d } from '../graph/layers.js';
 import { Module } from '../graph/module.js';
-import { concatChannels, maxPool2d } from '../graph/ops.js';
+import { concatChannels, conv2d, maxPool2d } from '../graph/ops.js';
 import { Rng } from '../graph/random.js';
 import type { Tensor } from '../graph/tensor.js';
-import type { SqueezeTrunk, VggTrunk } from './presets.js';
+import type { MobileTrunk, SqueezeTrunk, VggTrunk } from './presets.js';
 
 /** He-uniform gain for convolutions followed by a ReLU (trunks train from scratch when no weights are given). */
 const RELU_GAIN = Math.sqrt(6);
@@ -151,6 +151,96 @@ export class SqueezeFeatures extends Module implements Trunk {
   }
 }
 
-export function buildTrunk(spec: VggTrunk | SqueezeTrunk, rng: Rng): Trunk {
-  return spec.kind === 'vgg' ? new VggFeatures(spec, rng) : new SqueezeFeatures(spec, rng);
+/** MobileNetV1's depthwise-separable block: 3x3 depthwise (stride 1 or 2), then 1x1 pointwise, each with ReLU6. */
+export class MobileBlock extends Module {
+  readonly depthwise: DepthwiseConv2d;
+  readonly pointwise: Conv2d;
+
+  constructor(cin: number, cout: number, readonly stride: number, rng: Rng) {
+    super();
+    this.depthwise = new DepthwiseConv2d(cin, 3, { stride, pad: 'same', relu6: true, rng, gain: RELU_GAIN });
+    this.pointwise = new Conv2d(cin, cout, 1, { relu6: true, rng, gain: RELU_GAIN });
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.pointwise.forward(this.depthwise.forward(x));
+  }
+}
+
+/** MobileNetV1 width 1.0: (output channels, stride) of blocks 1..13. */
+const MOBILE_BLOCKS: [number, number][] = [
+  [64, 1], [128, 2], [128, 1], [256, 2], [256, 1], [512, 2], [512, 1], [512, 1], [512, 1], [512, 1], [512, 1], [1024, 2], [1024, 1],
+];
+
+/**
+ * MobileNetV1 through block `blocks`, named as the ImageNet weights file names it (`conv0`,
+ * `blocks.<k>.depthwise`, `blocks.<k>.pointwise`). TensorFlow SAME padding, ReLU6 everywhere.
+ *
+ * SAME pads a stride-2 layer's odd-sized input on both sides but an even one only below/right, so
+ * features would shift with the input size's parity (and strips of one image would not stitch).
+ * The first convolution therefore treats the input as zero-padded below/right to a multiple of the
+ * trunk's stride: every later stride-2 layer then sees even sizes. Zero is mid-grey after x/127.5 - 1,
+ * DeepMask's value for "no image". For inputs that are already multiples it is exactly SAME.
+ */
+export class MobileFeatures extends Module implements Trunk {
+  readonly conv0: Conv2d;
+  readonly blocks: Record<string, MobileBlock> = {};
+  readonly outChannels: number;
+  readonly margin: number;
+  /** Product of the strides: inputs are padded to a multiple of it. */
+  readonly stride: number;
+  readonly #order: MobileBlock[] = [];
+
+  constructor(spec: MobileTrunk, rng: Rng) {
+    super();
+    if (!(Number.isInteger(spec.blocks) && spec.blocks >= 1 && spec.blocks <= 13)) throw new Error(`mobilenet trunk: blocks must be 1..13, got ${spec.blocks}`);
+    this.conv0 = new Conv2d(3, 32, 3, { stride: 2, relu6: true, rng, gain: RELU_GAIN });
+    let cin = 32, stride = 2;
+    const rf: [number, number][] = [[3, 2]];
+    for (let k = 1; k <= spec.blocks; k++) {
+      const [cout, s] = MOBILE_BLOCKS[k - 1]!;
+      const b = new MobileBlock(cin, cout, s, rng);
+      this.blocks[String(k)] = b;
+      this.#order.push(b);
+      rf.push([3, s]);
+      cin = cout;
+      stride *= s;
+    }
+    this.outChannels = cin;
+    this.stride = stride;
+    this.margin = marginOf(rf);
+  }
+
+  outputSize(size: number): number {
+    return Math.ceil(size / this.stride);
+  }
+
+  activationBytes(h: number, w: number): number {
+    const up = (n: number) => Math.ceil(n / this.stride) * this.stride;
+    let [H, W] = [up(h) / 2, up(w) / 2];
+    let most = Math.max(h * w * 3, H * W * 32);
+    let cin = 32;
+    for (const b of this.#order) {
+      [H, W] = [H / b.stride, W / b.stride];
+      most = Math.max(most, H * W * Math.max(cin, b.pointwise.outChannels));
+      cin = b.pointwise.outChannels;
+    }
+    return most * 4;
+  }
+
+  forward(x: Tensor): Tensor {
+    const [, H, W] = x.shape as [number, number, number, number];
+    const up = (n: number) => Math.ceil(n / this.stride) * this.stride;
+    // SAME on the padded input: nothing above/left, the rest below/right (see the class comment).
+    const pad = [0, 0, up(H) - H + 1, up(W) - W + 1] as const;
+    let h = conv2d(x, this.conv0.weight, this.conv0.bias, { stride: 2, pad, relu6: true });
+    for (const b of this.#order) h = b.forward(h);
+    return h;
+  }
+}
+
+export function buildTrunk(spec: VggTrunk | SqueezeTrunk | MobileTrunk, rng: Rng): Trunk {
+  if (spec.kind === 'vgg') return new VggFeatures(spec, rng);
+  if (spec.kind === 'mobilenet') return new MobileFeatures(spec, rng);
+  return new SqueezeFeatures(spec, rng);
 }

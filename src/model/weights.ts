@@ -47,24 +47,34 @@ export function importModel(config: ModelFileConfig, weights: Uint8Array, source
 }
 
 /**
- * Loads an ImageNet trunk saved from torchvision (`features.<i>.weight` in [out, in, kh, kw], and
- * biases) into the model's trunk, converting layouts. Every trunk parameter must be present with
- * the right shape, and every `features.*` tensor in the file must map to one.
+ * Loads an ImageNet trunk saved in PyTorch's layout into the model's trunk, converting layouts:
+ * torchvision's `features.<i>.*` (VGG, SqueezeNet) or MobileNetV1's `conv0.*` and `blocks.<k>.*`
+ * (depthwise weights [C, 1, kh, kw], i.e. groups = C). Every trunk parameter must be present with
+ * the right shape, and every tensor of the file must map to one, except MobileNet blocks past the
+ * preset's cut (a stride-32 file serves the stride-16 trunk).
  */
 export function importTorchvisionTrunk(model: DeepMask, file: SafetensorsFile, source = 'trunk.safetensors'): number {
   const trunk = new Map(model.trunk.namedParameters());
+  const spec = model.config.trunk;
+  const pastCut = (name: string) => spec.kind === 'mobilenet' && Number(/^blocks\.(\d+)\./.exec(name)?.[1] ?? 0) > spec.blocks;
+  const ours = spec.kind === 'mobilenet' ? (n: string) => /^(conv0|blocks)\./.test(n) : (n: string) => n.startsWith('features.');
   const mapped = new Map<string, HostTensor>();
   for (const [name, t] of file.tensors) {
-    if (!name.startsWith('features.')) continue;
+    if (!ours(name) || pastCut(name)) continue;
     const p = trunk.get(name);
     if (!p) throw new Error(`${source}: tensor '${name}' has no matching parameter in the ${model.config.preset} trunk`);
-    if (t.shape.length === 4) {
+    if (t.shape.length === 4 && p.shape.length === 3) {
+      // Depthwise: [C, 1, KH, KW] -> [KH, KW, C].
+      const [KH, KW, C] = p.shape as [number, number, number];
+      if (t.shape.join() !== [C, 1, KH, KW].join()) throw new Error(`${source}: tensor '${name}' has shape [${t.shape.join(', ')}], expected [${[C, 1, KH, KW].join(', ')}] (depthwise [channels, 1, kh, kw])`);
+      mapped.set(`trunk.${name}`, { shape: [KH, KW, C], data: ohwiToHwio(t.data, [C, 1, KH, KW]) });
+    } else if (t.shape.length === 4) {
       const [O, I, KH, KW] = t.shape as [number, number, number, number];
-      const expected = [O, I, KH, KW], ours = [KH, KW, I, O];
-      if (ours.join() !== p.shape.join()) {
-        throw new Error(`${source}: tensor '${name}' has shape [${t.shape.join(', ')}], expected [${[p.shape[3], p.shape[2], p.shape[0], p.shape[1]].join(', ')}] (torchvision [out, in, kh, kw])`);
+      const expected = [O, I, KH, KW], hwio = [KH, KW, I, O];
+      if (hwio.join() !== p.shape.join()) {
+        throw new Error(`${source}: tensor '${name}' has shape [${t.shape.join(', ')}], expected [${torchShape(p.shape).join(', ')}] (torchvision [out, in, kh, kw])`);
       }
-      mapped.set(`trunk.${name}`, { shape: ours, data: ohwiToHwio(t.data, expected) });
+      mapped.set(`trunk.${name}`, { shape: hwio, data: ohwiToHwio(t.data, expected) });
     } else {
       if (t.shape.join() !== p.shape.join()) throw new Error(`${source}: tensor '${name}' has shape [${t.shape.join(', ')}], expected [${p.shape.join(', ')}]`);
       mapped.set(`trunk.${name}`, t);
@@ -75,7 +85,7 @@ export function importTorchvisionTrunk(model: DeepMask, file: SafetensorsFile, s
   return mapped.size;
 }
 
-const torchShape = (s: readonly number[]): number[] => (s.length === 4 ? [s[3]!, s[2]!, s[0]!, s[1]!] : [...s]);
+const torchShape = (s: readonly number[]): number[] => (s.length === 4 ? [s[3]!, s[2]!, s[0]!, s[1]!] : s.length === 3 ? [s[2]!, 1, s[0]!, s[1]!] : [...s]);
 
 /** [O, I, KH, KW] -> [KH, KW, I, O]. */
 function ohwiToHwio(d: Float32Array, [O, I, KH, KW]: number[]): Float32Array {
