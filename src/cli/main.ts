@@ -2,6 +2,7 @@
 import { infoCommand } from './info.js';
 import { demoCommand } from './demo.js';
 import { trainCommand } from './train.js';
+import { trainHeadsCommand } from './train-heads.js';
 import { synthCommand } from './synth.js';
 import { inferCommand } from './infer.js';
 import { evalCommand } from './eval.js';
@@ -16,13 +17,14 @@ const commands: Record<string, Command> = {
   demo: demoCommand,
   synth: synthCommand,
   train: trainCommand,
+  'train-heads': trainHeadsCommand,
   infer: inferCommand,
   eval: evalCommand,
   info: infoCommand,
 };
 
 function help(): string {
-  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
   return `deepmask-webgpu: DeepMask object proposals on a WebGPU engine\n\nUsage: deepmask <command> [options]\n\nCommands:\n${rows.join('\n')}\n\nRun \`deepmask <command> --help\` for a command's options.`;
 }
 

@@ -106,3 +106,19 @@ export function normalizeRgb(rgb: Float32Array, n: InputNormalization, out = new
   }
   return out;
 }
+
+/** The image with `pad` grey (0.5) pixels on every side, normalised for a model: [H + 2 pad, W + 2 pad, 3]. */
+export function paddedInput(img: RgbImage, pad: number, norm: InputNormalization): Float32Array {
+  const W = img.width + 2 * pad, H = img.height + 2 * pad;
+  const rgb = new Float32Array(W * H * 3).fill(0.5);
+  for (let y = 0; y < img.height; y++) rgb.set(img.data.subarray(y * img.width * 3, (y + 1) * img.width * 3), ((y + pad) * W + pad) * 3);
+  return normalizeRgb(rgb, norm);
+}
+
+/** The image mirrored left-right. */
+export function flipRgb(img: RgbImage): RgbImage {
+  const out = new Float32Array(img.data.length), W = img.width;
+  for (let y = 0; y < img.height; y++)
+    for (let x = 0; x < W; x++) out.set(img.data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3), (y * W + (W - 1 - x)) * 3);
+  return { width: W, height: img.height, data: out };
+}

@@ -186,31 +186,39 @@ export interface RenderedSample {
  * rasteriser, RLE masks by area resampling) as ±1.
  */
 export function renderSample(img: RgbImage, spec: SampleSpec, ann: SampleAnnotation | undefined, geo: Geometry, norm: DeepMaskConfig['normalization']): RenderedSample {
-  const S = geo.inputSize, G = geo.gtSize;
+  const S = geo.inputSize;
   const x0 = spec.cx - spec.side / 2, y0 = spec.cy - spec.side / 2;
   const rgb = cropResize(img.data, img.width, img.height, 3, x0, y0, spec.side, S, 0.5, spec.flip);
   const input = normalizeRgb(rgb, norm);
   if (spec.label < 0 || !ann) return { input, target: null };
+  return { input, target: renderTarget(ann, img.width, img.height, x0, y0, spec.side, geo.gtSize, spec.flip) };
+}
+
+/**
+ * The mask of `ann` over the square [x0, x0 + side) x [y0, y0 + side) of its W x H image, as G x G
+ * values +1 (object) / -1, optionally mirrored left-right: polygons are mapped into target pixels and
+ * rasterised there with COCO's rasteriser (as the official code does), RLE masks area-resampled.
+ */
+export function renderTarget(ann: Pick<SampleAnnotation, 'segmentation'>, W: number, H: number, x0: number, y0: number, side: number, G: number, flip = false): Float32Array {
   const target = new Float32Array(G * G);
   const seg = ann.segmentation;
   let mask: Uint8Array;
   if (Array.isArray(seg)) {
-    // Polygons mapped into target pixels and rasterised there (as the official code does).
-    const k = G / spec.side;
+    const k = G / side;
     const polys = (typeof seg[0] === 'number' ? [seg as unknown as number[]] : (seg as number[][])).map((p) =>
-      p.map((v, i) => (i % 2 === 0 ? (spec.flip ? G - (v - x0) * k : (v - x0) * k) : (v - y0) * k)),
+      p.map((v, i) => (i % 2 === 0 ? (flip ? G - (v - x0) * k : (v - x0) * k) : (v - y0) * k)),
     );
     mask = decodeMask(merge(polys.map((p) => frPoly(p, G, G))));
   } else {
-    const full = decodeMask(annToRle(seg, img.height, img.width));
+    const full = decodeMask(annToRle(seg, H, W));
     const f = new Float32Array(full.length);
     for (let i = 0; i < full.length; i++) f[i] = full[i]!;
-    const r = cropResize(f, img.width, img.height, 1, x0, y0, spec.side, G, 0, spec.flip);
+    const r = cropResize(f, W, H, 1, x0, y0, side, G, 0, flip);
     mask = new Uint8Array(G * G);
     for (let i = 0; i < mask.length; i++) mask[i] = r[i]! > 0.5 ? 1 : 0;
   }
   for (let i = 0; i < target.length; i++) target[i] = mask[i] ? 1 : -1;
-  return { input, target };
+  return target;
 }
 
 /**

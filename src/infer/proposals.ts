@@ -7,7 +7,7 @@ import { Tensor } from '../graph/tensor.js';
 import type { Runtime } from '../gpu/runtime.js';
 import { pasteMasks } from '../kernels/paste.js';
 import type { DenseModel } from '../model/deepmask.js';
-import { normalizeRgb, resizeRgb, type RgbImage } from '../data/image.js';
+import { paddedInput, resizeRgb, type RgbImage } from '../data/image.js';
 import { area, toBbox, type RLE } from '../data/rle.js';
 
 export interface InferOptions {
@@ -59,12 +59,21 @@ export interface InferResult {
 }
 
 /**
- * The paper's scales 2^-2 ... 2^1 in steps of 2^(1/2) for a 224 window whose canonical object is
- * 128 px, shifted for other presets so that the same object sizes (64 to 512 px) are covered.
+ * The model's own pyramid when its config names one (config.inference.scales); otherwise the paper's
+ * scales 2^-2 ... 2^1 in steps of 2^(1/2) for a 224 window whose canonical object is 128 px, shifted
+ * for other presets so that the same object sizes (64 to 512 px) are covered.
  */
 export function defaultScales(model: Pick<DenseModel, 'config'>): number[] {
+  const own = model.config.inference?.scales;
+  if (own) return scalesFromRange(...own);
   const shift = Math.log2(model.config.objectSize / 128);
   return scalesFromRange(-2 + shift, 1 + shift, 0.5);
+}
+
+/** Settings a model's config chooses for inference, with the paper's where it chooses none. */
+export function inferenceDefaults(model: Pick<DenseModel, 'config'>): { scales: number[]; threshold: number; proposals: number; nms: number } {
+  const i = model.config.inference ?? {};
+  return { scales: defaultScales(model), threshold: i.threshold ?? 0.2, proposals: i.proposals ?? 100, nms: i.nms ?? 1 };
 }
 
 /** 2^e for e from min to max (inclusive) in steps of `step`, in log2 units. */
@@ -89,8 +98,9 @@ export async function propose(model: DenseModel, input: RgbImage, o: InferOption
   const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
   const t00 = performance.now();
   const { inputSize: S, stride, maskSize: m } = model.config;
-  const scales = o.scales ?? defaultScales(model);
-  const N = o.proposals ?? 100;
+  const defaults = inferenceDefaults(model);
+  const scales = o.scales ?? defaults.scales;
+  const N = o.proposals ?? defaults.proposals;
   const stage = async (key: keyof Timings, t0: number) => {
     if (o.timeStages) await rt.sync();
     t[key] += performance.now() - t0;
@@ -117,7 +127,7 @@ export async function propose(model: DenseModel, input: RgbImage, o: InferOption
       const pad = S / 2;
       const hs = Math.max(1, Math.round(image.height * s)), ws = Math.max(1, Math.round(image.width * s));
       const scaled = resizeRgb(image, ws, hs);
-      const data = padded(scaled, pad, model.config.normalization);
+      const data = paddedInput(scaled, pad, model.config.normalization);
       await stage('pyramid', t0);
 
       t0 = performance.now();
@@ -186,7 +196,7 @@ export async function propose(model: DenseModel, input: RgbImage, o: InferOption
     if (words > 0) {
       const bitsT = Tensor.empty([words], { rt, dtype: 'u32' });
       const boxesT = Tensor.from(boxes, [boxes.length], { rt, dtype: 'u32' }), winsT = Tensor.from(wins, [wins.length], { rt });
-      pasteMasks(rt, { logits: logits.view(), boxes: boxesT.view(), windows: winsT.view(), bits: bitsT.view(), n: top.length, m, words, threshold: logit(o.threshold ?? 0.2) });
+      pasteMasks(rt, { logits: logits.view(), boxes: boxesT.view(), windows: winsT.view(), bits: bitsT.view(), n: top.length, m, words, threshold: logit(o.threshold ?? defaults.threshold) });
       bits = (await bitsT.readInts()) as Uint32Array;
       for (const v of [bitsT, boxesT, winsT]) v.dispose();
     }
@@ -213,14 +223,6 @@ const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v
 function copyRow(rt: Runtime, src: Tensor, srcRow: number, dst: Tensor, dstRow: number, n: number): void {
   const s = src.view(), d = dst.view();
   rt.copy({ buffer: s.buffer, offset: s.offset + srcRow * n * 4, size: n * 4 }, { buffer: d.buffer, offset: d.offset + dstRow * n * 4, size: n * 4 }, n * 4);
-}
-
-/** The scaled image with `pad` grey pixels on every side, normalised for the model. */
-function padded(img: RgbImage, pad: number, norm: DenseModel['config']['normalization']): Float32Array {
-  const W = img.width + 2 * pad, H = img.height + 2 * pad;
-  const rgb = new Float32Array(W * H * 3).fill(0.5);
-  for (let y = 0; y < img.height; y++) rgb.set(img.data.subarray(y * img.width * 3, (y + 1) * img.width * 3), ((y + pad) * W + pad) * 3);
-  return normalizeRgb(rgb, norm);
 }
 
 /**

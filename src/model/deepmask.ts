@@ -72,12 +72,20 @@ export class DeepMask extends Module implements DenseModel {
 
   /** Patch form: x [B, S, S, 3] normalised windows -> mask logits and objectness logits. */
   forward(x: Tensor): Prediction {
-    const { inputSize: S, maskSize: m } = this.config;
+    const { inputSize: S } = this.config;
     if (x.shape.length !== 4 || x.shape[1] !== S || x.shape[2] !== S || x.shape[3] !== 3) {
       throw new Error(`DeepMask(${this.config.preset}).forward: expected [B, ${S}, ${S}, 3], got [${x.shape.join(', ')}]`);
     }
-    const out = this.heads.patch(this.trunk.forward(x));
-    return { masks: reshape(out.masks, [x.shape[0]!, m, m, 1]), scores: out.scores };
+    return this.forwardFeatures(this.trunk.forward(x));
+  }
+
+  /** The heads in patch form on window features [B, F, F, C] (a frozen trunk's output, computed ahead). */
+  forwardFeatures(features: Tensor): Prediction {
+    const { maskSize: m } = this.config, F = this.featureSize, C = this.trunk.outChannels;
+    const [B, h, w, c] = features.shape as [number, number, number, number];
+    if (features.shape.length !== 4 || h !== F || w !== F || c !== C) throw new Error(`DeepMask(${this.config.preset}): window features must be [B, ${F}, ${F}, ${C}], got [${features.shape.join(', ')}]`);
+    const out = this.heads.patch(features);
+    return { masks: reshape(out.masks, [B, m, m, 1]), scores: out.scores };
   }
 
   /** Mask logits upsampled (bilinear, align-corners) to the ground-truth size. */

@@ -55,6 +55,18 @@ export interface InputNormalization {
   std: [number, number, number];
 }
 
+/** Inference settings chosen for a trained model (stored in its config.json); options override them. */
+export interface InferenceDefaults {
+  /** Pyramid 2^min .. 2^max in steps of 2^step (log2 units). */
+  scales?: [number, number, number];
+  /** Mask probability threshold. */
+  threshold?: number;
+  /** Proposals per image. */
+  proposals?: number;
+  /** Mask-IoU threshold of non-maximum suppression; 1 keeps every proposal. */
+  nms?: number;
+}
+
 export interface DeepMaskConfig {
   preset: string;
   /** Side of the square input window (patch) in pixels; the mask covers the whole window. */
@@ -71,6 +83,7 @@ export interface DeepMaskConfig {
   heads: PaperHeads | SharedHeads;
   normalization: InputNormalization;
   dropout: number;
+  inference?: InferenceDefaults;
 }
 
 const IMAGENET: InputNormalization = { space: 'rgb', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
@@ -133,6 +146,8 @@ export const PRESETS = {
     heads: { kind: 'shared', conv: 128, embed: 512, scoreHidden: 1024 },
     normalization: TF_INCEPTION,
     dropout: 0.5,
+    // The official code's pyramid for a 160 window (spec §4.2).
+    inference: { scales: [-2.5, 0.5, 0.5] },
   },
   /** The paper's topology at reduced widths and a 112-pixel window: trains in minutes on a CPU. */
   tiny: {

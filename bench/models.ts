@@ -1,0 +1,143 @@
+// `npm run bench:models`: bundled models side by side on the fixed validation photos of
+// ../shared/data/coco-subset-2017 (val-ids.json; no shipped model trained on them): COCO mask and box
+// AR@10/100/1000 (+ small/medium/large), the time of one whole propose() on 640x480-class photos
+// (models alternated in one process), each pyramid scale's contribution and cost, and what
+// non-maximum suppression does to AR@10/100. Writes bench/models.json and a section of bench/RESULTS.md.
+//
+//   node dist/bench/models.js [--models models/squeeze-coco,models/mobile-coco] [--data DIR]
+//                             [--limit N] [--time-photos K] [--reuse]
+// Proposals are cached per model in runs/bench-models/<name>/ (--reuse skips models already run).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { init } from '../src/index.js';
+import { parseCoco, type CocoDataset } from '../src/data/coco.js';
+import { decodeImage, type RgbImage } from '../src/data/image.js';
+import { evaluate, type Detection } from '../src/eval/cocoeval.js';
+import { defaultScales, propose, type Proposal } from '../src/infer/proposals.js';
+import { nms, toCocoResults } from '../src/infer/results.js';
+import type { DeepMask } from '../src/model/deepmask.js';
+import { loadModel } from '../src/model/files.js';
+
+const { values } = parseArgs({
+  options: {
+    models: { type: 'string' }, data: { type: 'string' }, limit: { type: 'string' }, 'time-photos': { type: 'string' }, reuse: { type: 'boolean' },
+  },
+});
+const modelDirs = (values.models ?? 'models/squeeze-coco,models/mobile-coco').split(',');
+const dataDir = values.data ?? '../shared/data/coco-subset-2017';
+const limit = values.limit ? Number(values.limit) : Infinity;
+const timePhotos = values['time-photos'] ? Number(values['time-photos']) : 3;
+const PROPOSALS = 1000;
+
+const gt: CocoDataset = parseCoco(readFileSync(join(dataDir, 'instances.json'), 'utf8'), join(dataDir, 'instances.json'));
+const valIds = new Set(JSON.parse(readFileSync(join(dataDir, 'val-ids.json'), 'utf8')) as number[]);
+const photos = gt.images.filter((im) => valIds.has(im.id)).sort((a, b) => a.id - b.id).slice(0, limit);
+const rt = await init();
+console.log(`adapter: ${rt.adapter.description}; ${photos.length} validation photos of ${dataDir}`);
+
+interface Ranked {
+  image: number;
+  proposals: (Proposal & { scaleIndex: number })[];
+}
+
+function load(file: string): RgbImage {
+  return decodeImage(readFileSync(file), file);
+}
+
+/** Every photo's top proposals over the model's default pyramid (cached on disk as COCO results with scales). */
+async function rank(dir: string, model: DeepMask): Promise<{ ranked: Ranked[]; ms: number }> {
+  const cache = join('runs/bench-models', basename(dir), 'proposals.json');
+  if (values.reuse && existsSync(cache)) return JSON.parse(readFileSync(cache, 'utf8')) as { ranked: Ranked[]; ms: number };
+  const scales = defaultScales(model);
+  const ranked: Ranked[] = [];
+  let ms = 0;
+  for (const [i, im] of photos.entries()) {
+    const r = await propose(model, load(join(dataDir, 'images', im.file_name)), { proposals: PROPOSALS });
+    ms += r.timings.total;
+    ranked.push({ image: im.id, proposals: r.proposals.map((p) => ({ ...p, scaleIndex: scales.findIndex((s) => Math.abs(s - p.scale) < 1e-9) })) });
+    process.stderr.write(`\r${basename(dir)}: ${i + 1}/${photos.length} photos, ${(ms / (i + 1) / 1000).toFixed(1)} s each`);
+  }
+  process.stderr.write('\n');
+  mkdirSync(join('runs/bench-models', basename(dir)), { recursive: true });
+  writeFileSync(cache, JSON.stringify({ ranked, ms }));
+  return { ranked, ms };
+}
+
+function ar(ranked: Ranked[], keep: (p: Proposal & { scaleIndex: number }) => boolean = () => true, post: (ps: Proposal[]) => Proposal[] = (p) => p) {
+  const dts: Detection[] = ranked.flatMap((r) => toCocoResults(r.image, post(r.proposals.filter(keep)))) as unknown as Detection[];
+  const imgIds = ranked.map((r) => r.image);
+  const out: Record<string, Record<string, number>> = {};
+  for (const iouType of ['segm', 'bbox'] as const) out[iouType] = evaluate(gt.images, gt.annotations, dts, { iouType, maxDets: [10, 100, 1000], imgIds }).AR;
+  return out as { segm: Record<string, number>; bbox: Record<string, number> };
+}
+
+const models = modelDirs.map((dir) => ({ dir, model: loadModel(dir) }));
+const report: Record<string, unknown> = { adapter: rt.adapter.description, date: new Date().toISOString(), photos: photos.length, data: dataDir };
+const rows: string[] = [];
+
+// Time of one whole propose() (pyramid to RLE, 100 proposals), models alternated on the same photos.
+const timing = new Map<string, number[]>();
+const timed = photos.filter((p) => p.width === 640 || p.height === 640).slice(0, timePhotos);
+for (let rep = 0; rep < 2; rep++) {
+  for (const im of timed) {
+    const img = load(join(dataDir, 'images', im.file_name));
+    for (const { dir, model } of models) {
+      const r = await propose(model, img, { timeStages: false });
+      if (rep > 0) timing.set(dir, [...(timing.get(dir) ?? []), r.timings.total]); // the first pass warms pipelines
+    }
+  }
+}
+const median = (v: number[]) => v.slice().sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+
+const results: Record<string, unknown> = {};
+for (const { dir, model } of models) {
+  const scales = defaultScales(model);
+  const { ranked } = await rank(dir, model);
+  const all = ar(ranked);
+  // Each scale's contribution: AR with that scale's windows removed from the global ranking (the same
+  // as a pyramid without it for AR@10/100, since the top 100 are refilled from the other scales' top 1000).
+  const perScale = scales.map((s, k) => {
+    const without = ar(ranked, (p) => p.scaleIndex !== k);
+    return { scale: +s.toFixed(3), share: ranked.reduce((n, r) => n + r.proposals.slice(0, 100).filter((p) => p.scaleIndex === k).length, 0) / (100 * ranked.length), lossSegm100: all.segm['AR@100']! - without.segm['AR@100']!, lossBbox100: all.bbox['AR@100']! - without.bbox['AR@100']! };
+  });
+  const withNms = Object.fromEntries([0.5, 0.7, 0.8].map((t) => [t, ar(ranked, () => true, (ps) => nms(ps, t, 100))]));
+  results[dir] = { preset: model.config.preset, scales: scales.map((s) => +s.toFixed(3)), msPerPhoto: median(timing.get(dir)!), AR: all, perScale, nms: withNms };
+  rows.push(`| ${basename(dir)} (${model.config.preset}) | ${f(all.segm['AR@10'])} | ${f(all.segm['AR@100'])} | ${f(all.segm['AR@1000'])} | ${f(all.segm['AR_small@1000'])} / ${f(all.segm['AR_medium@1000'])} / ${f(all.segm['AR_large@1000'])} | ${f(all.bbox['AR@10'])} | ${f(all.bbox['AR@100'])} | ${f(all.bbox['AR@1000'])} | ${(median(timing.get(dir)!) / 1000).toFixed(2)} s |`);
+}
+function f(v: number | undefined): string {
+  return v === undefined ? '-' : v.toFixed(3);
+}
+report.models = results;
+
+const md = [
+  '<!-- models -->',
+  '## Bundled models on the validation photos',
+  '',
+  `Made by \`npm run bench:models\` on ${rt.adapter.description}, ${report.date!.toString().slice(0, 10)}: ${photos.length} photos of`,
+  '`coco-subset-2017` listed in `val-ids.json` (no shipped model trained on them), 1000 proposals per photo,',
+  "each model's default pyramid and threshold. Time: one whole `propose()` (pyramid to RLE, 100",
+  `proposals), median over ${timed.length} photos of 640 px, the models alternated in one process.`,
+  '',
+  '| model | mask AR@10 | AR@100 | AR@1000 | AR S / M / L @1000 | box AR@10 | AR@100 | AR@1000 | time / photo |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...rows,
+  '',
+  ...models.flatMap(({ dir }) => {
+    const r = results[dir] as { perScale: { scale: number; share: number; lossSegm100: number; lossBbox100: number }[]; nms: Record<string, { segm: Record<string, number>; bbox: Record<string, number> }> };
+    return [
+      `${basename(dir)}: each scale's share of the top 100 and the AR@100 lost without it (mask / box): ` +
+        r.perScale.map((s) => `${s.scale}: ${(100 * s.share).toFixed(0)}%, -${f(s.lossSegm100)} / -${f(s.lossBbox100)}`).join('; ') + '.',
+      `${basename(dir)}: with mask NMS, mask AR@10 / AR@100: ` + Object.entries(r.nms).map(([t, a]) => `IoU ${t}: ${f(a.segm['AR@10'])} / ${f(a.segm['AR@100'])}`).join('; ') + '.',
+      '',
+    ];
+  }),
+  '<!-- /models -->',
+].join('\n');
+writeFileSync('bench/models.json', `${JSON.stringify(report, null, 2)}\n`);
+const resultsMd = existsSync('bench/RESULTS.md') ? readFileSync('bench/RESULTS.md', 'utf8') : '# Benchmark results\n';
+const marked = /<!-- models -->[\s\S]*<!-- \/models -->/;
+writeFileSync('bench/RESULTS.md', marked.test(resultsMd) ? resultsMd.replace(marked, md) : `${resultsMd.trimEnd()}\n\n${md}\n`);
+console.log(md);
+rt.destroy();
+process.exit(0);

@@ -1,0 +1,199 @@
+// Training DeepMask's heads on a frozen trunk from a bank of feature maps (see feature-bank.ts): each
+// step renders a batch of windows on the host (a crop of f16 maps and the objects' mask targets),
+// runs the heads forward and backward in one submission and takes an SGD step. The loss is the
+// model's own (DeepMask.loss): the mask term over positives only, the score term weighted by λ.
+import { noGrad } from '../graph/autograd.js';
+import type { HostTensor } from '../graph/module.js';
+import { Rng } from '../graph/random.js';
+import { scope, Tensor } from '../graph/tensor.js';
+import type { DeepMask } from '../model/deepmask.js';
+import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
+import type { FeatureWindows, WindowBatch } from './feature-bank.js';
+import { SGD } from './sgd.js';
+import { learningRate, maskIou, type ValidationMetrics } from './trainer.js';
+
+export interface HeadsTrainOptions {
+  steps: number;
+  batch: number;
+  /** [step, lr] pairs: the rate from each step on. */
+  lrSchedule: [number, number][];
+  momentum: number;
+  weightDecay: number;
+  /** Weight of the score term (the paper's λ = 1/32). */
+  lambda: number;
+  /** Fraction of each batch that is positive windows (both terms); the rest are negatives (score only). */
+  positiveFraction: number;
+  logEvery: number;
+  validateEvery: number;
+  checkpointEvery: number;
+}
+
+export const DEFAULT_HEADS_TRAIN: HeadsTrainOptions = {
+  steps: 6000,
+  batch: 32,
+  lrSchedule: [[0, 2e-3], [3000, 1e-3], [5000, 5e-4]],
+  momentum: 0.9,
+  weightDecay: 5e-4,
+  lambda: 1 / 32,
+  positiveFraction: 0.5,
+  logEvery: 50,
+  validateEvery: 500,
+  checkpointEvery: 500,
+};
+
+export interface HeadsTrainHooks {
+  onLog?(e: { step: number; loss: number; lr: number; windowsPerSec: number }): void;
+  onValidate?(m: ValidationMetrics): void;
+  onCheckpoint?(bytes: Uint8Array, step: number): Promise<void> | void;
+  /** Polled after every step: stop (after a checkpoint) when it says so. */
+  shouldStop?(): boolean;
+}
+
+export class HeadsTrainer {
+  readonly opt: SGD;
+  step = 0;
+  lastLoss = NaN;
+  private readonly rng: Rng;
+
+  constructor(
+    readonly model: DeepMask,
+    private readonly windows: FeatureWindows,
+    readonly opts: HeadsTrainOptions,
+    private readonly hooks: HeadsTrainHooks = {},
+    private readonly validation: WindowBatch | null = null,
+  ) {
+    this.rng = windows.rng;
+    for (const p of model.trunk.parameters()) p.requiresGrad = false;
+    this.opt = new SGD(model.heads.parameters(), { lr: learningRate(opts.lrSchedule, 0), momentum: opts.momentum, weightDecay: opts.weightDecay });
+  }
+
+  /** One step on a rendered batch; returns the (unread) loss. */
+  trainStep(b: WindowBatch): Tensor {
+    const { model, opts } = this;
+    const { gtSize: G } = model.config;
+    const F = model.featureSize, C = model.trunk.outChannels;
+    this.opt.lr = learningRate(opts.lrSchedule, this.step);
+    const maskWeights = new Float32Array(b.n * G * G);
+    for (let i = 0; i < b.n; i++) if (b.labels[i]! > 0) maskWeights.fill(1 / (G * G), i * G * G, (i + 1) * G * G);
+    return scope(() => {
+      this.opt.zeroGrad();
+      const pred = model.forwardFeatures(Tensor.from(b.features, [b.n, F, F, C]));
+      const loss = model.loss(pred, {
+        masks: Tensor.from(b.targets, [b.n, G, G, 1]),
+        maskWeights: Tensor.from(maskWeights, [b.n, G, G, 1]),
+        scores: Tensor.from(b.labels, [b.n, 1]),
+        scoreWeights: Tensor.from(new Float32Array(b.n).fill(opts.lambda), [b.n, 1]),
+      });
+      loss.backward();
+      this.opt.step();
+      return loss;
+    });
+  }
+
+  async run(): Promise<void> {
+    const { opts, model } = this;
+    const rt = model.rt;
+    const submitEvery = rt.submitEvery;
+    rt.submitEvery = Infinity; // a step is one submission
+    model.train();
+    try {
+      if (this.validation && this.step === 0) this.hooks.onValidate?.(await this.evaluate(this.validation));
+      let t0 = performance.now(), n0 = 0;
+      // The next batch is rendered on the host while the GPU runs this one.
+      let next: WindowBatch | null = this.step < opts.steps ? this.windows.render(this.windows.sample(opts.batch, opts.positiveFraction)) : null;
+      while (next) {
+        const batch: WindowBatch = next;
+        this.step++;
+        const loss = this.trainStep(batch);
+        rt.flush();
+        n0 += batch.n;
+        next = this.step < opts.steps ? this.windows.render(this.windows.sample(opts.batch, opts.positiveFraction)) : null;
+        const value = await loss.item(); // one step in flight keeps memory bounded; the read is the step's sync
+        loss.dispose();
+        if (!Number.isFinite(value)) throw new Error(`the loss is ${value} at step ${this.step}: lower the learning rate (the last checkpoint is kept)`);
+        this.lastLoss = value;
+        if (this.step % opts.logEvery === 0 || this.step === opts.steps) {
+          const now = performance.now();
+          this.hooks.onLog?.({ step: this.step, loss: value, lr: this.opt.lr, windowsPerSec: (n0 * 1000) / (now - t0) });
+          t0 = now;
+          n0 = 0;
+        }
+        if (this.validation && (this.step % opts.validateEvery === 0 || this.step === opts.steps)) {
+          model.eval();
+          this.hooks.onValidate?.(await this.evaluate(this.validation));
+          model.train();
+        }
+        const stop = this.hooks.shouldStop?.() ?? false;
+        if (this.step % opts.checkpointEvery === 0 || this.step === opts.steps || stop) await this.hooks.onCheckpoint?.(await this.checkpoint(), this.step);
+        if (stop) break;
+      }
+    } finally {
+      rt.submitEvery = submitEvery;
+      model.eval();
+    }
+  }
+
+  /** Mask IoU (logit >= 0 at gtSize) over the positives and score accuracy over all windows. */
+  async evaluate(val: WindowBatch): Promise<ValidationMetrics> {
+    const { model } = this;
+    const { gtSize: G } = model.config;
+    const F = model.featureSize, C = model.trunk.outChannels, B = this.opts.batch;
+    const ious: number[] = [];
+    let correct = 0;
+    for (let i0 = 0; i0 < val.n; i0 += B) {
+      const n = Math.min(B, val.n - i0);
+      const [m, s] = noGrad(() => {
+        const p = model.forwardFeatures(Tensor.from(val.features.subarray(i0 * F * F * C, (i0 + n) * F * F * C), [n, F, F, C]));
+        return [model.upsampleMasks(p.masks), p.scores] as const;
+      });
+      const masks = await m.read(), scores = await s.read();
+      m.dispose();
+      s.dispose();
+      for (let k = 0; k < n; k++) {
+        const label = val.labels[i0 + k]!;
+        if (Math.sign(scores[k]!) === label) correct++;
+        if (label > 0) ious.push(maskIou(masks.subarray(k * G * G, (k + 1) * G * G), val.targets.subarray((i0 + k) * G * G, (i0 + k + 1) * G * G)));
+      }
+    }
+    ious.sort((a, b) => a - b);
+    const frac = (t: number) => (ious.length ? ious.filter((v) => v >= t).length / ious.length : 0);
+    return {
+      step: this.step,
+      iouMean: ious.length ? ious.reduce((a, b) => a + b, 0) / ious.length : 0,
+      iouMedian: ious.length ? ious[Math.floor(ious.length / 2)]! : 0,
+      iou50: frac(0.5),
+      iou70: frac(0.7),
+      scoreAccuracy: val.n ? correct / val.n : 0,
+      windows: val.n,
+    };
+  }
+
+  /** The heads, the optimizer's velocities and the generators, as one safetensors file. */
+  async checkpoint(): Promise<Uint8Array> {
+    const tensors = new Map<string, HostTensor>();
+    for (const [name, p] of this.model.heads.namedParameters('heads.')) tensors.set(name, { shape: [...p.shape], data: await p.read() });
+    const opt = await this.opt.exportState();
+    opt.velocities.forEach((v, i) => v && tensors.set(`optimizer.velocity.${i}`, v));
+    const state = { step: this.step, steps: opt.steps, rng: this.rng.state(), modelRng: this.model.rng.state() };
+    return writeSafetensors(tensors, { format: 'deepmask-heads-checkpoint', state: JSON.stringify(state) });
+  }
+
+  /** Continues from a checkpoint's bytes: the same heads, velocities and random streams. */
+  restore(bytes: Uint8Array, source: string): void {
+    const file = readSafetensors(bytes, source);
+    const meta = file.metadata;
+    if (meta.format !== 'deepmask-heads-checkpoint' || typeof meta.state !== 'string') throw new Error(`${source}: not a heads checkpoint`);
+    const state = JSON.parse(meta.state) as { step: number; steps: number[]; rng: number[]; modelRng: number[] };
+    const heads = new Map([...file.tensors].filter(([k]) => k.startsWith('heads.')));
+    this.model.loadState(heads, { partial: true, source });
+    this.opt.loadState({ steps: state.steps, velocities: state.steps.map((_, i) => file.tensors.get(`optimizer.velocity.${i}`) ?? null) });
+    this.rng.setState(state.rng);
+    this.model.rng.setState(state.modelRng);
+    this.step = state.step;
+  }
+
+  dispose(): void {
+    this.opt.zeroGrad();
+    this.opt.dispose();
+  }
+}
