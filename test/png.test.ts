@@ -1,5 +1,6 @@
 // Every kind of PNG the project writes (a --viz overlay, the training curves, a synthetic scene)
-// read by a second, independent decoder (fast-png), with deflate blocks of at most 64 KiB.
+// read by a second, independent decoder (fast-png), with deflate blocks of at most 64 KiB; and
+// curves that can be read: a font whose letters and digits differ, tick labels that never repeat.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { decodeImage } from '../src/data/image.js';
 import { generateScenes } from '../src/data/synth.js';
 import { toRgba } from '../src/infer/results.js';
 import { Rng } from '../src/graph/random.js';
-import { plotPanels } from '../src/train/plot.js';
+import { axisTicks, glyph, GLYPH_CHARS, plotPanels } from '../src/train/plot.js';
 import { deflateBlockSizes, idatStream } from './lib/deflate.js';
 import { repoPath, sharedPath } from './lib/shared.js';
 
@@ -97,7 +98,7 @@ test('training curves: blocks of at most 64 KiB, fast-png reads the same pixels'
   const png = plotPanels(panels, 1600, 600);
   const mine = decodePng(png);
   checkPng('curves', png, mine.rgba, 1600, 600);
-  checkPng('curves (default size)', plotPanels(panels), decodePng(plotPanels(panels)).rgba, 840, 300);
+  checkPng('curves (default size)', plotPanels(panels), decodePng(plotPanels(panels)).rgba, 960, 320);
 });
 
 test('a synthetic scene: blocks of at most 64 KiB, fast-png reads the same pixels', () => {
@@ -105,6 +106,58 @@ test('a synthetic scene: blocks of at most 64 KiB, fast-png reads the same pixel
     const im = generateScenes({ images: 1, width: size, height: (size * 3) / 4, seed: 7 }).images[0]!;
     checkPng(`synthetic scene ${size}`, im.png, im.rgba, im.width, im.height);
   }
+});
+
+test('the curves font: every glyph its own, letters and digits that look alike differ clearly', () => {
+  const diff = (a: string, b: string): number => {
+    const ga = glyph(a), gb = glyph(b);
+    let d = 0;
+    for (let r = 0; r < Math.max(ga.length, gb.length); r++) {
+      let x = (ga[r] ?? 0) ^ (gb[r] ?? 0);
+      for (; x; x >>= 1) d += x & 1;
+    }
+    return d;
+  };
+  for (let i = 0; i < GLYPH_CHARS.length; i++) for (let j = i + 1; j < GLYPH_CHARS.length; j++) {
+    const [a, b] = [GLYPH_CHARS[i]!, GLYPH_CHARS[j]!];
+    assert.ok(diff(a, b) >= 2, `'${a}' and '${b}' differ in ${diff(a, b)} pixels`);
+  }
+  for (const [a, b] of ['l1', 'lI', 'I1', 's5', 'S5', 'o0', 'O0', 'B8', 'Z2', 'g9', 'q9', 'b6', 'z2']) {
+    assert.ok(diff(a!, b!) >= 3, `'${a}' and '${b}' differ in only ${diff(a!, b!)} pixels`);
+  }
+  // Everything the curves print has a glyph (none falls back to '?').
+  for (const ch of 'train loss validation mask IoU score acc step 0123456789.-+e') assert.ok(GLYPH_CHARS.includes(ch), `no glyph for '${ch}'`);
+});
+
+test('axis ticks: distinct labels that read as their values, inside the range, 3 to 9 of them', () => {
+  const rng = new Rng(11);
+  const ranges: [number, number, boolean][] = [
+    [0, 1, false], [0.5, 0.52, false], [0.501, 0.513, false], [0, 2990, false], [3, 7, false], [-1, 1, false],
+    [1e6, 1.3e6, false], [1e-5, 3e-5, false], [0.7312, 0.7318, false], [12345, 12346, false],
+    [0.12, 0.72, true], [0.6, 0.9, true], [0.001, 5, true], [1e-7, 1e3, true], [0.15, 1.6, true], [2e-5, 3e-5, true],
+  ];
+  for (let i = 0; i < 300; i++) {
+    const lo = (rng.next() - 0.3) * 10 ** (rng.int(12) - 6), span = rng.next() * 10 ** (rng.int(10) - 5) + 1e-12;
+    ranges.push([lo, lo + span, false]);
+    if (lo > 0) ranges.push([lo, lo + span * 10 ** rng.int(6), true]);
+  }
+  for (const [lo, hi, log] of ranges) {
+    const ticks = axisTicks(lo, hi, log), where = `[${lo}, ${hi}]${log ? ' log' : ''}: ${ticks.map((t) => t.label).join(' ')}`;
+    const labels = ticks.map((t) => t.label);
+    assert.is(new Set(labels).size, labels.length, `repeated label on ${where}`);
+    assert.ok(ticks.length >= 3 && ticks.length <= 9, `${ticks.length} ticks on ${where}`);
+    for (let k = 0; k < ticks.length; k++) {
+      const { value, label } = ticks[k]!;
+      assert.ok(value >= lo - (hi - lo) * 1e-6 && value <= hi + (hi - lo) * 1e-6, `tick ${value} outside ${where}`);
+      if (k) assert.ok(value > ticks[k - 1]!.value, `ticks out of order on ${where}`);
+      // The label is the value, to within a hundredth of the gap to the next tick.
+      const gap = ticks[Math.min(k + 1, ticks.length - 1)]!.value - ticks[Math.max(k - 1, 0)]!.value;
+      assert.ok(Math.abs(Number(label) - value) <= gap / 100, `label ${label} for ${value} on ${where}`);
+      assert.ok(/^-?[0-9.]+(e-?[0-9]+)?$/.test(label), `label ${label} on ${where}`);
+    }
+  }
+  assert.throws(() => axisTicks(1, 1), /range/);
+  assert.throws(() => axisTicks(0, NaN), /range/);
 });
 
 test.run();
