@@ -1,4 +1,7 @@
 // deepmask-webgpu: the library's public API.
+// The declarations use WebGPU's types (GPUDevice, GPUBuffer): this makes a consumer's tsc load them
+// (preserve: TypeScript drops reference directives from .d.ts output otherwise).
+/// <reference types="@webgpu/types" preserve="true" />
 import { Runtime, type RuntimeOptions } from './gpu/runtime.js';
 import { setRuntime } from './graph/tensor.js';
 

@@ -1,4 +1,5 @@
 // `deepmask <command> [options]`: the command-line entry point (Node only).
+import { readFileSync } from 'node:fs';
 import { infoCommand } from './info.js';
 import { demoCommand } from './demo.js';
 import { trainCommand } from './train.js';
@@ -23,15 +24,25 @@ const commands: Record<string, Command> = {
   info: infoCommand,
 };
 
+/** The package's version, from its package.json (dist/src/cli/ is three folders below it). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 function help(): string {
   const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
-  return `deepmask-webgpu: DeepMask object proposals on a WebGPU engine\n\nUsage: deepmask <command> [options]\n\nCommands:\n${rows.join('\n')}\n\nRun \`deepmask <command> --help\` for a command's options.`;
+  return `deepmask-webgpu: DeepMask object proposals on a WebGPU engine\n\nUsage: deepmask <command> [options]\n\nCommands:\n${rows.join('\n')}\n\nRun \`deepmask <command> --help\` for a command's options; \`deepmask --version\` prints the version.`;
 }
 
 export async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(help());
+    return;
+  }
+  if (name === '--version' || name === '-v' || name === '-V' || name === 'version') {
+    console.log(version());
     return;
   }
   const cmd = commands[name];

@@ -12,7 +12,7 @@ export function decodePng(bytes: Uint8Array): { width: number; height: number; r
 
 // Encoding: upng-js deflates an image five times, once per filter, at pako's default level (40-90 ms
 // for one noisy 256x192 scene). Photos and renders leave LZ77 little to find, so this encoder
-// applies the Up filter and writes one Huffman-only deflate block: ~1.5 ms per scene, and files
+// applies the Up filter and writes Huffman-only deflate blocks of at most 64 KiB: ~1.5 ms per scene, and files
 // slightly smaller than upng's.
 
 const CRC_TABLE = (() => {
@@ -126,66 +126,73 @@ function canonicalCodes(lens: Uint8Array): Uint16Array {
   return codes;
 }
 
-/** zlib stream of one dynamic-Huffman deflate block of literals (stored blocks if that is smaller). */
+// Input bytes per deflate block. One block of hundreds of KB is valid deflate but breaks some
+// decoders (fast-png through fflate's streaming inflater reads it short), and small blocks let
+// each part of the image have its own Huffman table.
+const BLOCK_BYTES = 65535;
+
+/** zlib stream of dynamic-Huffman deflate blocks of literals, each of at most 64 KiB of input (a stored block where that is smaller). */
 function zlibHuffmanOnly(data: Uint8Array): Uint8Array {
-  const freq = new Uint32Array(257);
-  for (let i = 0; i < data.length; i++) freq[data[i]!]!++;
-  freq[256] = 1; // end of block
-  const litLens = huffmanLengths(freq, 15), litCodes = canonicalCodes(litLens);
-  // Two distance codes of one bit, never used: a complete code that every inflater accepts.
-  const allLens = new Uint8Array(257 + 2);
-  allLens.set(litLens);
-  allLens[257] = allLens[258] = 1;
-  const clFreq = new Uint32Array(19);
-  for (const l of allLens) clFreq[l]!++;
-  const clLens = huffmanLengths(clFreq, 7), clCodes = canonicalCodes(clLens);
-  const ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
-  let hclen = 19;
-  while (hclen > 4 && !clLens[ORDER[hclen - 1]!]) hclen--;
-
-  let bits = 3 + 14 + 3 * hclen + 15; // header, counts, code-length code, EOB (at most)
-  for (const l of allLens) bits += clLens[l]!;
-  for (let s = 0; s < 256; s++) bits += freq[s]! * litLens[s]!;
-  const storedBytes = data.length + 5 * Math.max(1, Math.ceil(data.length / 65535));
-  const useStored = Math.ceil(bits / 8) >= storedBytes;
-
-  const out = new Uint8Array(2 + (useStored ? storedBytes : Math.ceil(bits / 8) + 1) + 4);
+  const blocks = Math.max(1, Math.ceil(data.length / BLOCK_BYTES));
+  // A block never takes more than its stored form: 5 bytes of header and padding, plus one byte
+  // of bits carried over from the block before.
+  const out = new Uint8Array(2 + data.length + 6 * blocks + 4);
   out[0] = 0x78; // deflate, 32K window
   out[1] = 0x01; // fastest-compression flag; (0x78 << 8 | 0x01) % 31 === 0
-  let pos = 2;
-  if (useStored) {
-    for (let i = 0; i < data.length || i === 0; i += 65535) {
-      const len = Math.min(65535, data.length - i);
-      out[pos++] = i + len >= data.length ? 1 : 0; // BFINAL, BTYPE 00
+  let pos = 2, acc = 0, n = 0;
+  const put = (code: number, len: number): void => {
+    acc |= code << n;
+    n += len;
+    while (n >= 8) {
+      out[pos++] = acc & 255;
+      acc >>>= 8;
+      n -= 8;
+    }
+  };
+  const ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+  const freq = new Uint32Array(257);
+  for (let b = 0; b < blocks; b++) {
+    const block = data.subarray(b * BLOCK_BYTES, Math.min(data.length, (b + 1) * BLOCK_BYTES));
+    const last = b === blocks - 1 ? 1 : 0;
+    freq.fill(0);
+    for (let i = 0; i < block.length; i++) freq[block[i]!]!++;
+    freq[256] = 1; // end of block
+    const litLens = huffmanLengths(freq, 15), litCodes = canonicalCodes(litLens);
+    // Two distance codes of one bit, never used: a complete code that every inflater accepts.
+    const allLens = new Uint8Array(257 + 2);
+    allLens.set(litLens);
+    allLens[257] = allLens[258] = 1;
+    const clFreq = new Uint32Array(19);
+    for (const l of allLens) clFreq[l]!++;
+    const clLens = huffmanLengths(clFreq, 7), clCodes = canonicalCodes(clLens);
+    let hclen = 19;
+    while (hclen > 4 && !clLens[ORDER[hclen - 1]!]) hclen--;
+
+    let bits = 3 + 14 + 3 * hclen + litLens[256]!; // header, counts, code-length code, end of block
+    for (const l of allLens) bits += clLens[l]!;
+    for (let s = 0; s < 256; s++) bits += freq[s]! * litLens[s]!;
+    const storedBits = 3 + ((8 - ((n + 3) & 7)) & 7) + 32 + 8 * block.length;
+    if (storedBits <= bits) {
+      put(last, 3); // BFINAL, BTYPE 00: stored
+      if (n > 0) put(0, 8 - n); // to the byte boundary
+      const len = block.length;
       out[pos++] = len & 255;
       out[pos++] = len >>> 8;
       out[pos++] = ~len & 255;
       out[pos++] = (~len >>> 8) & 255;
-      out.set(data.subarray(i, i + len), pos);
+      out.set(block, pos);
       pos += len;
-      if (len === 0) break;
+      continue;
     }
-  } else {
-    let acc = 0, n = 0;
-    const put = (code: number, len: number): void => {
-      acc |= code << n;
-      n += len;
-      while (n >= 8) {
-        out[pos++] = acc & 255;
-        acc >>>= 8;
-        n -= 8;
-      }
-    };
-    put(1, 1); // BFINAL
-    put(2, 2); // BTYPE 10: dynamic Huffman
+    put(last | (2 << 1), 3); // BFINAL, BTYPE 10: dynamic Huffman
     put(0, 5); // HLIT: 257 literal/length codes
     put(1, 5); // HDIST: 2 distance codes
     put(hclen - 4, 4);
     for (let i = 0; i < hclen; i++) put(clLens[ORDER[i]!]!, 3);
     for (const l of allLens) put(clCodes[l]!, clLens[l]!);
     // The hot loop, with put() inlined.
-    for (let i = 0; i < data.length; i++) {
-      const s = data[i]!;
+    for (let i = 0; i < block.length; i++) {
+      const s = block[i]!;
       acc |= litCodes[s]! << n;
       n += litLens[s]!;
       while (n >= 8) {
@@ -195,8 +202,8 @@ function zlibHuffmanOnly(data: Uint8Array): Uint8Array {
       }
     }
     put(litCodes[256]!, litLens[256]!);
-    if (n > 0) out[pos++] = acc & 255;
   }
+  if (n > 0) out[pos++] = acc & 255;
   const ad = adler32(data);
   out[pos++] = ad >>> 24;
   out[pos++] = (ad >>> 16) & 255;

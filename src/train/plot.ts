@@ -1,5 +1,5 @@
 // Training curves as a PNG: the training loss and the validation mask IoU / score accuracy against
-// steps, drawn into an RGBA raster with a 3x5 pixel font (no canvas needed, so it runs anywhere).
+// steps, drawn into an RGBA raster with a 5x7 pixel font (no canvas needed, so it runs anywhere).
 import { encodePng } from '../data/png.js';
 
 export interface Series {
@@ -16,16 +16,62 @@ export interface Panel {
   logY?: boolean;
 }
 
-// 3x5 glyphs, rows top to bottom, 3 bits per row (MSB = left).
+// 5x7 glyphs after the HD44780 character ROM: rows top to bottom, 5 bits a row (0x10 = left);
+// g, j, p, q and y have two more rows below the baseline.
+// Letters that look like digits differ on purpose: 'l' has a tail, '1' a flag and a base, 'I' wide
+// serifs, '0' a slash, lowercase 'o' and 's' are x-height.
 const GLYPHS: Record<string, number[]> = {
-  '0': [7, 5, 5, 5, 7], '1': [2, 6, 2, 2, 7], '2': [7, 1, 7, 4, 7], '3': [7, 1, 7, 1, 7], '4': [5, 5, 7, 1, 1],
-  '5': [7, 4, 7, 1, 7], '6': [7, 4, 7, 5, 7], '7': [7, 1, 1, 2, 2], '8': [7, 5, 7, 5, 7], '9': [7, 5, 7, 1, 7],
-  '.': [0, 0, 0, 0, 2], '-': [0, 0, 7, 0, 0], '+': [0, 2, 7, 2, 0], '/': [1, 1, 2, 4, 4], ' ': [0, 0, 0, 0, 0],
-  a: [0, 6, 3, 5, 7], c: [0, 7, 4, 4, 7], e: [7, 5, 7, 4, 7], i: [2, 0, 2, 2, 2], k: [4, 5, 6, 5, 5], l: [6, 2, 2, 2, 7],
-  m: [0, 5, 7, 5, 5], n: [0, 6, 5, 5, 5], o: [0, 7, 5, 5, 7], p: [7, 5, 7, 4, 4], r: [0, 7, 4, 4, 4], s: [7, 4, 7, 1, 7],
-  t: [2, 7, 2, 2, 3], u: [0, 5, 5, 5, 7], v: [0, 5, 5, 5, 2], y: [5, 5, 7, 1, 7], I: [7, 2, 2, 2, 7], U: [5, 5, 5, 5, 7],
-  x: [0, 5, 2, 5, 5], g: [7, 5, 7, 1, 6], h: [4, 4, 7, 5, 5], d: [1, 1, 7, 5, 7], w: [0, 5, 5, 7, 5], b: [4, 4, 7, 5, 7],
+  '0': [0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e], '1': [0x04, 0x0c, 0x14, 0x04, 0x04, 0x04, 0x1f],
+  '2': [0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f], '3': [0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e],
+  '4': [0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02], '5': [0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e],
+  '6': [0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e], '7': [0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
+  '8': [0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e], '9': [0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c],
+  A: [0x0e, 0x11, 0x11, 0x11, 0x1f, 0x11, 0x11], B: [0x1e, 0x11, 0x11, 0x1e, 0x11, 0x11, 0x1e],
+  C: [0x0e, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0e], D: [0x1c, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1c],
+  E: [0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x1f], F: [0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x10],
+  G: [0x0e, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0f], H: [0x11, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11],
+  I: [0x1f, 0x04, 0x04, 0x04, 0x04, 0x04, 0x1f], J: [0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0c],
+  K: [0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11], L: [0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1f],
+  M: [0x11, 0x1b, 0x15, 0x15, 0x11, 0x11, 0x11], N: [0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11],
+  O: [0x0e, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e], P: [0x1e, 0x11, 0x11, 0x1e, 0x10, 0x10, 0x10],
+  Q: [0x0e, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0d], R: [0x1e, 0x11, 0x11, 0x1e, 0x14, 0x12, 0x11],
+  S: [0x0f, 0x10, 0x10, 0x0e, 0x01, 0x01, 0x1e], T: [0x1f, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
+  U: [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e], V: [0x11, 0x11, 0x11, 0x11, 0x11, 0x0a, 0x04],
+  W: [0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0a], X: [0x11, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x11],
+  Y: [0x11, 0x11, 0x11, 0x0a, 0x04, 0x04, 0x04], Z: [0x1f, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1f],
+  a: [0x00, 0x00, 0x0e, 0x01, 0x0f, 0x11, 0x0f], b: [0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x1e],
+  c: [0x00, 0x00, 0x0e, 0x10, 0x10, 0x11, 0x0e], d: [0x01, 0x01, 0x0d, 0x13, 0x11, 0x11, 0x0f],
+  e: [0x00, 0x00, 0x0e, 0x11, 0x1f, 0x10, 0x0e], f: [0x06, 0x09, 0x08, 0x1c, 0x08, 0x08, 0x08],
+  g: [0x00, 0x00, 0x0f, 0x11, 0x11, 0x11, 0x0f, 0x01, 0x0e], h: [0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11],
+  i: [0x04, 0x00, 0x0c, 0x04, 0x04, 0x04, 0x0e], j: [0x02, 0x00, 0x06, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0c],
+  k: [0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12], l: [0x0c, 0x04, 0x04, 0x04, 0x04, 0x04, 0x06],
+  m: [0x00, 0x00, 0x1a, 0x15, 0x15, 0x11, 0x11], n: [0x00, 0x00, 0x16, 0x19, 0x11, 0x11, 0x11],
+  o: [0x00, 0x00, 0x0e, 0x11, 0x11, 0x11, 0x0e], p: [0x00, 0x00, 0x1e, 0x11, 0x11, 0x11, 0x1e, 0x10, 0x10],
+  q: [0x00, 0x00, 0x0f, 0x11, 0x11, 0x11, 0x0f, 0x01, 0x01], r: [0x00, 0x00, 0x16, 0x19, 0x10, 0x10, 0x10],
+  s: [0x00, 0x00, 0x0e, 0x10, 0x0e, 0x01, 0x1e], t: [0x08, 0x08, 0x1c, 0x08, 0x08, 0x09, 0x06],
+  u: [0x00, 0x00, 0x11, 0x11, 0x11, 0x13, 0x0d], v: [0x00, 0x00, 0x11, 0x11, 0x11, 0x0a, 0x04],
+  w: [0x00, 0x00, 0x11, 0x11, 0x15, 0x15, 0x0a], x: [0x00, 0x00, 0x11, 0x0a, 0x04, 0x0a, 0x11],
+  y: [0x00, 0x00, 0x11, 0x11, 0x11, 0x11, 0x0f, 0x01, 0x0e], z: [0x00, 0x00, 0x1f, 0x02, 0x04, 0x08, 0x1f],
+  ' ': [0, 0, 0, 0, 0, 0, 0], '.': [0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x0c],
+  ',': [0x00, 0x00, 0x00, 0x00, 0x0c, 0x04, 0x08], ':': [0x00, 0x0c, 0x0c, 0x00, 0x0c, 0x0c, 0x00],
+  '-': [0x00, 0x00, 0x00, 0x1f, 0x00, 0x00, 0x00], '+': [0x00, 0x04, 0x04, 0x1f, 0x04, 0x04, 0x00],
+  '=': [0x00, 0x00, 0x1f, 0x00, 0x1f, 0x00, 0x00], '/': [0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00],
+  '(': [0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02], ')': [0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08],
+  '[': [0x0e, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0e], ']': [0x0e, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0e],
+  '%': [0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03], '_': [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1f],
+  '?': [0x0e, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04],
 };
+
+/** The 5x7 bitmap of a character (rows top to bottom, 0x10 = left column, 9 rows with a descender); '?' for one the font lacks. */
+export function glyph(ch: string): readonly number[] {
+  return GLYPHS[ch] ?? GLYPHS['?']!;
+}
+
+/** The characters the font draws. */
+export const GLYPH_CHARS: readonly string[] = Object.keys(GLYPHS);
+
+const SCALE = 2; // font pixels per glyph pixel
+const ADVANCE = 6 * SCALE, LINE = 7 * SCALE; // LINE: the height of a capital
 
 class Raster {
   readonly px: Uint8Array;
@@ -45,57 +91,126 @@ class Raster {
     const n = Math.max(Math.abs(x1 - x0), Math.abs(y1 - y0), 1);
     for (let i = 0; i <= n; i++) this.set(x0 + ((x1 - x0) * i) / n, y0 + ((y1 - y0) * i) / n, c);
   }
-  text(x: number, y: number, s: string, c: readonly number[], scale = 2): void {
+  text(x: number, y: number, s: string, c: readonly number[]): void {
+    x = Math.round(x);
+    y = Math.round(y);
     for (const ch of s) {
-      const g = GLYPHS[ch] ?? GLYPHS[ch.toLowerCase()] ?? GLYPHS[' ']!;
-      g.forEach((row, r) => {
-        for (let b = 0; b < 3; b++) {
-          if (!(row & (4 >> b))) continue;
-          for (let dy = 0; dy < scale; dy++) for (let dx = 0; dx < scale; dx++) this.set(x + b * scale + dx, y + r * scale + dy, c);
+      glyph(ch).forEach((row, r) => {
+        for (let b = 0; b < 5; b++) {
+          if (!(row & (0x10 >> b))) continue;
+          for (let dy = 0; dy < SCALE; dy++) for (let dx = 0; dx < SCALE; dx++) this.set(x + b * SCALE + dx, y + r * SCALE + dy, c);
         }
       });
-      x += 4 * scale;
+      x += ADVANCE;
     }
   }
 }
 
-const fmt = (v: number): string => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(0).replace('e', 'e') : String(+v.toPrecision(2)));
+export interface Tick {
+  value: number;
+  label: string;
+}
+
+/**
+ * Axis ticks inside [lo, hi] (minTicks to about twice as many) with labels that are all distinct: multiples of a
+ * step of 1, 2, 2.5 or 5 times a power of ten, printed with as many digits as the step needs. A
+ * log axis spanning a decade or more gets 1, 2, 5 or whole powers of ten instead.
+ */
+export function axisTicks(lo: number, hi: number, log = false, minTicks = 4): Tick[] {
+  if (!(Number.isFinite(lo) && Number.isFinite(hi) && hi > lo)) throw new Error(`axisTicks: bad range [${lo}, ${hi}]`);
+  if (log && lo > 0 && Math.log10(hi / lo) >= 1) return logTicks(lo, hi);
+  const span = hi - lo, eps = span * 1e-9;
+  for (let e = Math.floor(Math.log10(span)); ; e--) {
+    for (const m of [5, 2.5, 2, 1]) {
+      const step = m * 10 ** e;
+      const first = Math.ceil((lo - eps) / step), last = Math.floor((hi + eps) / step);
+      if (last - first + 1 < minTicks) continue;
+      // Digits after the point (or of the mantissa) that tell multiples of the step apart.
+      const extra = m === 2.5 ? 1 : 0;
+      const big = Math.max(Math.abs(lo), Math.abs(hi));
+      const fixed = e - extra >= -4 && big < 1e6;
+      const mant = Math.max(0, Math.floor(Math.log10(big)) - e + extra);
+      const ticks: Tick[] = [];
+      for (let i = first; i <= last; i++) {
+        const v = i * step;
+        ticks.push({ value: v, label: fixed ? v.toFixed(Math.max(0, extra - e)) : v === 0 ? '0' : expLabel(v, mant) });
+      }
+      return ticks;
+    }
+  }
+}
+
+function logTicks(lo: number, hi: number): Tick[] {
+  const k0 = Math.ceil(Math.log10(lo) - 1e-9), k1 = Math.floor(Math.log10(hi) + 1e-9);
+  const decades = k1 - k0 + 1;
+  // Within a decade or two, 1-2-5 steps give at least three ticks; over many, every few powers.
+  const mantissas = decades < 3 ? [1, 2, 5] : [1];
+  const every = Math.max(1, Math.ceil(decades / 6));
+  const ticks: Tick[] = [];
+  for (let k = k0 - 1; k <= k1; k++) {
+    if ((k - k0) % every !== 0 && mantissas.length === 1) continue;
+    for (const m of mantissas) {
+      const v = m * 10 ** k;
+      if (v < lo * (1 - 1e-9) || v > hi * (1 + 1e-9)) continue;
+      ticks.push({ value: v, label: k >= -3 && k < 6 ? String(+v.toPrecision(1)) : `${m}e${k}` });
+    }
+  }
+  return ticks;
+}
+
+const expLabel = (v: number, digits: number): string => v.toExponential(digits).replace(/\.?0+e/, 'e').replace('e+', 'e');
 
 /** Draws panels side by side and returns PNG bytes. */
-export function plotPanels(panels: Panel[], width = 420 * panels.length, height = 300): Uint8Array {
+export function plotPanels(panels: Panel[], width = 480 * panels.length, height = 320): Uint8Array {
   const r = new Raster(width, height);
   const pw = width / panels.length;
+  const grey = [215, 215, 215], dark = [50, 50, 50];
   panels.forEach((p, k) => {
-    const left = k * pw + 52, right = (k + 1) * pw - 14, top = 34, bottom = height - 36;
-    const pts = p.series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y) && (!p.logY || y > 0));
-    const tf = (y: number) => (p.logY ? Math.log10(y) : y);
-    let [y0, y1] = p.yRange ?? [Math.min(...pts.map(([, y]) => tf(y))), Math.max(...pts.map(([, y]) => tf(y)))];
-    if (p.yRange && p.logY) [y0, y1] = [tf(y0), tf(y1)];
-    if (!Number.isFinite(y0) || !Number.isFinite(y1)) [y0, y1] = [0, 1];
-    if (y1 - y0 < 1e-9) [y0, y1] = [y0 - 0.5, y1 + 0.5];
+    const pts = p.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!p.logY || y > 0));
+    let [y0, y1] = p.yRange ?? [Math.min(...pts.map(([, y]) => y)), Math.max(...pts.map(([, y]) => y))];
+    if (!Number.isFinite(y0) || !Number.isFinite(y1) || (p.logY && !(y0 > 0))) [y0, y1] = p.logY ? [0.1, 1] : [0, 1];
+    if (p.logY ? y1 / y0 < 1 + 1e-6 : y1 - y0 < 1e-9) [y0, y1] = p.logY ? [y0 / 2, y1 * 2] : [y0 - 0.5, y1 + 0.5];
     const xs = pts.map(([x]) => x);
     const x0 = xs.length ? Math.min(...xs) : 0, x1 = xs.length ? Math.max(...xs, x0 + 1) : 1;
+    const yTicks = axisTicks(y0, y1, p.logY), xTicks = axisTicks(x0, x1, false, 3);
+    const labelChars = Math.max(...yTicks.map((t) => t.label.length));
+    const left = k * pw + 10 + labelChars * ADVANCE, right = (k + 1) * pw - 20, top = 56, bottom = height - 48;
+    const tf = (y: number) => (p.logY ? Math.log10(y) : y);
     const X = (x: number) => left + ((x - x0) / (x1 - x0)) * (right - left);
-    const Y = (y: number) => bottom - ((tf(y) - y0) / (y1 - y0)) * (bottom - top);
-    const grey = [200, 200, 200], dark = [60, 60, 60];
-    for (let i = 0; i <= 4; i++) {
-      const yy = top + ((bottom - top) * i) / 4;
+    const Y = (y: number) => bottom - ((tf(y) - tf(y0)) / (tf(y1) - tf(y0))) * (bottom - top);
+    // Ticks too close to the last labelled one (log axes crowd at the top) are left out.
+    let lastY = Infinity, lastX = -Infinity;
+    for (const t of yTicks) {
+      const yy = Math.round(Y(t.value));
+      if (lastY - yy < LINE + 8) continue;
+      lastY = yy;
       r.line(left, yy, right, yy, grey);
-      const v = y1 - ((y1 - y0) * i) / 4;
-      r.text(k * pw + 4, yy - 5, fmt(p.logY ? 10 ** v : v), dark);
+      r.line(left - 4, yy, left, yy, dark);
+      r.text(left - 6 - t.label.length * ADVANCE, yy - LINE / 2, t.label, dark);
+    }
+    for (const t of xTicks) {
+      const xx = Math.round(X(t.value));
+      // Centred under the tick, kept inside the panel.
+      const w = t.label.length * ADVANCE - SCALE;
+      const lx = Math.min(Math.max(xx - w / 2, k * pw + 2), (k + 1) * pw - w - 2);
+      if (lx < lastX + ADVANCE) continue;
+      lastX = lx + w;
+      r.line(xx, top, xx, bottom, grey);
+      r.line(xx, bottom, xx, bottom + 4, dark);
+      r.text(lx, bottom + 8, t.label, dark);
     }
     r.line(left, bottom, right, bottom, dark);
     r.line(left, top, left, bottom, dark);
-    r.text(left, bottom + 8, fmt(x0), dark);
-    r.text(right - 8 * fmt(x1).length, bottom + 8, fmt(x1), dark);
-    r.text((left + right) / 2 - 16, bottom + 20, 'step', dark);
-    r.text(left, 8, p.title, dark);
-    let lx = left + 8 * p.title.length + 16;
+    r.text((left + right) / 2 - 2 * ADVANCE, bottom + 12 + LINE, 'step', dark);
+    r.text(k * pw + 10, 6, p.title, dark);
+    // The legend on its own line under the title.
+    let lx = k * pw + 10;
     for (const s of p.series) {
-      r.line(lx, 14, lx + 14, 14, s.color);
-      r.text(lx + 18, 9, s.name, s.color);
-      lx += 18 + 8 * s.name.length + 12;
-      const ok = s.points.filter(([, y]) => Number.isFinite(y) && (!p.logY || y > 0));
+      r.line(lx, 32, lx + 16, 32, s.color);
+      r.line(lx, 33, lx + 16, 33, s.color);
+      r.text(lx + 22, 26, s.name, s.color);
+      lx += 22 + ADVANCE * s.name.length + 16;
+      const ok = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!p.logY || y > 0));
       for (let i = 1; i < ok.length; i++) r.line(X(ok[i - 1]![0]), Y(ok[i - 1]![1]), X(ok[i]![0]), Y(ok[i]![1]), s.color);
       if (ok.length === 1) r.set(X(ok[0]![0]), Y(ok[0]![1]), s.color);
     }

@@ -1,0 +1,55 @@
+// Training records keep paths as the user gave them: never an absolute path of the machine that
+// trained (the shipped models' configs included).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, relative } from 'node:path';
+import { writeSynth } from '../src/cli/synth.js';
+import { runTraining } from '../src/train/run.js';
+import { repoPath } from './lib/shared.js';
+import './lib/gpu.js';
+
+/** Every string in a JSON value that reads as an absolute path (POSIX, a drive letter or UNC). */
+function absolutePaths(v: unknown, where = ''): string[] {
+  if (typeof v === 'string') return /^(\/|[A-Za-z]:[\\/]|\\\\)/.test(v) ? [`${where}: ${v}`] : [];
+  if (Array.isArray(v)) return v.flatMap((x, i) => absolutePaths(x, `${where}[${i}]`));
+  if (v && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => absolutePaths(x, `${where}.${k}`));
+  return [];
+}
+
+test('the shipped models record no absolute path', () => {
+  const models = readdirSync(repoPath('models'));
+  assert.ok(models.length >= 2);
+  for (const m of models) {
+    const cfg = JSON.parse(readFileSync(repoPath(`models/${m}/config.json`), 'utf8')) as { training?: { data?: string } };
+    assert.equal(absolutePaths(cfg), [], `models/${m}/config.json`);
+    if (cfg.training) assert.type(cfg.training.data, 'string');
+  }
+});
+
+test('a training run records its data path as typed (relative), in the model and the checkpoints', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'deepmask-records-'));
+  try {
+    writeSynth(join(dir, 'synth'), { images: 10, seed: 5 });
+    // As a user in the current folder would type them.
+    const data = relative(process.cwd(), join(dir, 'synth', 'instances.json')), images = relative(process.cwd(), join(dir, 'synth', 'images'));
+    assert.not.ok(isAbsolute(data));
+    const out = join(dir, 'run');
+    await runTraining({ data, images, out, preset: 'tiny', quiet: true, steps: 2, batch: 4, holdOut: 2, valWindows: 8, validateEvery: 1000, checkpointEvery: 1 });
+    const model = JSON.parse(readFileSync(join(out, 'model', 'config.json'), 'utf8')) as { training: { data: string } };
+    assert.is(model.training.data, data);
+    assert.equal(absolutePaths(model), []);
+    const ckpts = readdirSync(join(out, 'checkpoints')).filter((f) => f.startsWith('step-'));
+    assert.ok(ckpts.length > 0);
+    for (const c of ckpts) {
+      const cfg = JSON.parse(readFileSync(join(out, 'checkpoints', c, 'config.json'), 'utf8')) as { training: { data: string } };
+      assert.is(cfg.training.data, data, c);
+      assert.equal(absolutePaths(cfg), [], c);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
