@@ -5,8 +5,10 @@
 // non-maximum suppression does to AR@10/100. Writes bench/models.json and a section of bench/RESULTS.md.
 //
 //   node dist/bench/models.js [--models models/squeeze-coco,models/mobile-coco] [--data DIR]
-//                             [--limit N] [--time-photos K] [--reuse]
-// Proposals are cached per model in runs/bench-models/<name>/ (--reuse skips models already run).
+//                             [--limit N] [--time-photos K] [--reuse] [--results DIR=results.json,...]
+// Proposals are cached per model in runs/bench-models/<name>/ (--reuse skips models already run);
+// --results takes a model's proposals from a `deepmask infer --proposals 1000 --coco ...` run
+// instead (then without the per-scale analysis, which needs each proposal's scale).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,13 +17,14 @@ import { parseCoco, type CocoDataset } from '../src/data/coco.js';
 import { decodeImage, type RgbImage } from '../src/data/image.js';
 import { evaluate, type Detection } from '../src/eval/cocoeval.js';
 import { defaultScales, propose, type Proposal } from '../src/infer/proposals.js';
-import { nms, toCocoResults } from '../src/infer/results.js';
+import { nms, toCocoResults, type CocoResult } from '../src/infer/results.js';
+import { annToRle } from '../src/data/rle.js';
 import type { DeepMask } from '../src/model/deepmask.js';
 import { loadModel } from '../src/model/files.js';
 
 const { values } = parseArgs({
   options: {
-    models: { type: 'string' }, data: { type: 'string' }, limit: { type: 'string' }, 'time-photos': { type: 'string' }, reuse: { type: 'boolean' },
+    models: { type: 'string' }, data: { type: 'string' }, limit: { type: 'string' }, 'time-photos': { type: 'string' }, reuse: { type: 'boolean' }, results: { type: 'string' },
   },
 });
 const modelDirs = (values.models ?? 'models/squeeze-coco,models/mobile-coco').split(',');
@@ -46,9 +49,22 @@ function load(file: string): RgbImage {
 }
 
 /** Every photo's top proposals over the model's default pyramid (cached on disk as COCO results with scales). */
+const given = new Map((values.results ?? '').split(',').filter(Boolean).map((e) => e.split('=') as [string, string]));
+
 async function rank(dir: string, model: DeepMask): Promise<{ ranked: Ranked[]; ms: number }> {
   const cache = join('runs/bench-models', basename(dir), 'proposals.json');
   if (values.reuse && existsSync(cache)) return JSON.parse(readFileSync(cache, 'utf8')) as { ranked: Ranked[]; ms: number };
+  const file = given.get(dir);
+  if (file) {
+    const res = JSON.parse(readFileSync(file, 'utf8')) as (CocoResult & { score: number })[];
+    const ranked = photos.map((im) => ({
+      image: im.id,
+      proposals: res.filter((r) => r.image_id === im.id).sort((a, b) => b.score - a.score)
+        .map((r) => ({ score: r.score, rle: annToRle(r.segmentation, im.height, im.width), bbox: r.bbox, area: 0, scale: 0, window: [0, 0, 0] as [number, number, number], cell: [0, 0] as [number, number], scaleIndex: -1 })),
+    }));
+    // A run cut short covers the photos it finished (it writes them in order): compare on those.
+    return { ranked: ranked.filter((r) => r.proposals.length), ms: NaN };
+  }
   const scales = defaultScales(model);
   const ranked: Ranked[] = [];
   let ms = 0;
@@ -75,6 +91,7 @@ function ar(ranked: Ranked[], keep: (p: Proposal & { scaleIndex: number }) => bo
 const models = modelDirs.map((dir) => ({ dir, model: loadModel(dir) }));
 const report: Record<string, unknown> = { adapter: rt.adapter.description, date: new Date().toISOString(), photos: photos.length, data: dataDir };
 const rows: string[] = [];
+const fullRows: string[] = [];
 
 // Time of one whole propose() (pyramid to RLE, 100 proposals), models alternated on the same photos.
 const timing = new Map<string, number[]>();
@@ -91,13 +108,24 @@ for (let rep = 0; rep < 2; rep++) {
 const median = (v: number[]) => v.slice().sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
 const results: Record<string, unknown> = {};
+const rankings = new Map<string, Ranked[]>();
+for (const { dir, model } of models) rankings.set(dir, (await rank(dir, model)).ranked);
+// Every model is compared on the photos all of them have proposals for.
+const common = new Set(photos.map((p) => p.id).filter((id) => [...rankings.values()].every((r) => r.some((x) => x.image === id))));
+report.comparedPhotos = common.size;
 for (const { dir, model } of models) {
   const scales = defaultScales(model);
-  const { ranked } = await rank(dir, model);
+  const everything = rankings.get(dir)!;
+  const ranked = everything.filter((r) => common.has(r.image));
   const all = ar(ranked);
+  if (everything.length > ranked.length) {
+    const full = ar(everything);
+    fullRows.push(`| ${basename(dir)} (${model.config.preset}), all ${everything.length} photos | ${f(full.segm['AR@10'])} | ${f(full.segm['AR@100'])} | ${f(full.segm['AR@1000'])} | ${f(full.segm['AR_small@1000'])} / ${f(full.segm['AR_medium@1000'])} / ${f(full.segm['AR_large@1000'])} | ${f(full.bbox['AR@10'])} | ${f(full.bbox['AR@100'])} | ${f(full.bbox['AR@1000'])} | |`);
+    (report as Record<string, unknown>)[`${dir} on all photos`] = full;
+  }
   // Each scale's contribution: AR with that scale's windows removed from the global ranking (the same
   // as a pyramid without it for AR@10/100, since the top 100 are refilled from the other scales' top 1000).
-  const perScale = scales.map((s, k) => {
+  const perScale = ranked[0]!.proposals[0]?.scaleIndex === -1 ? [] : scales.map((s, k) => {
     const without = ar(ranked, (p) => p.scaleIndex !== k);
     return { scale: +s.toFixed(3), share: ranked.reduce((n, r) => n + r.proposals.slice(0, 100).filter((p) => p.scaleIndex === k).length, 0) / (100 * ranked.length), lossSegm100: all.segm['AR@100']! - without.segm['AR@100']!, lossBbox100: all.bbox['AR@100']! - without.bbox['AR@100']! };
   });
@@ -114,7 +142,7 @@ const md = [
   '<!-- models -->',
   '## Bundled models on the validation photos',
   '',
-  `Made by \`npm run bench:models\` on ${rt.adapter.description}, ${report.date!.toString().slice(0, 10)}: ${photos.length} photos of`,
+  `Made by \`npm run bench:models\` on ${rt.adapter.description}, ${report.date!.toString().slice(0, 10)}: ${common.size} photos of`,
   '`coco-subset-2017` listed in `val-ids.json` (no shipped model trained on them), 1000 proposals per photo,',
   "each model's default pyramid and threshold. Time: one whole `propose()` (pyramid to RLE, 100",
   `proposals), median over ${timed.length} photos of 640 px, the models alternated in one process.`,
@@ -122,12 +150,13 @@ const md = [
   '| model | mask AR@10 | AR@100 | AR@1000 | AR S / M / L @1000 | box AR@10 | AR@100 | AR@1000 | time / photo |',
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows,
+  ...fullRows,
   '',
   ...models.flatMap(({ dir }) => {
     const r = results[dir] as { perScale: { scale: number; share: number; lossSegm100: number; lossBbox100: number }[]; nms: Record<string, { segm: Record<string, number>; bbox: Record<string, number> }> };
     return [
-      `${basename(dir)}: each scale's share of the top 100 and the AR@100 lost without it (mask / box): ` +
-        r.perScale.map((s) => `${s.scale}: ${(100 * s.share).toFixed(0)}%, -${f(s.lossSegm100)} / -${f(s.lossBbox100)}`).join('; ') + '.',
+      ...(r.perScale.length ? [`${basename(dir)}: each scale's share of the top 100 and the AR@100 lost without it (mask / box): ` +
+        r.perScale.map((s) => `${s.scale}: ${(100 * s.share).toFixed(0)}%, -${f(s.lossSegm100)} / -${f(s.lossBbox100)}`).join('; ') + '.'] : []),
       `${basename(dir)}: with mask NMS, mask AR@10 / AR@100: ` + Object.entries(r.nms).map(([t, a]) => `IoU ${t}: ${f(a.segm['AR@10'])} / ${f(a.segm['AR@100'])}`).join('; ') + '.',
       '',
     ];

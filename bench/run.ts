@@ -12,6 +12,7 @@ import { convBench } from './conv.js';
 import { modelBench } from './model.js';
 import { deepmaskBench } from './deepmask.js';
 import { loaderBench } from './loader.js';
+import { mobilenetBench } from './mobilenet.js';
 
 export interface BenchContext {
   rt: Runtime;
@@ -22,6 +23,7 @@ export interface BenchContext {
 const benches: Record<string, (ctx: BenchContext) => Promise<Section | Section[]>> = {
   matmul: matmulBench,
   conv: convBench,
+  mobilenet: mobilenetBench,
   model: modelBench,
   deepmask: deepmaskBench,
   loader: loaderBench,

@@ -243,10 +243,13 @@ async function main() {
   wireTraining();
   if (test) {
     try {
-      ($('weights') as HTMLSelectElement).value = '/models/tiny-synth/';
-      await loadWeightsFromUrl('/models/tiny-synth/');
-      await setImage(await fetchBytes('/assets/scene.png'), 'scene.png');
-      await runInference(20);
+      // ?test runs tiny on the sample scene; &model=URL&image=URL&proposals=N time other pairs.
+      const q = new URLSearchParams(location.search);
+      const modelUrl = q.get('model') ?? '/models/tiny-synth/', imageUrl = q.get('image') ?? '/assets/scene.png';
+      ($('weights') as HTMLSelectElement).value = modelUrl;
+      await loadWeightsFromUrl(modelUrl);
+      await setImage(await fetchBytes(imageUrl), imageUrl.split('/').pop()!);
+      await runInference(Number(q.get('proposals') ?? 20));
       window.__deepmask = {
         done: true,
         adapter: rt.adapter.description,

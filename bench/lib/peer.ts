@@ -37,7 +37,7 @@ export async function createPeer(): Promise<Peer> {
   Object.assign(globalThis, globals); // tfjs reads GPUBufferUsage and friends from the global scope
   const g = globalThis as { navigator?: { gpu?: GPU } };
   g.navigator ??= {};
-  g.navigator.gpu ??= nodeGPU();
+  g.navigator.gpu ??= await nodeGPU();
   const tf = await import('@tensorflow/tfjs-core');
   await registerGradients();
   await import('@tensorflow/tfjs-backend-webgpu');

@@ -13,7 +13,7 @@ import { drawProposals, toCocoResults } from '../infer/results.js';
 import { loadModel } from '../model/files.js';
 import { runTraining } from '../train/run.js';
 import { intOption, parse, str } from './args.js';
-import { bundledModel } from './bundled.js';
+import { bundledModel, bundledPhotos } from '../model/bundled.js';
 import { writeSynth } from './synth.js';
 import type { Command } from './main.js';
 
@@ -21,8 +21,8 @@ const usage = `Usage: deepmask demo [--out DIR] [--steps N] [--photos DIR]
 
 Writes synthetic scenes, trains the tiny preset on them, then draws its proposals on held-out
 scenes (DIR/viz-synth/*.png) and reports their Average Recall. With the bundled model and a folder
-of photos (default ../shared/data/coco-tiny-train2017/images when present) it also draws proposals
-on a few real photos (DIR/viz-photos/*.png).
+of photos (default: the four COCO photos that ship in web/assets/photos) it also draws proposals
+on real photos (DIR/viz-photos/*.png).
 
   --out DIR      default runs/demo
   --steps N      training steps (default 400)
@@ -66,7 +66,7 @@ export const demoCommand: Command = {
     const ar = evaluate(held.coco.images, held.coco.annotations, dts, { iouType: 'segm', maxDets: [10, 100] }).AR;
     console.log(`held-out scenes: mask AR@10 ${ar['AR@10']!.toFixed(3)}, AR@100 ${ar['AR@100']!.toFixed(3)}; pictures in ${vizDir}/`);
 
-    const photos = str(v.photos) ?? join('..', 'shared', 'data', 'coco-tiny-train2017', 'images');
+    const photos = str(v.photos) ?? bundledPhotos();
     let bundled: string | null = null;
     try {
       bundled = bundledModel();

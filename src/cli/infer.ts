@@ -7,7 +7,7 @@ import { parseCoco } from '../data/coco.js';
 import { loadModel } from '../model/files.js';
 import { defaultScales, propose, scalesFromRange, type Timings } from '../infer/proposals.js';
 import { drawProposals, nms, toCocoResults } from '../infer/results.js';
-import { bundledModel } from './bundled.js';
+import { bundledModel } from '../model/bundled.js';
 import { intOption, numOption, parse, str, UsageError } from './args.js';
 import { Progress } from './progress.js';
 import type { Command } from './main.js';

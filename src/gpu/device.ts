@@ -34,7 +34,8 @@ async function gpuEntry(dawnFlags: string[]): Promise<GPU> {
   if (nav?.gpu) return nav.gpu;
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
   if (!isNode) throw new Error('This browser has no WebGPU (navigator.gpu is missing). ' + NO_ADAPTER);
-  const node = await import('./node.js');
+  const node = (await import('./node.js')) as Partial<typeof import('./node.js')>;
+  if (!node.nodeGPU) throw new Error('This environment has no WebGPU (navigator.gpu is missing). ' + NO_ADAPTER);
   return node.nodeGPU(dawnFlags);
 }
 

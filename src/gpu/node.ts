@@ -1,6 +1,6 @@
-// Node-only: the Dawn bindings from the `webgpu` package. The browser bundle never reaches this
-// module (device.ts imports it dynamically only when `navigator.gpu` is absent).
-import { create } from 'webgpu';
+// Node-only: the Dawn bindings from the `webgpu` package (an optional dependency: browser projects
+// can omit its 132 MB). The browser never reaches this module: device.ts imports it only when
+// `navigator.gpu` is absent, and package.json's `browser` map empties it for bundlers.
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +11,14 @@ let instance: GPU | null = null;
  * The process-wide Dawn instance. It is held here for the life of the process: Dawn's instance
  * must outlive every device made from it (a collected instance crashes the next event poll).
  */
-export function nodeGPU(flags: string[] = []): GPU {
+export async function nodeGPU(flags: string[] = []): Promise<GPU> {
   if (instance) return instance;
+  let create: (flags: string[]) => unknown;
+  try {
+    ({ create } = (await import('webgpu')) as { create: (flags: string[]) => unknown });
+  } catch (e) {
+    throw new Error(`deepmask-webgpu needs the 'webgpu' package (Dawn's Node bindings) to run in Node: npm install webgpu (${(e as Error).message.split('\n')[0]})`);
+  }
   // The Vulkan loader warns when XDG_RUNTIME_DIR is unset (CI containers, cron).
   if (!process.env.XDG_RUNTIME_DIR) {
     const dir = join(tmpdir(), `xdg-runtime-${process.getuid?.() ?? 'user'}`);

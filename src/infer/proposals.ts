@@ -93,18 +93,226 @@ interface Candidate {
   c: number;
 }
 
-export async function propose(model: DenseModel, input: RgbImage, o: InferOptions = {}): Promise<InferResult> {
+/** Where a long call is: events arrive in order, per scale for the pyramid stages. */
+export interface InferProgress {
+  stage: 'trunk' | 'heads' | 'scores' | 'masks' | 'paste' | 'rle';
+  /** The pyramid scale (trunk and heads). */
+  scale?: number;
+  done: number;
+  total: number;
+}
+
+export interface EncodeOptions {
+  /** Scale factors of the pyramid (default: defaultScales(model)). */
+  scales?: number[];
+  /** Largest side of the largest scaled image; bigger images are downscaled first (with a notice). */
+  maxScaledSide?: number;
+  /** Wait for the GPU at each stage boundary so `timings` are per stage. */
+  timeStages?: boolean;
+  onProgress?: (e: InferProgress) => void;
+  /** Stops the work between stages (the promise rejects with an AbortError, GPU memory is freed). */
+  signal?: AbortSignal;
+}
+
+export interface PointOptions {
+  /** Masks to return, best first (default 3). */
+  count?: number;
+  /** Windows whose centre is within this many grid cells of the point, at each scale (default 1). */
+  radius?: number;
+  threshold?: number;
+  signal?: AbortSignal;
+}
+
+interface ScaleMap {
+  /** Embedding [1, rows, cols, E] on the GPU. */
+  embedding: Tensor;
+  rows: number;
+  cols: number;
+  scale: number;
+  /** Objectness logits, row-major [rows * cols]. */
+  scores: Float32Array;
+}
+
+function checkAbort(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new DOMException('the operation was aborted', 'AbortError');
+}
+
+/**
+ * An image encoded once: the pyramid, the trunk and the dense heads have run, and every window's
+ * embedding stays on the GPU with its objectness read back. Queries then cost only the masks they
+ * return: `everything()` (the global top-N, as propose()) and `at()` (a click). dispose() frees it.
+ */
+export class ImageEncoding {
+  /** Windows scored over all scales. */
+  readonly windows: number;
+  private disposed = false;
+
+  constructor(
+    private readonly model: DenseModel,
+    private readonly maps: ScaleMap[],
+    /** The caller's image size. */
+    readonly width: number,
+    readonly height: number,
+    /** Pyramid scales, relative to the analysed image. */
+    readonly scales: number[],
+    /** Analysed pixels -> the caller's pixels (1 unless the image was downscaled to fit). */
+    private readonly f: number,
+    readonly timings: Timings,
+    readonly notice: string | undefined,
+  ) {
+    this.windows = maps.reduce((n, m) => n + m.rows * m.cols, 0);
+  }
+
+  /** The global top-N windows over all scales by objectness, their masks pasted into the image (as propose()). */
+  async everything(o: { proposals?: number; threshold?: number; timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal } = {}): Promise<InferResult> {
+    this.check();
+    const defaults = inferenceDefaults(this.model);
+    const t = { ...this.timings };
+    const t0 = performance.now();
+    const cands: Candidate[] = [];
+    this.maps.forEach((m, k) => {
+      for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) cands.push({ score: m.scores[r * m.cols + c]!, scale: k, r, c });
+    });
+    cands.sort(byRank);
+    const top = cands.slice(0, o.proposals ?? defaults.proposals);
+    t.topN += performance.now() - t0;
+    const proposals = await this.materialize(top, o.threshold ?? defaults.threshold, t, o);
+    t.total = this.timings.total + (performance.now() - t0); // encoding included
+    return { proposals, timings: t, windows: this.windows, ...(this.notice ? { notice: this.notice } : {}) };
+  }
+
+  /**
+   * Masks for a click at (x, y) in the caller's pixels: the windows at every scale whose centre lies
+   * within `radius` cells of the point (so the point is near the middle of their mask), best
+   * objectness first, and among the best few those whose mask covers the clicked pixel first (the
+   * user clicked on the object).
+   */
+  async at(x: number, y: number, o: PointOptions = {}): Promise<Proposal[]> {
+    this.check();
+    if (!(x >= 0 && x < this.width && y >= 0 && y < this.height)) throw new Error(`point (${x}, ${y}) is outside the ${this.width}x${this.height} image`);
+    const { stride } = this.model.config;
+    const radius = o.radius ?? 1;
+    const cands: Candidate[] = [];
+    this.maps.forEach((m, k) => {
+      // Window (r, c) is centred on analysed pixel (stride * c, stride * r) / scale.
+      const s = this.scales[k]! / this.f;
+      const cx = (x * s) / stride, cy = (y * s) / stride;
+      for (let r = Math.max(0, Math.ceil(cy - radius)); r <= Math.min(m.rows - 1, Math.floor(cy + radius)); r++) {
+        for (let c = Math.max(0, Math.ceil(cx - radius)); c <= Math.min(m.cols - 1, Math.floor(cx + radius)); c++) cands.push({ score: m.scores[r * m.cols + c]!, scale: k, r, c });
+      }
+    });
+    cands.sort(byRank);
+    const count = o.count ?? 3;
+    const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
+    const masks = await this.materialize(cands.slice(0, Math.max(8, 4 * count)), o.threshold ?? inferenceDefaults(this.model).threshold, t, o);
+    const px = Math.min(this.width - 1, Math.floor(x)), py = Math.min(this.height - 1, Math.floor(y));
+    const covers = (p: Proposal) => pixelOf(p.rle, px, py);
+    return [...masks.filter(covers), ...masks.filter((p) => !covers(p))].slice(0, count);
+  }
+
+  /** Frees the embeddings on the GPU. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const m of this.maps) m.embedding.dispose();
+  }
+
+  private check(): void {
+    if (this.disposed) throw new Error('this image encoding was disposed');
+  }
+
+  /** Masks for the chosen windows (one matrix product per scale), pasted on the GPU, as RLE. */
+  private async materialize(top: Candidate[], threshold: number, t: Timings, o: { timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal }): Promise<Proposal[]> {
+    const rt = this.model.rt;
+    const { inputSize: S, stride, maskSize: m } = this.model.config;
+    const stage = async (key: keyof Timings, t0: number) => {
+      if (o.timeStages) await rt.sync();
+      t[key] += performance.now() - t0;
+    };
+    checkAbort(o.signal);
+    let t0 = performance.now();
+    const perScale = this.maps.map(() => [] as number[]);
+    top.forEach((cand, i) => perScale[cand.scale]!.push(i));
+    const logits = Tensor.empty([Math.max(1, top.length), m * m], { rt });
+    try {
+      noGrad(() => {
+        perScale.forEach((idx, k) => {
+          if (!idx.length) return;
+          const map = this.maps[k]!;
+          const mk = this.model.masksAt(map.embedding, idx.map((i) => top[i]!.r * map.cols + top[i]!.c));
+          // Rows land at their rank in `top`, so that proposal i reads logits row i.
+          idx.forEach((i, j) => copyRow(rt, mk, j, logits, i, m * m));
+          mk.dispose();
+        });
+      });
+      await stage('masks', t0);
+      o.onProgress?.({ stage: 'masks', done: 1, total: 1 });
+      checkAbort(o.signal);
+
+      // Windows in the caller's pixels: masks are pasted at the input image's full resolution.
+      t0 = performance.now();
+      const H = this.height, W = this.width;
+      const boxes = new Uint32Array(Math.max(1, top.length) * 4), wins = new Float32Array(Math.max(1, top.length) * 4);
+      const meta = top.map((cand, i) => {
+        const s = this.scales[cand.scale]! / this.f;
+        const side = S / s, wx = (stride * cand.c - S / 2) / s, wy = (stride * cand.r - S / 2) / s;
+        const x0 = clamp(Math.floor(wx), 0, W), x1 = clamp(Math.ceil(wx + side), 0, W);
+        const y0 = clamp(Math.floor(wy), 0, H), y1 = clamp(Math.ceil(wy + side), 0, H);
+        return { s, side, wx, wy, x0, y0, w: x1 - x0, h: y1 - y0, first: 0, i };
+      });
+      let words = 0;
+      for (const b of meta) {
+        b.first = words;
+        words += b.w * Math.ceil(b.h / 32);
+        boxes.set([b.x0, b.y0, b.h, b.first], b.i * 4);
+        wins.set([b.wx, b.wy, b.side, 0], b.i * 4);
+      }
+      let bits: Uint32Array = new Uint32Array(0);
+      if (words > 0) {
+        const bitsT = Tensor.empty([words], { rt, dtype: 'u32' });
+        const boxesT = Tensor.from(boxes, [boxes.length], { rt, dtype: 'u32' }), winsT = Tensor.from(wins, [wins.length], { rt });
+        pasteMasks(rt, { logits: logits.view(), boxes: boxesT.view(), windows: winsT.view(), bits: bitsT.view(), n: top.length, m, words, threshold: logit(threshold) });
+        bits = (await bitsT.readInts()) as Uint32Array;
+        for (const v of [bitsT, boxesT, winsT]) v.dispose();
+      }
+      t.paste += performance.now() - t0;
+      o.onProgress?.({ stage: 'paste', done: 1, total: 1 });
+
+      t0 = performance.now();
+      const proposals = meta.map((b): Proposal => {
+        const rle = bitsToRle(bits, b.first, b.x0, b.y0, b.w, b.h, H, W);
+        const [bx, by, bw, bh] = toBbox(rle);
+        const cand = top[b.i]!;
+        return { score: 1 / (1 + Math.exp(-cand.score)), rle, bbox: [bx, by, bw, bh], area: area(rle), scale: b.s, window: [b.wx, b.wy, b.side], cell: [cand.r, cand.c] };
+      });
+      t.rle += performance.now() - t0;
+      o.onProgress?.({ stage: 'rle', done: 1, total: 1 });
+      return proposals;
+    } finally {
+      logits.dispose();
+    }
+  }
+}
+
+/** Ranking of windows: objectness, then scale, row and column (a total order: results are reproducible). */
+const byRank = (a: Candidate, b: Candidate) => b.score - a.score || a.scale - b.scale || a.r - b.r || a.c - b.c;
+
+/**
+ * Encodes an image: the pyramid, the trunk once over each whole scaled image and the dense heads,
+ * with every scale's work submitted before one wait for all the score maps.
+ */
+export async function encode(model: DenseModel, input: RgbImage, o: EncodeOptions = {}): Promise<ImageEncoding> {
   const rt = model.rt;
   const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
   const t00 = performance.now();
-  const { inputSize: S, stride, maskSize: m } = model.config;
-  const defaults = inferenceDefaults(model);
-  const scales = o.scales ?? defaults.scales;
-  const N = o.proposals ?? defaults.proposals;
+  const { inputSize: S } = model.config;
+  const scales = o.scales ?? inferenceDefaults(model).scales;
+  if (!scales.length || !scales.every((s) => s > 0 && Number.isFinite(s))) throw new Error(`invalid pyramid scales [${scales.join(', ')}]`);
   const stage = async (key: keyof Timings, t0: number) => {
     if (o.timeStages) await rt.sync();
     t[key] += performance.now() - t0;
   };
+  checkAbort(o.signal);
 
   // Oversized images are downscaled so that the largest scale stays within the device's reach.
   let image = input, notice: string | undefined;
@@ -118,16 +326,14 @@ export async function propose(model: DenseModel, input: RgbImage, o: InferOption
   const f = input.width / image.width; // analysis pixels -> the caller's pixels
 
   model.eval();
-  const maps: { embedding: Tensor; rows: number; cols: number; scale: number }[] = [];
-  const cands: Candidate[] = [];
+  const pending: { embedding: Tensor; scores: Tensor; rows: number; cols: number; scale: number }[] = [];
   try {
     for (let k = 0; k < scales.length; k++) {
       const s = scales[k]!;
       let t0 = performance.now();
       const pad = S / 2;
       const hs = Math.max(1, Math.round(image.height * s)), ws = Math.max(1, Math.round(image.width * s));
-      const scaled = resizeRgb(image, ws, hs);
-      const data = paddedInput(scaled, pad, model.config.normalization);
+      const data = paddedInput(resizeRgb(image, ws, hs), pad, model.config.normalization);
       await stage('pyramid', t0);
 
       t0 = performance.now();
@@ -135,87 +341,63 @@ export async function propose(model: DenseModel, input: RgbImage, o: InferOption
       const features = noGrad(() => model.features(x));
       x.dispose();
       await stage('trunk', t0);
+      o.onProgress?.({ stage: 'trunk', scale: s, done: k + 1, total: scales.length });
 
       t0 = performance.now();
       const F = model.featureSize;
       const [, fh, fw] = features.shape as [number, number, number, number];
-      const rows = fh - F + 1, cols = fw - F + 1;
       const dense = noGrad(() => model.denseHeads(features));
       features.dispose();
-      const scores = await dense.scores.read();
-      const sw = dense.scores.shape[2]!;
-      dense.scores.dispose();
-      maps.push({ embedding: dense.embedding, rows, cols, scale: s });
-      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) cands.push({ score: scores[r * sw + c]!, scale: k, r, c });
+      pending.push({ ...dense, rows: fh - F + 1, cols: fw - F + 1, scale: s });
       await stage('heads', t0);
+      o.onProgress?.({ stage: 'heads', scale: s, done: k + 1, total: scales.length });
+      checkAbort(o.signal);
     }
-
-    let t0 = performance.now();
-    cands.sort((a, b) => b.score - a.score || a.scale - b.scale || a.r - b.r || a.c - b.c);
-    const top = cands.slice(0, N);
-    t.topN += performance.now() - t0;
-
-    // Masks for the selected windows only, grouped by scale, then pasted in one dispatch.
-    t0 = performance.now();
-    const perScale = maps.map(() => [] as number[]);
-    top.forEach((cand, i) => perScale[cand.scale]!.push(i));
-    const logits = Tensor.empty([Math.max(1, top.length), m * m], { rt });
-    noGrad(() => {
-      perScale.forEach((idx, k) => {
-        if (!idx.length) return;
-        const map = maps[k]!;
-        const mk = model.masksAt(map.embedding, idx.map((i) => top[i]!.r * map.cols + top[i]!.c));
-        // Rows land at their rank in `top`, so that proposal i reads logits row i.
-        idx.forEach((i, j) => copyRow(rt, mk, j, logits, i, m * m));
-        mk.dispose();
-      });
-    });
-    for (const map of maps) map.embedding.dispose();
-    maps.length = 0;
-    await stage('masks', t0);
-
-    // Windows in the caller's pixels: masks are pasted at the input image's full resolution.
-    t0 = performance.now();
-    const H = input.height, W = input.width;
-    const boxes = new Uint32Array(Math.max(1, top.length) * 4), wins = new Float32Array(Math.max(1, top.length) * 4);
-    const meta = top.map((cand, i) => {
-      const s = scales[cand.scale]! / f;
-      const side = S / s, wx = (stride * cand.c - S / 2) / s, wy = (stride * cand.r - S / 2) / s;
-      const x0 = clamp(Math.floor(wx), 0, W), x1 = clamp(Math.ceil(wx + side), 0, W);
-      const y0 = clamp(Math.floor(wy), 0, H), y1 = clamp(Math.ceil(wy + side), 0, H);
-      return { s, side, wx, wy, x0, y0, w: x1 - x0, h: y1 - y0, first: 0, i };
-    });
-    let words = 0;
-    for (const b of meta) {
-      b.first = words;
-      words += b.w * Math.ceil(b.h / 32);
-      boxes.set([b.x0, b.y0, b.h, b.first], b.i * 4);
-      wins.set([b.wx, b.wy, b.side, 0], b.i * 4);
-    }
-    let bits: Uint32Array = new Uint32Array(0);
-    if (words > 0) {
-      const bitsT = Tensor.empty([words], { rt, dtype: 'u32' });
-      const boxesT = Tensor.from(boxes, [boxes.length], { rt, dtype: 'u32' }), winsT = Tensor.from(wins, [wins.length], { rt });
-      pasteMasks(rt, { logits: logits.view(), boxes: boxesT.view(), windows: winsT.view(), bits: bitsT.view(), n: top.length, m, words, threshold: logit(o.threshold ?? defaults.threshold) });
-      bits = (await bitsT.readInts()) as Uint32Array;
-      for (const v of [bitsT, boxesT, winsT]) v.dispose();
-    }
-    logits.dispose();
-    t.paste += performance.now() - t0;
-
-    t0 = performance.now();
-    const proposals = meta.map((b): Proposal => {
-      const rle = bitsToRle(bits, b.first, b.x0, b.y0, b.w, b.h, H, W);
-      const [bx, by, bw, bh] = toBbox(rle);
-      const cand = top[b.i]!;
-      return { score: 1 / (1 + Math.exp(-cand.score)), rle, bbox: [bx, by, bw, bh], area: area(rle), scale: b.s, window: [b.wx, b.wy, b.side], cell: [cand.r, cand.c] };
-    });
-    t.rle += performance.now() - t0;
+    // One wait for every scale's score map (the reads are issued together).
+    const t0 = performance.now();
+    const maps = await Promise.all(
+      pending.map(async (p): Promise<ScaleMap> => {
+        const sm = await p.scores.read();
+        const sw = p.scores.shape[2]!;
+        const scores = new Float32Array(p.rows * p.cols);
+        for (let r = 0; r < p.rows; r++) scores.set(sm.subarray(r * sw, r * sw + p.cols), r * p.cols);
+        return { embedding: p.embedding, rows: p.rows, cols: p.cols, scale: p.scale, scores };
+      }),
+    );
+    for (const p of pending) p.scores.dispose();
+    t.heads += performance.now() - t0;
+    o.onProgress?.({ stage: 'scores', done: 1, total: 1 });
+    checkAbort(o.signal);
     t.total = performance.now() - t00;
-    return { proposals, timings: t, windows: cands.length, ...(notice ? { notice } : {}) };
-  } finally {
-    for (const map of maps) map.embedding.dispose();
+    return new ImageEncoding(model, maps, input.width, input.height, scales, f, t, notice);
+  } catch (e) {
+    for (const p of pending) {
+      p.embedding.dispose();
+      if (!p.scores.disposed) p.scores.dispose();
+    }
+    throw e;
   }
+}
+
+/** Proposals for one image: encode() then everything(), in one call. */
+export async function propose(model: DenseModel, input: RgbImage, o: InferOptions & Pick<EncodeOptions, 'onProgress' | 'signal'> = {}): Promise<InferResult> {
+  const enc = await encode(model, input, o);
+  try {
+    return await enc.everything(o);
+  } finally {
+    enc.dispose();
+  }
+}
+
+/** Whether pixel (x, y) of an RLE mask is set (runs go down columns). */
+function pixelOf(rle: RLE, x: number, y: number): boolean {
+  const target = x * rle.h + y;
+  let p = 0;
+  for (let i = 0; i < rle.counts.length; i++) {
+    p += rle.counts[i]!;
+    if (target < p) return i % 2 === 1;
+  }
+  return false;
 }
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));

@@ -1,0 +1,35 @@
+// Times the browser page on a real photo with a bundled model in headless Chromium (SwiftShader):
+// loads the page's test hook twice (the second run has its pipelines compiled) and prints the
+// stage timings. Usage: node scripts/web-timing.mjs [MODEL_URL] [IMAGE_URL] [PROPOSALS]
+//   default: /models/mobile-coco/ on /assets/photos/000000062554.jpg, 20 proposals
+import { chromium } from 'playwright-core';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundle, serve } from './web.mjs';
+
+const [model = '/models/mobile-coco/', image = '/assets/photos/000000062554.jpg', proposals = '20'] = process.argv.slice(2);
+await bundle();
+const server = await serve(0);
+const port = server.address().port;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${mkdtempSync(join(tmpdir(), 'deepmask-timing-'))}`],
+});
+try {
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => console.log('pageerror:', e.message));
+  const url = `http://127.0.0.1:${port}/?test&model=${encodeURIComponent(model)}&image=${encodeURIComponent(image)}&proposals=${proposals}`;
+  for (const run of [1, 2]) {
+    const t0 = Date.now();
+    await page.goto(url);
+    await page.waitForFunction(() => window.__deepmask?.done, null, { timeout: 900_000 });
+    const r = await page.evaluate(() => window.__deepmask);
+    if (r.error) throw new Error(r.error);
+    const t = Object.entries(r.timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)} s`).join(', ');
+    console.log(`run ${run}: ${model} on ${image}: ${r.proposals.length} proposals; page load to done ${((Date.now() - t0) / 1000).toFixed(1)} s; ${t} (${r.adapter})`);
+  }
+} finally {
+  await browser.close();
+  server.close();
+}
