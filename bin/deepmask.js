@@ -19,3 +19,5 @@ try {
     process.exitCode = 1;
   }
 }
+// After a failure nothing may keep the process alive (a worker thread, a device): exit regardless.
+if (process.exitCode) setTimeout(() => process.exit(), 3000).unref();

@@ -37,3 +37,36 @@ export function numOption(v: unknown, name: string, fallback: number): number {
   if (typeof v !== 'string' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got '${v}'`);
   return n;
 }
+
+/**
+ * Lets an option's value be a negative number (`--seed -1`), which parseArgs would otherwise refuse
+ * as "ambiguous", by joining it to its option (`--seed=-1`); the range checks then name the option.
+ */
+export function withNegativeValues(argv: string[], options: OptionSpec): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!, next = argv[i + 1];
+    const name = a.startsWith('--') ? a.slice(2) : undefined;
+    if (name && options[name]?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/** An integer option within [min, max], or `fallback` when not given (undefined: "not given" is kept). */
+export function intInRange<F extends number | undefined>(v: unknown, name: string, fallback: F, min: number, max: number): number | F {
+  if (v === undefined) return fallback;
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got '${v}'`);
+  return n;
+}
+
+/** A finite number option above `min` (exclusive) and at most `max`, or `fallback` when not given. */
+export function numAbove<F extends number | undefined>(v: unknown, name: string, fallback: F, min: number, max = Infinity): number | F {
+  if (v === undefined) return fallback;
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  if (!Number.isFinite(n) || n <= min || n > max) throw new UsageError(`--${name} must be a number above ${min}${max < Infinity ? ` and at most ${max}` : ''}, got '${v}'`);
+  return n;
+}

@@ -47,9 +47,15 @@ export const demoCommand: Command = {
     console.log(`2/3 training the tiny preset for ${steps} steps (batch 16)`);
     const run = await runTraining({
       data: join(synth, 'instances.json'), images: join(synth, 'images'), preset: 'tiny', out: join(out, 'tiny'),
-      steps, batch: 16, lrSchedule: [[0, 0.01], [Math.floor(steps * 0.75), 0.003]], holdOut: 20, valWindows: 128,
+      steps, batch: 16, lrSchedule: steps >= 4 ? [[0, 0.01], [Math.floor(steps * 0.75), 0.003]] : [[0, 0.01]], holdOut: 20, valWindows: 128,
       validateEvery: Math.max(50, Math.floor(steps / 4)), checkpointEvery: steps, logEvery: 20,
+      force: true, // the demo's own scratch run: a rerun replaces it
     });
+    if (run.interrupted) {
+      process.exitCode = run.interrupted === 'SIGINT' ? 130 : 143;
+      rt.destroy();
+      return;
+    }
 
     console.log('3/3 proposals on 12 held-out scenes');
     const model = loadModel(run.modelDir);

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateScenes } from '../data/synth.js';
-import { intOption, parse, str, UsageError } from './args.js';
+import { intInRange, parse, str, UsageError, withNegativeValues } from './args.js';
 import type { Command } from './main.js';
 
 const usage = `Usage: deepmask synth --out DIR [--images N] [--seed S] [--width W] [--height H] [--first-id I]
@@ -9,25 +9,29 @@ const usage = `Usage: deepmask synth --out DIR [--images N] [--seed S] [--width 
 Writes DIR/images/*.png and DIR/instances.json: COCO-format scenes of overlapping, textured shapes
 with exact instance masks (RLE), reproducible from the seed.
 
-  --images N     scenes (default 200)
-  --seed S       (default 0)
-  --width W      (default 256)     --height H (default 192)
-  --first-id I   first image id (default 1)`;
+  --images N     scenes, 1 to 1000000 (default 200)
+  --seed S       0 to 2^31-1 (default 0)
+  --width W      32 to 4096 (default 256)     --height H 32 to 4096 (default 192)
+  --first-id I   first image id, >= 0 (default 1)`;
 
 export const synthCommand: Command = {
   summary: 'write a synthetic COCO-format data set (the built-in default data)',
   usage,
   async run(argv) {
-    const { values: v } = parse(argv, { out: { type: 'string' }, images: { type: 'string' }, seed: { type: 'string' }, width: { type: 'string' }, height: { type: 'string' }, 'first-id': { type: 'string' } }, usage);
+    const spec = { out: { type: 'string' }, images: { type: 'string' }, seed: { type: 'string' }, width: { type: 'string' }, height: { type: 'string' }, 'first-id': { type: 'string' } } as const;
+    const { values: v } = parse(withNegativeValues(argv, spec), spec, usage);
     const out = str(v.out);
     if (!out) throw new UsageError(`--out is required\n\n${usage}`);
-    const n = writeSynth(out, {
-      images: intOption(v.images, 'images', 200),
-      seed: intOption(v.seed, 'seed', 0),
-      width: intOption(v.width, 'width', 256),
-      height: intOption(v.height, 'height', 192),
-      firstId: intOption(v['first-id'], 'first-id', 1),
-    });
+    // Ranges checked before any work: a huge size would otherwise run out of memory after minutes.
+    const o = {
+      images: intInRange(v.images, 'images', 200, 1, 1_000_000),
+      seed: intInRange(v.seed, 'seed', 0, 0, 2 ** 31 - 1),
+      width: intInRange(v.width, 'width', 256, 32, 4096),
+      height: intInRange(v.height, 'height', 192, 32, 4096),
+      firstId: intInRange(v['first-id'], 'first-id', 1, 0, 2 ** 31 - 1),
+    };
+    if (o.firstId + o.images - 1 > Number.MAX_SAFE_INTEGER) throw new UsageError('--first-id + --images exceeds the largest image id');
+    const n = writeSynth(out, o);
     console.log(`wrote ${n.images} images with ${n.objects} objects to ${out}`);
   },
 };

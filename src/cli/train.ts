@@ -1,7 +1,6 @@
 import { init } from '../index.js';
-import { runTraining } from '../train/run.js';
-import { OFFICIAL_SCHEDULE } from '../train/trainer.js';
-import { intOption, numOption, parse, str, UsageError } from './args.js';
+import { checkRunOptions, runTraining, type RunOptions } from '../train/run.js';
+import { intInRange, numAbove, parse, str, UsageError, withNegativeValues } from './args.js';
 import type { Command } from './main.js';
 
 const usage = `Usage: deepmask train --data instances.json --images DIR --preset tiny|squeeze|vgg-a|vgg16 --out DIR
@@ -15,12 +14,15 @@ const usage = `Usage: deepmask train --data instances.json --images DIR --preset
                          ../shared/weights/squeezenet1_1-imagenet-features.safetensors
   --steps N              training steps (default 1000)
   --batch B              windows per step (default 32)
-  --resume               continue exactly from the latest checkpoint in --out
+  --resume               continue exactly from the latest checkpoint in --out (options left out
+                         take the run's values; different run-defining ones are refused)
+  --allow-changes        with --resume: accept different --seed, --batch, --lr, ... (logged)
+  --force                start a new run in an --out that holds one, deleting that run
   --mode joint|alternate the paper's joint step (default) or the official mask/score alternation
   --rule paper|official  window sampling rule (default paper)
   --freeze-trunk         train only the heads (fast on a CPU with a pretrained trunk)
-  --lr X                 constant learning rate (default: the official schedule from 1e-3)
-  --lr-schedule S        STEP:LR,... e.g. 0:1e-3,3000:3e-4
+  --lr X                 constant learning rate, above 0 (default: the official schedule from 1e-3)
+  --lr-schedule S        STEP:LR,... steps increasing from 0, e.g. 0:1e-3,3000:3e-4
   --hold-out X           held-out images: a count, or a fraction below 1 (default 0.1)
   --val-windows N        validation windows, half positive (default 256)
   --validate-every N     (default 200)     --checkpoint-every N (default 500)
@@ -29,14 +31,15 @@ const usage = `Usage: deepmask train --data instances.json --images DIR --preset
   --save-f16             store the final model in f16 (checkpoints stay f32)`;
 
 function schedule(v: unknown, lr: unknown): [number, number][] | undefined {
-  if (lr !== undefined) return [[0, numOption(lr, 'lr', 1e-3)]];
+  if (lr !== undefined && v !== undefined) throw new UsageError('give --lr or --lr-schedule, not both');
+  if (lr !== undefined) return [[0, numAbove(lr, 'lr', undefined, 0)!]];
   if (typeof v !== 'string') return undefined;
   const out = v.split(',').map((p) => {
-    const [s, l] = p.split(':').map(Number);
-    if (!Number.isInteger(s) || !(l! > 0)) throw new UsageError(`--lr-schedule: '${p}' is not STEP:LR`);
+    const parts = p.split(':');
+    const [s, l] = parts.map((x) => (x.trim() === '' ? NaN : Number(x)));
+    if (parts.length !== 2 || !Number.isInteger(s) || !Number.isFinite(l)) throw new UsageError(`--lr-schedule: '${p}' is not STEP:LR`);
     return [s!, l!] as [number, number];
   });
-  if (out[0]![0] !== 0) throw new UsageError('--lr-schedule must start at step 0');
   return out;
 }
 
@@ -44,32 +47,43 @@ export const trainCommand: Command = {
   summary: 'train a DeepMask model on COCO-format data',
   usage,
   async run(argv) {
-    const { values: v } = parse(
-      argv,
-      {
-        data: { type: 'string' }, images: { type: 'string' }, preset: { type: 'string' }, out: { type: 'string' }, init: { type: 'string' },
-        steps: { type: 'string' }, batch: { type: 'string' }, resume: { type: 'boolean' }, mode: { type: 'string' }, rule: { type: 'string' },
-        'freeze-trunk': { type: 'boolean' }, lr: { type: 'string' }, 'lr-schedule': { type: 'string' }, 'hold-out': { type: 'string' },
-        'val-windows': { type: 'string' }, 'validate-every': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'log-every': { type: 'string' },
-        workers: { type: 'string' }, seed: { type: 'string' }, 'save-f16': { type: 'boolean' },
-      },
-      usage,
-    );
+    const spec = {
+      data: { type: 'string' }, images: { type: 'string' }, preset: { type: 'string' }, out: { type: 'string' }, init: { type: 'string' },
+      steps: { type: 'string' }, batch: { type: 'string' }, resume: { type: 'boolean' }, force: { type: 'boolean' }, 'allow-changes': { type: 'boolean' },
+      mode: { type: 'string' }, rule: { type: 'string' },
+      'freeze-trunk': { type: 'boolean' }, lr: { type: 'string' }, 'lr-schedule': { type: 'string' }, 'hold-out': { type: 'string' },
+      'val-windows': { type: 'string' }, 'validate-every': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'log-every': { type: 'string' },
+      workers: { type: 'string' }, seed: { type: 'string' }, 'save-f16': { type: 'boolean' },
+    } as const;
+    const { values: v } = parse(withNegativeValues(argv, spec), spec, usage);
     for (const k of ['data', 'images', 'out'] as const) if (!str(v[k])) throw new UsageError(`--${k} is required\n\n${usage}`);
     if (!v.resume && !str(v.preset)) throw new UsageError(`--preset is required\n\n${usage}`);
-    const mode = str(v.mode) ?? 'joint', rule = str(v.rule) ?? 'paper';
-    if (mode !== 'joint' && mode !== 'alternate') throw new UsageError(`--mode must be joint or alternate, got '${mode}'`);
-    if (rule !== 'paper' && rule !== 'official') throw new UsageError(`--rule must be paper or official, got '${rule}'`);
+    if (v.resume && v.force) throw new UsageError('give --resume (continue the run in --out) or --force (replace it), not both');
+    if (v['allow-changes'] && !v.resume) throw new UsageError('--allow-changes only applies with --resume');
+    // Options not given stay undefined: a new run takes the defaults, a resumed one the run's own values.
+    const opts: RunOptions = {
+      data: str(v.data)!, images: str(v.images)!, preset: str(v.preset), out: str(v.out)!, init: str(v.init),
+      resume: !!v.resume, force: !!v.force, allowChanges: !!v['allow-changes'],
+      steps: intInRange(v.steps, 'steps', 1000, 1, 1e9), batch: intInRange(v.batch, 'batch', undefined, 1, 65536),
+      mode: str(v.mode) as RunOptions['mode'], rule: str(v.rule) as RunOptions['rule'], freezeTrunk: v['freeze-trunk'] ? true : undefined,
+      lrSchedule: schedule(v['lr-schedule'], v.lr), holdOut: numAbove(v['hold-out'], 'hold-out', undefined, 0),
+      valWindows: intInRange(v['val-windows'], 'val-windows', undefined, 2, 1e6), validateEvery: intInRange(v['validate-every'], 'validate-every', 200, 1, 1e9),
+      checkpointEvery: intInRange(v['checkpoint-every'], 'checkpoint-every', 500, 1, 1e9), logEvery: intInRange(v['log-every'], 'log-every', 10, 1, 1e9),
+      workers: intInRange(v.workers, 'workers', 1, 1, 256), seed: intInRange(v.seed, 'seed', undefined, 0, 2 ** 31 - 1), saveF16: !!v['save-f16'],
+    };
+    try {
+      checkRunOptions(opts); // every value and range, before any work
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
     const rt = await init();
-    console.log(`adapter: ${rt.adapter.description}`);
-    await runTraining({
-      data: str(v.data)!, images: str(v.images)!, preset: str(v.preset) ?? 'tiny', out: str(v.out)!, init: str(v.init), resume: !!v.resume,
-      steps: intOption(v.steps, 'steps', 1000), batch: intOption(v.batch, 'batch', 32), mode, rule, freezeTrunk: !!v['freeze-trunk'],
-      lrSchedule: schedule(v['lr-schedule'], v.lr) ?? OFFICIAL_SCHEDULE, holdOut: numOption(v['hold-out'], 'hold-out', 0.1),
-      valWindows: intOption(v['val-windows'], 'val-windows', 256), validateEvery: intOption(v['validate-every'], 'validate-every', 200),
-      checkpointEvery: intOption(v['checkpoint-every'], 'checkpoint-every', 500), logEvery: intOption(v['log-every'], 'log-every', 10),
-      workers: intOption(v.workers, 'workers', 1), seed: intOption(v.seed, 'seed', 1), saveF16: !!v['save-f16'],
-    });
-    rt.destroy();
+    try {
+      console.log(`adapter: ${rt.adapter.description}`);
+      const r = await runTraining(opts);
+      // Interrupted: a checkpoint was written, but the run did not complete.
+      if (r.interrupted) process.exitCode = r.interrupted === 'SIGINT' ? 130 : 143;
+    } finally {
+      rt.destroy(); // on every path, so that nothing keeps the process alive
+    }
   },
 };

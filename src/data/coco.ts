@@ -158,6 +158,9 @@ function checkImages(raw: unknown[], source: string, notes: Notes): CocoImage[] 
     const o = r as Obj;
     if (!isId(o.id)) fail(`id must be an integer, got ${show(o.id)}`);
     if (typeof o.file_name !== 'string' || o.file_name === '') fail(`file_name must be a non-empty string, got ${show(o.file_name)}`);
+    // The name is joined to the image folder: it must not lead out of it.
+    const name = o.file_name as string;
+    if (/^([/\\]|[A-Za-z]:)/.test(name) || name.split(/[/\\]/).includes('..')) fail(`file_name must be a path inside the image folder (relative, no '..'), got ${show(name)}`);
     if (!isPosInt(o.width)) fail(`width must be a positive integer, got ${show(o.width)}`);
     if (!isPosInt(o.height)) fail(`height must be a positive integer, got ${show(o.height)}`);
     const id = o.id as number;

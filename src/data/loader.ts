@@ -11,6 +11,8 @@ export interface LoaderOptions {
   imagesDir: string;
   /** image id -> file name inside imagesDir */
   files: Map<number, string>;
+  /** image id -> [width, height] from the annotation file: an image of another size on disk is skipped. */
+  sizes?: Map<number, [number, number]>;
   geo: Geometry;
   norm: InputNormalization;
   workers?: number;
@@ -22,6 +24,7 @@ export class WorkerLoader {
   private readonly workers: Worker[];
   private readonly waiting = new Map<number, { resolve: (r: RenderReply) => void; reject: (e: Error) => void }>();
   private nextId = 0;
+  private closing = false;
 
   constructor(private readonly opts: LoaderOptions) {
     const n = Math.max(1, opts.workers ?? 1);
@@ -33,10 +36,9 @@ export class WorkerLoader {
         this.waiting.delete(r.id);
         p?.resolve(r);
       });
-      w.on('error', (e) => {
-        for (const p of this.waiting.values()) p.reject(e);
-        this.waiting.clear();
-      });
+      w.on('error', (e) => this.failAll(new Error(`data loader worker failed: ${e.message}`)));
+      // A worker that ends on its own (out of memory, killed) must not leave a batch waiting forever.
+      w.on('exit', (code) => !this.closing && this.failAll(new Error(`data loader worker exited (code ${code})`)));
       return w;
     });
   }
@@ -45,7 +47,7 @@ export class WorkerLoader {
   readonly render: Renderer = async (specs: SampleSpec[], anns: (SampleAnnotation | undefined)[]) => {
     const per = Math.ceil(specs.length / this.workers.length);
     const parts = this.workers.map((w, k) => {
-      const items = specs.slice(k * per, (k + 1) * per).map((spec, i) => ({ file: this.file(spec.imageId), spec, ann: anns[k * per + i] }));
+      const items = specs.slice(k * per, (k + 1) * per).map((spec, i) => ({ file: this.file(spec.imageId), size: this.opts.sizes?.get(spec.imageId), spec, ann: anns[k * per + i] }));
       if (items.length === 0) return Promise.resolve([]);
       const id = this.nextId++;
       return new Promise<RenderReply>((resolve, reject) => {
@@ -65,7 +67,13 @@ export class WorkerLoader {
     return join(this.opts.imagesDir, f);
   }
 
+  private failAll(e: Error): void {
+    for (const p of this.waiting.values()) p.reject(e);
+    this.waiting.clear();
+  }
+
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

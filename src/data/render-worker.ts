@@ -8,7 +8,8 @@ import type { InputNormalization } from '../model/presets.js';
 
 export interface RenderJob {
   id: number;
-  items: { file: string; spec: SampleSpec; ann?: SampleAnnotation }[];
+  /** size: [width, height] the annotation file gives the image. */
+  items: { file: string; size?: [number, number]; spec: SampleSpec; ann?: SampleAnnotation }[];
 }
 
 export type RenderReply =
@@ -40,14 +41,19 @@ function load(file: string): RgbImage {
 parentPort!.on('message', (job: RenderJob) => {
   try {
     const transfer: ArrayBuffer[] = [];
-    const results = job.items.map(({ file, spec, ann }) => {
-      let img: RgbImage;
+    const results = job.items.map(({ file, size, spec, ann }) => {
+      let r: ReturnType<typeof renderSample>;
       try {
-        img = load(file);
+        const img = load(file);
+        // Masks are drawn at the annotated size: an image of another size would not line up with them.
+        if (size && (img.width !== size[0] || img.height !== size[1])) {
+          throw new Error(`the image is ${img.width}x${img.height} on disk but ${size[0]}x${size[1]} in the annotation file`);
+        }
+        r = renderSample(img, spec, ann, geo, norm);
       } catch (e) {
-        return { error: (e as Error).message, file };
+        const msg = (e as Error).message;
+        return { error: msg.startsWith(`${file}: `) ? msg.slice(file.length + 2) : msg, file }; // the file is named by the caller
       }
-      const r = renderSample(img, spec, ann, geo, norm);
       transfer.push(r.input.buffer as ArrayBuffer);
       if (r.target) transfer.push(r.target.buffer as ArrayBuffer);
       return r;

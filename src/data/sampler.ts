@@ -56,6 +56,11 @@ const MIN_SIDE = 5;
 const SCALE_JITTER = 0.25; // octaves
 const NEG_TRIES = 100;
 
+/** Every image that could serve has been excluded (e.g. none could be read): sampling cannot go on. */
+export class NothingLeftError extends Error {
+  override name = 'NothingLeftError';
+}
+
 export class PatchSampler {
   private readonly byCategory: SampleAnnotation[][];
   private readonly imageById = new Map<number, SampleImage>();
@@ -91,7 +96,16 @@ export class PatchSampler {
   /** Stops sampling from an image (e.g. one that failed to decode). */
   exclude(imageId: number): void {
     this.excluded.add(imageId);
-    if (this.images.every((im) => this.excluded.has(im.id))) throw new Error('every image of the data set has been excluded');
+    if (this.images.every((im) => this.excluded.has(im.id))) throw new NothingLeftError(`none of the ${this.images.length} images could be read`);
+    // Without this check positive() would draw forever once no object is left.
+    if (!this.byCategory.some((list) => list.some((a) => !this.excluded.has(a.image_id)))) {
+      throw new NothingLeftError(`every image with a usable object (${new Set(this.byCategory.flat().map((a) => a.image_id)).size} of ${this.images.length} images) could not be read`);
+    }
+  }
+
+  /** The images no longer drawn from, in exclusion order (part of a checkpoint, so resume is exact). */
+  excludedIds(): number[] {
+    return [...this.excluded];
   }
 
   annotation(id: number): SampleAnnotation | undefined {

@@ -23,24 +23,29 @@ export function readSafetensors(bytes: Uint8Array, source = 'safetensors'): Safe
   if (headerLen > bytes.length - 8) fail(`header length ${headerLen} exceeds the file size`);
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
   } catch (e) {
     return fail(`header is not valid JSON (${(e as Error).message})`);
   }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) fail('header is not a JSON object');
   const data = bytes.subarray(8 + headerLen);
   const tensors = new Map<string, HostTensor>();
+  const ranges: { name: string; begin: number; end: number }[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
       metadata = entry as Record<string, string>;
       continue;
     }
-    const { dtype, shape, data_offsets } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    const [begin, end] = data_offsets ?? [];
-    if (!Array.isArray(shape) || begin === undefined || end === undefined || end > data.length || begin > end) fail(`tensor '${name}' has a bad shape or data range`);
+    const { dtype, shape, data_offsets } = (entry ?? {}) as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    const [b, e] = Array.isArray(data_offsets) ? data_offsets : [];
+    const isIndex = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+    if (!Array.isArray(shape) || !shape.every(isIndex) || !isIndex(b) || !isIndex(e) || e > data.length || b > e) fail(`tensor '${name}' has a bad shape or data range`);
+    const begin = b!, end = e!;
     const n = shape.reduce((a, b) => a * b, 1);
     const width = dtype === 'F32' ? 4 : dtype === 'F16' || dtype === 'BF16' ? 2 : fail(`tensor '${name}' has unsupported dtype ${dtype}`);
     if (end - begin !== n * width) fail(`tensor '${name}' holds ${end - begin} bytes, shape [${shape.join(', ')}] needs ${n * width}`);
+    ranges.push({ name, begin, end });
     const raw = new DataView(data.buffer, data.byteOffset + begin, end - begin);
     const out = new Float32Array(n);
     if (dtype === 'F32') for (let i = 0; i < n; i++) out[i] = raw.getFloat32(4 * i, true);
@@ -48,6 +53,16 @@ export function readSafetensors(bytes: Uint8Array, source = 'safetensors'): Safe
     else for (let i = 0; i < n; i++) out[i] = bf16ToF32(raw.getUint16(2 * i, true));
     tensors.set(name, { shape: [...shape], data: out });
   }
+  // As the format requires: the tensors tile the data exactly, no overlap, no gap, nothing after.
+  ranges.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0, prev = '';
+  for (const r of ranges) {
+    if (r.begin < at) fail(`tensors '${prev}' and '${r.name}' overlap (bytes ${r.begin} to ${at} of the data)`);
+    if (r.begin > at) fail(`${r.begin - at} bytes of the data before tensor '${r.name}' belong to no tensor`);
+    at = r.end;
+    prev = r.name;
+  }
+  if (at !== data.length) fail(`${data.length - at} bytes after the last tensor belong to no tensor`);
   return { tensors, metadata };
 }
 
@@ -61,9 +76,10 @@ export function writeSafetensors(tensors: Map<string, HostTensor>, metadata: Rec
     header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8); // data starts 8-byte aligned
-  const head = new TextEncoder().encode(json);
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  // Data starts 8-byte aligned: pad the header's UTF-8 bytes (not its characters) with spaces.
+  const head = new Uint8Array(json.length + ((8 - ((8 + json.length) % 8)) % 8)).fill(0x20);
+  head.set(json);
   const out = new Uint8Array(8 + head.length + offset);
   const dv = new DataView(out.buffer);
   dv.setBigUint64(0, BigInt(head.length), true);

@@ -20,8 +20,29 @@ export interface ModelFileConfig {
   training?: Record<string, unknown>;
 }
 
+/** Non-finite numbers where a model or a loss must be finite (a diverged run): never saved, never loaded. */
+export class NonFiniteError extends Error {
+  override name = 'NonFiniteError';
+}
+
+/** Throws NonFiniteError naming `source` and the first tensor that holds a NaN or an infinity. */
+export function checkFinite(tensors: Map<string, HostTensor>, source: string): void {
+  for (const [name, t] of tensors) {
+    let bad = 0, first = -1;
+    for (let i = 0; i < t.data.length; i++) {
+      if (!Number.isFinite(t.data[i]!)) {
+        bad++;
+        if (first < 0) first = i;
+      }
+    }
+    if (bad) throw new NonFiniteError(`${source}: tensor '${name}' holds ${bad} non-finite value(s) (${t.data[first]} at index ${first}); the weights are unusable (saved from a diverged run?)`);
+  }
+}
+
+/** Exports the weights; refuses non-finite ones so a diverged model never reaches a file. */
 export async function exportModel(model: DeepMask, opts: { dtype?: StDtype; training?: Record<string, unknown> } = {}): Promise<{ weights: Uint8Array; config: ModelFileConfig }> {
   const state = await model.exportState();
+  checkFinite(state, `${model.config.preset} model`);
   const config: ModelFileConfig = { format: FORMAT, version: 1, model: model.config, ...(opts.training ? { training: opts.training } : {}) };
   const weights = writeSafetensors(state, { format: FORMAT, layout: LAYOUT, preset: model.config.preset }, opts.dtype ?? 'F32');
   return { weights, config };
@@ -34,14 +55,38 @@ export function parseModelConfig(json: string, source = 'config.json'): ModelFil
   } catch (e) {
     throw new Error(`${source}: not valid JSON (${(e as Error).message})`);
   }
-  if (c.format !== FORMAT || !c.model) throw new Error(`${source}: not a ${FORMAT} model config (expected "format": "${FORMAT}" and a "model" entry)`);
+  if (c === null || typeof c !== 'object' || c.format !== FORMAT || !c.model || typeof c.model !== 'object') {
+    throw new Error(`${source}: not a ${FORMAT} model config (expected "format": "${FORMAT}" and a "model" entry)`);
+  }
+  checkModelConfig(c.model, source);
   return c;
+}
+
+/** Checks the geometry a config gives before a model is built from it (a "stride": 0 fails here, not in a kernel). */
+function checkModelConfig(m: DeepMaskConfig, source: string): void {
+  const fail = (key: string, want: string): never => {
+    throw new Error(`${source}: model.${key} must be ${want}, got ${JSON.stringify((m as unknown as Record<string, unknown>)[key])}`);
+  };
+  for (const key of ['inputSize', 'stride', 'maskSize', 'gtSize', 'objectSize'] as const) {
+    const v = m[key];
+    if (!Number.isInteger(v) || v < 1 || v > 65536) fail(key, 'an integer from 1 to 65536');
+  }
+  if (m.stride > m.inputSize) fail('stride', `at most inputSize (${m.inputSize})`);
+  if (typeof m.dropout !== 'number' || !(m.dropout >= 0 && m.dropout < 1)) fail('dropout', 'a number in [0, 1)');
+  const n = m.normalization;
+  const three = (a: unknown) => Array.isArray(a) && a.length === 3 && a.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (!n || !three(n.mean) || !three(n.std) || n.std.some((x) => x === 0)) {
+    throw new Error(`${source}: model.normalization must hold mean and std, three finite numbers each (std not 0), got ${JSON.stringify(n)}`);
+  }
+  if (!m.trunk || typeof m.trunk !== 'object' || !m.heads || typeof m.heads !== 'object') throw new Error(`${source}: model.trunk and model.heads must be objects`);
 }
 
 /** Builds the model its config describes and loads its weights. */
 export function importModel(config: ModelFileConfig, weights: Uint8Array, source = 'model.safetensors'): DeepMask {
+  const tensors = readSafetensors(weights, source).tensors;
+  checkFinite(tensors, source);
   const model = new DeepMask(config.model);
-  model.loadState(readSafetensors(weights, source).tensors, { source });
+  model.loadState(tensors, { source });
   model.eval();
   return model;
 }
@@ -54,6 +99,7 @@ export function importModel(config: ModelFileConfig, weights: Uint8Array, source
  * preset's cut (a stride-32 file serves the stride-16 trunk).
  */
 export function importTorchvisionTrunk(model: DeepMask, file: SafetensorsFile, source = 'trunk.safetensors'): number {
+  checkFinite(file.tensors, source);
   const trunk = new Map(model.trunk.namedParameters());
   const spec = model.config.trunk;
   const pastCut = (name: string) => spec.kind === 'mobilenet' && Number(/^blocks\.(\d+)\./.exec(name)?.[1] ?? 0) > spec.blocks;

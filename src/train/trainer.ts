@@ -10,6 +10,7 @@ import type { PatchSampler } from '../data/sampler.js';
 import { SGD } from './sgd.js';
 import type { Batch, BatchMaker } from './batches.js';
 import type { HostTensor } from '../graph/module.js';
+import { NonFiniteError } from '../model/weights.js';
 
 export interface TrainOptions {
   steps: number;
@@ -85,6 +86,8 @@ export interface TrainState {
   samplerRng: number[];
   modelRng: number[];
   optimizer: { steps: number[]; velocities: (HostTensor | null)[] };
+  /** Images the sampler had stopped drawing (unreadable) when samplerRng was taken: resume replays them. */
+  excluded?: number[];
 }
 
 export interface TrainerHooks {
@@ -123,43 +126,47 @@ export class Trainer {
     const submitEvery = rt.submitEvery;
     rt.submitEvery = Infinity; // a step is one submission
     this.model.train();
+    let next: Promise<Batch> | null = null;
     try {
       // A fresh run starts its curves with the untrained model's figures.
       if (this.validation && this.step === 0) this.hooks.onValidate?.(await this.evaluate(this.validation));
-      let rngBefore = this.rng.state();
-      let next: Promise<Batch> | null = this.step < opts.steps ? this.draw() : null;
+      let rngBefore = this.rng.state(), excludedBefore = this.sampler.excludedIds();
+      next = this.step < opts.steps ? this.draw() : null;
       let t0 = performance.now(), samples0 = this.samples;
       while (next) {
         const batch = await next;
         this.step++;
         // Draw and render the next batch while the GPU runs this one.
         rngBefore = this.rng.state();
+        excludedBefore = this.sampler.excludedIds();
         next = this.step < opts.steps ? this.draw() : null;
         const log = this.step % opts.logEvery === 0 || this.step === opts.steps;
         const loss = this.trainStep(batch);
         rt.flush();
         this.samples += batch.n;
+        // Read every step (it also keeps one step in flight): a non-finite loss stops the run before
+        // its weights reach a checkpoint.
+        const value = await loss.item();
+        loss.dispose();
+        if (!Number.isFinite(value)) throw new NonFiniteError(`the loss is ${value} at step ${this.step} (learning rate ${this.opt.lr}): training diverged`);
         if (log) {
-          this.lastLoss = await loss.item();
+          this.lastLoss = value;
           const now = performance.now();
           this.elapsed += (now - t0) / 1000;
           this.hooks.onLog?.({ step: this.step, loss: this.lastLoss, lr: this.opt.lr, samplesPerSec: ((this.samples - samples0) * 1000) / (now - t0), elapsed: this.elapsed });
           t0 = now;
           samples0 = this.samples;
-        } else {
-          await rt.sync(); // one step in flight at a time keeps the queue and memory bounded
         }
-        loss.dispose();
         if (this.validation && (this.step % opts.validateEvery === 0 || this.step === opts.steps)) this.hooks.onValidate?.(await this.evaluate(this.validation));
         const stop = this.hooks.shouldStop?.() ?? false;
         if (this.step % opts.checkpointEvery === 0 || this.step === opts.steps || stop) {
-          await this.hooks.onCheckpoint?.(this.step, await this.state(rngBefore));
+          await this.hooks.onCheckpoint?.(this.step, await this.state(rngBefore, excludedBefore));
         }
         if (stop) break;
       }
-      if (next) await next.catch(() => {}); // let an in-flight render settle
     } finally {
       rt.submitEvery = submitEvery;
+      if (next) await next.catch(() => {}); // let an in-flight render settle (and never reject unhandled)
     }
   }
 
@@ -235,8 +242,8 @@ export class Trainer {
     };
   }
 
-  async state(samplerRng = this.rng.state()): Promise<TrainState> {
-    return { step: this.step, samples: this.samples, elapsed: this.elapsed, samplerRng, modelRng: this.model.rng.state(), optimizer: await this.opt.exportState() };
+  async state(samplerRng = this.rng.state(), excluded = this.sampler.excludedIds()): Promise<TrainState> {
+    return { step: this.step, samples: this.samples, elapsed: this.elapsed, samplerRng, modelRng: this.model.rng.state(), optimizer: await this.opt.exportState(), excluded };
   }
 
   restore(s: TrainState): void {
@@ -246,6 +253,7 @@ export class Trainer {
     this.rng.setState(s.samplerRng);
     this.model.rng.setState(s.modelRng);
     this.opt.loadState(s.optimizer);
+    for (const id of s.excluded ?? []) this.sampler.exclude(id);
   }
 
   dispose(): void {
