@@ -37,3 +37,48 @@ export function numOption(v: unknown, name: string, fallback: number): number {
   if (typeof v !== 'string' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got '${v}'`);
   return n;
 }
+
+/**
+ * parseArgs reads `--threshold -0.5` (or `--scales -2:1:0.5`) as an option with no value ("argument
+ * is ambiguous"). Joins a value that looks like a negative number or range to its string option as
+ * `--name=value`, so that the range checks can name the option and the value instead.
+ */
+export function inlineNegatives(argv: string[], options: Record<string, { type: string }>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!, next = argv[i + 1];
+    const name = a.startsWith('--') && !a.includes('=') ? a.slice(2) : undefined;
+    if (name && options[name]?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/** An allowed range of a numeric option: [min, max], ends open where said, integers only where said. */
+export interface Range {
+  min: number;
+  max: number;
+  minOpen?: boolean;
+  maxOpen?: boolean;
+  integer?: boolean;
+}
+
+export function describeRange(r: Range): string {
+  if (r.integer) return `an integer from ${r.min} to ${r.max}`;
+  return `a number in ${r.minOpen ? '(' : '['}${r.min}, ${r.max}${r.maxOpen ? ')' : ']'}`;
+}
+
+export function inRange(n: number, r: Range): boolean {
+  if (!Number.isFinite(n) || (r.integer && !Number.isInteger(n))) return false;
+  return (r.minOpen ? n > r.min : n >= r.min) && (r.maxOpen ? n < r.max : n <= r.max);
+}
+
+/** A numeric option checked against its range: the error names the option, the value and the range. */
+export function rangedOption(v: unknown, name: string, fallback: number, r: Range): number {
+  if (v === undefined) return fallback;
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  if (!inRange(n, r)) throw new UsageError(`--${name} must be ${describeRange(r)}, got '${String(v)}'`);
+  return n;
+}
