@@ -5,6 +5,7 @@ import { trainCommand } from './train.js';
 import { synthCommand } from './synth.js';
 import { inferCommand } from './infer.js';
 import { evalCommand } from './eval.js';
+import { mergeCommand } from './merge.js';
 
 export interface Command {
   summary: string;
@@ -17,6 +18,7 @@ const commands: Record<string, Command> = {
   synth: synthCommand,
   train: trainCommand,
   infer: inferCommand,
+  merge: mergeCommand,
   eval: evalCommand,
   info: infoCommand,
 };
