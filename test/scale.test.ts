@@ -134,12 +134,12 @@ test('issue 13 item 4: two images never share an image_id; ids are stable and wr
   copyFileSync(join(scenes, 'images', 'synth_000002.png'), join(dir, 'b.png'));
   const r = cli(['infer', dir, ...common, '--out', 'ids-out']);
   assert.is(r.code, 0, r.err);
-  const ids = JSON.parse(read('ids-out/ids.json')) as { rule: string; images: { position: number; id: number; file: string }[] };
-  assert.is(ids.rule, 'sorted-position');
-  assert.equal(ids.images, [{ position: 0, id: 1, file: '1.png' }, { position: 1, id: 2, file: 'b.png' }]);
   const got = resultIds('ids-out/results.json');
   assert.equal([...new Set(got)].sort(), [1, 2], 'each image has its own id in results.json');
   assert.is(got.filter((i) => i === 1).length, 20, '20 proposals each, not 40 under one id');
+  const ids = JSON.parse(read('ids-out/ids.json')) as { rule: string; images: { position: number; id: number; file: string }[] };
+  assert.is(ids.rule, 'sorted-position');
+  assert.equal(ids.images, [{ position: 0, id: 1, file: '1.png' }, { position: 1, id: 2, file: 'b.png' }]);
   // Stable: a fresh run elsewhere gives the same ids.
   const again = cli(['infer', dir, ...common, '--out', 'ids-out-2']);
   assert.is(again.code, 0, again.err);
