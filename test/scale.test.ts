@@ -280,12 +280,10 @@ test('issue 13 item 10: infer and eval options are checked before any work, nami
     [['--weights', 'no-such-model'], /--weights no-such-model: no config\.json there/],
   ];
   for (const [args, re] of cases) {
-    const t0 = performance.now();
     const r = cli(['infer', 'scenes/images', '--out', 'bad-out', ...args]);
     assert.is(r.code, 2, `${args.join(' ')}: ${r.err}`);
     assert.match(r.err, re, args.join(' '));
     assert.not.match(r.out, /adapter:/, 'no device, no model: checked before any work');
-    assert.ok(performance.now() - t0 < 20000);
   }
   assert.not.ok(existsSync(join(tmp, 'bad-out')));
   assert.equal(scalesOption('-2:1:0.5').length, 7);

@@ -45,6 +45,7 @@ export interface InputSpec {
 
 /** Keys use forward slashes and no `.` segments, so that they are the same on every machine. */
 function toKey(p: string): string {
+  if (!/\\|\/\/|(^|\/)\.\.?(\/|$)/.test(p)) return p; // already normal (the common case, a million times)
   return posix.normalize(p.split('\\').join('/')).replace(/^\.\//, '');
 }
 
