@@ -39,14 +39,15 @@ export function numOption(v: unknown, name: string, fallback: number): number {
 }
 
 /**
- * Lets an option's value be a negative number (`--seed -1`), which parseArgs would otherwise refuse
- * as "ambiguous", by joining it to its option (`--seed=-1`); the range checks then name the option.
+ * Lets an option's value be a negative number or range (`--seed -1`, `--scales -2:1:0.5`), which
+ * parseArgs would otherwise refuse as "ambiguous", by joining it to its string option (`--seed=-1`);
+ * the range checks then name the option and the value.
  */
-export function withNegativeValues(argv: string[], options: OptionSpec): string[] {
+export function withNegativeValues(argv: string[], options: Record<string, { type: string }>): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!, next = argv[i + 1];
-    const name = a.startsWith('--') ? a.slice(2) : undefined;
+    const name = a.startsWith('--') && !a.includes('=') ? a.slice(2) : undefined;
     if (name && options[name]?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
       out.push(`${a}=${next}`);
       i++;
@@ -68,5 +69,32 @@ export function numAbove<F extends number | undefined>(v: unknown, name: string,
   if (v === undefined) return fallback;
   const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
   if (!Number.isFinite(n) || n <= min || n > max) throw new UsageError(`--${name} must be a number above ${min}${max < Infinity ? ` and at most ${max}` : ''}, got '${v}'`);
+  return n;
+}
+
+/** An allowed range of a numeric option: [min, max], ends open where said, integers only where said. */
+export interface Range {
+  min: number;
+  max: number;
+  minOpen?: boolean;
+  maxOpen?: boolean;
+  integer?: boolean;
+}
+
+export function describeRange(r: Range): string {
+  if (r.integer) return `an integer from ${r.min} to ${r.max}`;
+  return `a number in ${r.minOpen ? '(' : '['}${r.min}, ${r.max}${r.maxOpen ? ')' : ']'}`;
+}
+
+export function inRange(n: number, r: Range): boolean {
+  if (!Number.isFinite(n) || (r.integer && !Number.isInteger(n))) return false;
+  return (r.minOpen ? n > r.min : n >= r.min) && (r.maxOpen ? n < r.max : n <= r.max);
+}
+
+/** A numeric option checked against its range: the error names the option, the value and the range. */
+export function rangedOption(v: unknown, name: string, fallback: number, r: Range): number {
+  if (v === undefined) return fallback;
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  if (!inRange(n, r)) throw new UsageError(`--${name} must be ${describeRange(r)}, got '${String(v)}'`);
   return n;
 }

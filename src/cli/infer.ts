@@ -1,119 +1,263 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { extname, join } from 'node:path';
 import { init } from '../index.js';
 import { decodeImage } from '../data/image.js';
 import { encodePng } from '../data/png.js';
-import { parseCoco } from '../data/coco.js';
-import { loadModel } from '../model/files.js';
-import { defaultScales, propose, scalesFromRange, type Timings } from '../infer/proposals.js';
+import { listInputs, shardImages, type InputList } from '../data/inputs.js';
+import { CONFIG_FILE, loadModel, WEIGHTS_FILE, writeFileAtomic } from '../model/files.js';
+import { parseModelConfig } from '../model/weights.js';
+import { inferenceDefaults, propose, scalesFromRange, type Timings } from '../infer/proposals.js';
 import { drawProposals, nms, toCocoResults } from '../infer/results.js';
+import {
+  finishedRun, identityDiff, idLine, idsWriter, ListWriter, modelSha256, prepareRunDir, RESULTS_FILE, RUN_FILE, shardDirName, SUCCESS_FILE,
+  type RunIdentity, type RunRecord,
+} from '../infer/shards.js';
 import { bundledModel } from '../model/bundled.js';
-import { intOption, numOption, parse, str, UsageError } from './args.js';
+import { withNegativeValues, parse, rangedOption, str, UsageError } from './args.js';
 import { Progress } from './progress.js';
 import type { Command } from './main.js';
 
-const usage = `Usage: deepmask infer IMAGE_OR_DIR... --out DIR [--weights DIR] [--proposals N] [--scales MIN:MAX:STEP]
-                      [--threshold P] [--f16] [--viz] [--viz-top K] [--coco instances.json]
+const usage = `Usage: deepmask infer IMAGE_OR_DIR... --out DIR [options]
+       deepmask infer --manifest FILE --out DIR [--images ROOT] [options]
+       deepmask infer --coco instances.json --out DIR [--images ROOT] [options]
 
-Class-agnostic object-mask proposals for PNG/JPEG images (files or folders).
+Class-agnostic object-mask proposals for PNG/JPEG images (files or folders, one level deep).
 
   --weights DIR     a model folder (config.json + model.safetensors); default: the bundled
                     squeeze model trained on COCO photos
   --out DIR         writes results.json (COCO results: image_id, category_id 1, score, RLE
-                    segmentation, bbox) and, with --viz, viz/<image>.png
-  --proposals N     proposals per image (default 100; COCO's AR@1000 needs 1000)
-  --scales A:B:S    pyramid scales 2^A .. 2^B in steps of 2^S (default: the paper's, for the preset)
-  --threshold P     mask probability threshold (default 0.2)
+                    segmentation, bbox), ids.json (every input's image id), run.json (model,
+                    settings, adapter, counts, skipped files, time) and last a _SUCCESS marker;
+                    results go to a temporary file renamed at the end. With --viz, viz/<image>.png
+  --proposals N     proposals per image, 1 to 100000 (default: the model's, 100 unless its
+                    config.json says otherwise; COCO's AR@1000 needs 1000)
+  --scales A:B:S    pyramid scales 2^A .. 2^B in steps of 2^S; A, B in [-8, 8], at most 64 scales
+                    (default: the paper's, for the preset)
+  --threshold P     mask probability threshold, in (0, 1) (default: the model's, else 0.2)
+  --nms T           drop proposals whose mask IoU with a better one exceeds T, in (0, 1]
+                    (default 1: none, as in the paper; AR is computed on the raw ranking)
   --f16             weights held as f16 on the GPU (half the weight memory; f32 arithmetic)
   --viz             draw the top proposals on each image (near-duplicates skipped)   --viz-top K (default 10)
-  --nms T           drop proposals whose mask IoU with a better one exceeds T (default: none,
-                    as in the paper; AR is computed on the raw ranking)
-  --coco FILE       take image ids from a COCO file (by file name), for \`deepmask eval\`;
-                    otherwise numeric file names give the id (000000008193.jpg -> 8193)`;
 
-const IMAGE = /\.(png|jpe?g)$/i;
+Inputs and image ids:
+  --manifest FILE   one image path per line (blank lines and # comments ignored); relative paths
+                    are read from --images ROOT (default: the manifest's folder)
+  --coco FILE       a COCO instances file: alone, its images are the input (read from --images
+                    ROOT, default: images/ beside the file); with images or a manifest, only
+                    their ids come from it (by file name). A lone *.json argument is the same.
+  Without a COCO file, ids are the numbers in the file names when all are distinct numbers
+  (000000008193.jpg -> 8193), else 1 + the position in the list sorted by name. ids.json says
+  which rule was used.
 
-function listImages(inputs: string[]): string[] {
-  const out: string[] = [];
-  for (const p of inputs) {
-    if (!existsSync(p)) throw new UsageError(`${p}: no such file or folder`);
-    if (statSync(p).isDirectory()) out.push(...readdirSync(p).filter((f) => IMAGE.test(f)).sort().map((f) => join(p, f)));
-    else out.push(p);
+Large runs (see docs/SCALE.md):
+  --shard I/N       process only shard I of N (0-based): images at sorted positions ≡ I (mod N);
+                    writes DIR/shard-0000I-of-0000N/; \`deepmask merge\` joins the shards
+  --shards N        the same, with I from JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs) or
+                    AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array jobs)
+  --force           redo a finished run (otherwise a rerun with the same settings does nothing,
+                    and one with other settings is refused)
+  --allow-skips     exit 0 when some (not all) images could not be read (still counted)
+
+Exit status: 0 done (or already done); 1 an image could not be read (skipped, counted in run.json)
+or nothing could be processed; 2 a usage error (checked before any work); 130/143 interrupted.`;
+
+const SHARD_ENV = ['JOB_COMPLETION_INDEX', 'AWS_BATCH_JOB_ARRAY_INDEX'] as const;
+
+/** --shard I/N, or --shards N with I from the environment; undefined for an unsharded run. */
+export function shardOption(shard: string | undefined, shards: string | undefined, env: NodeJS.ProcessEnv = process.env): { index: number; count: number } | undefined {
+  let count: number | undefined;
+  if (shards !== undefined) count = rangedOption(shards, 'shards', 1, { min: 1, max: 1e6, integer: true });
+  if (shard !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(shard);
+    const [i, n] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+    if (!(n >= 1 && n <= 1e6 && i < n)) throw new UsageError(`--shard must be I/N with N from 1 to 1000000 and I from 0 to N-1, got '${shard}'`);
+    if (count !== undefined && count !== n) throw new UsageError(`--shard ${shard} and --shards ${shards} disagree on the number of shards`);
+    return { index: i, count: n };
   }
-  if (!out.length) throw new UsageError(`no PNG or JPEG images in ${inputs.join(', ')}`);
-  return out;
+  if (count === undefined) return undefined;
+  const found = SHARD_ENV.filter((k) => env[k] !== undefined && env[k] !== '');
+  if (!found.length) throw new UsageError(`--shards ${count} needs the shard index: --shard I/${count}, or ${SHARD_ENV.join(' or ')} in the environment`);
+  const values = found.map((k) => env[k]!);
+  if (new Set(values).size > 1) throw new UsageError(`${found.map((k) => `${k}=${env[k]}`).join(' and ')} disagree; set one`);
+  const index = Number(values[0]);
+  if (!(/^\d+$/.test(values[0]!) && index < count)) throw new UsageError(`${found[0]}=${values[0]} is not a shard index from 0 to ${count - 1} (--shards ${count})`);
+  return { index, count };
+}
+
+/** --scales MIN:MAX:STEP in log2 units, within the ranges the usage states. */
+export function scalesOption(v: string): number[] {
+  const parts = v.split(':');
+  const nums = parts.map((p) => (p.trim() === '' ? NaN : Number(p)));
+  if (parts.length !== 3 || !nums.every(Number.isFinite)) throw new UsageError(`--scales must be MIN:MAX:STEP in log2 units (e.g. -2:1:0.5), got '${v}'`);
+  const [a, b, s] = nums as [number, number, number];
+  if (a < -8 || b > 8 || a > 8 || b < -8) throw new UsageError(`--scales: MIN and MAX must be in [-8, 8] (scales 2^-8 to 2^8), got '${v}'`);
+  if (!(s > 0)) throw new UsageError(`--scales: STEP must be > 0, got '${v}'`);
+  if (b < a) throw new UsageError(`--scales: MAX must be at least MIN, got '${v}'`);
+  const n = Math.floor((b - a) / s + 1e-9) + 1;
+  if (n > 64) throw new UsageError(`--scales '${v}' gives ${n} scales; at most 64 are allowed (a STEP of at least ${+((b - a) / 63).toPrecision(3)})`);
+  return scalesFromRange(a, b, s);
 }
 
 export const inferCommand: Command = {
-  summary: 'propose object masks for images (COCO results JSON, optional pictures)',
+  summary: 'propose object masks for images (COCO results JSON, optional pictures; shards for large runs)',
   usage,
   async run(argv) {
-    const { values: v, positionals } = parse(
-      argv,
-      { weights: { type: 'string' }, out: { type: 'string' }, proposals: { type: 'string' }, scales: { type: 'string' }, threshold: { type: 'string' }, f16: { type: 'boolean' }, viz: { type: 'boolean' }, 'viz-top': { type: 'string' }, coco: { type: 'string' }, nms: { type: 'string' } },
-      usage,
-    );
-    const out = str(v.out);
-    if (!out) throw new UsageError(`--out is required\n\n${usage}`);
-    if (!positionals.length) throw new UsageError(`give at least one image or folder\n\n${usage}`);
-    const files = listImages(positionals);
-    const ids = new Map<string, number>();
-    if (str(v.coco)) for (const im of parseCoco(readFileSync(str(v.coco)!, 'utf8'), str(v.coco)!).images) ids.set(basename(im.file_name), im.id);
-    const rt = await init();
-    const weights = str(v.weights) ?? bundledModel();
-    const model = loadModel(weights);
-    if (v.f16) model.half();
-    let scales = defaultScales(model);
-    if (str(v.scales)) {
-      const [a, b, s] = str(v.scales)!.split(':').map(Number);
-      if (![a, b, s].every(Number.isFinite)) throw new UsageError(`--scales must be MIN:MAX:STEP in log2 units, e.g. -2:1:0.5`);
-      scales = scalesFromRange(a!, b!, s!);
+    const t00 = performance.now(), started = new Date().toISOString();
+    const spec = {
+      weights: { type: 'string' }, out: { type: 'string' }, proposals: { type: 'string' }, scales: { type: 'string' }, threshold: { type: 'string' }, f16: { type: 'boolean' },
+      viz: { type: 'boolean' }, 'viz-top': { type: 'string' }, coco: { type: 'string' }, nms: { type: 'string' }, manifest: { type: 'string' }, images: { type: 'string' },
+      shard: { type: 'string' }, shards: { type: 'string' }, force: { type: 'boolean' }, 'allow-skips': { type: 'boolean' },
+    } as const;
+    const { values: v, positionals } = parse(withNegativeValues(argv, spec), spec, usage);
+
+    // Every option is checked before any work.
+    const outRoot = str(v.out);
+    if (!outRoot) throw new UsageError(`--out is required\n\n${usage}`);
+    // NaN: not given, the model's config.json chooses (inferenceDefaults).
+    const proposalsArg = rangedOption(v.proposals, 'proposals', NaN, { min: 1, max: 100000, integer: true });
+    const thresholdArg = rangedOption(v.threshold, 'threshold', NaN, { min: 0, max: 1, minOpen: true, maxOpen: true });
+    const nmsArg = rangedOption(v.nms, 'nms', NaN, { min: 0, max: 1, minOpen: true });
+    const vizTop = rangedOption(v['viz-top'], 'viz-top', 10, { min: 1, max: 1000, integer: true });
+    const scalesArg = str(v.scales) !== undefined ? scalesOption(str(v.scales)!) : undefined;
+    const shard = shardOption(str(v.shard), str(v.shards));
+    let coco = str(v.coco);
+    const manifest = str(v.manifest), imagesRoot = str(v.images);
+    let paths = positionals;
+    if (paths.length === 1 && extname(paths[0]!).toLowerCase() === '.json' && !coco && !manifest) [coco, paths] = [paths[0], []];
+    if (manifest && paths.length) throw new UsageError(`give images or folders, or --manifest, not both`);
+    if (!paths.length && !manifest && !coco) throw new UsageError(`give at least one image or folder, --manifest FILE or --coco FILE\n\n${usage}`);
+    if (imagesRoot && paths.length) throw new UsageError(`--images sets the root of a manifest's or COCO file's paths; with image or folder arguments, leave it out`);
+    for (const [p, what] of [...paths.map((p) => [p, 'image or folder'] as const), [manifest, '--manifest'], [coco, '--coco'], [imagesRoot, '--images']] as const) {
+      if (p !== undefined && !existsSync(p)) throw new UsageError(`${what} ${p}: no such file or folder`);
     }
-    const proposals = intOption(v.proposals, 'proposals', 100), threshold = numOption(v.threshold, 'threshold', 0.2), vizTop = intOption(v['viz-top'], 'viz-top', 10);
-    const nmsAt = numOption(v.nms, 'nms', 1);
-    console.log(`adapter: ${rt.adapter.description}; model: ${weights} (${model.config.preset}); ${files.length} image(s), ${scales.length} scales`);
-    mkdirSync(out, { recursive: true });
+    const weights = str(v.weights) ?? bundledModel();
+    for (const f of [CONFIG_FILE, WEIGHTS_FILE]) if (!existsSync(join(weights, f))) throw new UsageError(`--weights ${weights}: no ${f} there (a model folder holds ${CONFIG_FILE} and ${WEIGHTS_FILE})`);
+    const config = parseModelConfig(readFileSync(join(weights, CONFIG_FILE), 'utf8'), join(weights, CONFIG_FILE)).model;
+
+    const input: InputList = listInputs({ paths, manifest, coco, images: imagesRoot });
+    const { index, count } = shard ?? { index: 0, count: 1 };
+    const mine = shardImages(input.images, index, count);
+    const out = shard ? join(outRoot, shardDirName(index, count)) : outRoot;
+    const defaults = inferenceDefaults({ config });
+    const scales = scalesArg ?? defaults.scales;
+    const proposals = Number.isNaN(proposalsArg) ? defaults.proposals : proposalsArg;
+    const threshold = Number.isNaN(thresholdArg) ? defaults.threshold : thresholdArg;
+    const nmsAt = Number.isNaN(nmsArg) ? defaults.nms : nmsArg;
+    const identity: RunIdentity = {
+      model: { preset: config.preset, sha256: modelSha256(weights) },
+      settings: { proposals, scales, threshold, nms: nmsAt, f16: !!v.f16 },
+      input: { images: input.images.length, fingerprint: input.fingerprint, rule: input.rule },
+      shards: count,
+    };
+    const what = shard ? `shard ${index}/${count}` : 'run';
+
+    // A finished run with the same identity is not redone; one with another is not overwritten.
+    const done = v.force ? undefined : finishedRun(out);
+    if (done) {
+      const diff = identityDiff(identity, done.identity);
+      if (diff.length) throw new UsageError(`${out} holds a finished ${what} with other settings (${diff.join('; ')}); use another --out, or --force to replace it`);
+      const skipped = done.skipped.length;
+      console.log(`${what} already complete in ${out} (${done.processed} of ${done.images} images, finished ${done.finished}); nothing to do (--force redoes it)`);
+      if (skipped) {
+        console.warn(`${skipped} image(s) were skipped (listed in ${join(out, RUN_FILE)})`);
+        if (!v['allow-skips']) process.exitCode = 1;
+      }
+      return;
+    }
+
+    prepareRunDir(out);
     if (v.viz) mkdirSync(join(out, 'viz'), { recursive: true });
-    // Results are streamed: one COCO results array, written as proposals come.
-    const fd = openSync(join(out, 'results.json'), 'w');
-    writeSync(fd, '[');
-    let first = true, next = 1;
-    const usedIds = new Map<string, number>();
-    const total: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
-    const progress = new Progress(files.length, 'images', 'image');
+    const rt = await init();
+    const results = new ListWriter(join(out, RESULTS_FILE));
+    const ids = idsWriter(out, input.rule);
+    // Ctrl-C and SIGTERM stop after the current image; the temporary results are removed.
+    let stop: NodeJS.Signals | undefined;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stop) process.exit(sig === 'SIGTERM' ? 143 : 130);
+      stop = sig;
+    };
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
     try {
-      for (const [i, file] of files.entries()) {
-        const name = basename(file);
-        const numeric = /^\d+$/.test(basename(name, extname(name))) ? Number(basename(name, extname(name))) : undefined;
-        const id = ids.get(name) ?? numeric ?? next++;
-        usedIds.set(name, id);
-        let img;
-        try {
-          img = decodeImage(readFileSync(file), file);
-        } catch (e) {
-          console.warn(`\nwarning: skipping ${(e as Error).message}`);
-          continue;
+      const model = loadModel(weights);
+      if (v.f16) model.half();
+      console.log(`adapter: ${rt.adapter.description}; model: ${weights} (${config.preset}); ${what}: ${mine.length} of ${input.images.length} image(s), ${scales.length} scales; ids: ${input.rule}`);
+      const total: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
+      const skipped: RunRecord['skipped'] = [];
+      const progress = new Progress(mine.length, 'images', 'image');
+      const tLoop = performance.now();
+      let processed = 0;
+      try {
+        for (const [i, im] of mine.entries()) {
+          if (stop) break;
+          ids.add(idLine({ position: im.position, id: im.id, file: im.key }));
+          let img;
+          try {
+            img = decodeImage(readFileSync(im.path), im.path);
+          } catch (e) {
+            const error = (e as Error).message.replace(`${im.path}: `, '');
+            console.warn(`\nwarning: skipping ${im.path}: ${error}`);
+            skipped.push({ file: im.key, error });
+            continue;
+          }
+          const r = await propose(model, img, { proposals, scales, threshold });
+          if (nmsAt < 1) r.proposals = nms(r.proposals, nmsAt);
+          if (r.notice) console.warn(`\nnote: ${im.path}: ${r.notice}`);
+          for (const k of Object.keys(total) as (keyof Timings)[]) total[k] += r.timings[k];
+          for (const res of toCocoResults(im.id, r.proposals)) results.add(JSON.stringify(res));
+          if (v.viz) writeFileSync(join(out, 'viz', `${im.key.replace(/\.[^./]*$/, '').replaceAll('/', '__')}.png`), encodePng(drawProposals(img, r.proposals, vizTop), img.width, img.height));
+          processed++;
+          progress.update(i + 1, i + 1, { ms: Math.round(r.timings.total) });
         }
-        const r = await propose(model, img, { proposals, scales, threshold });
-        if (nmsAt < 1) r.proposals = nms(r.proposals, nmsAt);
-        if (r.notice) console.warn(`\nnote: ${file}: ${r.notice}`);
-        for (const k of Object.keys(total) as (keyof Timings)[]) total[k] += r.timings[k];
-        for (const res of toCocoResults(id, r.proposals)) {
-          writeSync(fd, `${first ? '\n' : ',\n'}${JSON.stringify(res)}`);
-          first = false;
-        }
-        if (v.viz) writeFileSync(join(out, 'viz', `${basename(name, extname(name))}.png`), encodePng(drawProposals(img, r.proposals, vizTop), img.width, img.height));
-        progress.update(i + 1, i + 1, { ms: Math.round(r.timings.total) });
+      } finally {
+        progress.done();
+      }
+      if (stop) {
+        results.abort();
+        ids.abort();
+        console.error(`interrupted (${stop}) after ${processed} of ${mine.length} images; nothing written: rerun the same command to redo this ${what}`);
+        process.exitCode = stop === 'SIGTERM' ? 143 : 130;
+        return;
+      }
+      if (mine.length && !processed) {
+        results.abort();
+        ids.abort();
+        throw new Error(`none of the ${mine.length} image(s) of this ${what} could be read (first: ${skipped[0]!.file}: ${skipped[0]!.error}); nothing written`);
+      }
+      const imageSeconds = (performance.now() - tLoop) / 1000;
+      // Results, ids and the run record are complete before the success marker says so.
+      results.commit();
+      ids.commit();
+      const record: RunRecord = {
+        format: 'deepmask-infer-run/1',
+        identity,
+        shard: { index, count },
+        model_path: weights,
+        adapter: rt.adapter.description,
+        host: hostname(),
+        images: mine.length,
+        processed,
+        skipped,
+        proposals: results.count,
+        started,
+        finished: new Date().toISOString(),
+        seconds: +((performance.now() - t00) / 1000).toFixed(3),
+        image_seconds: +imageSeconds.toFixed(3),
+      };
+      writeFileAtomic(join(out, RUN_FILE), `${JSON.stringify(record, null, 1)}\n`);
+      writeFileAtomic(join(out, SUCCESS_FILE), `${record.finished}\n`);
+      const n = Math.max(1, processed);
+      console.log(`mean per image: ${(total.total / n).toFixed(0)} ms (pyramid ${(total.pyramid / n).toFixed(0)}, trunk+heads ${((total.trunk + total.heads) / n).toFixed(0)}, top-N ${(total.topN / n).toFixed(0)}, masks ${(total.masks / n).toFixed(0)}, paste ${(total.paste / n).toFixed(0)}, RLE ${(total.rle / n).toFixed(0)}); ${((imageSeconds * 1000) / n).toFixed(0)} ms with decoding and writing`);
+      console.log(`wrote ${join(out, RESULTS_FILE)} (${results.count} proposals for ${processed} images), ids.json, run.json${v.viz ? ` and ${join(out, 'viz')}/` : ''}`);
+      if (skipped.length) {
+        console.warn(`${skipped.length} of ${mine.length} image(s) could not be read and were skipped (listed in ${join(out, RUN_FILE)})`);
+        if (!v['allow-skips']) process.exitCode = 1;
       }
     } finally {
-      writeSync(fd, '\n]\n');
-      closeSync(fd);
-      progress.done();
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      results.abort();
+      ids.abort();
+      rt.destroy();
     }
-    writeFileSync(join(out, 'image-ids.json'), JSON.stringify(Object.fromEntries(usedIds), null, 1));
-    const n = files.length;
-    console.log(`mean per image: ${(total.total / n).toFixed(0)} ms (pyramid ${(total.pyramid / n).toFixed(0)}, trunk+heads ${((total.trunk + total.heads) / n).toFixed(0)}, top-N ${(total.topN / n).toFixed(0)}, masks ${(total.masks / n).toFixed(0)}, paste ${(total.paste / n).toFixed(0)}, RLE ${(total.rle / n).toFixed(0)})`);
-    console.log(`wrote ${join(out, 'results.json')}${v.viz ? ` and ${join(out, 'viz')}/` : ''}`);
-    rt.destroy();
   },
 };

@@ -7,6 +7,7 @@ import { trainHeadsCommand } from './train-heads.js';
 import { synthCommand } from './synth.js';
 import { inferCommand } from './infer.js';
 import { evalCommand } from './eval.js';
+import { mergeCommand } from './merge.js';
 
 export interface Command {
   summary: string;
@@ -20,6 +21,7 @@ const commands: Record<string, Command> = {
   train: trainCommand,
   'train-heads': trainHeadsCommand,
   infer: inferCommand,
+  merge: mergeCommand,
   eval: evalCommand,
   info: infoCommand,
 };
