@@ -1,6 +1,10 @@
 // Encode once, query many times: everything() equals propose(), a click returns the clicked
 // object's mask, progress arrives in order, and a cancelled encoding frees its GPU memory.
 import { test } from 'uvu';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { DeepMask, encode, propose } from '../src/index.js';
 import { decodeImage } from '../src/data/image.js';
@@ -98,6 +102,23 @@ test('progress events arrive in order; a cancelled encoding stops within a stage
   ctl2.abort();
   await propose(model, img, { signal: ctl2.signal }).then(() => assert.unreachable('an aborted signal must stop propose'), (e: Error) => assert.is(e.name, 'AbortError'));
   for (const p of model.parameters()) p.dispose();
+});
+
+test('deepmask infer IMAGE --point X,Y writes the masks at each click, best first', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'deepmask-point-'));
+  const scene = scenes.images[0]!;
+  writeFileSync(join(dir, 'scene.png'), scene.png);
+  const a = scenes.coco.annotations.filter((x) => x.image_id === scene.id).sort((p, q) => q.area - p.area)[0]!;
+  const [x, y] = [Math.round(a.bbox[0] + a.bbox[2] / 2), Math.round(a.bbox[1] + a.bbox[3] / 2)];
+  const cli = (...args: string[]) => spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'infer', join(dir, 'scene.png'), '--weights', repoPath('models/tiny-synth'), ...args], { encoding: 'utf8' });
+  const r = cli('--point', `${x},${y}`, '--point', '5,5', '--out', join(dir, 'out'));
+  assert.is(r.status, 0, r.stderr);
+  const res = JSON.parse(readFileSync(join(dir, 'out', 'results.json'), 'utf8')) as { point: number[]; score: number }[];
+  assert.is(res.length, 6, 'three masks for each of two clicks');
+  assert.equal(res.map((q) => q.point.join()), [`${x},${y}`, `${x},${y}`, `${x},${y}`, '5,5', '5,5', '5,5']);
+  const bad = cli('--point', '5;5', '--out', join(dir, 'bad'));
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /--point must be X,Y/);
 });
 
 test.run();

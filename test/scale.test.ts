@@ -90,7 +90,7 @@ test('input lists: sorted keys, stable ids by a stated rule, COCO ids, shards th
   assert.equal(listInputs({ paths: [join(scenes, 'images')], coco: join(scenes, 'instances.json') }).images.map((i) => i.id), c.images.map((i) => i.id));
   assert.throws(() => listInputs({ paths: [join(dir, 'a')], coco: join(scenes, 'instances.json') }), /2 input image\(s\) are not in this COCO file \(10\.png, 2\.png\)/);
   writeFileSync(join(dir, 'escape.json'), JSON.stringify({ images: [{ id: 1, file_name: '../../etc/passwd', width: 1, height: 1 }], annotations: [] }));
-  assert.throws(() => listInputs({ coco: join(dir, 'escape.json') }), /leaves the images folder/);
+  assert.throws(() => listInputs({ coco: join(dir, 'escape.json') }), /leaves the images folder|must be a path inside the image folder/);
   assert.throws(() => listInputs({ paths: [png, png] }), /two inputs have the name/);
   // Strided shards: every position exactly once, sizes as merge expects.
   const all = Array.from({ length: 10 }, (_, position) => ({ position }));

@@ -194,6 +194,8 @@ async function runLocked(o: RunOptions, present: CocoDataset, unlock: () => void
     const fixed: string[] = [];
     for (const k of Object.keys(FLAGS) as (keyof RunRecord)[]) {
       if (given[k] === undefined || same(given[k], saved[k])) continue;
+      // Paths are recorded as typed; the same file reached from another spelling is the same run.
+      if ((k === 'data' || k === 'images') && resolve(String(given[k])) === resolve(String(saved[k]))) continue;
       const line = `${FLAGS[k]} ${show(given[k])} (the run has ${show(saved[k])})`;
       (FIXED.includes(k) ? fixed : changes).push(line);
     }
@@ -376,10 +378,10 @@ async function runLocked(o: RunOptions, present: CocoDataset, unlock: () => void
   }
 }
 
-/** The options this call gives (undefined: not given), paths made absolute. */
+/** The options this call gives (undefined: not given); paths as typed (compared resolved). */
 function givenRecord(o: RunOptions): Partial<RunRecord> {
   return {
-    data: resolve(o.data), images: resolve(o.images), preset: o.preset, seed: o.seed, holdOut: o.holdOut, valWindows: o.valWindows, rule: o.rule, batch: o.batch,
+    data: o.data, images: o.images, preset: o.preset, seed: o.seed, holdOut: o.holdOut, valWindows: o.valWindows, rule: o.rule, batch: o.batch,
     lrSchedule: o.lrSchedule, mode: o.mode, freezeTrunk: o.freezeTrunk, momentum: o.momentum, weightDecay: o.weightDecay, lambda: o.lambda,
   };
 }
