@@ -12,9 +12,10 @@ const [model = '/models/mobile-coco/', image = '/assets/photos/000000062554.jpg'
 await bundle();
 const server = await serve(0);
 const port = server.address().port;
-const browser = await chromium.launch({
+const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'deepmask-timing-')), {
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${mkdtempSync(join(tmpdir(), 'deepmask-timing-'))}`],
+  headless: true,
+  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
 });
 try {
   const page = await browser.newPage();
