@@ -3,9 +3,8 @@
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import type { InputNormalization } from '../model/presets.js';
-import type { Geometry, SampleAnnotation, SampleSpec } from './sampler.js';
+import type { Geometry, Renderer, SampleAnnotation, SampleSpec } from './sampler.js';
 import type { RenderJob, RenderReply } from './render-worker.js';
-import type { Renderer } from '../train/batches.js';
 
 export interface LoaderOptions {
   imagesDir: string;

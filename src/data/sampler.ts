@@ -193,6 +193,11 @@ export interface RenderedSample {
   target: Float32Array | null;
 }
 
+/** A rendered window, or why its image could not be used. */
+export type RenderResult = RenderedSample | { error: string; file: string };
+/** Turns sampler decisions into windows (worker threads in Node, in-page in a browser). */
+export type Renderer = (specs: SampleSpec[], anns: (SampleAnnotation | undefined)[]) => Promise<RenderResult[]>;
+
 /**
  * Pixels and target of one window: the image region is resampled to S×S (area averaging when
  * shrinking, bilinear when enlarging, grey 0.5 outside the image), normalised for the model; the

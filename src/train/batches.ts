@@ -1,10 +1,9 @@
 // Batches of training windows: sampler decisions rendered by a Renderer (worker threads in Node,
 // in-page in a browser). A window whose image cannot be decoded is replaced by another window,
 // the image is never sampled again, and the skip is reported once.
-import type { PatchSampler, RenderedSample, SampleAnnotation, SampleSpec } from '../data/sampler.js';
+import type { PatchSampler, RenderedSample, Renderer, SampleSpec } from '../data/sampler.js';
 
-export type RenderResult = RenderedSample | { error: string; file: string };
-export type Renderer = (specs: SampleSpec[], anns: (SampleAnnotation | undefined)[]) => Promise<RenderResult[]>;
+export type { Renderer, RenderResult } from '../data/sampler.js';
 
 export type BatchKind = 'joint' | 'mask' | 'score';
 

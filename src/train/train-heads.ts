@@ -2,7 +2,6 @@
 // step renders a batch of windows on the host (a crop of f16 maps and the objects' mask targets),
 // runs the heads forward and backward in one submission and takes an SGD step. The loss is the
 // model's own (DeepMask.loss): the mask term over positives only, the score term weighted by λ.
-import { noGrad } from '../graph/autograd.js';
 import type { HostTensor } from '../graph/module.js';
 import { Rng } from '../graph/random.js';
 import { scope, Tensor } from '../graph/tensor.js';
@@ -10,7 +9,7 @@ import type { DeepMask } from '../model/deepmask.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import type { FeatureWindows, WindowBatch } from './feature-bank.js';
 import { SGD } from './sgd.js';
-import { learningRate, maskIou, type ValidationMetrics } from './trainer.js';
+import { learningRate, windowMetrics, type ValidationMetrics } from './trainer.js';
 
 export interface HeadsTrainOptions {
   steps: number;
@@ -134,38 +133,10 @@ export class HeadsTrainer {
   }
 
   /** Mask IoU (logit >= 0 at gtSize) over the positives and score accuracy over all windows. */
-  async evaluate(val: WindowBatch): Promise<ValidationMetrics> {
+  evaluate(val: WindowBatch): Promise<ValidationMetrics> {
     const { model } = this;
-    const { gtSize: G } = model.config;
-    const F = model.featureSize, C = model.trunk.outChannels, B = this.opts.batch;
-    const ious: number[] = [];
-    let correct = 0;
-    for (let i0 = 0; i0 < val.n; i0 += B) {
-      const n = Math.min(B, val.n - i0);
-      const [m, s] = noGrad(() => {
-        const p = model.forwardFeatures(Tensor.from(val.features.subarray(i0 * F * F * C, (i0 + n) * F * F * C), [n, F, F, C]));
-        return [model.upsampleMasks(p.masks), p.scores] as const;
-      });
-      const masks = await m.read(), scores = await s.read();
-      m.dispose();
-      s.dispose();
-      for (let k = 0; k < n; k++) {
-        const label = val.labels[i0 + k]!;
-        if (Math.sign(scores[k]!) === label) correct++;
-        if (label > 0) ious.push(maskIou(masks.subarray(k * G * G, (k + 1) * G * G), val.targets.subarray((i0 + k) * G * G, (i0 + k + 1) * G * G)));
-      }
-    }
-    ious.sort((a, b) => a - b);
-    const frac = (t: number) => (ious.length ? ious.filter((v) => v >= t).length / ious.length : 0);
-    return {
-      step: this.step,
-      iouMean: ious.length ? ious.reduce((a, b) => a + b, 0) / ious.length : 0,
-      iouMedian: ious.length ? ious[Math.floor(ious.length / 2)]! : 0,
-      iou50: frac(0.5),
-      iou70: frac(0.7),
-      scoreAccuracy: val.n ? correct / val.n : 0,
-      windows: val.n,
-    };
+    const F = model.featureSize, C = model.trunk.outChannels;
+    return windowMetrics(model, val, this.opts.batch, this.step, (i0, n) => model.forwardFeatures(Tensor.from(val.features.subarray(i0 * F * F * C, (i0 + n) * F * F * C), [n, F, F, C])));
   }
 
   /** The heads, the optimizer's velocities and the generators, as one safetensors file. */

@@ -5,7 +5,7 @@ import { noGrad } from '../graph/autograd.js';
 import { add, softMarginLoss } from '../graph/ops.js';
 import type { Rng } from '../graph/random.js';
 import { scope, Tensor } from '../graph/tensor.js';
-import type { DeepMask } from '../model/deepmask.js';
+import type { DeepMask, Prediction } from '../model/deepmask.js';
 import type { PatchSampler } from '../data/sampler.js';
 import { SGD } from './sgd.js';
 import type { Batch, BatchMaker } from './batches.js';
@@ -207,39 +207,12 @@ export class Trainer {
   /** Mask IoU and score accuracy of the model (evaluation mode) on a fixed set of windows. */
   async evaluate(val: Batch): Promise<ValidationMetrics> {
     const { model } = this;
-    const { inputSize: S, gtSize: G } = model.config;
+    const S = model.config.inputSize;
     const wasTraining = model.training;
     model.eval();
-    const ious: number[] = [];
-    let correct = 0;
-    const B = this.opts.batch;
-    for (let i0 = 0; i0 < val.n; i0 += B) {
-      const n = Math.min(B, val.n - i0);
-      const [m, s] = noGrad(() => {
-        const p = model.forward(Tensor.from(val.inputs.subarray(i0 * S * S * 3, (i0 + n) * S * S * 3), [n, S, S, 3]));
-        return [model.upsampleMasks(p.masks), p.scores] as const;
-      });
-      const masks = await m.read(), scores = await s.read();
-      m.dispose();
-      s.dispose();
-      for (let k = 0; k < n; k++) {
-        const label = val.labels[i0 + k]!;
-        if (Math.sign(scores[k]!) === label) correct++;
-        if (label > 0) ious.push(maskIou(masks.subarray(k * G * G, (k + 1) * G * G), val.targets.subarray((i0 + k) * G * G, (i0 + k + 1) * G * G)));
-      }
-    }
+    const m = await windowMetrics(model, val, this.opts.batch, this.step, (i0, n) => model.forward(Tensor.from(val.inputs.subarray(i0 * S * S * 3, (i0 + n) * S * S * 3), [n, S, S, 3])));
     if (wasTraining) model.train();
-    ious.sort((a, b) => a - b);
-    const frac = (t: number) => (ious.length ? ious.filter((v) => v >= t).length / ious.length : 0);
-    return {
-      step: this.step,
-      iouMean: ious.length ? ious.reduce((a, b) => a + b, 0) / ious.length : 0,
-      iouMedian: ious.length ? ious[Math.floor(ious.length / 2)]! : 0,
-      iou50: frac(0.5),
-      iou70: frac(0.7),
-      scoreAccuracy: correct / val.n,
-      windows: val.n,
-    };
+    return m;
   }
 
   async state(samplerRng = this.rng.state(), excluded = this.sampler.excludedIds()): Promise<TrainState> {
@@ -260,6 +233,48 @@ export class Trainer {
     this.opt.zeroGrad();
     this.opt.dispose();
   }
+}
+
+/**
+ * Mask IoU (logit >= 0 at gtSize) over the positive windows and score accuracy over all of them,
+ * `batch` windows at a time; `forward` predicts windows [i0, i0 + n).
+ */
+export async function windowMetrics(
+  model: DeepMask,
+  val: { n: number; labels: Float32Array; targets: Float32Array },
+  batch: number,
+  step: number,
+  forward: (i0: number, n: number) => Prediction,
+): Promise<ValidationMetrics> {
+  const G = model.config.gtSize;
+  const ious: number[] = [];
+  let correct = 0;
+  for (let i0 = 0; i0 < val.n; i0 += batch) {
+    const n = Math.min(batch, val.n - i0);
+    const [m, s] = noGrad(() => {
+      const p = forward(i0, n);
+      return [model.upsampleMasks(p.masks), p.scores] as const;
+    });
+    const masks = await m.read(), scores = await s.read();
+    m.dispose();
+    s.dispose();
+    for (let k = 0; k < n; k++) {
+      const label = val.labels[i0 + k]!;
+      if (Math.sign(scores[k]!) === label) correct++;
+      if (label > 0) ious.push(maskIou(masks.subarray(k * G * G, (k + 1) * G * G), val.targets.subarray((i0 + k) * G * G, (i0 + k + 1) * G * G)));
+    }
+  }
+  ious.sort((a, b) => a - b);
+  const frac = (t: number) => (ious.length ? ious.filter((v) => v >= t).length / ious.length : 0);
+  return {
+    step,
+    iouMean: ious.length ? ious.reduce((a, b) => a + b, 0) / ious.length : 0,
+    iouMedian: ious.length ? ious[Math.floor(ious.length / 2)]! : 0,
+    iou50: frac(0.5),
+    iou70: frac(0.7),
+    scoreAccuracy: val.n ? correct / val.n : 0,
+    windows: val.n,
+  };
 }
 
 /** IoU of logits >= 0 against a ±1 target; two empty masks count as a perfect match. */
