@@ -140,6 +140,8 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   var oy: array<i32, R>;   // top-left input coordinate of each row's window
   var ox: array<i32, R>;
   var img: array<u32, R>;  // first pixel of the row's image
+  // Conditions in R-loops use & and | (no short circuit): unrolled for SwiftShader (unroll.ts), 16
+  // short-circuit chains crash its compiler.
   for (var i = 0u; i < R; i++) {
     let m = min(t.r0 + i, rows - 1u);
     let q = m % (p.OH * p.OW);
@@ -157,7 +159,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
     for (var i = 0u; i < R; i++) {
       let iy = oy[i] + i32(kh * p.dil);
       let ix = ox[i] + i32(kw * p.dil);
-      ok[i] = iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W);
+      ok[i] = (iy >= 0) & (iy < i32(p.H)) & (ix >= 0) & (ix < i32(p.W));
       base[i] = select(0u, (img[i] + u32(iy) * p.W + u32(ix)) * p.Cin, ok[i]);
     }
     let wrow = (tap - p.tap0) * p.Cin;
@@ -201,9 +203,9 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
         let tx = ixp[i] - i32(kw * p.dil);
         let oy = ty / s;
         let ox = tx / s;
-        ok[i] = ty >= 0 && tx >= 0 && oy * s == ty && ox * s == tx && oy < i32(p.OH) && ox < i32(p.OW);
+        ok[i] = (ty >= 0) & (tx >= 0) & (oy * s == ty) & (ox * s == tx) & (oy < i32(p.OH)) & (ox < i32(p.OW));
         base[i] = select(0u, (img[i] + u32(oy) * p.OW + u32(ox)) * p.Cout, ok[i]);
-        anyTap = anyTap || ok[i];
+        anyTap = anyTap | ok[i];
       }
       if (!anyTap) { continue; }  // strided convolutions skip most taps
       let wrow = (kh * p.KW + kw) * p.Cout;
@@ -260,7 +262,7 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
       if (SAME_TAP) {
         let iy = sy + dyy[0];
         let ix = sx + dxx[0];
-        if (iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W)) {
+        if ((iy >= 0) & (iy < i32(p.H)) & (ix >= 0) & (ix < i32(p.W))) {
           let base = (img + u32(iy) * p.W + u32(ix)) * p.Cin + ch[0];
           for (var i = 0u; i < R; i++) {
             let a = vec4f(x[base + i]);
@@ -271,7 +273,7 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
         for (var i = 0u; i < R; i++) {
           let iy = sy + dyy[i];
           let ix = sx + dxx[i];
-          let ok = iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W);
+          let ok = (iy >= 0) & (iy < i32(p.H)) & (ix >= 0) & (ix < i32(p.W));
           let a = vec4f(select(0.0, x[select(0u, (img + u32(iy) * p.W + u32(ix)) * p.Cin + ch[i], ok)], ok));
           for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
         }

@@ -107,10 +107,11 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   if (BIAS) { for (var u = 0u; u < 4u; u++) { if (l.c + u < p.C) { b[u] = bias[l.c + u]; } } }
   for (var j = 0u; j < PX; j++) {
     let ox = l.col0 + j;
-    if (ox >= p.OW) { break; }
-    var v = acc[j] + b;
-    if (RELU) { v = min(max(v, vec4f(0.0)), vec4f(RELU_MAX)); }
-    store_y(((l.n * p.OH + l.row) * p.OW + ox) * p.C, l.c, v);
+    if (ox < p.OW) {  // a guard, not a break: the loop unrolls and acc stays in registers (unroll.ts)
+      var v = acc[j] + b;
+      if (RELU) { v = min(max(v, vec4f(0.0)), vec4f(RELU_MAX)); }
+      store_y(((l.n * p.OH + l.row) * p.OW + ox) * p.C, l.c, v);
+    }
   }
 }
 
@@ -141,8 +142,7 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
   }
   for (var j = 0u; j < PX; j++) {
     let ix = l.col0 + j;
-    if (ix >= p.W) { break; }
-    store_y(((l.n * p.H + l.row) * p.W + ix) * p.C, l.c, acc[j]);
+    if (ix < p.W) { store_y(((l.n * p.H + l.row) * p.W + ix) * p.C, l.c, acc[j]); }
   }
 }
 

@@ -104,11 +104,10 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let ldc = select(p.ldc, p.N, p.splits > 1u);
   for (var i = 0u; i < R; i++) {
     let m = r0 + i;
-    if (m >= p.M) { break; }
     for (var j = 0u; j < C; j++) {
       for (var u = 0u; u < 4u; u++) {
         let n = n0 + 4u * j + u;
-        if (n < p.N) {
+        if (m < p.M && n < p.N) {  // guards, not a break: the loops unroll and acc stays in registers (unroll.ts)
           var v = acc[i][j][u];
           if (BIAS) { v += bias[p.biasOff + n]; }
           if (RELU) { v = min(max(v, 0.0), RELU_MAX); }

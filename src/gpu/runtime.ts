@@ -4,6 +4,7 @@
 import { acquireDevice, type AdapterDescription, type DeviceOptions } from './device.js';
 import { BufferPool, type PoolStats } from './pool.js';
 import type { Constants, Kernel, KernelInfo, Params, UniformField } from './kernel.js';
+import { promoteRegisters } from './unroll.js';
 
 export interface RuntimeOptions extends DeviceOptions {
   /** Dispatches per queue submit (default 16, as tfjs and ONNX Runtime do). */
@@ -14,6 +15,12 @@ export interface RuntimeOptions extends DeviceOptions {
   debug?: boolean;
   /** Time every dispatch with GPU timestamps (one compute pass each); see Runtime.profile(). */
   profile?: boolean;
+  /**
+   * Unroll kernels' register tiles into one variable per element before compiling (see unroll.ts).
+   * Default: on SwiftShader only, whose compiler keeps small arrays in memory (a GEMM runs 9× faster
+   * promoted); LLVM (lavapipe) and GPU drivers do this themselves, and would only compile longer.
+   */
+  promoteRegisters?: boolean;
 }
 
 /** A byte range of a GPU buffer, as bound to a kernel. */
@@ -104,6 +111,7 @@ export class Runtime {
     };
     this.submitEvery = opts.submitEvery ?? 16;
     this.debug = opts.debug ?? false;
+    this.promoteRegisters = opts.promoteRegisters ?? adapter.slug.startsWith('swiftshader');
     this.pool = new BufferPool(device, L.maxBufferSize);
     this.empty = { buffer: device.createBuffer({ label: 'empty', size: 256, usage: 0x80 | 0x8 }), offset: 0, size: 256 };
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
@@ -339,6 +347,18 @@ export class Runtime {
     return [Math.ceil(rest / y), y, z];
   }
 
+  /** Whether kernels compile with their register tiles promoted (RuntimeOptions.promoteRegisters). */
+  readonly promoteRegisters: boolean;
+  private readonly promoted = new Map<string, string>();
+
+  /** The WGSL to compile for a shader family: as written, or with its register tiles promoted. */
+  private code(shader: string, code: string): string {
+    if (!this.promoteRegisters) return code;
+    let c = this.promoted.get(shader);
+    if (c === undefined) this.promoted.set(shader, (c = promoteRegisters(code)));
+    return c;
+  }
+
   private pipeline(k: Kernel<any>, info: KernelInfo, constants: Constants = {}): GPUComputePipeline {
     for (const name of Object.keys(constants)) {
       if (!info.overrides.has(name)) throw new Error(`kernel ${k.name}: shaders/${k.shader}.wgsl declares no override '${name}'`);
@@ -348,7 +368,7 @@ export class Runtime {
     let p = this.pipelines.get(key);
     if (!p) {
       this.device.pushErrorScope('validation');
-      const module = this.device.createShaderModule({ label: k.shader, code: info.code });
+      const module = this.device.createShaderModule({ label: k.shader, code: this.code(k.shader, info.code) });
       const values: Record<string, number> = {};
       for (const n of names) values[n] = Number(constants[n]);
       p = this.device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: k.entry, constants: values } });

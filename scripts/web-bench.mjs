@@ -1,0 +1,57 @@
+// `node scripts/web-bench.mjs [--only matmul,conv,mobilenet] [--quick] [--no-peer]`: runs the kernel
+// benches in headless Chromium (WebGPU on SwiftShader), ours beside tfjs-webgpu on the page's adapter,
+// and prints the same tables as `npm run bench`.
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean' }, 'no-peer': { type: 'boolean' } } });
+const dir = mkdtempSync(join(tmpdir(), 'deepmask-webbench-'));
+await build({
+  entryPoints: [join(root, 'bench/web/entry.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022',
+  outfile: join(dir, 'bench.js'), logLevel: 'warning',
+  plugins: [{
+    name: 'browser-only',
+    setup(b) {
+      b.onResolve({ filter: /^\.\/node\.js$/ }, (a) => (a.importer.endsWith(join('gpu', 'device.ts')) ? { path: 'x', namespace: 'stub' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'export function nodeGPU() { throw new Error("no WebGPU"); }', loader: 'js' }));
+    },
+  }],
+});
+writeFileSync(join(dir, 'index.html'), '<!doctype html><script type="module" src="bench.js"></script>');
+const server = createServer(async (req, res) => {
+  const name = new URL(req.url, 'http://x').pathname === '/' ? 'index.html' : 'bench.js';
+  res.writeHead(200, { 'content-type': name.endsWith('.js') ? 'text/javascript' : 'text/html' }).end(await readFile(join(dir, name)));
+});
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const { printSection } = await import(join(root, 'dist/bench/lib/report.js'));
+const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'deepmask-webbench-profile-')), {
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+try {
+  const page = await browser.newPage();
+  page.on("console", (m) => console.log(`page: ${m.text()}`));
+  page.on("pageerror", (e) => console.log(`pageerror: ${e.message}`));
+  const q = new URLSearchParams();
+  if (values.only) q.set('only', values.only);
+  if (values.quick) q.set('quick', '');
+  if (values['no-peer']) q.set('no-peer', '');
+  await page.goto(`http://127.0.0.1:${server.address().port}/?${q}`);
+  await page.waitForFunction(() => window.__bench?.done, null, { timeout: 0 });
+  const r = await page.evaluate(() => window.__bench);
+  console.log(`adapter: ${r.adapter} (headless Chromium)`);
+  for (const s of r.sections) printSection(s, 'tfjs-webgpu');
+  if (r.error) throw new Error(r.error.slice(0, 2000));
+} finally {
+  await browser.close();
+  server.close();
+}
