@@ -25,6 +25,7 @@ export { toCocoResults, drawProposals, nms, toRgba, type CocoResult } from './in
 export { evaluate, arAuc, formatTable, type EvalResult } from './eval/cocoeval.js';
 export { parseCoco, subset, summary, type CocoDataset } from './data/coco.js';
 export { decodeImage, resizeRgb, normalizeRgb, type RgbImage } from './data/image.js';
+export { imageFromInput, imageFromPixels, decodeImageBytes, jpegOrientation, orient, type ImageInput, type PixelsLike, type ImageInputOptions } from './data/image-input.js';
 export { encodePng, decodePng } from './data/png.js';
 export { drawOverlay } from './data/draw.js';
 export * as rle from './data/rle.js';

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { extname, join } from 'node:path';
 import { init } from '../index.js';
-import { decodeImage } from '../data/image.js';
+import { decodeImageBytes } from '../data/image-input.js';
 import { encodePng } from '../data/png.js';
 import { listInputs, shardImages, type InputList } from '../data/inputs.js';
 import { CONFIG_FILE, loadModel, WEIGHTS_FILE, writeFileAtomic } from '../model/files.js';
@@ -24,6 +24,8 @@ const usage = `Usage: deepmask infer IMAGE_OR_DIR... --out DIR [options]
        deepmask infer --coco instances.json --out DIR [--images ROOT] [options]
 
 Class-agnostic object-mask proposals for PNG/JPEG images (files or folders, one level deep).
+A JPEG's EXIF orientation is applied (phone photos upright), except with --coco, whose
+annotations are in the pixels as stored.
 
   --weights DIR     a model folder (config.json + model.safetensors); default: the bundled
                     mobile model trained on COCO photos (models/mobile-coco)
@@ -205,7 +207,9 @@ export const inferCommand: Command = {
           ids.add(idLine({ position: im.position, id: im.id, file: im.key }));
           let img;
           try {
-            img = decodeImage(readFileSync(im.path), im.path);
+            // EXIF orientation is applied (phone photos upright) except for COCO inputs, whose
+            // annotations and sizes are those of the pixels as stored.
+            img = await decodeImageBytes(readFileSync(im.path), im.path, { exif: !coco });
           } catch (e) {
             const error = (e as Error).message.replace(`${im.path}: `, '');
             console.warn(`\nwarning: skipping ${im.path}: ${error}`);

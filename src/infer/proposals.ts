@@ -7,7 +7,8 @@ import { Tensor } from '../graph/tensor.js';
 import type { Runtime } from '../gpu/runtime.js';
 import { pasteMasks } from '../kernels/paste.js';
 import type { DenseModel } from '../model/deepmask.js';
-import { paddedInput, resizeRgb, type RgbImage } from '../data/image.js';
+import { paddedInput, resizeRgb } from '../data/image.js';
+import { imageFromInput, type ImageInput } from '../data/image-input.js';
 import { area, toBbox, type RLE } from '../data/rle.js';
 
 export interface InferOptions {
@@ -301,8 +302,9 @@ const byRank = (a: Candidate, b: Candidate) => b.score - a.score || a.scale - b.
  * Encodes an image: the pyramid, the trunk once over each whole scaled image and the dense heads,
  * with every scale's work submitted before one wait for all the score maps.
  */
-export async function encode(model: DenseModel, input: RgbImage, o: EncodeOptions = {}): Promise<ImageEncoding> {
+export async function encode(model: DenseModel, source: ImageInput, o: EncodeOptions = {}): Promise<ImageEncoding> {
   const rt = model.rt;
+  const input = await imageFromInput(source); // an RgbImage as it is; pixels, bytes, paths, DOM images converted
   const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
   const t00 = performance.now();
   const { inputSize: S } = model.config;
@@ -380,7 +382,7 @@ export async function encode(model: DenseModel, input: RgbImage, o: EncodeOption
 }
 
 /** Proposals for one image: encode() then everything(), in one call. */
-export async function propose(model: DenseModel, input: RgbImage, o: InferOptions & Pick<EncodeOptions, 'onProgress' | 'signal'> = {}): Promise<InferResult> {
+export async function propose(model: DenseModel, input: ImageInput, o: InferOptions & Pick<EncodeOptions, 'onProgress' | 'signal'> = {}): Promise<InferResult> {
   const enc = await encode(model, input, o);
   try {
     return await enc.everything(o);
