@@ -8,7 +8,7 @@ import { listInputs, shardImages, type InputList } from '../data/inputs.js';
 import { CONFIG_FILE, loadModel, WEIGHTS_FILE, writeFileAtomic } from '../model/files.js';
 import { parseModelConfig } from '../model/weights.js';
 import { encode, inferenceDefaults, propose, scalesFromRange, type Timings } from '../infer/proposals.js';
-import { drawProposals, nms, toCocoResults } from '../infer/results.js';
+import { drawProposals, nms, toCocoResults, withPolygons } from '../infer/results.js';
 import {
   finishedRun, identityDiff, idLine, idsWriter, ListWriter, modelSha256, prepareRunDir, RESULTS_FILE, RUN_FILE, shardDirName, SUCCESS_FILE,
   type RunIdentity, type RunRecord,
@@ -44,6 +44,9 @@ annotations are in the pixels as stored.
   --point X,Y       a click on the one image given: results.json holds the best masks at that
                     point, best first, each with "point" (several --point allowed; encoded once;
                     --proposals sets how many per point, default 3)
+  --polygons        also write each mask as COCO polygons ("polygons": [[x1,y1,x2,y2,...],...])
+                    beside its RLE: outlines of its 4-connected parts, holes filled, simplified
+                    (Douglas-Peucker) to --polygon-vertices in all, 3 to 100000 (default 64)
   --f16             weights held as f16 on the GPU (half the weight memory; f32 arithmetic)
   --viz             draw the top proposals on each image (near-duplicates skipped)   --viz-top K (default 10)
 
@@ -115,7 +118,7 @@ export const inferCommand: Command = {
       weights: { type: 'string' }, out: { type: 'string' }, proposals: { type: 'string' }, scales: { type: 'string' }, threshold: { type: 'string' }, f16: { type: 'boolean' },
       viz: { type: 'boolean' }, 'viz-top': { type: 'string' }, coco: { type: 'string' }, nms: { type: 'string' }, manifest: { type: 'string' }, images: { type: 'string' },
       shard: { type: 'string' }, shards: { type: 'string' }, force: { type: 'boolean' }, 'allow-skips': { type: 'boolean' },
-      point: { type: 'string', multiple: true },
+      point: { type: 'string', multiple: true }, polygons: { type: 'boolean' }, 'polygon-vertices': { type: 'string' },
     } as const;
     const { values: v, positionals } = parse(withNegativeValues(argv, spec), spec, usage);
 
@@ -126,6 +129,9 @@ export const inferCommand: Command = {
     const proposalsArg = rangedOption(v.proposals, 'proposals', NaN, { min: 1, max: 100000, integer: true });
     const thresholdArg = rangedOption(v.threshold, 'threshold', NaN, { min: 0, max: 1, minOpen: true, maxOpen: true });
     const nmsArg = rangedOption(v.nms, 'nms', NaN, { min: 0, max: 1, minOpen: true });
+    const polygonVertices = rangedOption(v['polygon-vertices'], 'polygon-vertices', 64, { min: 3, max: 100000, integer: true });
+    if (v['polygon-vertices'] !== undefined && !v.polygons) throw new UsageError('--polygon-vertices needs --polygons');
+    const polygons = v.polygons ? { maxVertices: polygonVertices } : undefined;
     const vizTop = rangedOption(v['viz-top'], 'viz-top', 10, { min: 1, max: 1000, integer: true });
     const scalesArg = str(v.scales) !== undefined ? scalesOption(str(v.scales)!) : undefined;
     const points = ((v.point as string[] | undefined) ?? []).map((p) => {
@@ -160,7 +166,7 @@ export const inferCommand: Command = {
     const nmsAt = Number.isNaN(nmsArg) ? defaults.nms : nmsArg;
     const identity: RunIdentity = {
       model: { preset: config.preset, sha256: modelSha256(weights) },
-      settings: { proposals, scales, threshold, nms: nmsAt, f16: !!v.f16 },
+      settings: { proposals, scales, threshold, nms: nmsAt, f16: !!v.f16, ...(polygons ? { polygons: polygonVertices } : {}) },
       input: { images: input.images.length, fingerprint: input.fingerprint, rule: input.rule },
       shards: count,
     };
@@ -222,7 +228,7 @@ export const inferCommand: Command = {
             try {
               for (const [x, y] of points) {
                 if (!(x < img.width && y < img.height)) throw new UsageError(`--point ${x},${y} is outside ${im.path} (${img.width}x${img.height})`);
-                const masks = await enc.at(x, y, { count: Number.isNaN(proposalsArg) ? 3 : proposals, threshold });
+                const masks = await enc.at(x, y, { count: Number.isNaN(proposalsArg) ? 3 : proposals, threshold, ...(polygons ? { polygons } : {}) });
                 for (const res of toCocoResults(im.id, masks)) results.add(JSON.stringify({ ...res, point: [x, y] }));
               }
             } finally {
@@ -235,6 +241,7 @@ export const inferCommand: Command = {
           // With NMS, the best `proposals` survivors of a ten times longer ranking (at most 2000).
           const r = await propose(model, img, { proposals: nmsAt < 1 ? Math.max(proposals, Math.min(10 * proposals, 2000)) : proposals, scales, threshold });
           if (nmsAt < 1) r.proposals = nms(r.proposals, nmsAt, proposals);
+          if (polygons) withPolygons(r.proposals, polygons); // after NMS: only the proposals kept
           if (r.notice) console.warn(`\nnote: ${im.path}: ${r.notice}`);
           for (const k of Object.keys(total) as (keyof Timings)[]) total[k] += r.timings[k];
           for (const res of toCocoResults(im.id, r.proposals)) results.add(JSON.stringify(res));

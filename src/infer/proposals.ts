@@ -10,6 +10,7 @@ import type { DenseModel } from '../model/deepmask.js';
 import { paddedInput, resizeRgb } from '../data/image.js';
 import { imageFromInput, type ImageInput } from '../data/image-input.js';
 import { area, toBbox, type RLE } from '../data/rle.js';
+import { rleToPolygons, type PolygonOptions } from '../data/polygon.js';
 
 export interface InferOptions {
   /** Proposals to keep per image (global top-N by objectness over all scales). */
@@ -22,6 +23,8 @@ export interface InferOptions {
   maxScaledSide?: number;
   /** Wait for the GPU at each stage boundary so `timings` are per stage. */
   timeStages?: boolean;
+  /** Also give each proposal its mask as COCO polygons (`true`: at most 64 vertices; see rleToPolygons). */
+  polygons?: boolean | PolygonOptions;
 }
 
 export interface Proposal {
@@ -37,6 +40,8 @@ export interface Proposal {
   window: [number, number, number];
   /** Window position on that scale's grid. */
   cell: [number, number];
+  /** The mask as COCO polygons [[x1, y1, x2, y2, ...], ...] (holes filled), when asked for. */
+  polygons?: number[][];
 }
 
 export interface Timings {
@@ -121,6 +126,8 @@ export interface PointOptions {
   /** Windows whose centre is within this many grid cells of the point, at each scale (default 1). */
   radius?: number;
   threshold?: number;
+  /** Also give each mask as COCO polygons (`true`: at most 64 vertices; see rleToPolygons). */
+  polygons?: boolean | PolygonOptions;
   signal?: AbortSignal;
 }
 
@@ -165,7 +172,7 @@ export class ImageEncoding {
   }
 
   /** The global top-N windows over all scales by objectness, their masks pasted into the image (as propose()). */
-  async everything(o: { proposals?: number; threshold?: number; timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal } = {}): Promise<InferResult> {
+  async everything(o: { proposals?: number; threshold?: number; timeStages?: boolean; polygons?: boolean | PolygonOptions; onProgress?: (e: InferProgress) => void; signal?: AbortSignal } = {}): Promise<InferResult> {
     this.check();
     const defaults = inferenceDefaults(this.model);
     const t = { ...this.timings };
@@ -177,7 +184,7 @@ export class ImageEncoding {
     cands.sort(byRank);
     const top = cands.slice(0, o.proposals ?? defaults.proposals);
     t.topN += performance.now() - t0;
-    const proposals = await this.materialize(top, o.threshold ?? defaults.threshold, t, o);
+    const proposals = addPolygons(await this.materialize(top, o.threshold ?? defaults.threshold, t, o), o.polygons);
     t.total = this.timings.total + (performance.now() - t0); // encoding included
     return { proposals, timings: t, windows: this.windows, ...(this.notice ? { notice: this.notice } : {}) };
   }
@@ -208,7 +215,7 @@ export class ImageEncoding {
     const masks = await this.materialize(cands.slice(0, Math.max(8, 4 * count)), o.threshold ?? inferenceDefaults(this.model).threshold, t, o);
     const px = Math.min(this.width - 1, Math.floor(x)), py = Math.min(this.height - 1, Math.floor(y));
     const covers = (p: Proposal) => pixelOf(p.rle, px, py);
-    return [...masks.filter(covers), ...masks.filter((p) => !covers(p))].slice(0, count);
+    return addPolygons([...masks.filter(covers), ...masks.filter((p) => !covers(p))].slice(0, count), o.polygons);
   }
 
   /** Frees the embeddings on the GPU. */
@@ -400,6 +407,12 @@ function pixelOf(rle: RLE, x: number, y: number): boolean {
     if (target < p) return i % 2 === 1;
   }
   return false;
+}
+
+/** Sets `polygons` on each proposal when asked for. */
+function addPolygons(ps: Proposal[], o: boolean | PolygonOptions | undefined): Proposal[] {
+  if (o) for (const p of ps) p.polygons = rleToPolygons(p.rle, o === true ? {} : o);
+  return ps;
 }
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
