@@ -3,6 +3,7 @@
 // windows across scales, masks only for those N (one matrix product per scale from the embedding
 // map), and the masks resampled, thresholded and pasted into image coordinates on the GPU.
 import { noGrad } from '../graph/autograd.js';
+import { gatherRows, reshape } from '../graph/ops.js';
 import { Tensor } from '../graph/tensor.js';
 import type { Runtime } from '../gpu/runtime.js';
 import { pasteMasks } from '../kernels/paste.js';
@@ -241,18 +242,29 @@ export class ImageEncoding {
     let t0 = performance.now();
     const perScale = this.maps.map(() => [] as number[]);
     top.forEach((cand, i) => perScale[cand.scale]!.push(i));
-    const logits = Tensor.empty([Math.max(1, top.length), m * m], { rt });
-    try {
-      noGrad(() => {
-        perScale.forEach((idx, k) => {
-          if (!idx.length) return;
-          const map = this.maps[k]!;
-          const mk = this.model.masksAt(map.embedding, idx.map((i) => top[i]!.r * map.cols + top[i]!.c));
-          // Rows land at their rank in `top`, so that proposal i reads logits row i.
-          idx.forEach((i, j) => copyRow(rt, mk, j, logits, i, m * m));
-          mk.dispose();
-        });
+    // One mask-head product for all scales (their heads are the same): each scale's chosen
+    // embeddings are gathered into one [1, 1, n, E] map, which masksAt() reads in rank order, so
+    // that proposal i reads logits row i. (Per scale, a click paid for six products of 2-3 rows.)
+    const logits = !top.length ? Tensor.empty([1, m * m], { rt }) : noGrad(() => {
+      const E = this.maps[0]!.embedding.shape[3]!;
+      const chosen = Tensor.empty([1, 1, top.length, E], { rt });
+      const pos = new Array<number>(top.length);
+      let at = 0;
+      perScale.forEach((idx, k) => {
+        if (!idx.length) return;
+        const map = this.maps[k]!;
+        const [, gh, gw] = map.embedding.shape as [number, number, number, number];
+        const g = gatherRows(reshape(map.embedding, [gh * gw, E]), idx.map((i) => top[i]!.r * map.cols + top[i]!.c));
+        copyRows(rt, g, chosen, at, idx.length * E);
+        g.dispose();
+        idx.forEach((i, j) => (pos[i] = at + j));
+        at += idx.length;
       });
+      const mk = this.model.masksAt(chosen, pos);
+      chosen.dispose();
+      return mk;
+    });
+    try {
       await stage('masks', t0);
       o.onProgress?.({ stage: 'masks', done: 1, total: 1 });
       checkAbort(o.signal);
@@ -417,9 +429,10 @@ function addPolygons(ps: Proposal[], o: boolean | PolygonOptions | undefined): P
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 
-function copyRow(rt: Runtime, src: Tensor, srcRow: number, dst: Tensor, dstRow: number, n: number): void {
-  const s = src.view(), d = dst.view();
-  rt.copy({ buffer: s.buffer, offset: s.offset + srcRow * n * 4, size: n * 4 }, { buffer: d.buffer, offset: d.offset + dstRow * n * 4, size: n * 4 }, n * 4);
+/** Copies `src` (its first `n` floats, rows of its last dimension) into `dst` from row `row` on. */
+function copyRows(rt: Runtime, src: Tensor, dst: Tensor, row: number, n: number): void {
+  const s = src.view(), d = dst.view(), width = src.shape[src.shape.length - 1]!;
+  rt.copy({ buffer: s.buffer, offset: s.offset, size: n * 4 }, { buffer: d.buffer, offset: d.offset + row * width * 4, size: n * 4 }, n * 4);
 }
 
 /**
