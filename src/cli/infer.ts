@@ -48,7 +48,8 @@ annotations are in the pixels as stored.
                     beside its RLE: outlines of its 4-connected parts, holes filled, simplified
                     (Douglas-Peucker) to --polygon-vertices in all, 3 to 100000 (default 64)
   --f16             weights held as f16 on the GPU (half the weight memory; f32 arithmetic)
-  --viz             draw the top proposals on each image (near-duplicates skipped)   --viz-top K (default 10)
+  --viz             draw the top proposals on each image, labelled with rank and score
+                    (near-duplicates skipped)   --viz-top K (default 10)
 
 Inputs and image ids:
   --manifest FILE   one image path per line (blank lines and # comments ignored); relative paths

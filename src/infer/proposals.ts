@@ -1,7 +1,7 @@
 // Full-scene inference (spec §4): an image pyramid, the trunk once over each whole scaled image,
 // the heads in dense form (objectness at every window on the stride-16 grid), the global top-N
-// windows across scales, masks only for those N (one matrix product per scale from the embedding
-// map), and the masks resampled, thresholded and pasted into image coordinates on the GPU.
+// windows across scales, masks only for those N (one matrix product for all scales from their embedding
+// maps), and the masks resampled, thresholded and pasted into image coordinates on the GPU.
 import { noGrad } from '../graph/autograd.js';
 import { gatherRows, reshape } from '../graph/ops.js';
 import { Tensor } from '../graph/tensor.js';
@@ -244,7 +244,7 @@ export class ImageEncoding {
     top.forEach((cand, i) => perScale[cand.scale]!.push(i));
     // One mask-head product for all scales (their heads are the same): each scale's chosen
     // embeddings are gathered into one [1, 1, n, E] map, which masksAt() reads in rank order, so
-    // that proposal i reads logits row i. (Per scale, a click paid for six products of 2-3 rows.)
+    // that proposal i reads logits row i. (A product per scale cost a click up to six of 2-5 rows.)
     const logits = !top.length ? Tensor.empty([1, m * m], { rt }) : noGrad(() => {
       const E = this.maps[0]!.embedding.shape[3]!;
       const chosen = Tensor.empty([1, 1, top.length, E], { rt });
