@@ -126,6 +126,12 @@ test('infer --polygons writes COCO polygons beside each RLE that rasterise back 
     if ((a === 0 && b === 0 && c === 0) || (a === 255 && b === 255 && c === 255)) ink++;
   }
   assert.ok(ink > 20, `label ink pixels: ${ink}`);
+  // A click with --polygons: each mask at the point has its polygons too.
+  const click = spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'infer', join(dir, 'phone.jpg'), '--weights', repoPath('models/tiny-synth'), '--point', '40,60', '--polygons', '--out', join(dir, 'click')], { encoding: 'utf8' });
+  assert.is(click.status, 0, click.stderr);
+  const clicked = JSON.parse(readFileSync(join(dir, 'click', 'results.json'), 'utf8')) as { point: number[]; polygons: number[][] }[];
+  assert.is(clicked.length, 3);
+  for (const p of clicked) assert.ok(Array.isArray(p.polygons) && vertices(p.polygons) <= 64 && p.point.join() === '40,60');
   const bad = spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'infer', join(dir, 'phone.jpg'), '--polygon-vertices', '2', '--polygons', '--out', join(dir, 'bad')], { encoding: 'utf8' });
   assert.is(bad.status, 2);
   assert.match(bad.stderr, /--polygon-vertices/);
