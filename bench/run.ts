@@ -1,4 +1,4 @@
-// `npm run bench [-- --only matmul,conv] [--quick] [--no-peer]`: our kernels and model side by side
+// `npm run bench [-- --only matmul,conv,click] [--quick] [--no-peer]`: our kernels and model side by side
 // with tfjs-webgpu on the same adapter in the same process; figures also go to
 // bench/results/<adapter>.json so that runs on different machines can be compared.
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { modelBench } from './model.js';
 import { deepmaskBench } from './deepmask.js';
 import { loaderBench } from './loader.js';
 import { mobilenetBench } from './mobilenet.js';
+import { clickBench } from './click.js';
 
 export interface BenchContext {
   rt: Runtime;
@@ -27,6 +28,7 @@ const benches: Record<string, (ctx: BenchContext) => Promise<Section | Section[]
   model: modelBench,
   deepmask: deepmaskBench,
   loader: loaderBench,
+  click: clickBench,
 };
 
 const { values } = parseArgs({
@@ -36,7 +38,7 @@ const only = values.only ? values.only.split(',') : Object.keys(benches);
 for (const name of only) if (!benches[name]) throw new Error(`unknown bench '${name}' (have ${Object.keys(benches).join(', ')})`);
 
 const rt = await init();
-const needsPeer = only.some((n) => n !== 'loader');
+const needsPeer = only.some((n) => n !== 'loader' && n !== 'click');
 const peer = values['no-peer'] || !needsPeer ? null : await createPeer();
 console.log(`adapter: ${rt.adapter.description}${process.env.LP_NUM_THREADS ? ` (LP_NUM_THREADS=${process.env.LP_NUM_THREADS})` : ''}`);
 console.log(`peer: ${peer ? peer.name : 'none'}; figures are medians of repeated runs`);

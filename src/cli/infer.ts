@@ -2,13 +2,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { extname, join } from 'node:path';
 import { init } from '../index.js';
-import { decodeImage } from '../data/image.js';
+import { decodeImageBytes } from '../data/image-input.js';
 import { encodePng } from '../data/png.js';
 import { listInputs, shardImages, type InputList } from '../data/inputs.js';
 import { CONFIG_FILE, loadModel, WEIGHTS_FILE, writeFileAtomic } from '../model/files.js';
 import { parseModelConfig } from '../model/weights.js';
 import { encode, inferenceDefaults, propose, scalesFromRange, type Timings } from '../infer/proposals.js';
-import { drawProposals, nms, toCocoResults } from '../infer/results.js';
+import { drawProposals, nms, toCocoResults, withPolygons } from '../infer/results.js';
 import {
   finishedRun, identityDiff, idLine, idsWriter, ListWriter, modelSha256, prepareRunDir, RESULTS_FILE, RUN_FILE, shardDirName, SUCCESS_FILE,
   type RunIdentity, type RunRecord,
@@ -24,6 +24,8 @@ const usage = `Usage: deepmask infer IMAGE_OR_DIR... --out DIR [options]
        deepmask infer --coco instances.json --out DIR [--images ROOT] [options]
 
 Class-agnostic object-mask proposals for PNG/JPEG images (files or folders, one level deep).
+A JPEG's EXIF orientation is applied (phone photos upright), except with --coco, whose
+annotations are in the pixels as stored.
 
   --weights DIR     a model folder (config.json + model.safetensors); default: the bundled
                     mobile model trained on COCO photos (models/mobile-coco)
@@ -42,8 +44,12 @@ Class-agnostic object-mask proposals for PNG/JPEG images (files or folders, one 
   --point X,Y       a click on the one image given: results.json holds the best masks at that
                     point, best first, each with "point" (several --point allowed; encoded once;
                     --proposals sets how many per point, default 3)
+  --polygons        also write each mask as COCO polygons ("polygons": [[x1,y1,x2,y2,...],...])
+                    beside its RLE: outlines of its 4-connected parts, holes filled, simplified
+                    (Douglas-Peucker) to --polygon-vertices in all, 3 to 100000 (default 64)
   --f16             weights held as f16 on the GPU (half the weight memory; f32 arithmetic)
-  --viz             draw the top proposals on each image (near-duplicates skipped)   --viz-top K (default 10)
+  --viz             draw the top proposals on each image, labelled with rank and score
+                    (near-duplicates skipped)   --viz-top K (default 10)
 
 Inputs and image ids:
   --manifest FILE   one image path per line (blank lines and # comments ignored); relative paths
@@ -113,7 +119,7 @@ export const inferCommand: Command = {
       weights: { type: 'string' }, out: { type: 'string' }, proposals: { type: 'string' }, scales: { type: 'string' }, threshold: { type: 'string' }, f16: { type: 'boolean' },
       viz: { type: 'boolean' }, 'viz-top': { type: 'string' }, coco: { type: 'string' }, nms: { type: 'string' }, manifest: { type: 'string' }, images: { type: 'string' },
       shard: { type: 'string' }, shards: { type: 'string' }, force: { type: 'boolean' }, 'allow-skips': { type: 'boolean' },
-      point: { type: 'string', multiple: true },
+      point: { type: 'string', multiple: true }, polygons: { type: 'boolean' }, 'polygon-vertices': { type: 'string' },
     } as const;
     const { values: v, positionals } = parse(withNegativeValues(argv, spec), spec, usage);
 
@@ -124,6 +130,9 @@ export const inferCommand: Command = {
     const proposalsArg = rangedOption(v.proposals, 'proposals', NaN, { min: 1, max: 100000, integer: true });
     const thresholdArg = rangedOption(v.threshold, 'threshold', NaN, { min: 0, max: 1, minOpen: true, maxOpen: true });
     const nmsArg = rangedOption(v.nms, 'nms', NaN, { min: 0, max: 1, minOpen: true });
+    const polygonVertices = rangedOption(v['polygon-vertices'], 'polygon-vertices', 64, { min: 3, max: 100000, integer: true });
+    if (v['polygon-vertices'] !== undefined && !v.polygons) throw new UsageError('--polygon-vertices needs --polygons');
+    const polygons = v.polygons ? { maxVertices: polygonVertices } : undefined;
     const vizTop = rangedOption(v['viz-top'], 'viz-top', 10, { min: 1, max: 1000, integer: true });
     const scalesArg = str(v.scales) !== undefined ? scalesOption(str(v.scales)!) : undefined;
     const points = ((v.point as string[] | undefined) ?? []).map((p) => {
@@ -158,7 +167,7 @@ export const inferCommand: Command = {
     const nmsAt = Number.isNaN(nmsArg) ? defaults.nms : nmsArg;
     const identity: RunIdentity = {
       model: { preset: config.preset, sha256: modelSha256(weights) },
-      settings: { proposals, scales, threshold, nms: nmsAt, f16: !!v.f16 },
+      settings: { proposals, scales, threshold, nms: nmsAt, f16: !!v.f16, ...(polygons ? { polygons: polygonVertices } : {}) },
       input: { images: input.images.length, fingerprint: input.fingerprint, rule: input.rule },
       shards: count,
     };
@@ -205,7 +214,9 @@ export const inferCommand: Command = {
           ids.add(idLine({ position: im.position, id: im.id, file: im.key }));
           let img;
           try {
-            img = decodeImage(readFileSync(im.path), im.path);
+            // EXIF orientation is applied (phone photos upright) except for COCO inputs, whose
+            // annotations and sizes are those of the pixels as stored.
+            img = await decodeImageBytes(readFileSync(im.path), im.path, { exif: !coco });
           } catch (e) {
             const error = (e as Error).message.replace(`${im.path}: `, '');
             console.warn(`\nwarning: skipping ${im.path}: ${error}`);
@@ -218,7 +229,7 @@ export const inferCommand: Command = {
             try {
               for (const [x, y] of points) {
                 if (!(x < img.width && y < img.height)) throw new UsageError(`--point ${x},${y} is outside ${im.path} (${img.width}x${img.height})`);
-                const masks = await enc.at(x, y, { count: Number.isNaN(proposalsArg) ? 3 : proposals, threshold });
+                const masks = await enc.at(x, y, { count: Number.isNaN(proposalsArg) ? 3 : proposals, threshold, ...(polygons ? { polygons } : {}) });
                 for (const res of toCocoResults(im.id, masks)) results.add(JSON.stringify({ ...res, point: [x, y] }));
               }
             } finally {
@@ -231,6 +242,7 @@ export const inferCommand: Command = {
           // With NMS, the best `proposals` survivors of a ten times longer ranking (at most 2000).
           const r = await propose(model, img, { proposals: nmsAt < 1 ? Math.max(proposals, Math.min(10 * proposals, 2000)) : proposals, scales, threshold });
           if (nmsAt < 1) r.proposals = nms(r.proposals, nmsAt, proposals);
+          if (polygons) withPolygons(r.proposals, polygons); // after NMS: only the proposals kept
           if (r.notice) console.warn(`\nnote: ${im.path}: ${r.notice}`);
           for (const k of Object.keys(total) as (keyof Timings)[]) total[k] += r.timings[k];
           for (const res of toCocoResults(im.id, r.proposals)) results.add(JSON.stringify(res));

@@ -1,4 +1,5 @@
-// Drawing on RGBA images: colours and mask overlays (proposal visualisations, synthetic scenes).
+// Drawing on RGBA images: colours, mask overlays and text labels (proposal visualisations, synthetic scenes).
+import { glyph } from './font.js';
 
 export type Rgb = [number, number, number];
 
@@ -63,3 +64,31 @@ export function drawOverlay(rgba: Uint8Array, width: number, height: number, mas
   return out;
 }
 
+
+/** Width and height in pixels of `text` drawn by drawLabel at `scale` (5x7 glyphs, 1 px apart, and a 1-glyph-pixel margin). */
+export function labelSize(text: string, scale = 2): [number, number] {
+  return [(6 * [...text].length + 1) * scale, 9 * scale];
+}
+
+/**
+ * Draws `text` in place on an RGBA image with the 5x7 font at `scale` (2: 10x14-px capitals), in
+ * `ink` on an opaque box of `box`, with its top-left corner at (x, y) moved inside the image.
+ */
+export function drawLabel(rgba: Uint8Array, width: number, height: number, x: number, y: number, text: string, box: Rgb, ink: Rgb = [0, 0, 0], scale = 2): void {
+  const [lw, lh] = labelSize(text, scale);
+  x = Math.round(Math.max(0, Math.min(x, width - lw)));
+  y = Math.round(Math.max(0, Math.min(y, height - lh)));
+  const put = (px: number, py: number, c: Rgb) => {
+    if (px < 0 || py < 0 || px >= width || py >= height) return;
+    rgba.set([c[0], c[1], c[2], 255], (py * width + px) * 4);
+  };
+  for (let dy = 0; dy < lh; dy++) for (let dx = 0; dx < lw; dx++) put(x + dx, y + dy, box);
+  [...text].forEach((ch, k) => {
+    glyph(ch).forEach((row, r) => {
+      for (let b = 0; b < 5; b++) {
+        if (!(row & (0x10 >> b))) continue;
+        for (let sy = 0; sy < scale; sy++) for (let sx = 0; sx < scale; sx++) put(x + (1 + 6 * k + b) * scale + sx, y + (1 + r) * scale + sy, ink);
+      }
+    });
+  });
+}

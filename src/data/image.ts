@@ -31,10 +31,22 @@ export function decodeImage(bytes: Uint8Array, source = 'image'): RgbImage {
     throw new Error(`${source}: cannot decode image (${(e as Error).message})`);
   }
   if (!(width > 0 && height > 0) || rgba.length < width * height * 4) throw new Error(`${source}: truncated image data`);
+  return rgbFromBytes(rgba, width, height, 4);
+}
+
+/**
+ * 8-bit pixels (RGBA or RGB, row-major) as an RgbImage; alpha is composited over mid-grey as in
+ * decodeImage, so that an opaque RGBA image and its RGB equal give the very same floats.
+ */
+export function rgbFromBytes(bytes: ArrayLike<number>, width: number, height: number, channels: 3 | 4): RgbImage {
   const data = new Float32Array(width * height * 3);
+  if (channels === 3) {
+    for (let i = 0; i < data.length; i++) data[i] = bytes[i]! / 255;
+    return { width, height, data };
+  }
   for (let i = 0, j = 0; i < width * height; i++, j += 4) {
-    const a = rgba[j + 3]! / 255;
-    for (let c = 0; c < 3; c++) data[i * 3 + c] = (rgba[j + c]! / 255) * a + 0.5 * (1 - a);
+    const a = bytes[j + 3]! / 255;
+    for (let c = 0; c < 3; c++) data[i * 3 + c] = (bytes[j + c]! / 255) * a + 0.5 * (1 - a);
   }
   return { width, height, data };
 }

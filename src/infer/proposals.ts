@@ -1,14 +1,17 @@
 // Full-scene inference (spec §4): an image pyramid, the trunk once over each whole scaled image,
 // the heads in dense form (objectness at every window on the stride-16 grid), the global top-N
-// windows across scales, masks only for those N (one matrix product per scale from the embedding
-// map), and the masks resampled, thresholded and pasted into image coordinates on the GPU.
+// windows across scales, masks only for those N (one matrix product for all scales from their embedding
+// maps), and the masks resampled, thresholded and pasted into image coordinates on the GPU.
 import { noGrad } from '../graph/autograd.js';
+import { gatherRows, reshape } from '../graph/ops.js';
 import { Tensor } from '../graph/tensor.js';
 import type { Runtime } from '../gpu/runtime.js';
 import { pasteMasks } from '../kernels/paste.js';
 import type { DenseModel } from '../model/deepmask.js';
-import { paddedInput, resizeRgb, type RgbImage } from '../data/image.js';
+import { paddedInput, resizeRgb } from '../data/image.js';
+import { imageFromInput, type ImageInput } from '../data/image-input.js';
 import { area, toBbox, type RLE } from '../data/rle.js';
+import { rleToPolygons, type PolygonOptions } from '../data/polygon.js';
 
 export interface InferOptions {
   /** Proposals to keep per image (global top-N by objectness over all scales). */
@@ -21,6 +24,8 @@ export interface InferOptions {
   maxScaledSide?: number;
   /** Wait for the GPU at each stage boundary so `timings` are per stage. */
   timeStages?: boolean;
+  /** Also give each proposal its mask as COCO polygons (`true`: at most 64 vertices; see rleToPolygons). */
+  polygons?: boolean | PolygonOptions;
 }
 
 export interface Proposal {
@@ -36,6 +41,8 @@ export interface Proposal {
   window: [number, number, number];
   /** Window position on that scale's grid. */
   cell: [number, number];
+  /** The mask as COCO polygons [[x1, y1, x2, y2, ...], ...] (holes filled), when asked for. */
+  polygons?: number[][];
 }
 
 export interface Timings {
@@ -120,6 +127,8 @@ export interface PointOptions {
   /** Windows whose centre is within this many grid cells of the point, at each scale (default 1). */
   radius?: number;
   threshold?: number;
+  /** Also give each mask as COCO polygons (`true`: at most 64 vertices; see rleToPolygons). */
+  polygons?: boolean | PolygonOptions;
   signal?: AbortSignal;
 }
 
@@ -164,7 +173,7 @@ export class ImageEncoding {
   }
 
   /** The global top-N windows over all scales by objectness, their masks pasted into the image (as propose()). */
-  async everything(o: { proposals?: number; threshold?: number; timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal } = {}): Promise<InferResult> {
+  async everything(o: { proposals?: number; threshold?: number; timeStages?: boolean; polygons?: boolean | PolygonOptions; onProgress?: (e: InferProgress) => void; signal?: AbortSignal } = {}): Promise<InferResult> {
     this.check();
     const defaults = inferenceDefaults(this.model);
     const t = { ...this.timings };
@@ -176,7 +185,7 @@ export class ImageEncoding {
     cands.sort(byRank);
     const top = cands.slice(0, o.proposals ?? defaults.proposals);
     t.topN += performance.now() - t0;
-    const proposals = await this.materialize(top, o.threshold ?? defaults.threshold, t, o);
+    const proposals = addPolygons(await this.materialize(top, o.threshold ?? defaults.threshold, t, o), o.polygons);
     t.total = this.timings.total + (performance.now() - t0); // encoding included
     return { proposals, timings: t, windows: this.windows, ...(this.notice ? { notice: this.notice } : {}) };
   }
@@ -207,7 +216,7 @@ export class ImageEncoding {
     const masks = await this.materialize(cands.slice(0, Math.max(8, 4 * count)), o.threshold ?? inferenceDefaults(this.model).threshold, t, o);
     const px = Math.min(this.width - 1, Math.floor(x)), py = Math.min(this.height - 1, Math.floor(y));
     const covers = (p: Proposal) => pixelOf(p.rle, px, py);
-    return [...masks.filter(covers), ...masks.filter((p) => !covers(p))].slice(0, count);
+    return addPolygons([...masks.filter(covers), ...masks.filter((p) => !covers(p))].slice(0, count), o.polygons);
   }
 
   /** Frees the embeddings on the GPU. */
@@ -233,18 +242,29 @@ export class ImageEncoding {
     let t0 = performance.now();
     const perScale = this.maps.map(() => [] as number[]);
     top.forEach((cand, i) => perScale[cand.scale]!.push(i));
-    const logits = Tensor.empty([Math.max(1, top.length), m * m], { rt });
-    try {
-      noGrad(() => {
-        perScale.forEach((idx, k) => {
-          if (!idx.length) return;
-          const map = this.maps[k]!;
-          const mk = this.model.masksAt(map.embedding, idx.map((i) => top[i]!.r * map.cols + top[i]!.c));
-          // Rows land at their rank in `top`, so that proposal i reads logits row i.
-          idx.forEach((i, j) => copyRow(rt, mk, j, logits, i, m * m));
-          mk.dispose();
-        });
+    // One mask-head product for all scales (their heads are the same): each scale's chosen
+    // embeddings are gathered into one [1, 1, n, E] map, which masksAt() reads in rank order, so
+    // that proposal i reads logits row i. (A product per scale cost a click up to six of 2-5 rows.)
+    const logits = !top.length ? Tensor.empty([1, m * m], { rt }) : noGrad(() => {
+      const E = this.maps[0]!.embedding.shape[3]!;
+      const chosen = Tensor.empty([1, 1, top.length, E], { rt });
+      const pos = new Array<number>(top.length);
+      let at = 0;
+      perScale.forEach((idx, k) => {
+        if (!idx.length) return;
+        const map = this.maps[k]!;
+        const [, gh, gw] = map.embedding.shape as [number, number, number, number];
+        const g = gatherRows(reshape(map.embedding, [gh * gw, E]), idx.map((i) => top[i]!.r * map.cols + top[i]!.c));
+        copyRows(rt, g, chosen, at, idx.length * E);
+        g.dispose();
+        idx.forEach((i, j) => (pos[i] = at + j));
+        at += idx.length;
       });
+      const mk = this.model.masksAt(chosen, pos);
+      chosen.dispose();
+      return mk;
+    });
+    try {
       await stage('masks', t0);
       o.onProgress?.({ stage: 'masks', done: 1, total: 1 });
       checkAbort(o.signal);
@@ -301,8 +321,9 @@ const byRank = (a: Candidate, b: Candidate) => b.score - a.score || a.scale - b.
  * Encodes an image: the pyramid, the trunk once over each whole scaled image and the dense heads,
  * with every scale's work submitted before one wait for all the score maps.
  */
-export async function encode(model: DenseModel, input: RgbImage, o: EncodeOptions = {}): Promise<ImageEncoding> {
+export async function encode(model: DenseModel, source: ImageInput, o: EncodeOptions = {}): Promise<ImageEncoding> {
   const rt = model.rt;
+  const input = await imageFromInput(source); // an RgbImage as it is; pixels, bytes, paths, DOM images converted
   const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
   const t00 = performance.now();
   const { inputSize: S } = model.config;
@@ -380,7 +401,7 @@ export async function encode(model: DenseModel, input: RgbImage, o: EncodeOption
 }
 
 /** Proposals for one image: encode() then everything(), in one call. */
-export async function propose(model: DenseModel, input: RgbImage, o: InferOptions & Pick<EncodeOptions, 'onProgress' | 'signal'> = {}): Promise<InferResult> {
+export async function propose(model: DenseModel, input: ImageInput, o: InferOptions & Pick<EncodeOptions, 'onProgress' | 'signal'> = {}): Promise<InferResult> {
   const enc = await encode(model, input, o);
   try {
     return await enc.everything(o);
@@ -400,11 +421,18 @@ function pixelOf(rle: RLE, x: number, y: number): boolean {
   return false;
 }
 
+/** Sets `polygons` on each proposal when asked for. */
+function addPolygons(ps: Proposal[], o: boolean | PolygonOptions | undefined): Proposal[] {
+  if (o) for (const p of ps) p.polygons = rleToPolygons(p.rle, o === true ? {} : o);
+  return ps;
+}
+
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 
-function copyRow(rt: Runtime, src: Tensor, srcRow: number, dst: Tensor, dstRow: number, n: number): void {
-  const s = src.view(), d = dst.view();
-  rt.copy({ buffer: s.buffer, offset: s.offset + srcRow * n * 4, size: n * 4 }, { buffer: d.buffer, offset: d.offset + dstRow * n * 4, size: n * 4 }, n * 4);
+/** Copies `src` (its first `n` floats, rows of its last dimension) into `dst` from row `row` on. */
+function copyRows(rt: Runtime, src: Tensor, dst: Tensor, row: number, n: number): void {
+  const s = src.view(), d = dst.view(), width = src.shape[src.shape.length - 1]!;
+  rt.copy({ buffer: s.buffer, offset: s.offset, size: n * 4 }, { buffer: d.buffer, offset: d.offset + row * width * 4, size: n * 4 }, n * 4);
 }
 
 /**

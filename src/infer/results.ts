@@ -1,6 +1,7 @@
 // Proposals as COCO results and as pictures (universal).
-import { drawOverlay } from '../data/draw.js';
+import { drawLabel, drawOverlay, labelSize, overlayColor } from '../data/draw.js';
 import { decodeMask, iou, toCocoRle } from '../data/rle.js';
+import { rleToPolygons, type PolygonOptions } from '../data/polygon.js';
 import type { RgbImage } from '../data/image.js';
 import type { Proposal } from './proposals.js';
 
@@ -10,6 +11,8 @@ export interface CocoResult {
   score: number;
   segmentation: { size: [number, number]; counts: string };
   bbox: [number, number, number, number];
+  /** The mask as COCO polygons [[x1, y1, x2, y2, ...], ...] beside the RLE, when asked for (holes filled). */
+  polygons?: number[][];
 }
 
 /** Class-agnostic COCO results: every proposal has category 1 (evaluate with useCats = 0). */
@@ -20,7 +23,17 @@ export function toCocoResults(imageId: number, proposals: Proposal[]): CocoResul
     score: +p.score.toFixed(6),
     segmentation: toCocoRle(p.rle),
     bbox: p.bbox.map((v) => +v.toFixed(2)) as [number, number, number, number],
+    ...(p.polygons ? { polygons: p.polygons } : {}),
   }));
+}
+
+/**
+ * Sets each proposal's `polygons` (COCO polygon format, simplified to `maxVertices` in all, default
+ * 64; see rleToPolygons) and returns the same array.
+ */
+export function withPolygons<P extends Proposal>(proposals: P[], o: PolygonOptions = {}): P[] {
+  for (const p of proposals) p.polygons = rleToPolygons(p.rle, o);
+  return proposals;
 }
 
 /** RGBA bytes of an RGB float image. */
@@ -49,10 +62,31 @@ export function nms(proposals: Proposal[], threshold: number, limit = Infinity):
 
 /**
  * The image with its top proposals as coloured translucent fills with outlines (best drawn last,
- * on top). Near-duplicates (mask IoU > `nmsThreshold`, default 0.5) are skipped so that the picture
- * shows distinct objects; pass 1 to draw the raw ranking.
+ * on top), each labelled in its colour with its rank in `proposals` (1 = best) and its score at the
+ * top-left of its box (`labels: false` leaves them out). Near-duplicates (mask IoU > `nmsThreshold`,
+ * default 0.5) are skipped so that the picture shows distinct objects; pass 1 to draw the raw ranking.
  */
-export function drawProposals(img: RgbImage, proposals: Proposal[], top = 10, nmsThreshold = 0.5): Uint8Array {
-  const chosen = (nmsThreshold < 1 ? nms(proposals, nmsThreshold, top) : proposals.slice(0, top)).reverse();
-  return drawOverlay(toRgba(img), img.width, img.height, chosen.map((p) => decodeMask(p.rle)));
+export function drawProposals(img: RgbImage, proposals: Proposal[], top = 10, nmsThreshold = 0.5, o: { labels?: boolean } = {}): Uint8Array {
+  const chosen = nmsThreshold < 1 ? nms(proposals, nmsThreshold, top) : proposals.slice(0, top);
+  const colors = chosen.map((_, k) => overlayColor(k));
+  const out = drawOverlay(toRgba(img), img.width, img.height, chosen.map((p) => decodeMask(p.rle)).reverse(), { colors: [...colors].reverse() });
+  if (o.labels ?? true) {
+    // Best first, each at the first free place: above its box, else down its left edge.
+    const taken: [number, number, number, number][] = [];
+    const W = img.width, H = img.height;
+    chosen.forEach((p, k) => {
+      const text = `${proposals.indexOf(p) + 1} ${p.score.toFixed(2)}`;
+      const [lw, lh] = labelSize(text);
+      const [bx, by, , bh] = p.bbox;
+      const fit = (y: number): [number, number] => [Math.max(0, Math.min(bx, W - lw)), Math.max(0, Math.min(y, H - lh))];
+      const free = ([x, y]: [number, number]) => taken.every(([tx, ty, tw, th]) => x + lw <= tx || tx + tw <= x || y + lh <= ty || ty + th <= y);
+      const places = [fit(by - lh)];
+      for (let y = by; y <= by + Math.max(0, bh - lh); y += lh) places.push(fit(y));
+      const [x, y] = places.find(free) ?? places[0]!;
+      taken.push([x, y, lw, lh]);
+      const c = colors[k]!, light = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] > 110;
+      drawLabel(out, W, H, x, y, text, c, light ? [0, 0, 0] : [255, 255, 255]);
+    });
+  }
+  return out;
 }
