@@ -145,6 +145,22 @@ test('the page as a tool: a click inside an object returns its mask, shift-click
     console.log(`    click at (${A}): score ${one.selection.score.toFixed(3)}, IoU with the object ${iouA.toFixed(3)}`);
     assert.ok(iouA >= 0.5, `IoU ${iouA} with the clicked object`);
     assert.ok(one.masks.length >= 1 && covers(rle.annToRle(one.masks[0]!, scene.height, scene.width), ...A), 'the first alternative covers the point too');
+    // The picture: the mask is drawn where it is (tinted pixels inside, the photo untouched outside),
+    // away from the click's marker and the label at the box's corner.
+    const [bx, by] = rle.toBbox(mask);
+    const clear = (x: number, y: number) => dist([x, y], A) > 12 && !(x < bx + 80 && y < by + 30 && x >= bx - 2 && y >= by - 2);
+    const pick = (inside: boolean): [number, number][] => {
+      const all: [number, number][] = [];
+      for (let y = 0; y < scene.height; y += 3) for (let x = 0; x < scene.width; x += 3) if (covers(mask, x, y) === inside && clear(x, y) && (!inside || (covers(mask, x + 2, y) && covers(mask, x - 2, y) && covers(mask, x, y + 2) && covers(mask, x, y - 2)))) all.push([x, y]);
+      return Array.from({ length: 20 }, (_, i) => all[Math.floor((i * all.length) / 20)]!);
+    };
+    const pixel = ([x, y]: [number, number]) => tab.evaluate(([x, y]) => Array.from((document.getElementById('view') as HTMLCanvasElement).getContext('2d')!.getImageData(x!, y!, 1, 1).data.slice(0, 3)), [x, y]);
+    const photo = ([x, y]: [number, number]) => Array.from(scene.rgba.subarray((y * scene.width + x) * 4, (y * scene.width + x) * 4 + 3));
+    for (const p of pick(false)) assert.equal(await pixel(p), photo(p), `outside the mask (${p}) the photo is untouched`);
+    for (const p of pick(true)) {
+      const tint = (await pixel(p)).map((v, i) => Math.abs(v - photo(p)[i]!));
+      assert.ok(Math.max(...tint) >= 8, `inside the mask (${p}) the pixel is tinted (${tint})`);
+    }
 
     // Shift-click on a second object: the selection covers both points.
     await clickAt(B, true);

@@ -202,10 +202,7 @@ async function ensureEncoding(signal: AbortSignal): Promise<ImageEncoding> {
 const maskOf = (p: Proposal | { rle: Proposal['rle'] }) => {
   let m = maskCache.get(p as Proposal);
   if (!m) {
-    m = rle.decodeMask(p.rle); // column-major
-    const { h, w } = p.rle, rowMajor = new Uint8Array(h * w);
-    for (let x = 0; x < w; x++) for (let y = 0; y < h; y++) rowMajor[y * w + x] = m[x * h + y]!;
-    m = rowMajor;
+    m = rle.decodeMask(p.rle); // row-major, as drawOverlay takes it
     maskCache.set(p as Proposal, m);
   }
   return m;
@@ -213,7 +210,11 @@ const maskOf = (p: Proposal | { rle: Proposal['rle'] }) => {
 
 /** The entries of the list: the top-N proposals, or the click's masks. */
 function listed(): Proposal[] {
-  if (mode === 'click') return selection ? selection.masks.concat(clickAlternatives.filter((p) => !selection!.masks.includes(p))) : [];
+  if (mode === 'click') {
+    if (!selection) return [];
+    const same = (p: Proposal, q: Proposal) => p.scale === q.scale && p.cell[0] === q.cell[0] && p.cell[1] === q.cell[1];
+    return selection.masks.concat(clickAlternatives.filter((p) => !selection!.masks.some((q) => same(p, q))));
+  }
   return proposals.slice(0, Number($<HTMLInputElement>('topN').value));
 }
 let clickAlternatives: Proposal[] = [];
@@ -236,15 +237,17 @@ function drawPicture(entries: Proposal[]) {
   const n = Number($<HTMLInputElement>('topN').value);
   const colour = (i: number): Rgb => overlayColor(i);
   // Drawn masks with their rank (1-based, in the list): distinct ones only (mask NMS 0.5), best on top.
-  let drawn: { p: Proposal | Selection; rank: number }[];
-  if (hovered >= 0 && entries[hovered]) drawn = [{ p: entries[hovered]!, rank: hovered + 1 }];
-  else if (mode === 'click') drawn = selection ? [{ p: selection, rank: 1 }] : [];
-  else drawn = nms(entries, 0.5, n).map((p) => ({ p, rank: entries.indexOf(p) + 1 }));
-  const ordered = [...drawn].reverse();
-  const rgba = drawOverlay(toRgba(image), image.width, image.height, ordered.map((d) => maskOf(d.p as Proposal)), {
+  // A hovered entry is drawn strongly over the others, which fade (and lose their labels).
+  const base = mode === 'click' ? (selection ? [{ p: selection as Proposal | Selection, rank: 1 }] : []) : nms(entries, 0.5, n).map((p) => ({ p: p as Proposal | Selection, rank: entries.indexOf(p) + 1 }));
+  const hot = hovered >= 0 && entries[hovered] ? { p: entries[hovered]! as Proposal | Selection, rank: hovered + 1 } : null;
+  const ordered = [...base].reverse();
+  let rgba = drawOverlay(toRgba(image), image.width, image.height, ordered.map((d) => maskOf(d.p as Proposal)), {
     colors: ordered.map((d) => colour(d.rank - 1)),
-    alpha: hovered >= 0 ? 0.6 : 0.45,
+    alpha: hot ? 0.15 : 0.45,
+    outline: !hot,
   });
+  if (hot) rgba = drawOverlay(rgba, image.width, image.height, [maskOf(hot.p as Proposal)], { colors: [colour(hot.rank - 1)], alpha: 0.6 });
+  const drawn = hot ? [hot] : base;
   canvas.width = image.width;
   canvas.height = image.height;
   const g = canvas.getContext('2d')!;
