@@ -13,7 +13,7 @@ import { getRuntime, setRuntime } from './graph/tensor.js';
 import type { DeepMask } from './model/deepmask.js';
 import { importModel, parseModelConfig } from './model/weights.js';
 import { decodeImage, type RgbImage } from './data/image.js';
-import { area, merge, toBbox, type RLE } from './data/rle.js';
+import { area, iou, merge, toBbox, type RLE } from './data/rle.js';
 import { encode, propose, ImageEncoding, type EncodeOptions, type InferOptions, type InferResult, type PointOptions, type Proposal } from './infer/proposals.js';
 
 /** Download or read progress, in bytes over the model's files (config.json, then model.safetensors). */
@@ -68,7 +68,7 @@ export interface Selection {
   area: number;
   /** The chosen mask's objectness; for a union, the lowest of its parts'. */
   score: number;
-  /** 'one': a single proposal covers every point; 'union': no proposal did, each point's best mask is merged. */
+  /** 'one': a single proposal covers every point; 'union': each point's own mask, merged (see Segmenter.select). */
   mode: 'one' | 'union';
   /** The proposals the selection is made of (one, or one per point). */
   masks: Proposal[];
@@ -128,10 +128,12 @@ export class Segmenter {
 
   /**
    * What several clicks select (a shift-click adds a point). A user who clicks the head and then the
-   * legs of a person means the whole person, so the best proposal that covers every point wins (the
-   * candidates come from windows near each point and near their centroid); when none covers them all,
-   * the points are on different objects and the selection is the union of each point's mask, as
-   * shift-click adds to a selection in image editors.
+   * legs of a person means the whole person; one who clicks a plate and then a glass means both. So:
+   * each point's own mask (the best that covers it) and their union first; then the best proposal
+   * that covers every point (from windows near each point and near their centroid) is the selection
+   * if it agrees with that union (mask IoU >= 0.5: one object the points are parts of); otherwise the
+   * union itself, as shift-click adds to a selection in image editors (a blob that also swallows the
+   * table between two objects is not what was meant).
    */
   async select(image: ImageInput | ImageEncoding, points: [number, number][], opts: Omit<PointOptions, 'count'> & EncodeOptions = {}): Promise<Selection> {
     if (!points.length) throw new Error('select() needs at least one point');
@@ -146,11 +148,15 @@ export class Segmenter {
         for (const p of got) pool.set(`${p.scale}:${p.cell.join(',')}`, p);
       }
       const covers = (p: Proposal, [x, y]: [number, number]) => pixelOf(p.rle, Math.floor(x), Math.floor(y));
-      const all = [...pool.values()].filter((p) => points.every((pt) => covers(p, pt))).sort((a, b) => b.score - a.score);
-      if (all.length) return selection([all[0]!], 'one');
-      const parts = points.map((pt, i) => perPoint[i]!.find((p) => covers(p, pt)) ?? perPoint[i]![0]!).filter((p): p is Proposal => !!p);
-      const unique = [...new Set(parts)];
-      return selection(unique, unique.length === 1 ? 'one' : 'union');
+      const own = points.map((pt, i) => perPoint[i]!.find((p) => covers(p, pt)) ?? perPoint[i]![0]!).filter((p): p is Proposal => !!p);
+      const parts = [...new Set(own)];
+      if (parts.length <= 1) return selection(parts, 'one');
+      const union = merge(parts.map((p) => p.rle));
+      const whole = [...pool.values()]
+        .filter((p) => points.every((pt) => covers(p, pt)))
+        .sort((a, b) => b.score - a.score)
+        .find((p) => iou([p.rle], [union], [false])[0]![0]! >= 0.5);
+      return whole ? selection([whole], 'one') : selection(parts, 'union');
     });
   }
 

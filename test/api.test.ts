@@ -9,14 +9,14 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { decodeImage, propose, Segmenter, load as loadUniversal } from '../src/index.js';
 import { load } from '../src/node.js';
-import { iou, annToRle, toCocoRle } from '../src/data/rle.js';
+import { iou, annToRle, merge, toCocoRle } from '../src/data/rle.js';
 import { generateScenes } from '../src/data/synth.js';
 import { loadModel } from '../src/model/files.js';
 import { rt } from './lib/gpu.js';
 import { repoPath } from './lib/shared.js';
 
 const TINY = repoPath('models/tiny-synth');
-const scenes = generateScenes({ images: 2, seed: 77 });
+const scenes = generateScenes({ images: 3, seed: 77 });
 const counts = (ps: { rle: Parameters<typeof toCocoRle>[0] }[]) => ps.map((p) => toCocoRle(p.rle).counts);
 
 async function idle(): Promise<number> {
@@ -108,6 +108,19 @@ test('load() from bytes; a click (at) and shift-clicks (select) on an encoding',
   const two = await seg.select(enc, [[x, y], [x2, y2]]);
   assert.ok(covers(two.rle, x, y) && covers(two.rle, x2, y2), 'the selection covers both clicked points');
   console.log(`    two objects: ${two.mode} of ${two.masks.length}, area ${two.area} (objects ${a.area} + ${b.area})`);
+  // Two objects apart in another scene: no proposal covers both and agrees with their own masks, so
+  // the selection is the union of each point's own mask.
+  const far = scenes.images[2]!, farImg = decodeImage(far.png);
+  const farAnns = scenes.coco.annotations.filter((q) => q.image_id === far.id).sort((p, q) => q.area - p.area);
+  const pts = farAnns.slice(0, 2).map((q) => insidePoint(annToRle(q.segmentation, farImg.height, farImg.width)));
+  const farEnc = await seg.encode(farImg);
+  const both = await seg.select(farEnc, pts);
+  assert.is(both.mode, 'union');
+  assert.is(both.masks.length, 2);
+  assert.equal(both.rle, merge(both.masks.map((m) => m.rle)));
+  pts.forEach((pt, i) => assert.ok(covers(both.masks[i]!.rle, ...pt), `part ${i} covers its point ${pt}`));
+  console.log(`    two objects apart: ${both.mode}, ${both.area} px (objects ${farAnns[0]!.area} + ${farAnns[1]!.area})`);
+  farEnc.dispose();
   enc.dispose();
   // A click on an image (not an encoding) encodes, answers and frees.
   const before = await idle();

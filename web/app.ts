@@ -334,7 +334,7 @@ async function clickAt(x: number, y: number, add: boolean): Promise<void> {
     status(
       sel.mode === 'one'
         ? `the best mask covering ${next.length > 1 ? `all ${next.length} points` : 'the click'}: score ${sel.score.toFixed(3)}, ${sel.area} px (shift-click to add points; hover the list for alternatives)`
-        : `no single mask covers all ${next.length} points: the union of each point's mask, ${sel.area} px`,
+        : `the union of each point's mask (no single mask covers all ${next.length} points and agrees with them), ${sel.area} px`,
     );
     render();
     if (window.__deepmask) {
