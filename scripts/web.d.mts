@@ -1,4 +1,4 @@
 // Types for scripts/web.mjs (used by the browser test).
 import type { Server } from 'node:http';
 export function bundle(): Promise<unknown>;
-export function serve(port?: number): Promise<Server>;
+export function serve(port?: number, opts?: { files?: Record<string, Uint8Array>; onRequest?: (path: string) => void }): Promise<Server>;

@@ -40,10 +40,18 @@ export async function bundle() {
 
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.map': 'application/json', '.json': 'application/json', '.png': 'image/png', '.jpg': 'image/jpeg', '.safetensors': 'application/octet-stream', '.css': 'text/css' };
 
-/** A static server for web/ (the page at /) and models/ (at /models/), on 127.0.0.1. */
-export function serve(port = 8080) {
+/**
+ * A static server for web/ (the page at /) and models/ (at /models/), on 127.0.0.1. Tests may add
+ * `files` (URL path -> bytes) and watch every request's path with `onRequest`.
+ */
+export function serve(port = 8080, { files = {}, onRequest } = {}) {
   const server = createServer(async (req, res) => {
     const url = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    onRequest?.(url);
+    if (files[url]) {
+      res.writeHead(200, { 'content-type': TYPES[extname(url)] ?? 'application/octet-stream' }).end(files[url]);
+      return;
+    }
     const rel = url === '/' ? 'web/index.html' : url.startsWith('/models/') ? url.slice(1) : join('web', url);
     const path = normalize(join(root, rel));
     if (!path.startsWith(join(root, 'web')) && !path.startsWith(join(root, 'models'))) {
