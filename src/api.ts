@@ -12,7 +12,7 @@ import { Runtime, type RuntimeOptions } from './gpu/runtime.js';
 import { getRuntime, setRuntime } from './graph/tensor.js';
 import type { DeepMask } from './model/deepmask.js';
 import { importModel, parseModelConfig } from './model/weights.js';
-import { decodeImage, type RgbImage } from './data/image.js';
+import type { ImageInput } from './data/image-input.js';
 import { area, iou, merge, toBbox, type RLE } from './data/rle.js';
 import { encode, propose, ImageEncoding, type EncodeOptions, type InferOptions, type InferResult, type PointOptions, type Proposal } from './infer/proposals.js';
 
@@ -52,15 +52,6 @@ export interface ModelBytes {
 export type ModelSource = string | URL | ModelBytes;
 
 /** Pixels as a canvas gives them: RGBA bytes, row-major (ImageData and the like). */
-export interface ImageDataLike {
-  width: number;
-  height: number;
-  data: Uint8ClampedArray | Uint8Array;
-}
-
-/** An image: RGB floats in [0, 1] (RgbImage), RGBA bytes (ImageData), or a PNG or JPEG file's bytes. */
-export type ImageInput = RgbImage | ImageDataLike | Uint8Array | ArrayBuffer;
-
 /** What a set of clicks selects: one mask that covers every point, else the union of each point's mask. */
 export interface Selection {
   rle: RLE;
@@ -111,14 +102,14 @@ export class Segmenter {
   /** Runs the pyramid, trunk and dense heads once; the encoding answers everything() and at() (dispose it). */
   async encode(image: ImageInput, opts: EncodeOptions = {}): Promise<ImageEncoding> {
     this.check();
-    return encode(this.model, toRgbImage(image), opts);
+    return encode(this.model, image, opts);
   }
 
   /** The global top-N proposals (propose()'s result), from an image or an encoding. */
   async everything(image: ImageInput | ImageEncoding, opts: InferOptions & Pick<EncodeOptions, 'onProgress' | 'signal'> = {}): Promise<InferResult> {
     this.check();
     if (image instanceof ImageEncoding) return image.everything(opts);
-    return propose(this.model, toRgbImage(image), opts);
+    return propose(this.model, image, opts);
   }
 
   /** Masks for a click at (x, y) in image pixels, best first, those covering the point first. */
@@ -182,7 +173,7 @@ export class Segmenter {
   private async withEncoding<T>(image: ImageInput | ImageEncoding, opts: EncodeOptions, fn: (enc: ImageEncoding) => Promise<T>): Promise<T> {
     this.check();
     if (image instanceof ImageEncoding) return fn(image);
-    const enc = await encode(this.model, toRgbImage(image), opts);
+    const enc = await encode(this.model, image, opts);
     try {
       return await fn(enc);
     } finally {
@@ -207,32 +198,6 @@ function pixelOf(rle: RLE, x: number, y: number): boolean {
     if (target < p) return i % 2 === 1;
   }
   return false;
-}
-
-/**
- * An image input as the RgbImage the engine takes: RGB floats pass through, RGBA bytes (ImageData)
- * are scaled to [0, 1] with alpha dropped, PNG or JPEG bytes are decoded.
- */
-export function toRgbImage(input: ImageInput): RgbImage {
-  if (input instanceof ArrayBuffer || input instanceof Uint8Array) return decodeImage(toBytes(input));
-  const im = input as RgbImage | ImageDataLike;
-  const { width, height, data } = im;
-  if (!(Number.isInteger(width) && width > 0 && Number.isInteger(height) && height > 0)) throw new Error(`image: invalid size ${width}x${height}`);
-  if (data instanceof Float32Array) {
-    if (data.length !== width * height * 3) throw new Error(`image: ${width}x${height} RGB floats need ${width * height * 3} values, got ${data.length}`);
-    return im as RgbImage;
-  }
-  if (data instanceof Uint8ClampedArray || data instanceof Uint8Array) {
-    if (data.length !== width * height * 4) throw new Error(`image: ${width}x${height} RGBA bytes need ${width * height * 4} values, got ${data.length}`);
-    const out = new Float32Array(width * height * 3);
-    for (let i = 0, n = width * height; i < n; i++) {
-      out[i * 3] = data[i * 4]! / 255;
-      out[i * 3 + 1] = data[i * 4 + 1]! / 255;
-      out[i * 3 + 2] = data[i * 4 + 2]! / 255;
-    }
-    return { width, height, data: out };
-  }
-  throw new Error('image: expected RGB floats ({ width, height, data: Float32Array }), RGBA bytes (ImageData) or PNG/JPEG bytes');
 }
 
 // ---- loading -------------------------------------------------------------------------------------

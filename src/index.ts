@@ -35,7 +35,7 @@ export { PatchSampler, renderSample, type SampleSpec, type SamplingRule } from '
 export { BatchMaker, type Batch, type Renderer } from './train/batches.js';
 export { Trainer, DEFAULT_TRAIN, OFFICIAL_SCHEDULE, learningRate, maskIou, type TrainOptions, type ValidationMetrics, type LogEntry } from './train/trainer.js';
 export { plotPanels } from './train/plot.js';
-export { load, Segmenter, toRgbImage, DEFAULT_CACHE, type LoadOptions, type LoadProgress, type ModelSource, type ModelBytes, type ImageInput, type ImageDataLike, type Selection } from './api.js';
+export { load, Segmenter, DEFAULT_CACHE, type LoadOptions, type LoadProgress, type ModelSource, type ModelBytes, type Selection } from './api.js';
 
 /** Creates a runtime on the best adapter and makes it the default for tensor constructors. */
 export async function init(opts: RuntimeOptions = {}): Promise<Runtime> {
