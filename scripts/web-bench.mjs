@@ -1,4 +1,4 @@
-// `node scripts/web-bench.mjs [--only matmul,conv,mobilenet] [--quick] [--no-peer]`: runs the kernel
+// `node scripts/web-bench.mjs [--only matmul,conv,mobilenet] [--quick] [--no-peer] [--promote on|off]`: runs the kernel
 // benches in headless Chromium (WebGPU on SwiftShader), ours beside tfjs-webgpu on the page's adapter,
 // and prints the same tables as `npm run bench`.
 import { build } from 'esbuild';
@@ -12,7 +12,8 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean' }, 'no-peer': { type: 'boolean' } } });
+const { values } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean' }, 'no-peer': { type: 'boolean' }, promote: { type: 'string' } } });
+if (values.promote && !['on', 'off'].includes(values.promote)) throw new Error(`--promote must be on or off, got '${values.promote}'`);
 const dir = mkdtempSync(join(tmpdir(), 'deepmask-webbench-'));
 await build({
   entryPoints: [join(root, 'bench/web/entry.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022',
@@ -45,6 +46,7 @@ try {
   if (values.only) q.set('only', values.only);
   if (values.quick) q.set('quick', '');
   if (values['no-peer']) q.set('no-peer', '');
+  if (values.promote) q.set('promote', values.promote === 'on' ? '1' : '0');
   await page.goto(`http://127.0.0.1:${server.address().port}/?${q}`);
   await page.waitForFunction(() => window.__bench?.done, null, { timeout: 0 });
   const r = await page.evaluate(() => window.__bench);

@@ -40,8 +40,9 @@ const benches: Record<string, (ctx: BenchContext) => Promise<Section | Section[]
 try {
   const q = new URLSearchParams(location.search);
   const only = (q.get('only') ?? 'matmul,conv,mobilenet').split(',');
-  const rt = await init();
-  out.adapter = rt.adapter.description;
+  // ?promote=0 compiles kernels as written (no register promotion), for a before/after in one browser.
+  const rt = await init(q.has('promote') ? { promoteRegisters: q.get('promote') !== '0' } : {});
+  out.adapter = `${rt.adapter.description}, register promotion ${rt.promoteRegisters ? 'on' : 'off'}`;
   const peer = q.has('no-peer') ? null : await browserPeer();
   for (const name of only) {
     const run = benches[name];
