@@ -3,9 +3,8 @@
 // windows across scales, masks only for those N (one matrix product per scale from the embedding
 // map), and the masks resampled, thresholded and pasted into image coordinates on the GPU.
 import { noGrad } from '../graph/autograd.js';
-import { Tensor } from '../graph/tensor.js';
-import type { Runtime } from '../gpu/runtime.js';
-import { pasteMasks } from '../kernels/paste.js';
+import { concatRows, gatherRows, pasteMasks, reshape } from '../graph/ops.js';
+import { settled, Tensor } from '../graph/tensor.js';
 import type { DenseModel } from '../model/deepmask.js';
 import { paddedInput, resizeRgb, type RgbImage } from '../data/image.js';
 import { area, toBbox, type RLE } from '../data/rle.js';
@@ -226,25 +225,27 @@ export class ImageEncoding {
     const rt = this.model.rt;
     const { inputSize: S, stride, maskSize: m } = this.model.config;
     const stage = async (key: keyof Timings, t0: number) => {
-      if (o.timeStages) await rt.sync();
+      if (o.timeStages) await settled(rt);
       t[key] += performance.now() - t0;
     };
     checkAbort(o.signal);
     let t0 = performance.now();
     const perScale = this.maps.map(() => [] as number[]);
     top.forEach((cand, i) => perScale[cand.scale]!.push(i));
-    const logits = Tensor.empty([Math.max(1, top.length), m * m], { rt });
-    try {
-      noGrad(() => {
-        perScale.forEach((idx, k) => {
-          if (!idx.length) return;
-          const map = this.maps[k]!;
-          const mk = this.model.masksAt(map.embedding, idx.map((i) => top[i]!.r * map.cols + top[i]!.c));
-          // Rows land at their rank in `top`, so that proposal i reads logits row i.
-          idx.forEach((i, j) => copyRow(rt, mk, j, logits, i, m * m));
-          mk.dispose();
-        });
+    // One matrix product per scale; one gather puts proposal i's mask at row i.
+    const logits: Tensor | null = !top.length ? null : noGrad(() => {
+      const parts: Tensor[] = [], order: number[] = [];
+      perScale.forEach((idx, k) => {
+        if (!idx.length) return;
+        const map = this.maps[k]!;
+        parts.push(reshape(this.model.masksAt(map.embedding, idx.map((i) => top[i]!.r * map.cols + top[i]!.c)), [idx.length, m * m]));
+        order.push(...idx);
       });
+      const rowOf = new Array<number>(top.length);
+      order.forEach((i, row) => (rowOf[i] = row));
+      return gatherRows(parts.length === 1 ? parts[0]! : concatRows(parts), rowOf);
+    });
+    try {
       await stage('masks', t0);
       o.onProgress?.({ stage: 'masks', done: 1, total: 1 });
       checkAbort(o.signal);
@@ -268,12 +269,10 @@ export class ImageEncoding {
         wins.set([b.wx, b.wy, b.side, 0], b.i * 4);
       }
       let bits: Uint32Array = new Uint32Array(0);
-      if (words > 0) {
-        const bitsT = Tensor.empty([words], { rt, dtype: 'u32' });
-        const boxesT = Tensor.from(boxes, [boxes.length], { rt, dtype: 'u32' }), winsT = Tensor.from(wins, [wins.length], { rt });
-        pasteMasks(rt, { logits: logits.view(), boxes: boxesT.view(), windows: winsT.view(), bits: bitsT.view(), n: top.length, m, words, threshold: logit(threshold) });
+      if (words > 0 && logits) {
+        const bitsT = pasteMasks(logits, { boxes, windows: wins, words, threshold: logit(threshold) });
         bits = (await bitsT.readInts()) as Uint32Array;
-        for (const v of [bitsT, boxesT, winsT]) v.dispose();
+        bitsT.dispose();
       }
       t.paste += performance.now() - t0;
       o.onProgress?.({ stage: 'paste', done: 1, total: 1 });
@@ -289,7 +288,7 @@ export class ImageEncoding {
       o.onProgress?.({ stage: 'rle', done: 1, total: 1 });
       return proposals;
     } finally {
-      logits.dispose();
+      logits?.dispose();
     }
   }
 }
@@ -309,7 +308,7 @@ export async function encode(model: DenseModel, input: RgbImage, o: EncodeOption
   const scales = o.scales ?? inferenceDefaults(model).scales;
   if (!scales.length || !scales.every((s) => s > 0 && Number.isFinite(s))) throw new Error(`invalid pyramid scales [${scales.join(', ')}]`);
   const stage = async (key: keyof Timings, t0: number) => {
-    if (o.timeStages) await rt.sync();
+    if (o.timeStages) await settled(rt);
     t[key] += performance.now() - t0;
   };
   checkAbort(o.signal);
@@ -401,11 +400,6 @@ function pixelOf(rle: RLE, x: number, y: number): boolean {
 }
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
-
-function copyRow(rt: Runtime, src: Tensor, srcRow: number, dst: Tensor, dstRow: number, n: number): void {
-  const s = src.view(), d = dst.view();
-  rt.copy({ buffer: s.buffer, offset: s.offset + srcRow * n * 4, size: n * 4 }, { buffer: d.buffer, offset: d.offset + dstRow * n * 4, size: n * 4 }, n * 4);
-}
 
 /**
  * COCO RLE (column-major runs, starting with zeros) of an H x W mask that is empty outside the box
