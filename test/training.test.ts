@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeSynth } from '../src/cli/synth.js';
+import { writeSynth } from '../src/data/synth-files.js';
 import { runTraining } from '../src/train/run.js';
 import { readSafetensors } from '../src/model/safetensors.js';
 import { sharedPath } from './lib/shared.js';
