@@ -184,16 +184,15 @@ function dispatch(rt: Runtime, q: Piece): void {
     });
     return;
   }
-  const bytes = splits * q.M * q.N * 4;
-  const partial = { buffer: rt.alloc(bytes, 'matmul.partial'), offset: 0, size: bytes };
-  rt.run(matmulKernel, { params: { ...params, cOff: 0 }, bind: { a: q.A.view, ...b, bias: rt.empty, c: partial }, constants: { ...shape, BIAS: false, RELU: false } });
-  reduceSplits(rt, {
-    partial, out: q.C.view, n: q.M * q.N, cols: q.N, splits, ldo: q.C.ld, outOff: q.C.off,
-    ...(q.bias ? { bias: q.bias.view, biasOff: q.bias.off } : {}),
-    relu: q.relu,
-    reluMax: q.reluMax,
+  rt.scratch(splits * q.M * q.N * 4, 'matmul.partial', (partial) => {
+    rt.run(matmulKernel, { params: { ...params, cOff: 0 }, bind: { a: q.A.view, ...b, bias: rt.empty, c: partial }, constants: { ...shape, BIAS: false, RELU: false } });
+    reduceSplits(rt, {
+      partial, out: q.C.view, n: q.M * q.N, cols: q.N, splits, ldo: q.C.ld, outOff: q.C.off,
+      ...(q.bias ? { bias: q.bias.view, biasOff: q.bias.off } : {}),
+      relu: q.relu,
+      reluMax: q.reluMax,
+    });
   });
-  rt.free(partial.buffer);
 }
 
 export interface ReduceArgs {
