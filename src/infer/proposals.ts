@@ -220,20 +220,12 @@ export class ImageEncoding {
     if (this.disposed) throw new Error('this image encoding was disposed');
   }
 
-  /** Masks for the chosen windows (one matrix product per scale), pasted on the GPU, as RLE. */
-  private async materialize(top: Candidate[], threshold: number, t: Timings, o: { timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal }): Promise<Proposal[]> {
-    const rt = this.model.rt;
-    const { inputSize: S, stride, maskSize: m } = this.model.config;
-    const stage = async (key: keyof Timings, t0: number) => {
-      if (o.timeStages) await settled(rt);
-      t[key] += performance.now() - t0;
-    };
-    checkAbort(o.signal);
-    let t0 = performance.now();
+  /** Mask logits [top.length, m*m] of the chosen windows, row i for top[i]: one matrix product per scale, one gather. */
+  private rankedMasks(top: Candidate[]): Tensor {
+    const m = this.model.config.maskSize;
     const perScale = this.maps.map(() => [] as number[]);
     top.forEach((cand, i) => perScale[cand.scale]!.push(i));
-    // One matrix product per scale; one gather puts proposal i's mask at row i.
-    const logits: Tensor | null = !top.length ? null : noGrad(() => {
+    return noGrad(() => {
       const parts: Tensor[] = [], order: number[] = [];
       perScale.forEach((idx, k) => {
         if (!idx.length) return;
@@ -245,29 +237,27 @@ export class ImageEncoding {
       order.forEach((i, row) => (rowOf[i] = row));
       return gatherRows(parts.length === 1 ? parts[0]! : concatRows(parts), rowOf);
     });
+  }
+
+  /** Masks for the chosen windows (one matrix product per scale), pasted on the GPU, as RLE. */
+  private async materialize(top: Candidate[], threshold: number, t: Timings, o: { timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal }): Promise<Proposal[]> {
+    const rt = this.model.rt;
+    const { inputSize: S, stride } = this.model.config;
+    const stage = async (key: keyof Timings, t0: number) => {
+      if (o.timeStages) await settled(rt);
+      t[key] += performance.now() - t0;
+    };
+    checkAbort(o.signal);
+    let t0 = performance.now();
+    const logits = top.length ? this.rankedMasks(top) : null;
     try {
       await stage('masks', t0);
       o.onProgress?.({ stage: 'masks', done: 1, total: 1 });
       checkAbort(o.signal);
 
-      // Windows in the caller's pixels: masks are pasted at the input image's full resolution.
       t0 = performance.now();
       const H = this.height, W = this.width;
-      const boxes = new Uint32Array(Math.max(1, top.length) * 4), wins = new Float32Array(Math.max(1, top.length) * 4);
-      const meta = top.map((cand, i) => {
-        const s = this.scales[cand.scale]! / this.f;
-        const side = S / s, wx = (stride * cand.c - S / 2) / s, wy = (stride * cand.r - S / 2) / s;
-        const x0 = clamp(Math.floor(wx), 0, W), x1 = clamp(Math.ceil(wx + side), 0, W);
-        const y0 = clamp(Math.floor(wy), 0, H), y1 = clamp(Math.ceil(wy + side), 0, H);
-        return { s, side, wx, wy, x0, y0, w: x1 - x0, h: y1 - y0, first: 0, i };
-      });
-      let words = 0;
-      for (const b of meta) {
-        b.first = words;
-        words += b.w * Math.ceil(b.h / 32);
-        boxes.set([b.x0, b.y0, b.h, b.first], b.i * 4);
-        wins.set([b.wx, b.wy, b.side, 0], b.i * 4);
-      }
+      const { meta, boxes, wins, words } = pasteLayout(top, this.scales.map((s) => s / this.f), S, stride, W, H);
       let bits: Uint32Array = new Uint32Array(0);
       if (words > 0 && logits) {
         const bitsT = pasteMasks(logits, { boxes, windows: wins, words, threshold: logit(threshold) });
@@ -291,6 +281,30 @@ export class ImageEncoding {
       logits?.dispose();
     }
   }
+}
+
+/**
+ * Where each chosen window's mask goes, in the caller's pixels (masks are pasted at the input
+ * image's full resolution): its window, its box clipped to the image, and the first word of its
+ * bits (each box column takes ceil(h / 32) words). `scales` maps analysed to the caller's pixels.
+ */
+function pasteLayout(top: Candidate[], scales: number[], S: number, stride: number, W: number, H: number) {
+  const boxes = new Uint32Array(Math.max(1, top.length) * 4), wins = new Float32Array(Math.max(1, top.length) * 4);
+  const meta = top.map((cand, i) => {
+    const s = scales[cand.scale]!;
+    const side = S / s, wx = (stride * cand.c - S / 2) / s, wy = (stride * cand.r - S / 2) / s;
+    const x0 = clamp(Math.floor(wx), 0, W), x1 = clamp(Math.ceil(wx + side), 0, W);
+    const y0 = clamp(Math.floor(wy), 0, H), y1 = clamp(Math.ceil(wy + side), 0, H);
+    return { s, side, wx, wy, x0, y0, w: x1 - x0, h: y1 - y0, first: 0, i };
+  });
+  let words = 0;
+  for (const b of meta) {
+    b.first = words;
+    words += b.w * Math.ceil(b.h / 32);
+    boxes.set([b.x0, b.y0, b.h, b.first], b.i * 4);
+    wins.set([b.wx, b.wy, b.side, 0], b.i * 4);
+  }
+  return { meta, boxes, wins, words };
 }
 
 /** Ranking of windows: objectness, then scale, row and column (a total order: results are reproducible). */
