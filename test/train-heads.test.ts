@@ -109,7 +109,7 @@ test('deepmask train-heads: mobile on synthetic scenes writes a model, caches fe
   assert.is(readdirSync(join(out, 'features')).length, ds.images.length);
   const cfg = JSON.parse(readFileSync(join(out, 'model', 'config.json'), 'utf8'));
   assert.is(cfg.training.steps, 6);
-  for (const [extra, re] of [[[], /already holds a run.*--resume/], [['--scales', '1:0:0.5'], /--scales must be MIN:MAX:STEP/], [['--batch', '1'], /--batch must be at least 2/]] as const) {
+  for (const [extra, re] of [[[], /already holds a run.*--resume/], [['--scales', '1:0:0.5'], /--scales must be MIN:MAX:STEP/], [['--batch', '1'], /--batch must be an integer from 2 to 65536, got '1'/]] as const) {
     const r = cli(...extra);
     assert.is(r.status, 2, `${extra.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, re);
