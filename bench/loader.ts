@@ -10,7 +10,7 @@ import { PatchSampler } from '../src/data/sampler.js';
 import { Rng } from '../src/graph/random.js';
 import { presetConfig } from '../src/model/presets.js';
 import { BatchMaker } from '../src/train/batches.js';
-import { writeSynth } from '../src/cli/synth.js';
+import { writeSynth } from '../src/data/synth-files.js';
 import type { BenchContext } from './run.js';
 import type { Section } from './lib/report.js';
 

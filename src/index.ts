@@ -14,7 +14,7 @@ export * as ops from './graph/ops.js';
 export { Module, parameter, type HostTensor } from './graph/module.js';
 export { Linear, Conv2d, Dropout, uniformInit } from './graph/layers.js';
 export { Rng } from './graph/random.js';
-export { SGD, type SgdOptions } from './train/sgd.js';
+export { SGD, type SgdOptions, type OptimizerState } from './graph/optim.js';
 export { DeepMask, type Prediction, type LossTargets } from './model/deepmask.js';
 export { PRESETS, presetConfig, type DeepMaskConfig, type PresetName } from './model/presets.js';
 export { exportModel, importModel, parseModelConfig, importTorchvisionTrunk, type ModelFileConfig } from './model/weights.js';

@@ -80,7 +80,7 @@ test('the demo page in headless Chromium proposes the same masks as Node and sho
     assert.ok(iou >= 0.99, `proposal ${i}: IoU ${iou} between the browser's mask and Node's`);
   });
   assert.is(page.shown, 10, 'the page lists the top 10 proposals');
-  for (const p of model.parameters()) p.dispose();
+  model.dispose();
 });
 
 test('the page as a tool: a click inside an object returns its mask, shift-click adds one, cancel, errors, the cached model', async () => {

@@ -34,7 +34,7 @@ test('AR@100 on held-out synthetic scenes: trained tiny model far above the untr
   console.log(`    segm AR@100 on ${images.length} held-out scenes: trained ${a.toFixed(3)}, untrained ${b.toFixed(3)}`);
   // Deterministic on a given adapter: 0.110 against 0.000 on lavapipe.
   assert.ok(a > 0.07 && a > b + 0.05, `trained AR@100 ${a.toFixed(3)} vs untrained ${b.toFixed(3)}`);
-  for (const m of [trained, untrained]) for (const p of m.parameters()) p.dispose();
+  for (const m of [trained, untrained]) m.dispose();
 });
 
 test.run();

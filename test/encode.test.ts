@@ -29,7 +29,7 @@ test('everything() on an encoding gives exactly the proposals of propose(), and 
   }
   enc.dispose();
   await enc.everything().then(() => assert.unreachable('a disposed encoding must refuse queries'), (e: Error) => assert.match(e.message, /disposed/));
-  for (const p of model.parameters()) p.dispose();
+  model.dispose();
 });
 
 test("a click inside a drawn object returns that object's mask first (the bundled tiny model, trained on such scenes)", async () => {
@@ -61,7 +61,7 @@ test("a click inside a drawn object returns that object's mask first (the bundle
   const median = ious[Math.floor(ious.length / 2)]!;
   console.log(`    click IoU over ${ious.length} objects: median ${median.toFixed(3)}, min ${ious[0]!.toFixed(3)}, max ${ious[ious.length - 1]!.toFixed(3)}`);
   assert.ok(median >= 0.5, `median IoU ${median}`);
-  for (const p of model.parameters()) p.dispose();
+  model.dispose();
 });
 
 function decodeMaskOf(rle: { counts: number[]; h: number; w: number }): Uint8Array {
@@ -101,7 +101,7 @@ test('progress events arrive in order; a cancelled encoding stops within a stage
   const ctl2 = new AbortController();
   ctl2.abort();
   await propose(model, img, { signal: ctl2.signal }).then(() => assert.unreachable('an aborted signal must stop propose'), (e: Error) => assert.is(e.name, 'AbortError'));
-  for (const p of model.parameters()) p.dispose();
+  model.dispose();
 });
 
 test('deepmask infer IMAGE --point X,Y writes the masks at each click, best first', () => {

@@ -106,7 +106,7 @@ test('a trunk run in strips (past the binding limit) gives the one-pass feature 
         outs.push(await f.read());
         assert.ok(r === rt || m.trunk.activationBytes(H, W) > r.limits.maxBindingBytes, 'the capped runtime needs strips');
         f.dispose();
-        for (const p of m.parameters()) p.dispose();
+        m.dispose();
       } finally {
         setRuntime(rt);
       }
@@ -128,7 +128,7 @@ test('images smaller than a window, grey and transparent images all give proposa
     assert.is(out.proposals.length, 10);
     for (const p of out.proposals) assert.equal([p.rle.h, p.rle.w], [img.height, img.width]);
   }
-  for (const p of model.parameters()) p.dispose();
+  model.dispose();
 });
 
 test.run();

@@ -19,7 +19,7 @@ async function hostParams(m: DeepMask): Promise<Params> {
 
 function dispose(m: DeepMask): void {
   m.zeroGrad();
-  for (const p of m.parameters()) p.dispose();
+  m.dispose();
 }
 
 test('parameter counts of every preset (vgg-a: 75,844,545, as in the paper)', () => {

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
-import { writeSynth } from '../src/cli/synth.js';
+import { writeSynth } from '../src/data/synth-files.js';
 import { runTraining } from '../src/train/run.js';
 import { repoPath } from './lib/shared.js';
 import './lib/gpu.js';
@@ -36,7 +36,7 @@ test('a training run records its data path as typed (relative), in the model and
     const data = relative(process.cwd(), join(dir, 'synth', 'instances.json')), images = relative(process.cwd(), join(dir, 'synth', 'images'));
     assert.not.ok(isAbsolute(data));
     const out = join(dir, 'run');
-    await runTraining({ data, images, out, preset: 'tiny', quiet: true, steps: 2, batch: 4, holdOut: 2, valWindows: 8, validateEvery: 1000, checkpointEvery: 1 });
+    await runTraining({ data, images, out, preset: 'tiny', steps: 2, batch: 4, holdOut: 2, valWindows: 8, validateEvery: 1000, checkpointEvery: 1 });
     const model = JSON.parse(readFileSync(join(out, 'model', 'config.json'), 'utf8')) as { training: { data: string } };
     assert.is(model.training.data, data);
     assert.equal(absolutePaths(model), []);

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeSynth } from '../src/cli/synth.js';
+import { writeSynth } from '../src/data/synth-files.js';
 import { parseCoco } from '../src/data/coco.js';
 import { WorkerLoader } from '../src/data/loader.js';
 import type { SampleAnnotation } from '../src/data/sampler.js';
@@ -14,13 +14,14 @@ import { loadModel } from '../src/model/files.js';
 import { presetConfig } from '../src/model/presets.js';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
 import { runTraining, type RunOptions } from '../src/train/run.js';
+import { cliRunHooks } from '../src/cli/run-hooks.js';
 import { repoPath } from './lib/shared.js';
 import './lib/gpu.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'deepmask-robust-'));
 const data = join(dir, 'data');
 writeSynth(data, { images: 10, seed: 21, width: 96, height: 80 });
-const base: RunOptions = { data: join(data, 'instances.json'), images: join(data, 'images'), preset: 'tiny', out: '', quiet: true, holdOut: 3, valWindows: 4, batch: 2, lrSchedule: [[0, 0.01]], logEvery: 1, validateEvery: 1000, checkpointEvery: 1 };
+const base: RunOptions = { data: join(data, 'instances.json'), images: join(data, 'images'), preset: 'tiny', out: '', holdOut: 3, valWindows: 4, batch: 2, lrSchedule: [[0, 0.01]], logEvery: 1, validateEvery: 1000, checkpointEvery: 1 };
 const cliData = ['--data', base.data, '--images', base.images, '--preset', 'tiny', '--steps', '2', '--batch', '2', '--val-windows', '4', '--hold-out', '3'];
 
 /** Runs the CLI; status null means it had to be killed (it hung). */
@@ -195,7 +196,8 @@ test('7: unreadable held-out images are skipped (or replaced when none can be re
 
 test('9: SIGTERM checkpoints and stops without a final model; a second run into the same folder is refused meanwhile', async () => {
   const out = join(dir, 'term');
-  const running = warnings(() => runTraining({ ...base, out, steps: 100000, checkpointEvery: 100000 }));
+  const cli = cliRunHooks({ quiet: true }); // the CLI's signal handling, as `deepmask train` installs it
+  const running = warnings(() => runTraining({ ...base, out, steps: 100000, checkpointEvery: 100000 }, cli.hooks).finally(() => cli.close()));
   const logFile = join(out, 'log.jsonl');
   for (let t = 0; !(existsSync(logFile) && readFileSync(logFile, 'utf8').includes('"type":"train"')); t++) {
     if (t > 1200) assert.unreachable('no training step within 120 s');

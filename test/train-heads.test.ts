@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeepMask, Rng } from '../src/index.js';
-import { writeSynth } from '../src/cli/synth.js';
+import { writeSynth } from '../src/data/synth-files.js';
 import { decodeImage } from '../src/data/image.js';
 import { FeatureWindows, extractFeatureMaps, type BankImage } from '../src/train/feature-bank.js';
 import { DEFAULT_HEADS_TRAIN, HeadsTrainer } from '../src/train/train-heads.js';
@@ -60,7 +60,7 @@ test('feature windows: positives sit within one stride of an object centre at 2^
     for (let yy = 0; yy < G; yy++) for (let xx = 0; xx < G; xx++) if (a[yy * G + xx] === c[yy * G + G - 1 - xx]) same++;
     assert.ok(same / (G * G) > 0.97, `mirrored targets agree on ${((100 * same) / (G * G)).toFixed(1)}% of pixels`);
   }
-  for (const p of model.parameters()) p.dispose();
+  model.dispose();
 });
 
 test('heads trained on feature windows learn, and a resumed run equals a straight one', async () => {
@@ -90,7 +90,7 @@ test('heads trained on feature windows learn, and a resumed run equals a straigh
   let worst = 0;
   for (const [name, t] of straight.state) for (let i = 0; i < t.data.length; i++) worst = Math.max(worst, Math.abs(t.data[i]! - resumed.state.get(name)!.data[i]!));
   assert.ok(worst <= 1e-6, `largest weight difference ${worst}`);
-  for (const p of model.parameters()) p.dispose();
+  model.dispose();
 });
 
 test('deepmask train-heads: mobile on synthetic scenes writes a model, caches features, refuses to overwrite a run', async () => {
@@ -109,7 +109,7 @@ test('deepmask train-heads: mobile on synthetic scenes writes a model, caches fe
   assert.is(readdirSync(join(out, 'features')).length, ds.images.length);
   const cfg = JSON.parse(readFileSync(join(out, 'model', 'config.json'), 'utf8'));
   assert.is(cfg.training.steps, 6);
-  for (const [extra, re] of [[[], /already holds a run.*--resume/], [['--scales', '1:0:0.5'], /--scales must be MIN:MAX:STEP/], [['--batch', '1'], /--batch must be at least 2/]] as const) {
+  for (const [extra, re] of [[[], /already holds a run.*--resume/], [['--scales', '1:0:0.5'], /--scales must be MIN:MAX:STEP/], [['--batch', '1'], /--batch must be an integer from 2 to 65536, got '1'/]] as const) {
     const r = cli(...extra);
     assert.is(r.status, 2, `${extra.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, re);

@@ -3,9 +3,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeSynth } from '../src/cli/synth.js';
+import { writeSynth } from '../src/data/synth-files.js';
 import { runTraining } from '../src/train/run.js';
-import { readSafetensors } from '../src/model/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
 import { sharedPath } from './lib/shared.js';
 import { baseRun as base, TRAIN_STEPS, trainedTiny, workDir as dir } from './lib/trained.js';
 import './lib/gpu.js';
@@ -33,6 +33,25 @@ test('resume is exact: N + M steps in one run equal N steps, checkpoint, resume,
   assert.ok(worst <= 1e-6, `largest weight difference ${worst}`);
   const lines = readFileSync(join(dir, 'resumed', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(lines.every((e, i) => i === 0 || e.step >= lines[i - 1].step), 'the log has no duplicate steps after resuming');
+});
+
+test('a checkpoint from before optimizer state was keyed by name (by index) resumes just as exactly', async () => {
+  const opts = { ...base, steps: 8, batch: 4, validateEvery: 1000, checkpointEvery: 4 };
+  const out = join(dir, 'legacy');
+  await runTraining({ ...opts, out, steps: 4 });
+  // Rewrite the checkpoint in the older layout: step counts as an array and velocity.<index> tensors.
+  const ckpt = join(out, 'checkpoints', JSON.parse(readFileSync(join(out, 'checkpoints', 'latest.json'), 'utf8')).dir);
+  const state = JSON.parse(readFileSync(join(ckpt, 'state.json'), 'utf8'));
+  const names = Object.keys(state.optimizerSteps);
+  const byName = readSafetensors(readFileSync(join(ckpt, 'optimizer.safetensors'))).tensors;
+  writeFileSync(join(ckpt, 'optimizer.safetensors'), writeSafetensors(new Map(names.flatMap((n, i) => (byName.has(`velocity.${n}`) ? [[`velocity.${i}`, byName.get(`velocity.${n}`)!]] : [])))));
+  writeFileSync(join(ckpt, 'state.json'), JSON.stringify({ ...state, optimizerSteps: names.map((n) => state.optimizerSteps[n]), velocities: names.map((n) => byName.has(`velocity.${n}`)) }));
+  await runTraining({ ...opts, out, resume: true });
+  const load = (d: string) => readSafetensors(readFileSync(join(dir, d, 'model', 'model.safetensors'))).tensors;
+  const a = load('straight'), b = load('legacy');
+  let worst = 0;
+  for (const [name, t] of a) for (let i = 0; i < t.data.length; i++) worst = Math.max(worst, Math.abs(t.data[i]! - b.get(name)!.data[i]!));
+  assert.ok(worst <= 1e-6, `largest weight difference ${worst}`);
 });
 
 test('a corrupt JPEG in the data set is skipped with a warning naming it, counted, and training goes on', async () => {

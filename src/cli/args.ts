@@ -24,20 +24,6 @@ export function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-export function intOption(v: unknown, name: string, fallback: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (typeof v !== 'string' || !Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got '${v}'`);
-  return n;
-}
-
-export function numOption(v: unknown, name: string, fallback: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (typeof v !== 'string' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got '${v}'`);
-  return n;
-}
-
 /**
  * Lets an option's value be a negative number or range (`--seed -1`, `--scales -2:1:0.5`), which
  * parseArgs would otherwise refuse as "ambiguous", by joining it to its string option (`--seed=-1`);
@@ -56,22 +42,6 @@ export function withNegativeValues(argv: string[], options: Record<string, { typ
   return out;
 }
 
-/** An integer option within [min, max], or `fallback` when not given (undefined: "not given" is kept). */
-export function intInRange<F extends number | undefined>(v: unknown, name: string, fallback: F, min: number, max: number): number | F {
-  if (v === undefined) return fallback;
-  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got '${v}'`);
-  return n;
-}
-
-/** A finite number option above `min` (exclusive) and at most `max`, or `fallback` when not given. */
-export function numAbove<F extends number | undefined>(v: unknown, name: string, fallback: F, min: number, max = Infinity): number | F {
-  if (v === undefined) return fallback;
-  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  if (!Number.isFinite(n) || n <= min || n > max) throw new UsageError(`--${name} must be a number above ${min}${max < Infinity ? ` and at most ${max}` : ''}, got '${v}'`);
-  return n;
-}
-
 /** An allowed range of a numeric option: [min, max], ends open where said, integers only where said. */
 export interface Range {
   min: number;
@@ -83,6 +53,7 @@ export interface Range {
 
 export function describeRange(r: Range): string {
   if (r.integer) return `an integer from ${r.min} to ${r.max}`;
+  if (r.max === Infinity) return `a number ${r.minOpen ? 'above' : 'at least'} ${r.min}`;
   return `a number in ${r.minOpen ? '(' : '['}${r.min}, ${r.max}${r.maxOpen ? ')' : ']'}`;
 }
 
@@ -91,8 +62,11 @@ export function inRange(n: number, r: Range): boolean {
   return (r.minOpen ? n > r.min : n >= r.min) && (r.maxOpen ? n < r.max : n <= r.max);
 }
 
-/** A numeric option checked against its range: the error names the option, the value and the range. */
-export function rangedOption(v: unknown, name: string, fallback: number, r: Range): number {
+/**
+ * A numeric option checked against its range, or `fallback` when not given (undefined keeps "not
+ * given"): the error names the option, the value and the range.
+ */
+export function rangedOption<F extends number | undefined>(v: unknown, name: string, fallback: F, r: Range): number | F {
   if (v === undefined) return fallback;
   const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
   if (!inRange(n, r)) throw new UsageError(`--${name} must be ${describeRange(r)}, got '${String(v)}'`);

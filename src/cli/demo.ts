@@ -12,10 +12,11 @@ import { propose } from '../infer/proposals.js';
 import { drawProposals, toCocoResults } from '../infer/results.js';
 import { loadModel } from '../model/files.js';
 import { runTraining } from '../train/run.js';
-import { intOption, parse, str } from './args.js';
+import { cliRunHooks } from './run-hooks.js';
+import { parse, rangedOption, str } from './args.js';
 import { bundledModel, bundledPhotos } from '../model/bundled.js';
-import { writeSynth } from './synth.js';
-import type { Command } from './main.js';
+import { writeSynth } from '../data/synth-files.js';
+import type { Command } from './command.js';
 
 const usage = `Usage: deepmask demo [--out DIR] [--steps N] [--photos DIR]
 
@@ -34,7 +35,7 @@ export const demoCommand: Command = {
   async run(argv) {
     const { values: v } = parse(argv, { out: { type: 'string' }, steps: { type: 'string' }, photos: { type: 'string' } }, usage);
     const out = str(v.out) ?? 'runs/demo';
-    const steps = intOption(v.steps, 'steps', 400);
+    const steps = rangedOption(v.steps, 'steps', 400, { min: 1, max: 1e9, integer: true });
     const rt = await init();
     console.log(`adapter: ${rt.adapter.description}`);
 
@@ -45,12 +46,13 @@ export const demoCommand: Command = {
     } else console.log(`1/3 using the synthetic scenes in ${synth}`);
 
     console.log(`2/3 training the tiny preset for ${steps} steps (batch 16)`);
+    const cli = cliRunHooks();
     const run = await runTraining({
       data: join(synth, 'instances.json'), images: join(synth, 'images'), preset: 'tiny', out: join(out, 'tiny'),
       steps, batch: 16, lrSchedule: steps >= 4 ? [[0, 0.01], [Math.floor(steps * 0.75), 0.003]] : [[0, 0.01]], holdOut: 20, valWindows: 128,
       validateEvery: Math.max(50, Math.floor(steps / 4)), checkpointEvery: steps, logEvery: 20,
       force: true, // the demo's own scratch run: a rerun replaces it
-    });
+    }, cli.hooks).finally(() => cli.close());
     if (run.interrupted) {
       process.exitCode = run.interrupted === 'SIGINT' ? 130 : 143;
       rt.destroy();

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseCoco } from '../data/coco.js';
 import { arAuc, evaluate, formatTable, type Detection } from '../eval/cocoeval.js';
 import { withNegativeValues, parse, str, UsageError } from './args.js';
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 
 const usage = `Usage: deepmask eval --gt instances.json --results results.json [--json] [--max-dets 10,100,1000]
 

@@ -16,7 +16,7 @@ import {
 import { bundledModel } from '../model/bundled.js';
 import { withNegativeValues, parse, rangedOption, str, UsageError } from './args.js';
 import { Progress } from './progress.js';
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 
 const usage = `Usage: deepmask infer IMAGE_OR_DIR... --out DIR [options]
        deepmask infer IMAGE --point X,Y [--point X,Y ...] --out DIR

@@ -1,5 +1,5 @@
 import { Runtime } from '../gpu/runtime.js';
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 
 export const infoCommand: Command = {
   summary: 'print the WebGPU adapter, its limits and features',

@@ -8,12 +8,9 @@ import { synthCommand } from './synth.js';
 import { inferCommand } from './infer.js';
 import { evalCommand } from './eval.js';
 import { mergeCommand } from './merge.js';
+import type { Command } from './command.js';
 
-export interface Command {
-  summary: string;
-  usage: string;
-  run(argv: string[]): Promise<void>;
-}
+export type { Command } from './command.js';
 
 const commands: Record<string, Command> = {
   demo: demoCommand,

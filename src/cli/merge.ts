@@ -1,6 +1,6 @@
 import { mergeShards, RESULTS_FILE, SUMMARY_FILE } from '../infer/shards.js';
 import { parse, str, UsageError } from './args.js';
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 
 const usage = `Usage: deepmask merge DIR... --out DIR
 

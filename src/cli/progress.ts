@@ -1,6 +1,5 @@
 // One-line progress for long work: step, loss, throughput and ETA, rewritten in place on a TTY.
 export class Progress {
-  private readonly start = performance.now();
   private lastLen = 0;
 
   constructor(
@@ -8,6 +7,8 @@ export class Progress {
     private readonly unit = 'samples',
     private readonly label = 'step',
     private readonly out: NodeJS.WriteStream = process.stderr,
+    /** When the work began (performance.now()), for the rate and ETA. */
+    private readonly start = performance.now(),
   ) {}
 
   /** `done` of `total` steps finished, `items` processed so far (for the rate). */

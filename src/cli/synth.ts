@@ -1,8 +1,6 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { generateScenes } from '../data/synth.js';
-import { intInRange, parse, str, UsageError, withNegativeValues } from './args.js';
-import type { Command } from './main.js';
+import { writeSynth } from '../data/synth-files.js';
+import { parse, rangedOption, str, UsageError, withNegativeValues } from './args.js';
+import type { Command } from './command.js';
 
 const usage = `Usage: deepmask synth --out DIR [--images N] [--seed S] [--width W] [--height H] [--first-id I]
 
@@ -24,22 +22,14 @@ export const synthCommand: Command = {
     if (!out) throw new UsageError(`--out is required\n\n${usage}`);
     // Ranges checked before any work: a huge size would otherwise run out of memory after minutes.
     const o = {
-      images: intInRange(v.images, 'images', 200, 1, 1_000_000),
-      seed: intInRange(v.seed, 'seed', 0, 0, 2 ** 31 - 1),
-      width: intInRange(v.width, 'width', 256, 32, 4096),
-      height: intInRange(v.height, 'height', 192, 32, 4096),
-      firstId: intInRange(v['first-id'], 'first-id', 1, 0, 2 ** 31 - 1),
+      images: rangedOption(v.images, 'images', 200, { min: 1, max: 1_000_000, integer: true }),
+      seed: rangedOption(v.seed, 'seed', 0, { min: 0, max: 2 ** 31 - 1, integer: true }),
+      width: rangedOption(v.width, 'width', 256, { min: 32, max: 4096, integer: true }),
+      height: rangedOption(v.height, 'height', 192, { min: 32, max: 4096, integer: true }),
+      firstId: rangedOption(v['first-id'], 'first-id', 1, { min: 0, max: 2 ** 31 - 1, integer: true }),
     };
     if (o.firstId + o.images - 1 > Number.MAX_SAFE_INTEGER) throw new UsageError('--first-id + --images exceeds the largest image id');
     const n = writeSynth(out, o);
     console.log(`wrote ${n.images} images with ${n.objects} objects to ${out}`);
   },
 };
-
-export function writeSynth(out: string, o: Parameters<typeof generateScenes>[0]): { images: number; objects: number } {
-  const ds = generateScenes(o);
-  mkdirSync(join(out, 'images'), { recursive: true });
-  for (const im of ds.images) writeFileSync(join(out, 'images', im.file_name), im.png);
-  writeFileSync(join(out, 'instances.json'), JSON.stringify(ds.coco));
-  return { images: ds.images.length, objects: ds.coco.annotations.length };
-}

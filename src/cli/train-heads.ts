@@ -10,8 +10,8 @@ import { presetConfig } from '../model/presets.js';
 import { FeatureWindows, type BankImage, type WindowRef } from '../train/feature-bank.js';
 import { cacheKey, loadBank } from '../train/feature-cache.js';
 import { DEFAULT_HEADS_TRAIN, HeadsTrainer } from '../train/train-heads.js';
-import { intOption, numOption, parse, str, UsageError } from './args.js';
-import type { Command } from './main.js';
+import { parse, rangedOption, str, UsageError } from './args.js';
+import type { Command } from './command.js';
 import { Progress } from './progress.js';
 
 const d = DEFAULT_HEADS_TRAIN;
@@ -65,9 +65,9 @@ export const trainHeadsCommand: Command = {
       usage,
     );
     for (const k of ['data', 'images', 'preset', 'init', 'out'] as const) if (!str(v[k])) throw new UsageError(`--${k} is required\n\n${usage}`);
-    const steps = intOption(v.steps, 'steps', d.steps), batch = intOption(v.batch, 'batch', d.batch), seed = intOption(v.seed, 'seed', 1);
-    if (steps < 1) throw new UsageError(`--steps must be at least 1, got ${steps}`);
-    if (batch < 2) throw new UsageError(`--batch must be at least 2, got ${batch}`);
+    const steps = rangedOption(v.steps, 'steps', d.steps, { min: 1, max: 1e9, integer: true });
+    const batch = rangedOption(v.batch, 'batch', d.batch, { min: 2, max: 65536, integer: true });
+    const seed = rangedOption(v.seed, 'seed', 1, { min: 0, max: 2 ** 31 - 1, integer: true });
     const lrSchedule = schedule(v['lr-schedule']);
     const config = presetConfig(str(v.preset)!); // an unknown preset is a usage error before any work
     if (str(v.heads)) {

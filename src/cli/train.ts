@@ -1,7 +1,8 @@
 import { init } from '../index.js';
 import { checkRunOptions, runTraining, type RunOptions } from '../train/run.js';
-import { intInRange, numAbove, parse, str, UsageError, withNegativeValues } from './args.js';
-import type { Command } from './main.js';
+import { cliRunHooks } from './run-hooks.js';
+import { parse, rangedOption, str, UsageError, withNegativeValues } from './args.js';
+import type { Command } from './command.js';
 
 const usage = `Usage: deepmask train --data instances.json --images DIR --preset tiny|squeeze|vgg-a|vgg16 --out DIR
                       [--init trunk.safetensors] [--steps N] [--batch B] [--resume] [options]
@@ -32,7 +33,7 @@ const usage = `Usage: deepmask train --data instances.json --images DIR --preset
 
 function schedule(v: unknown, lr: unknown): [number, number][] | undefined {
   if (lr !== undefined && v !== undefined) throw new UsageError('give --lr or --lr-schedule, not both');
-  if (lr !== undefined) return [[0, numAbove(lr, 'lr', undefined, 0)!]];
+  if (lr !== undefined) return [[0, rangedOption(lr, 'lr', undefined, { min: 0, max: Infinity, minOpen: true })!]];
   if (typeof v !== 'string') return undefined;
   const out = v.split(',').map((p) => {
     const parts = p.split(':');
@@ -64,12 +65,12 @@ export const trainCommand: Command = {
     const opts: RunOptions = {
       data: str(v.data)!, images: str(v.images)!, preset: str(v.preset), out: str(v.out)!, init: str(v.init),
       resume: !!v.resume, force: !!v.force, allowChanges: !!v['allow-changes'],
-      steps: intInRange(v.steps, 'steps', 1000, 1, 1e9), batch: intInRange(v.batch, 'batch', undefined, 1, 65536),
+      steps: rangedOption(v.steps, 'steps', 1000, { min: 1, max: 1e9, integer: true }), batch: rangedOption(v.batch, 'batch', undefined, { min: 1, max: 65536, integer: true }),
       mode: str(v.mode) as RunOptions['mode'], rule: str(v.rule) as RunOptions['rule'], freezeTrunk: v['freeze-trunk'] ? true : undefined,
-      lrSchedule: schedule(v['lr-schedule'], v.lr), holdOut: numAbove(v['hold-out'], 'hold-out', undefined, 0),
-      valWindows: intInRange(v['val-windows'], 'val-windows', undefined, 2, 1e6), validateEvery: intInRange(v['validate-every'], 'validate-every', 200, 1, 1e9),
-      checkpointEvery: intInRange(v['checkpoint-every'], 'checkpoint-every', 500, 1, 1e9), logEvery: intInRange(v['log-every'], 'log-every', 10, 1, 1e9),
-      workers: intInRange(v.workers, 'workers', 1, 1, 256), seed: intInRange(v.seed, 'seed', undefined, 0, 2 ** 31 - 1), saveF16: !!v['save-f16'],
+      lrSchedule: schedule(v['lr-schedule'], v.lr), holdOut: rangedOption(v['hold-out'], 'hold-out', undefined, { min: 0, max: Infinity, minOpen: true }),
+      valWindows: rangedOption(v['val-windows'], 'val-windows', undefined, { min: 2, max: 1e6, integer: true }), validateEvery: rangedOption(v['validate-every'], 'validate-every', 200, { min: 1, max: 1e9, integer: true }),
+      checkpointEvery: rangedOption(v['checkpoint-every'], 'checkpoint-every', 500, { min: 1, max: 1e9, integer: true }), logEvery: rangedOption(v['log-every'], 'log-every', 10, { min: 1, max: 1e9, integer: true }),
+      workers: rangedOption(v.workers, 'workers', 1, { min: 1, max: 256, integer: true }), seed: rangedOption(v.seed, 'seed', undefined, { min: 0, max: 2 ** 31 - 1, integer: true }), saveF16: !!v['save-f16'],
     };
     try {
       checkRunOptions(opts); // every value and range, before any work
@@ -79,9 +80,14 @@ export const trainCommand: Command = {
     const rt = await init();
     try {
       console.log(`adapter: ${rt.adapter.description}`);
-      const r = await runTraining(opts);
-      // Interrupted: a checkpoint was written, but the run did not complete.
-      if (r.interrupted) process.exitCode = r.interrupted === 'SIGINT' ? 130 : 143;
+      const cli = cliRunHooks();
+      try {
+        const r = await runTraining(opts, cli.hooks);
+        // Interrupted: a checkpoint was written, but the run did not complete.
+        if (r.interrupted) process.exitCode = r.interrupted === 'SIGINT' ? 130 : 143;
+      } finally {
+        cli.close();
+      }
     } finally {
       rt.destroy(); // on every path, so that nothing keeps the process alive
     }

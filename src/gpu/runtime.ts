@@ -3,8 +3,11 @@
 // kernel and override constants only (shapes travel in uniforms); and errors that name the kernel.
 import { acquireDevice, type AdapterDescription, type DeviceOptions } from './device.js';
 import { BufferPool, type PoolStats } from './pool.js';
-import type { Constants, Kernel, KernelInfo, Params, UniformField } from './kernel.js';
+import type { Constants, Kernel, KernelInfo, Params } from './kernel.js';
+import { halveToFit, planChunks, subView } from './chunks.js';
+import { Profiler } from './profiler.js';
 import { promoteRegisters } from './unroll.js';
+import { checkBindings, checkParams } from './validate.js';
 
 export interface RuntimeOptions extends DeviceOptions {
   /** Dispatches per queue submit (default 16, as tfjs and ONNX Runtime do). */
@@ -211,8 +214,8 @@ export class Runtime {
     }
     const info = k.info();
     const workgroups = k.workgroups(d.params, d.constants ?? {});
-    this.checkBindings(k, info, d);
-    if (info.uniform) this.checkParams(k, info.uniform.fields, d.params);
+    checkBindings(k, info, d, this.limits);
+    if (info.uniform) checkParams(k, info.uniform.fields, d.params);
     if (workgroups <= 0) return;
 
     const pipeline = this.pipeline(k, info, d.constants);
@@ -253,32 +256,60 @@ export class Runtime {
 
   private runSplit<P extends Params>(k: Kernel<P>, d: Dispatch<P>): void {
     const split = d.split!;
-    const items = split.items;
-    const align = this.limits.storageAlign;
-    let quantum = split.quantum ?? 1;
-    let fit = Infinity;
-    for (const [name, per] of Object.entries(split.per)) {
-      quantum = lcm(quantum, align / gcd(per, align)); // chunk offsets stay aligned
-      fit = Math.min(fit, Math.floor(this.limits.maxBindingBytes / per));
-      if (per > this.limits.maxBindingBytes) {
-        throw new Error(
-          `kernel ${k.name}: one item of binding '${name}' is ${per} bytes, over the ${this.limits.maxBindingBytes}-byte ` +
-            `storage binding limit; use smaller images (or tiles)`,
-        );
-      }
-    }
-    const chunk = Math.floor(fit / quantum) * quantum;
-    if (chunk === 0) throw new Error(`kernel ${k.name}: cannot split into aligned chunks under the binding limit (quantum ${quantum} items)`);
-    for (let i0 = 0; i0 < items; i0 += chunk) {
-      const n = Math.min(chunk, items - i0);
+    const per = Object.entries(split.per);
+    const chunk = planChunks(`kernel ${k.name}`, split.items, per.map(([, b]) => b), this.limits, split.quantum);
+    for (let i0 = 0; i0 < split.items; i0 += chunk) {
+      const n = Math.min(chunk, split.items - i0);
       const params = { ...d.params, ...split.chunk(i0, n) };
       const bind = { ...d.bind };
-      for (const [name, per] of Object.entries(split.per)) {
-        const v = d.bind[name]!;
-        const offset = v.offset + i0 * per;
-        bind[name] = { buffer: v.buffer, offset, size: Math.min(Math.ceil((n * per) / 16) * 16, v.buffer.size - offset) };
-      }
+      for (const [name, b] of per) bind[name] = this.subView(d.bind[name]!, i0 * b, n * b).view;
       this.run(k, { params, bind, ...(d.constants ? { constants: d.constants } : {}) });
+    }
+  }
+
+  /**
+   * Bytes [start, start + bytes) of a view as a binding: offset aligned down to the device's storage
+   * alignment, size clamped to the buffer; `skip` bytes of it come before the wanted range.
+   */
+  subView(v: BufferView, start: number, bytes: number): { view: BufferView; skip: number } {
+    return subView(v, start, bytes, this.limits.storageAlign);
+  }
+
+  /** Whether `bytes` fit one storage binding. */
+  fits(bytes: number): boolean {
+    return bytes <= this.limits.maxBindingBytes;
+  }
+
+  /** The largest size from `n` down, halving, whose `bytes(size)` fit one binding; 0 when none does. */
+  largestFitting(n: number, bytes: (size: number) => number): number {
+    return halveToFit(n, bytes, this.limits.maxBindingBytes);
+  }
+
+  /**
+   * A temporary storage view of `bytes` for a launcher's intermediate results (partial sums,
+   * transposed weights), freed when `fn` returns; it is reused only after the work that uses it is submitted.
+   */
+  scratch<T>(bytes: number, label: string, fn: (view: BufferView) => T): T {
+    const buffer = this.alloc(bytes, label);
+    try {
+      return fn({ buffer, offset: 0, size: bytes });
+    } finally {
+      this.free(buffer);
+    }
+  }
+
+  /**
+   * Records everything `fn` dispatches into one submission (a training step), then submits it;
+   * reads inside `fn` still submit first. Nested calls join the outer batch.
+   */
+  batched<T>(fn: () => T): T {
+    const every = this.submitEvery;
+    this.submitEvery = Infinity;
+    try {
+      return fn();
+    } finally {
+      this.submitEvery = every;
+      if (every !== Infinity) this.flush();
     }
   }
 
@@ -383,63 +414,6 @@ export class Runtime {
     return p;
   }
 
-  private checkBindings<P extends Params>(k: Kernel<P>, info: KernelInfo, d: Dispatch<P>): void {
-    const sizes = k.sizes(d.params, d.constants ?? {});
-    for (const name of Object.keys(d.bind)) {
-      if (!info.storage.some((b) => b.name === name)) {
-        throw new Error(`kernel ${k.name}: no storage binding named '${name}' (has ${info.storage.map((b) => b.name).join(', ')})`);
-      }
-    }
-    const shapes = () => JSON.stringify({ ...d.params, ...d.constants });
-    for (const b of info.storage) {
-      const v = d.bind[b.name];
-      if (!v) throw new Error(`kernel ${k.name}: binding '${b.name}' (@binding(${b.binding})) was not given a buffer`);
-      const n = sizes[b.name];
-      if (n === undefined) throw new Error(`kernel ${k.name}: its sizes() gives no element count for binding '${b.name}'`);
-      const need = n * b.elementBytes;
-      if (v.size < need) {
-        throw new Error(
-          `kernel ${k.name}: binding '${b.name}' (@binding(${b.binding}), ${b.typeName}) needs ${need} bytes ` +
-            `(${n} elements) for ${shapes()}, but the buffer bound there has ${v.size} bytes`,
-        );
-      }
-      if (v.size > this.limits.maxBindingBytes) {
-        throw new Error(
-          `kernel ${k.name}: binding '${b.name}' is ${v.size} bytes, over the ${this.limits.maxBindingBytes}-byte ` +
-            `storage binding limit; the op must split its work`,
-        );
-      }
-      if (v.offset % this.limits.storageAlign !== 0) {
-        throw new Error(`kernel ${k.name}: binding '${b.name}' offset ${v.offset} is not a multiple of ${this.limits.storageAlign}`);
-      }
-    }
-    // WebGPU forbids a writable binding that overlaps any other binding of the same dispatch.
-    for (let i = 0; i < info.storage.length; i++) {
-      for (let j = i + 1; j < info.storage.length; j++) {
-        const a = info.storage[i]!, b = info.storage[j]!;
-        if (!a.writable && !b.writable) continue;
-        const va = d.bind[a.name]!, vb = d.bind[b.name]!;
-        if (va.buffer === vb.buffer && va.offset < vb.offset + vb.size && vb.offset < va.offset + va.size) {
-          throw new Error(`kernel ${k.name}: bindings '${a.name}' and '${b.name}' overlap in one buffer and one is written`);
-        }
-      }
-    }
-  }
-
-  private checkParams(k: Kernel<any>, fields: Map<string, UniformField>, params: Params): void {
-    for (const name of Object.keys(params)) {
-      if (!fields.has(name)) throw new Error(`kernel ${k.name}: parameter '${name}' is not a field of its uniform struct`);
-    }
-    for (const [name, f] of fields) {
-      const v = params[name];
-      if (v === undefined) throw new Error(`kernel ${k.name}: missing parameter '${name}'`);
-      const ok =
-        f.type === 'f32' ? Number.isFinite(v) :
-        Number.isInteger(v) && (f.type === 'u32' ? v >= 0 && v <= 0xffffffff : v >= -0x80000000 && v <= 0x7fffffff);
-      if (!ok) throw new Error(`kernel ${k.name}: parameter '${name}' = ${v} is not a valid ${f.type}`);
-    }
-  }
-
   /** Packs the dispatch's (checked) uniforms into this batch's uniform buffer; returns their byte offset. */
   private packUniforms(info: KernelInfo, params: Params): number {
     const u = info.uniform!;
@@ -459,65 +433,4 @@ export class Runtime {
   }
 }
 
-/** Timestamp pairs around every dispatch, resolved at each submit and summed per kernel. */
-class Profiler {
-  private readonly capacity = 1024;
-  private readonly set: GPUQuerySet;
-  private names: string[] = [];
-  private readonly totals = new Map<string, { ns: number; n: number }>();
-  private readonly pending: Promise<void>[] = [];
-  private toRead: (() => Promise<void>)[] = [];
-
-  constructor(
-    private readonly device: GPUDevice,
-    private readonly pool: BufferPool,
-  ) {
-    this.set = device.createQuerySet({ type: 'timestamp', count: this.capacity * 2 });
-  }
-
-  next(name: string): GPUComputePassTimestampWrites {
-    if (this.names.length >= this.capacity) throw new Error('profiler: too many dispatches in one submit');
-    const i = this.names.push(name) - 1;
-    return { querySet: this.set, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
-  }
-
-  resolve(encoder: GPUCommandEncoder): void {
-    if (!this.names.length) return;
-    const bytes = this.names.length * 16;
-    const resolved = this.device.createBuffer({ size: bytes, usage: 0x200 | 0x4 }); // QUERY_RESOLVE | COPY_SRC
-    const staging = this.pool.acquire('readback', bytes);
-    encoder.resolveQuerySet(this.set, 0, this.names.length * 2, resolved, 0);
-    encoder.copyBufferToBuffer(resolved, 0, staging, 0, bytes);
-    const names = this.names;
-    this.names = [];
-    // Mapped only once the submit that fills it has been made.
-    this.toRead.push(async () => {
-        await staging.mapAsync(1, 0, bytes);
-        const t = new BigUint64Array(staging.getMappedRange(0, bytes).slice(0));
-        staging.unmap();
-        this.pool.release(staging, false);
-        resolved.destroy();
-        names.forEach((n, i) => {
-          const e = this.totals.get(n) ?? { ns: 0, n: 0 };
-          e.ns += Number(t[2 * i + 1]! - t[2 * i]!);
-          e.n++;
-          this.totals.set(n, e);
-        });
-    });
-  }
-
-  submitted(): void {
-    for (const read of this.toRead.splice(0)) this.pending.push(read());
-  }
-
-  async report(): Promise<{ kernel: string; ms: number; dispatches: number }[]> {
-    await Promise.all(this.pending.splice(0));
-    const out = [...this.totals].map(([kernel, e]) => ({ kernel, ms: e.ns / 1e6, dispatches: e.n })).sort((a, b) => b.ms - a.ms);
-    this.totals.clear();
-    return out;
-  }
-}
-
 const align4 = (n: number): number => Math.ceil(n / 4) * 4;
-const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
-const lcm = (a: number, b: number): number => (a / gcd(a, b)) * b;

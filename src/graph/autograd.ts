@@ -7,8 +7,9 @@ export interface Node {
   op: string;
   inputs: readonly Tensor[];
   /**
-   * Gradients of the inputs given the output's gradient `g`, one per input (null where none flows).
-   * A closure returns new tensors or `g` itself; the engine owns and frees what it returns.
+   * Gradients of the inputs given the output's gradient `g`, exactly one per input (null where none
+   * flows). It runs in a scope: temporaries it creates are freed, and the engine owns what it
+   * returns (new tensors or `g` itself).
    */
   backward(g: Tensor): readonly (Tensor | null)[];
   /** Op-private tensors kept for backward (argmax indices, dropout masks): freed after it runs. */
@@ -104,13 +105,17 @@ export function backward(root: Tensor, seed?: Tensor): void {
         toLeaf(t, g);
         continue;
       }
-      const gs = node.backward(g);
+      const gs = scope(() => node.backward(g));
+      if (gs.length !== node.inputs.length) {
+        for (const gi of gs) if (gi && gi !== g) gi.dispose();
+        throw new Error(`backward of ${node.op}: returned ${gs.length} gradients for ${node.inputs.length} inputs`);
+      }
       node.inputs.forEach((input, j) => {
         let gi = gs[j];
         if (!gi) return;
         if (gi === g) gi = g.alias(input.shape);
         if (!input.requiresGrad) return gi.dispose();
-        if (gi.size !== input.size) throw new Error(`backward of ${node.op}: gradient for input ${j} has ${gi.size} elements, input has ${input.size}`);
+        if (gi.size !== input.size) throw new Error(`backward of ${node.op}: gradient for input ${j}${input.name ? ` (${input.name})` : ''} has ${gi.size} elements, input has ${input.size}`);
         const prev = grads.get(input);
         if (!prev) return void grads.set(input, gi);
         grads.set(input, sum2(prev, gi));

@@ -1,6 +1,7 @@
 // Modules hold named parameters in a stable order: their own fields in declaration order, nested
 // modules (and arrays of them) recursively, named with dots as in PyTorch (`layers.0.weight`).
-import { half as halfCopy } from './ops.js';
+import { half as halfCopy } from './core.js';
+import type { Runtime } from '../gpu/runtime.js';
 import { Tensor, keep } from './tensor.js';
 
 /** Marks a tensor as a trainable parameter that outlives every scope. */
@@ -43,6 +44,31 @@ export class Module {
     return this.namedParameters().map(([, t]) => t);
   }
 
+  /**
+   * Writes each parameter's dotted name into the tensor (`heads.maskOut.weight`), so that errors
+   * and optimizer state name it. Called by top-level models once built; returns this.
+   */
+  nameParameters(): this {
+    for (const [name, p] of this.namedParameters()) p.name = name;
+    return this;
+  }
+
+  /** The runtime that holds the parameters. */
+  get rt(): Runtime {
+    const p = this.parameters()[0];
+    if (!p) throw new Error(`${this.constructor.name} has no parameters, so no runtime`);
+    return p.rt;
+  }
+
+  /** Frees every parameter and its gradient; the module cannot be used afterwards. */
+  dispose(): void {
+    for (const p of this.parameters()) {
+      p.grad?.dispose();
+      p.grad = null;
+      p.dispose();
+    }
+  }
+
   /** Child modules, recursively, this one first. */
   modules(): Module[] {
     const out: Module[] = [this];
@@ -78,19 +104,9 @@ export class Module {
    * The module can no longer be trained or loaded into (it can still be exported).
    */
   half(): this {
-    for (const m of this.modules()) {
-      const fields = m as unknown as Record<string, unknown>;
-      for (const [k, v] of Object.entries(m)) {
-        if (!(v instanceof Tensor) || !v.isParameter || v.dtype !== 'f32' || v.shape.length < 2) continue;
-        const h = keep(halfCopy(v));
-        h.isParameter = true;
-        h.name = v.name;
-        fields[k] = h;
-        v.dispose();
-      }
+    for (const [, p] of this.namedParameters()) {
+      if (p.dtype === 'f32' && p.shape.length >= 2) p.replaceStorage(halfCopy(p));
     }
-    const left = this.namedParameters().find(([, p]) => p.dtype === 'f32' && p.shape.length >= 2);
-    if (left) throw new Error(`half(): parameter '${left[0]}' is not a module field and was not converted`);
     return this;
   }
 

@@ -1,15 +1,16 @@
 // Differentiable vision ops over NHWC tensors: convolution, pooling (incl. OverFeat fine-stride),
-// bilinear resampling, dropout. Re-exported through ops.
+// bilinear resampling, dropout, channel concatenation. Re-exported through ops.
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convGeometry, type Padding } from '../kernels/conv2d.js';
 import { depthwiseBackwardInput, depthwiseBackwardWeight, depthwiseForward } from '../kernels/depthwise.js';
 import { map, MapOp } from '../kernels/elementwise.js';
-import { concatChannels as concatKernel, gatherRows as gatherKernel, interleave as interleaveKernel, sliceChannels, transpose } from '../kernels/layout.js';
+import { concatChannels as concatKernel, interleave as interleaveKernel, sliceChannels, transpose } from '../kernels/layout.js';
+import { pasteMasks as pasteKernel } from '../kernels/paste.js';
 import { maxPoolBackward, maxPoolForward, poolOutputSize, type PoolGeometry } from '../kernels/pool.js';
 import { resizeBilinear as resizeKernel, resizeBilinearBackward, type ResizeGeometry } from '../kernels/resize.js';
 import { dropout as dropoutKernel } from '../kernels/dropout.js';
 import { sumRows } from '../kernels/reduce.js';
 import { record } from './autograd.js';
-import { linear, reshape } from './ops.js';
+import { linear, reshape } from './core.js';
 import { Tensor } from './tensor.js';
 
 const shapeStr = (s: readonly number[]): string => `[${s.join(', ')}]`;
@@ -88,8 +89,7 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, o: Conv2dOptions
       db = Tensor.empty([Cout], { rt: x.rt });
       sumRows(x.rt, masked.view(), db.view(), N * g.OH * g.OW, Cout, 1, act.act);
     }
-    if (masked !== gy) masked.dispose();
-    return [dx, dw, db];
+    return b ? [dx, dw, db] : [dx, dw];
   });
 }
 
@@ -124,8 +124,7 @@ export function depthwiseConv2d(x: Tensor, w: Tensor, b?: Tensor | null, o: Conv
       db = Tensor.empty([C], { rt: x.rt });
       sumRows(x.rt, masked.view(), db.view(), N * g.OH * g.OW, C, 1);
     }
-    if (masked !== gy) masked.dispose();
-    return [dx, dw, db];
+    return b ? [dx, dw, db] : [dx, dw];
   });
 }
 
@@ -237,15 +236,32 @@ export function concatChannels(a: Tensor, b: Tensor): Tensor {
   });
 }
 
-/** Rows `index` of a [rows, cols] matrix (not differentiable: for inference on selected locations). */
-export function gatherRows(x: Tensor, index: readonly number[]): Tensor {
-  if (x.shape.length !== 2) throw new Error(`gatherRows: expected [rows, cols], got ${shapeStr(x.shape)}`);
-  const [rows, cols] = x.shape as [number, number];
-  for (const i of index) if (!(Number.isInteger(i) && i >= 0 && i < rows)) throw new Error(`gatherRows: index ${i} out of range [0, ${rows})`);
-  const out = Tensor.empty([index.length, cols], { rt: x.rt });
-  if (index.length === 0) return out;
-  const idx = Tensor.from(index, [index.length], { rt: x.rt, dtype: 'u32' });
-  gatherKernel(x.rt, x.view(), idx.view(), out.view(), rows, index.length, cols);
-  idx.dispose();
-  return out;
+export interface PasteArgs {
+  /** Per mask: x0, y0, height and first word of its box in `bits` (u32 x 4). */
+  boxes: Uint32Array;
+  /** Per mask: its window's x, y and side in image pixels, and 0 (f32 x 4). */
+  windows: Float32Array;
+  /** Words of the packed output (each box: width x ceil(height / 32)). */
+  words: number;
+  /** Logit threshold: a pixel is set where the resampled logit exceeds it. */
+  threshold: number;
+}
+
+/**
+ * Mask logits [n, m, m, 1] (or [n, m*m]) resampled into their windows, thresholded and bit-packed
+ * column by column into their boxes: a u32 tensor [words] (see shaders/paste.wgsl). Not differentiable.
+ */
+export function pasteMasks(logits: Tensor, a: PasteArgs): Tensor {
+  const n = a.boxes.length / 4;
+  const m = Math.round(Math.sqrt(logits.size / Math.max(1, logits.shape[0] ?? 1)));
+  if (!Number.isInteger(n) || a.windows.length !== a.boxes.length) throw new Error(`pasteMasks: boxes (${a.boxes.length}) and windows (${a.windows.length}) must hold 4 values per mask`);
+  if ((logits.shape[0] ?? 0) < n || m * m * (logits.shape[0] ?? 0) !== logits.size) throw new Error(`pasteMasks: logits ${shapeStr(logits.shape)} do not hold ${n} square masks`);
+  const bits = Tensor.empty([a.words], { rt: logits.rt, dtype: 'u32' });
+  if (a.words === 0 || n === 0) return bits;
+  const boxes = Tensor.from(a.boxes, [a.boxes.length], { rt: logits.rt, dtype: 'u32' });
+  const windows = Tensor.from(a.windows, [a.windows.length], { rt: logits.rt });
+  pasteKernel(logits.rt, { logits: logits.view(), boxes: boxes.view(), windows: windows.view(), bits: bits.view(), n, m, words: a.words, threshold: a.threshold });
+  boxes.dispose();
+  windows.dispose();
+  return bits;
 }

@@ -45,6 +45,11 @@ function collect(v: unknown, into: Set<Tensor>): void {
   else if (v && typeof v === 'object') for (const x of Object.values(v)) collect(x, into);
 }
 
+/** Waits until the GPU has finished the work recorded so far (stage timings; not needed for reads). */
+export async function settled(rt: Runtime = getRuntime()): Promise<void> {
+  await rt.sync();
+}
+
 /**
  * Runs `fn` and disposes every tensor created inside it, except those in its result (moved to the
  * enclosing scope) and those passed to keep(). `fn` must be synchronous: no readbacks inside.
@@ -93,7 +98,7 @@ export class Tensor {
   private constructor(
     readonly rt: Runtime,
     shape: readonly number[],
-    readonly dtype: DType,
+    private precision: DType,
     storage: Storage,
   ) {
     for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new Error(`invalid shape [${shape.join(', ')}]`);
@@ -119,6 +124,10 @@ export class Tensor {
     const arr = dtype === 'f32' ? Float32Array.from(data) : dtype === 'f16' ? packHalves(data) : dtype === 'u32' ? Uint32Array.from(data) : Int32Array.from(data);
     if (arr.length > 0) t.rt.write(t.binding(), arr);
     return t;
+  }
+
+  get dtype(): DType {
+    return this.precision;
   }
 
   get disposed(): boolean {
@@ -156,6 +165,22 @@ export class Tensor {
     const s = this.live();
     s.refs++;
     return new Tensor(this.rt, shape, this.dtype, s);
+  }
+
+  /**
+   * Takes over the storage and dtype of `src` (same shape), which is disposed: a parameter changes
+   * precision in place (half()) and keeps its identity, name and module field.
+   */
+  replaceStorage(src: Tensor): void {
+    if (src.shape.join() !== this.shape.join()) throw new Error(`replaceStorage: [${src.shape.join(', ')}] does not match ${this.name || 'tensor'} [${this.shape.join(', ')}]`);
+    const s = src.live();
+    s.refs++;
+    src.dispose();
+    this.live().release();
+    this.storage = s;
+    this.precision = src.precision;
+    this.grad?.dispose();
+    this.grad = null;
   }
 
   /** Shares storage when this tensor's storage has no other user. */

@@ -3,10 +3,8 @@
 // windows across scales, masks only for those N (one matrix product for all scales from their embedding
 // maps), and the masks resampled, thresholded and pasted into image coordinates on the GPU.
 import { noGrad } from '../graph/autograd.js';
-import { gatherRows, reshape } from '../graph/ops.js';
-import { Tensor } from '../graph/tensor.js';
-import type { Runtime } from '../gpu/runtime.js';
-import { pasteMasks } from '../kernels/paste.js';
+import { concatRows, gatherRows, pasteMasks, reshape } from '../graph/ops.js';
+import { settled, Tensor } from '../graph/tensor.js';
 import type { DenseModel } from '../model/deepmask.js';
 import { paddedInput, resizeRgb } from '../data/image.js';
 import { imageFromInput, type ImageInput } from '../data/image-input.js';
@@ -230,70 +228,57 @@ export class ImageEncoding {
     if (this.disposed) throw new Error('this image encoding was disposed');
   }
 
+  /** Mask logits [top.length, m*m] of the chosen windows, row i for top[i]: one matrix product per scale, one gather. */
+  private rankedMasks(top: Candidate[]): Tensor {
+    const m = this.model.config.maskSize;
+    const perScale = this.maps.map(() => [] as number[]);
+    top.forEach((cand, i) => perScale[cand.scale]!.push(i));
+    // One mask-head product for all scales (their heads are the same): each scale's chosen
+    // embeddings are gathered and stacked, the head runs once, and a last gather puts the logits in
+    // rank order. (A product per scale cost a click up to six of 2-5 rows.)
+    return noGrad(() => {
+      const parts: Tensor[] = [], order: number[] = [];
+      perScale.forEach((idx, k) => {
+        if (!idx.length) return;
+        const map = this.maps[k]!;
+        const [, gh, gw, E] = map.embedding.shape as [number, number, number, number];
+        parts.push(gatherRows(reshape(map.embedding, [gh * gw, E]), idx.map((i) => top[i]!.r * map.cols + top[i]!.c)));
+        order.push(...idx);
+      });
+      const chosen = parts.length === 1 ? parts[0]! : concatRows(parts);
+      const n = chosen.shape[0]!;
+      const logits = reshape(this.model.masksAt(reshape(chosen, [1, 1, n, chosen.shape[1]!]), [...Array(n).keys()]), [n, m * m]);
+      const rowOf = new Array<number>(top.length);
+      order.forEach((i, row) => (rowOf[i] = row));
+      return gatherRows(logits, rowOf);
+    });
+  }
+
+
   /** Masks for the chosen windows (one matrix product per scale), pasted on the GPU, as RLE. */
   private async materialize(top: Candidate[], threshold: number, t: Timings, o: { timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal }): Promise<Proposal[]> {
     const rt = this.model.rt;
-    const { inputSize: S, stride, maskSize: m } = this.model.config;
+    const { inputSize: S, stride } = this.model.config;
     const stage = async (key: keyof Timings, t0: number) => {
-      if (o.timeStages) await rt.sync();
+      if (o.timeStages) await settled(rt);
       t[key] += performance.now() - t0;
     };
     checkAbort(o.signal);
     let t0 = performance.now();
-    const perScale = this.maps.map(() => [] as number[]);
-    top.forEach((cand, i) => perScale[cand.scale]!.push(i));
-    // One mask-head product for all scales (their heads are the same): each scale's chosen
-    // embeddings are gathered into one [1, 1, n, E] map, which masksAt() reads in rank order, so
-    // that proposal i reads logits row i. (A product per scale cost a click up to six of 2-5 rows.)
-    const logits = !top.length ? Tensor.empty([1, m * m], { rt }) : noGrad(() => {
-      const E = this.maps[0]!.embedding.shape[3]!;
-      const chosen = Tensor.empty([1, 1, top.length, E], { rt });
-      const pos = new Array<number>(top.length);
-      let at = 0;
-      perScale.forEach((idx, k) => {
-        if (!idx.length) return;
-        const map = this.maps[k]!;
-        const [, gh, gw] = map.embedding.shape as [number, number, number, number];
-        const g = gatherRows(reshape(map.embedding, [gh * gw, E]), idx.map((i) => top[i]!.r * map.cols + top[i]!.c));
-        copyRows(rt, g, chosen, at, idx.length * E);
-        g.dispose();
-        idx.forEach((i, j) => (pos[i] = at + j));
-        at += idx.length;
-      });
-      const mk = this.model.masksAt(chosen, pos);
-      chosen.dispose();
-      return mk;
-    });
+    const logits = top.length ? this.rankedMasks(top) : null;
     try {
       await stage('masks', t0);
       o.onProgress?.({ stage: 'masks', done: 1, total: 1 });
       checkAbort(o.signal);
 
-      // Windows in the caller's pixels: masks are pasted at the input image's full resolution.
       t0 = performance.now();
       const H = this.height, W = this.width;
-      const boxes = new Uint32Array(Math.max(1, top.length) * 4), wins = new Float32Array(Math.max(1, top.length) * 4);
-      const meta = top.map((cand, i) => {
-        const s = this.scales[cand.scale]! / this.f;
-        const side = S / s, wx = (stride * cand.c - S / 2) / s, wy = (stride * cand.r - S / 2) / s;
-        const x0 = clamp(Math.floor(wx), 0, W), x1 = clamp(Math.ceil(wx + side), 0, W);
-        const y0 = clamp(Math.floor(wy), 0, H), y1 = clamp(Math.ceil(wy + side), 0, H);
-        return { s, side, wx, wy, x0, y0, w: x1 - x0, h: y1 - y0, first: 0, i };
-      });
-      let words = 0;
-      for (const b of meta) {
-        b.first = words;
-        words += b.w * Math.ceil(b.h / 32);
-        boxes.set([b.x0, b.y0, b.h, b.first], b.i * 4);
-        wins.set([b.wx, b.wy, b.side, 0], b.i * 4);
-      }
+      const { meta, boxes, wins, words } = pasteLayout(top, this.scales.map((s) => s / this.f), S, stride, W, H);
       let bits: Uint32Array = new Uint32Array(0);
-      if (words > 0) {
-        const bitsT = Tensor.empty([words], { rt, dtype: 'u32' });
-        const boxesT = Tensor.from(boxes, [boxes.length], { rt, dtype: 'u32' }), winsT = Tensor.from(wins, [wins.length], { rt });
-        pasteMasks(rt, { logits: logits.view(), boxes: boxesT.view(), windows: winsT.view(), bits: bitsT.view(), n: top.length, m, words, threshold: logit(threshold) });
+      if (words > 0 && logits) {
+        const bitsT = pasteMasks(logits, { boxes, windows: wins, words, threshold: logit(threshold) });
         bits = (await bitsT.readInts()) as Uint32Array;
-        for (const v of [bitsT, boxesT, winsT]) v.dispose();
+        bitsT.dispose();
       }
       t.paste += performance.now() - t0;
       o.onProgress?.({ stage: 'paste', done: 1, total: 1 });
@@ -309,9 +294,33 @@ export class ImageEncoding {
       o.onProgress?.({ stage: 'rle', done: 1, total: 1 });
       return proposals;
     } finally {
-      logits.dispose();
+      logits?.dispose();
     }
   }
+}
+
+/**
+ * Where each chosen window's mask goes, in the caller's pixels (masks are pasted at the input
+ * image's full resolution): its window, its box clipped to the image, and the first word of its
+ * bits (each box column takes ceil(h / 32) words). `scales` maps analysed to the caller's pixels.
+ */
+function pasteLayout(top: Candidate[], scales: number[], S: number, stride: number, W: number, H: number) {
+  const boxes = new Uint32Array(Math.max(1, top.length) * 4), wins = new Float32Array(Math.max(1, top.length) * 4);
+  const meta = top.map((cand, i) => {
+    const s = scales[cand.scale]!;
+    const side = S / s, wx = (stride * cand.c - S / 2) / s, wy = (stride * cand.r - S / 2) / s;
+    const x0 = clamp(Math.floor(wx), 0, W), x1 = clamp(Math.ceil(wx + side), 0, W);
+    const y0 = clamp(Math.floor(wy), 0, H), y1 = clamp(Math.ceil(wy + side), 0, H);
+    return { s, side, wx, wy, x0, y0, w: x1 - x0, h: y1 - y0, first: 0, i };
+  });
+  let words = 0;
+  for (const b of meta) {
+    b.first = words;
+    words += b.w * Math.ceil(b.h / 32);
+    boxes.set([b.x0, b.y0, b.h, b.first], b.i * 4);
+    wins.set([b.wx, b.wy, b.side, 0], b.i * 4);
+  }
+  return { meta, boxes, wins, words };
 }
 
 /** Ranking of windows: objectness, then scale, row and column (a total order: results are reproducible). */
@@ -330,7 +339,7 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
   const scales = o.scales ?? inferenceDefaults(model).scales;
   if (!scales.length || !scales.every((s) => s > 0 && Number.isFinite(s))) throw new Error(`invalid pyramid scales [${scales.join(', ')}]`);
   const stage = async (key: keyof Timings, t0: number) => {
-    if (o.timeStages) await rt.sync();
+    if (o.timeStages) await settled(rt);
     t[key] += performance.now() - t0;
   };
   checkAbort(o.signal);
@@ -428,12 +437,6 @@ function addPolygons(ps: Proposal[], o: boolean | PolygonOptions | undefined): P
 }
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
-
-/** Copies `src` (its first `n` floats, rows of its last dimension) into `dst` from row `row` on. */
-function copyRows(rt: Runtime, src: Tensor, dst: Tensor, row: number, n: number): void {
-  const s = src.view(), d = dst.view(), width = src.shape[src.shape.length - 1]!;
-  rt.copy({ buffer: s.buffer, offset: s.offset, size: n * 4 }, { buffer: d.buffer, offset: d.offset + row * width * 4, size: n * 4 }, n * 4);
-}
 
 /**
  * COCO RLE (column-major runs, starting with zeros) of an H x W mask that is empty outside the box

@@ -4,6 +4,7 @@ import type { BufferView, Runtime } from '../gpu/runtime.js';
 import { reduceSplits, reluMax } from './matmul.js';
 import { transpose } from './layout.js';
 import { lanesFor, lanesOf, ROWS, tiles } from './tiling.js';
+import { planChunks } from '../gpu/chunks.js';
 
 const TARGET_WORKGROUPS = 256;
 
@@ -129,25 +130,23 @@ export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; ha
     });
     return;
   }
-  const align = rt.limits.storageAlign;
-  let per = Math.floor(rt.limits.maxBindingBytes / tapBytes);
-  while (per > 1 && (per * tapBytes) % align !== 0) per--; // slice offsets stay aligned
-  if ((per * tapBytes) % align !== 0) throw new Error(`conv2d: cannot slice ${p.KH}x${p.KW} weights under the storage binding limit`);
+  // Tap ranges whose weight slices fit a binding at aligned offsets, into partial sums.
+  const per = planChunks(`conv2d ${p.KH}x${p.KW} weights`, taps, [tapBytes], rt.limits);
   const slices = ceilDiv(taps, per);
   const out = p.N * p.OH * p.OW * p.Cout;
-  if (slices * out * 4 > rt.limits.maxBindingBytes) throw new Error(`conv2d: output ${p.N}x${p.OH}x${p.OW}x${p.Cout} too large for split weights`);
-  const partial = { buffer: rt.alloc(slices * out * 4, 'conv2d.tap-partials'), offset: 0, size: slices * out * 4 };
-  for (let s = 0; s < slices; s++) {
-    const tap0 = s * per, n = Math.min(per, taps - tap0);
-    const w = { buffer: a.w.buffer, offset: a.w.offset + tap0 * tapBytes, size: Math.ceil((n * tapBytes) / 16) * 16 };
-    rt.run(forwardKernel, {
-      params: { ...p, tap0, taps: n, yOff: s * out },
-      bind: { x: a.x, ...weights(w), bias: rt.empty, y: partial },
-      constants: { VEC: p.Cout % 4 === 0, BIAS: false, RELU: false, HALF_W: half, ...lanes },
-    });
-  }
-  reduceSplits(rt, { partial, out: a.y, n: out, cols: p.Cout, splits: slices, ...(a.bias ? { bias: a.bias } : {}), relu: a.relu, reluMax: a.reluMax });
-  rt.free(partial.buffer);
+  if (!rt.fits(slices * out * 4)) throw new Error(`conv2d: output ${p.N}x${p.OH}x${p.OW}x${p.Cout} too large for split weights`);
+  rt.scratch(slices * out * 4, 'conv2d.tap-partials', (partial) => {
+    for (let s = 0; s < slices; s++) {
+      const tap0 = s * per, n = Math.min(per, taps - tap0);
+      const w = rt.subView(a.w, tap0 * tapBytes, n * tapBytes).view;
+      rt.run(forwardKernel, {
+        params: { ...p, tap0, taps: n, yOff: s * out },
+        bind: { x: a.x, ...weights(w), bias: rt.empty, y: partial },
+        constants: { VEC: p.Cout % 4 === 0, BIAS: false, RELU: false, HALF_W: half, ...lanes },
+      });
+    }
+    reduceSplits(rt, { partial, out: a.y, n: out, cols: p.Cout, splits: slices, ...(a.bias ? { bias: a.bias } : {}), relu: a.relu, reluMax: a.reluMax });
+  });
 }
 
 /**
@@ -170,16 +169,15 @@ export function conv2dBackwardInput(rt: Runtime, a: { dy: BufferView; w: BufferV
     return;
   }
   // Columns are input channels: the weights transposed per tap to [KH, KW, Cout, Cin] read along Cin.
-  const bytes = p.KH * p.KW * p.Cin * p.Cout * 4;
-  const wT = { buffer: rt.alloc(bytes, 'conv2d.wT'), offset: 0, size: bytes };
-  transpose(rt, a.w, wT, p.KH * p.KW, p.Cin, p.Cout);
-  rt.run(backwardInputKernel, {
-    params: p,
-    bind: { w: wT, wh: rt.empty, bias: rt.empty, y: a.dx, dy: a.dy, act: act.act },
-    constants: { VEC: p.Cin % 4 === 0, RELU_MASK: !!a.act, ...lanesFor(p.Cin) },
-    split: { items: p.N, per: { y: per.y, dy: per.dy, ...(a.act ? { act: per.dy } : {}) }, chunk },
+  rt.scratch(p.KH * p.KW * p.Cin * p.Cout * 4, 'conv2d.wT', (wT) => {
+    transpose(rt, a.w, wT, p.KH * p.KW, p.Cin, p.Cout);
+    rt.run(backwardInputKernel, {
+      params: p,
+      bind: { w: wT, wh: rt.empty, bias: rt.empty, y: a.dx, dy: a.dy, act: act.act },
+      constants: { VEC: p.Cin % 4 === 0, RELU_MASK: !!a.act, ...lanesFor(p.Cin) },
+      split: { items: p.N, per: { y: per.y, dy: per.dy, ...(a.act ? { act: per.dy } : {}) }, chunk },
+    });
   });
-  rt.free(wT.buffer);
 }
 
 /**
@@ -192,11 +190,7 @@ export function conv2dBackwardWeight(rt: Runtime, a: { x: BufferView; dy: Buffer
   const lanes = lanesFor(full.Cout);
   const perX = full.H * full.W * full.Cin * 4, perDy = full.OH * full.OW * full.Cout * 4;
   // Images per dispatch: all of them unless a binding would exceed the limit.
-  const align = rt.limits.storageAlign;
-  const q = lcmAll([align / gcd(perX, align), align / gcd(perDy, align)]);
-  const fit = Math.floor(rt.limits.maxBindingBytes / Math.max(perX, perDy));
-  const imagesPerChunk = full.N * Math.max(perX, perDy) <= rt.limits.maxBindingBytes ? full.N : Math.floor(fit / q) * q;
-  if (imagesPerChunk === 0) throw new Error(`conv2d weight gradient: one image (${Math.max(perX, perDy)} bytes) exceeds the storage binding limit`);
+  const imagesPerChunk = planChunks('conv2d weight gradient', full.N, [perX, perDy], rt.limits);
   const chunks = ceilDiv(full.N, imagesPerChunk);
   const pixelsPerImage = full.OH * full.OW;
   const t = tiles(rows, full.Cout, lanes);
@@ -209,8 +203,8 @@ export function conv2dBackwardWeight(rt: Runtime, a: { x: BufferView; dy: Buffer
     const n = Math.min(imagesPerChunk, full.N - c * imagesPerChunk);
     const n0 = c * imagesPerChunk;
     const pChunk = ceilDiv(n * pixelsPerImage, splitsPerChunk);
-    const x = { buffer: a.x.buffer, offset: a.x.offset + n0 * perX, size: Math.min(Math.ceil((n * perX) / 16) * 16, a.x.buffer.size - a.x.offset - n0 * perX) };
-    const slice = (v: BufferView) => ({ buffer: v.buffer, offset: v.offset + n0 * perDy, size: Math.min(Math.ceil((n * perDy) / 16) * 16, v.buffer.size - v.offset - n0 * perDy) });
+    const x = rt.subView(a.x, n0 * perX, n * perX).view;
+    const slice = (v: BufferView) => rt.subView(v, n0 * perDy, n * perDy).view;
     rt.run(backwardWeightKernel, {
       params: { ...full, N: n, pChunk, splits: splitsPerChunk, split0: c * splitsPerChunk }, // empty splits write zeros
       bind: { x, bias: rt.empty, y: partial, dy4: slice(a.dy), act4: a.act ? slice(a.act) : rt.empty },
@@ -222,6 +216,3 @@ export function conv2dBackwardWeight(rt: Runtime, a: { x: BufferView; dy: Buffer
     rt.free(partial.buffer);
   }
 }
-
-const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
-const lcmAll = (xs: number[]): number => xs.reduce((a, b) => (a / gcd(a, b)) * b, 1);

@@ -1,6 +1,7 @@
 import { kernel, ceilDiv } from '../gpu/kernel.js';
 import type { BufferView, Runtime, Split } from '../gpu/runtime.js';
 import type { Params } from '../gpu/kernel.js';
+import { lcm } from '../gpu/chunks.js';
 
 /** Operation codes of shaders/elementwise.wgsl `map` (its OP override). */
 export const MapOp = {
@@ -78,6 +79,3 @@ export function fill(rt: Runtime, out: BufferView, n: number, value: number): vo
 export function accumulate(rt: Runtime, dst: BufferView, n: number, src: BufferView, nSrc = n, alpha = 1): void {
   rt.run(accumulateKernel, { params: { n, na: nSrc, alpha }, bind: { src, dst }, split: elementSplit<AccParams>(n, 'dst', { src: nSrc }, (c) => ({ n: c, ...(nSrc === n ? { na: c } : {}) })) });
 }
-
-const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
-const lcm = (a: number, b: number): number => (a / gcd(a, b)) * b;

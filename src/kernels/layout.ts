@@ -68,6 +68,13 @@ export function sliceChannels(rt: Runtime, src: BufferView, dst: BufferView, row
   });
 }
 
+/** Rows [srcRow, srcRow + rows) of src to rows from dstRow of dst, `rowBytes` each (a copy command, no binding limit). */
+export function copyRows(rt: Runtime, src: BufferView, srcRow: number, dst: BufferView, dstRow: number, rows: number, rowBytes: number): void {
+  if (rows === 0 || rowBytes === 0) return;
+  const at = (v: BufferView, row: number) => ({ buffer: v.buffer, offset: v.offset + row * rowBytes, size: rows * rowBytes });
+  rt.copy(at(src, srcRow), at(dst, dstRow), rows * rowBytes);
+}
+
 /** dst [n, cols] = rows index[0..n) of src [rows, cols]. */
 export function gatherRows(rt: Runtime, src: BufferView, index: BufferView, dst: BufferView, rows: number, n: number, cols: number): void {
   rt.run(gatherKernel, { params: { n, cols, rows }, bind: { src, index, dst } });

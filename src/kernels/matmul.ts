@@ -75,16 +75,10 @@ export interface MatmulArgs {
   reluMax?: number;
 }
 
-/**
- * A window of a view starting at element `first` (offset aligned down) and its element offset
- * inside; elements are 4 bytes, or 2 for packed halves.
- */
+/** A window of a view from element `first` and its element offset inside; elements are 4 bytes, or 2 for packed halves. */
 function window(rt: Runtime, v: BufferView, first: number, count: number, bytes = 4): { view: BufferView; off: number } {
-  const align = rt.limits.storageAlign;
-  const start = v.offset + first * bytes;
-  const aligned = start - (start % align);
-  const size = Math.min(Math.ceil((start + count * bytes - aligned) / 16) * 16, v.offset + v.size - aligned);
-  return { view: { buffer: v.buffer, offset: aligned, size }, off: (start - aligned) / bytes };
+  const { view, skip } = rt.subView(v, first * bytes, count * bytes);
+  return { view, off: skip / bytes };
 }
 
 /** C = op(A)·op(B) (+ bias) (ReLU). */
@@ -190,16 +184,15 @@ function dispatch(rt: Runtime, q: Piece): void {
     });
     return;
   }
-  const bytes = splits * q.M * q.N * 4;
-  const partial = { buffer: rt.alloc(bytes, 'matmul.partial'), offset: 0, size: bytes };
-  rt.run(matmulKernel, { params: { ...params, cOff: 0 }, bind: { a: q.A.view, ...b, bias: rt.empty, c: partial }, constants: { ...shape, BIAS: false, RELU: false } });
-  reduceSplits(rt, {
-    partial, out: q.C.view, n: q.M * q.N, cols: q.N, splits, ldo: q.C.ld, outOff: q.C.off,
-    ...(q.bias ? { bias: q.bias.view, biasOff: q.bias.off } : {}),
-    relu: q.relu,
-    reluMax: q.reluMax,
+  rt.scratch(splits * q.M * q.N * 4, 'matmul.partial', (partial) => {
+    rt.run(matmulKernel, { params: { ...params, cOff: 0 }, bind: { a: q.A.view, ...b, bias: rt.empty, c: partial }, constants: { ...shape, BIAS: false, RELU: false } });
+    reduceSplits(rt, {
+      partial, out: q.C.view, n: q.M * q.N, cols: q.N, splits, ldo: q.C.ld, outOff: q.C.off,
+      ...(q.bias ? { bias: q.bias.view, biasOff: q.bias.off } : {}),
+      relu: q.relu,
+      reluMax: q.reluMax,
+    });
   });
-  rt.free(partial.buffer);
 }
 
 export interface ReduceArgs {

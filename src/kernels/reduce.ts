@@ -26,9 +26,8 @@ export function sumRows(rt: Runtime, x: BufferView, out: BufferView, rows: numbe
     rt.run(sumRowsKernel, { params: { rows, cols, chunk: CHUNK, chunks: 1, scale }, bind: { x, out, ...masked.bind }, constants: masked.constants });
     return;
   }
-  const bytes = chunks * cols * 4;
-  const partial = { buffer: rt.alloc(bytes, 'sumRows.partial'), offset: 0, size: bytes };
-  rt.run(sumRowsKernel, { params: { rows, cols, chunk: CHUNK, chunks, scale: 1 }, bind: { x, out: partial, ...masked.bind }, constants: masked.constants, split });
-  sumRows(rt, partial, out, chunks, cols, scale);
-  rt.free(partial.buffer);
+  rt.scratch(chunks * cols * 4, 'sumRows.partial', (partial) => {
+    rt.run(sumRowsKernel, { params: { rows, cols, chunk: CHUNK, chunks, scale: 1 }, bind: { x, out: partial, ...masked.bind }, constants: masked.constants, split });
+    sumRows(rt, partial, out, chunks, cols, scale);
+  });
 }

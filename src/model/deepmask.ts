@@ -2,9 +2,9 @@
 // training (B windows in, B masks and scores out); dense form for inference (one image in, an
 // embedding and a score at every window position out, masks computed only where asked).
 import { Module } from '../graph/module.js';
-import { add, gatherRows, reshape, resizeBilinear, softMarginLoss } from '../graph/ops.js';
+import { add, concatRows, gatherRows, reshape, resizeBilinear, sliceRows, softMarginLoss } from '../graph/ops.js';
 import { Rng } from '../graph/random.js';
-import { Tensor } from '../graph/tensor.js';
+import { scope, Tensor } from '../graph/tensor.js';
 import type { Runtime } from '../gpu/runtime.js';
 import { PaperHeadsModule, SharedHeadsModule, type DenseOutput, type Heads } from './heads.js';
 import { presetConfig, type DeepMaskConfig } from './presets.js';
@@ -32,18 +32,23 @@ export interface Prediction {
   scores: Tensor;
 }
 
+/**
+ * Targets of the DeepMask loss. A term whose targets are left out is not part of the loss (the
+ * official code's mask-only and score-only batches): no gradient flows through its head.
+ */
 export interface LossTargets {
   /** Ground-truth masks [B, gtSize, gtSize, 1] of +1 (object) and -1 (background). */
-  masks: Tensor;
+  masks?: Tensor;
   /**
-   * Per-pixel weights of the mask loss, [B, gtSize, gtSize, 1]: 1/gtSize² for positive windows and
-   * 0 for negatives, so that the mask term is the pixel mean over positives only.
+   * Weights of the mask loss: per window [B, 1, 1, 1] (spread over its pixels) or per pixel
+   * [B, gtSize, gtSize, 1]; 1/gtSize² for positive windows and 0 for negatives, so that the mask
+   * term is the pixel mean over positives only.
    */
-  maskWeights: Tensor;
+  maskWeights?: Tensor;
   /** Objectness labels [B, 1] of +1 / -1. */
-  scores: Tensor;
+  scores?: Tensor;
   /** Per-window weights of the score loss [B, 1]: λ = 1/32 in the paper, 0 to skip a window. */
-  scoreWeights: Tensor;
+  scoreWeights?: Tensor;
 }
 
 export class DeepMask extends Module implements DenseModel {
@@ -68,6 +73,7 @@ export class DeepMask extends Module implements DenseModel {
       c.heads.kind === 'paper'
         ? new PaperHeadsModule(c.heads, this.featureSize, ch, c.maskSize, c.dropout, this.rng)
         : new SharedHeadsModule(c.heads, this.featureSize, ch, c.maskSize, c.dropout, this.rng);
+    this.nameParameters();
   }
 
   /** Patch form: x [B, S, S, 3] normalised windows -> mask logits and objectness logits. */
@@ -98,9 +104,18 @@ export class DeepMask extends Module implements DenseModel {
    * (pixel mean at gtSize) plus the weighted soft-margin score loss (Pinheiro et al., eq. 1).
    */
   loss(pred: Prediction, t: LossTargets): Tensor {
-    const maskLoss = softMarginLoss(this.upsampleMasks(pred.masks), t.masks, t.maskWeights);
-    const scoreLoss = softMarginLoss(pred.scores, t.scores, t.scoreWeights);
-    return add(maskLoss, scoreLoss);
+    const pair = (a: Tensor | undefined, b: Tensor | undefined, what: string) => {
+      if (!a !== !b) throw new Error(`DeepMask.loss: give both ${what} or neither`);
+      return a && b ? [a, b] as const : null;
+    };
+    const mask = pair(t.masks, t.maskWeights, 'masks and maskWeights');
+    const score = pair(t.scores, t.scoreWeights, 'scores and scoreWeights');
+    const maskLoss = mask && softMarginLoss(this.upsampleMasks(pred.masks), mask[0], mask[1]);
+    const scoreLoss = score && softMarginLoss(pred.scores, score[0], score[1]);
+    if (maskLoss && scoreLoss) return add(maskLoss, scoreLoss);
+    const only = maskLoss ?? scoreLoss;
+    if (!only) throw new Error('DeepMask.loss: no targets (give masks, scores or both)');
+    return only;
   }
 
   /**
@@ -131,10 +146,6 @@ export class DeepMask extends Module implements DenseModel {
     return this.heads.dense(features);
   }
 
-  get rt(): Runtime {
-    return this.parameters()[0]!.rt;
-  }
-
   /** Mask logits [n, maskSize, maskSize, 1] for the window positions `cells` (row-major index r*cols + c) of a dense embedding. */
   masksAt(embedding: Tensor, cells: readonly number[]): Tensor {
     const [, gh, gw, e] = embedding.shape as [number, number, number, number];
@@ -150,48 +161,28 @@ export class DeepMask extends Module implements DenseModel {
  * features are kept, so the stitched map equals the one-pass map.
  */
 function trunkFeatures(model: DeepMask, x: Tensor): Tensor {
-  const rt = x.rt;
   const [, H, W] = x.shape as [number, number, number, number];
   const trunk = model.trunk, st = model.config.stride, M = trunk.margin;
-  const limit = rt.limits.maxBindingBytes;
-  if (trunk.activationBytes(H, W) <= limit) return trunk.forward(x);
+  const rt = x.rt;
+  if (rt.fits(trunk.activationBytes(H, W))) return trunk.forward(x);
   // Rows of output per strip: as many as fit with the margins.
-  let rows = Math.floor(H / st);
-  while (rows > 1 && trunk.activationBytes(rows * st + 2 * M, W) > limit) rows = Math.ceil(rows / 2);
-  if (trunk.activationBytes(rows * st + 2 * M, W) > limit) throw new Error(`image ${W} px wide is too large for this device even in strips`);
-  const pieces: Tensor[] = [];
-  const C = trunk.outChannels;
-  let fw = 0;
-  for (let r0 = 0; ; r0 += rows) {
-    const top = Math.max(0, r0 * st - M), bottom = Math.min(H, (r0 + rows) * st + M);
-    const strip = sliceRows(x, top, bottom);
-    const f = trunk.forward(strip);
-    strip.dispose();
-    const [, sh, sw] = f.shape as [number, number, number, number];
-    fw = sw;
-    const skip = (r0 * st - top) / st; // feature rows belonging to the margin above
-    const last = bottom >= H; // the last strip keeps every row down to the image's end
-    const keep = last ? sh - skip : Math.min(rows, sh - skip);
-    if (keep > 0) pieces.push(sliceRows(f, skip, skip + keep));
-    f.dispose();
-    if (last || keep < rows) break;
-  }
-  const total = pieces.reduce((n, p) => n + p.shape[1]!, 0);
-  const out = Tensor.empty([1, total, fw, C], { rt });
-  let off = 0;
-  for (const p of pieces) {
-    rt.copy(p.view(), { ...out.view(), offset: off }, p.bytes);
-    off += p.bytes;
-    p.dispose();
-  }
-  return out;
-}
-
-/** Rows [a, b) of a [1, H, W, C] tensor, as a copy. */
-function sliceRows(x: Tensor, a: number, b: number): Tensor {
-  const [, , W, C] = x.shape as [number, number, number, number];
-  const out = Tensor.empty([1, b - a, W, C], { rt: x.rt });
-  const v = x.view();
-  x.rt.copy({ buffer: v.buffer, offset: v.offset + a * W * C * 4, size: (b - a) * W * C * 4 }, out.view(), (b - a) * W * C * 4);
-  return out;
+  const rows = rt.largestFitting(Math.floor(H / st), (r) => trunk.activationBytes(r * st + 2 * M, W));
+  if (rows === 0) throw new Error(`image ${W} px wide is too large for this device even in strips`);
+  // Inference only (the strips are not differentiable): the scope frees every strip and piece.
+  return scope(() => {
+    const image = reshape(x, [H, W, 3]); // the image's rows lead
+    const pieces: Tensor[] = [];
+    for (let r0 = 0; ; r0 += rows) {
+      const top = Math.max(0, r0 * st - M), bottom = Math.min(H, (r0 + rows) * st + M);
+      const f = trunk.forward(reshape(sliceRows(image, top, bottom), [1, bottom - top, W, 3]));
+      const sh = f.shape[1]!;
+      const skip = (r0 * st - top) / st; // feature rows belonging to the margin above
+      const last = bottom >= H; // the last strip keeps every row down to the image's end
+      const keep = last ? sh - skip : Math.min(rows, sh - skip);
+      if (keep > 0) pieces.push(sliceRows(reshape(f, f.shape.slice(1)), skip, skip + keep));
+      if (last || keep < rows) break;
+    }
+    const map = concatRows(pieces);
+    return reshape(map, [1, ...map.shape]);
+  });
 }

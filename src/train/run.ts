@@ -16,7 +16,6 @@ import type { HostTensor } from '../graph/module.js';
 import { plotPanels } from './plot.js';
 import { BatchMaker, type Batch } from './batches.js';
 import { DEFAULT_TRAIN, Trainer, type LogEntry, type TrainOptions, type TrainState, type ValidationMetrics } from './trainer.js';
-import { Progress } from '../cli/progress.js';
 
 export interface RunOptions extends Partial<TrainOptions> {
   /** COCO instances JSON. */
@@ -40,8 +39,6 @@ export interface RunOptions extends Partial<TrainOptions> {
   valWindows?: number;
   workers?: number;
   seed?: number;
-  /** Quiet: no progress line (tests). */
-  quiet?: boolean;
   /** Store the final model's weights in f16 (half the size; checkpoints stay f32). */
   saveF16?: boolean;
 }
@@ -54,8 +51,25 @@ export interface RunResult {
   /** Where the final model is written (only when training completed: not after an interruption). */
   modelDir: string;
   skippedImages: number;
-  /** The signal that stopped the run early (after a checkpoint), or null when it completed. */
-  interrupted: 'SIGINT' | 'SIGTERM' | null;
+  /** Why the run stopped early (after a checkpoint), or null when it completed. */
+  interrupted: StopReason | null;
+}
+
+/** Why a run stopped before its last step (the CLI maps signals to these). */
+export type StopReason = 'SIGINT' | 'SIGTERM';
+
+/** How a caller (the CLI) follows and steers a run: training prints nothing and handles no signal itself. */
+export interface RunHooks {
+  /** Informational lines (data summary, where the model went). Warnings go to console.warn. */
+  log?(line: string): void;
+  /** Every logged training step (a progress line). */
+  onStep?(e: LogEntry, run: { steps: number; batch: number }): void;
+  /** Every validation. */
+  onValidate?(m: ValidationMetrics): void;
+  /** Polled between steps: a reason stops the run after a checkpoint (RunResult.interrupted). */
+  stopReason?(): StopReason | null;
+  /** Called once the run folder is locked, with what releases it (for a caller that must exit at once). */
+  onLocked?(release: () => void): void;
 }
 
 /** A bad option value or a conflict between options and the run on disk; the CLI reports it as a usage error (exit 2). */
@@ -136,7 +150,7 @@ const CKPT = 'checkpoints';
 const LOCK = 'train.lock';
 const stepDir = (step: number) => `step-${String(step).padStart(7, '0')}`;
 
-export async function runTraining(o: RunOptions): Promise<RunResult> {
+export async function runTraining(o: RunOptions, hooks: RunHooks = {}): Promise<RunResult> {
   const warn = (s: string) => console.warn(`warning: ${s}`);
   checkRunOptions(o);
   if (!o.resume && o.preset === undefined) throw new OptionError('--preset is required for a new run');
@@ -157,15 +171,16 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
   }
   const unlock = lockRunFolder(o.out, warn);
   try {
-    return await runLocked(o, present, unlock);
+    hooks.onLocked?.(unlock);
+    return await runLocked(o, present, hooks);
   } finally {
     unlock();
   }
 }
 
 /** The run itself, holding the run folder's lock. */
-async function runLocked(o: RunOptions, present: CocoDataset, unlock: () => void): Promise<RunResult> {
-  const log = (s: string) => !o.quiet && console.log(s);
+async function runLocked(o: RunOptions, present: CocoDataset, hooks: RunHooks): Promise<RunResult> {
+  const log = (s: string) => hooks.log?.(s);
   const warn = (s: string) => console.warn(`warning: ${s}`);
   const ckptRoot = join(o.out, CKPT);
   const latest = join(ckptRoot, 'latest.json');
@@ -248,20 +263,7 @@ async function runLocked(o: RunOptions, present: CocoDataset, unlock: () => void
       throw new Error(`${o.data}: ${(e as Error).message}`);
     }
   };
-  let stop: 'SIGINT' | 'SIGTERM' | null = null;
-  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
-    const code = sig === 'SIGINT' ? 130 : 143;
-    if (stop) {
-      unlock();
-      process.exit(code);
-    }
-    stop = sig;
-    console.error(`\n${sig === 'SIGINT' ? 'interrupted' : 'terminated'}: writing a checkpoint (${sig} again to quit now)`);
-  };
-  const onInt = () => onSignal('SIGINT'), onTerm = () => onSignal('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-  const progress = new Progress(opts.steps);
+  let stop: StopReason | null = null;
   let trainer: Trainer | null = null;
   try {
     // The validation windows: fixed (their own seed), rendered once. Unreadable held-out images are
@@ -315,22 +317,19 @@ async function runLocked(o: RunOptions, present: CocoDataset, unlock: () => void
       {
         onLog: (e: LogEntry) => {
           record({ type: 'train', ...e });
-          if (!o.quiet) progress.update(e.step, e.step * opts.batch, { loss: e.loss, lr: e.lr });
+          hooks.onStep?.(e, { steps: opts.steps, batch: opts.batch });
         },
         onValidate: (m) => {
           lastMetrics = m;
           validations.push(m);
           record({ type: 'val', ...m });
-          if (!o.quiet) {
-            progress.done();
-            log(`validation @${m.step}: mask IoU mean ${m.iouMean.toFixed(3)} median ${m.iouMedian.toFixed(3)}, IoU>=0.5 ${(100 * m.iou50).toFixed(1)}%, IoU>=0.7 ${(100 * m.iou70).toFixed(1)}%, score accuracy ${(100 * m.scoreAccuracy).toFixed(1)}%`);
-          }
+          hooks.onValidate?.(m);
           writeFileAtomic(join(o.out, 'curves.png'), curves(history));
         },
         onCheckpoint: async (step, st) => {
           await writeCheckpoint(ckptRoot, model, st, { preset: model.config.preset, data: o.data, valImages: valIds, options: opts }, { run, skipped });
         },
-        shouldStop: () => stop !== null,
+        shouldStop: () => (stop ??= hooks.stopReason?.() ?? null) !== null,
       },
       valBatch,
     );
@@ -346,7 +345,6 @@ async function runLocked(o: RunOptions, present: CocoDataset, unlock: () => void
       const last = existsSync(latest) ? readLatest(ckptRoot).dir : null;
       throw new Error(`${e.message}; stopped without saving it. ${last ? `The last finite checkpoint is ${last}` : 'No checkpoint was written'}; lower the learning rate (--lr) and start again${last ? ' (or --resume --allow-changes with a lower --lr)' : ''}`);
     }
-    progress.done();
     writeFileAtomic(join(o.out, 'curves.png'), curves(history));
     const modelDir = join(o.out, 'model');
     const interrupted = stop !== null && trainer.step < opts.steps ? stop : null;
@@ -370,9 +368,6 @@ async function runLocked(o: RunOptions, present: CocoDataset, unlock: () => void
     if (skipped.length) log(`skipped ${skipped.length} unreadable image(s)`);
     return { steps: trainer.step, metrics: lastMetrics, validations, modelDir, skippedImages: skipped.length, interrupted };
   } finally {
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
-    progress.done();
     trainer?.dispose();
     await loader.close();
   }
@@ -495,11 +490,12 @@ async function writeCheckpoint(root: string, model: DeepMask, st: TrainState, tr
   mkdirSync(tmp, { recursive: true });
   writeFileSync(join(tmp, WEIGHTS_FILE), weights);
   writeFileSync(join(tmp, CONFIG_FILE), JSON.stringify(config, null, 2));
+  // Optimizer state by parameter name: velocity.<name> tensors, step counts by name.
   const velocities = new Map<string, HostTensor>();
-  st.optimizer.velocities.forEach((v, i) => v && velocities.set(`velocity.${i}`, v));
+  for (const [name, v] of Object.entries(st.optimizer.velocities)) if (v) velocities.set(`velocity.${name}`, v);
   writeFileSync(join(tmp, 'optimizer.safetensors'), writeSafetensors(velocities));
   const { optimizer, ...rest } = st;
-  writeFileSync(join(tmp, 'state.json'), JSON.stringify({ ...rest, optimizerSteps: optimizer.steps, velocities: optimizer.velocities.map((v) => !!v), ...extra }));
+  writeFileSync(join(tmp, 'state.json'), JSON.stringify({ ...rest, optimizerSteps: optimizer.steps, ...extra }));
   const latestFile = join(root, 'latest.json');
   let kept: string[] = [];
   try {
@@ -519,15 +515,19 @@ async function writeCheckpoint(root: string, model: DeepMask, st: TrainState, tr
 
 function readState(dir: string): { state: TrainState; extra: Record<string, unknown> } {
   const file = join(dir, 'state.json');
-  let s: Omit<TrainState, 'optimizer'> & { optimizerSteps: number[]; velocities: boolean[] } & Record<string, unknown>;
+  // optimizerSteps by name; checkpoints before names keep arrays by index (with a `velocities` flag list).
+  let s: Omit<TrainState, 'optimizer'> & { optimizerSteps: number[] | Record<string, number>; velocities?: boolean[] } & Record<string, unknown>;
   try {
     s = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
     throw new Error(`${file}: cannot read the training state (${(e as Error).message})`);
   }
   const v = readSafetensors(readFileSync(join(dir, 'optimizer.safetensors')), join(dir, 'optimizer.safetensors')).tensors;
-  const velocities = s.velocities.map((has, i) => (has ? v.get(`velocity.${i}`) ?? null : null));
-  const state: TrainState = { step: s.step, samples: s.samples, elapsed: s.elapsed, samplerRng: s.samplerRng, modelRng: s.modelRng, optimizer: { steps: s.optimizerSteps, velocities }, excluded: s.excluded };
+  const steps = s.optimizerSteps;
+  const optimizer: TrainState['optimizer'] = Array.isArray(steps)
+    ? { steps, velocities: (s.velocities ?? []).map((has, i) => (has ? v.get(`velocity.${i}`) ?? null : null)) }
+    : { steps, velocities: Object.fromEntries(Object.keys(steps).map((name) => [name, v.get(`velocity.${name}`) ?? null])) };
+  const state: TrainState = { step: s.step, samples: s.samples, elapsed: s.elapsed, samplerRng: s.samplerRng, modelRng: s.modelRng, optimizer, excluded: s.excluded };
   return { state, extra: { run: s.run, skipped: s.skipped } };
 }
 

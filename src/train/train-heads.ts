@@ -8,7 +8,7 @@ import { scope, Tensor } from '../graph/tensor.js';
 import type { DeepMask } from '../model/deepmask.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import type { FeatureWindows, WindowBatch } from './feature-bank.js';
-import { SGD } from './sgd.js';
+import { SGD } from '../graph/optim.js';
 import { learningRate, windowMetrics, type ValidationMetrics } from './trainer.js';
 
 export interface HeadsTrainOptions {
@@ -72,14 +72,13 @@ export class HeadsTrainer {
     const { gtSize: G } = model.config;
     const F = model.featureSize, C = model.trunk.outChannels;
     this.opt.lr = learningRate(opts.lrSchedule, this.step);
-    const maskWeights = new Float32Array(b.n * G * G);
-    for (let i = 0; i < b.n; i++) if (b.labels[i]! > 0) maskWeights.fill(1 / (G * G), i * G * G, (i + 1) * G * G);
+    const maskWeights = Array.from(b.labels, (l) => (l > 0 ? 1 / (G * G) : 0)); // per window, spread over its pixels
     return scope(() => {
       this.opt.zeroGrad();
       const pred = model.forwardFeatures(Tensor.from(b.features, [b.n, F, F, C]));
       const loss = model.loss(pred, {
         masks: Tensor.from(b.targets, [b.n, G, G, 1]),
-        maskWeights: Tensor.from(maskWeights, [b.n, G, G, 1]),
+        maskWeights: Tensor.from(maskWeights, [b.n, 1, 1, 1]),
         scores: Tensor.from(b.labels, [b.n, 1]),
         scoreWeights: Tensor.from(new Float32Array(b.n).fill(opts.lambda), [b.n, 1]),
       });
@@ -92,8 +91,6 @@ export class HeadsTrainer {
   async run(): Promise<void> {
     const { opts, model } = this;
     const rt = model.rt;
-    const submitEvery = rt.submitEvery;
-    rt.submitEvery = Infinity; // a step is one submission
     model.train();
     try {
       if (this.validation && this.step === 0) this.hooks.onValidate?.(await this.evaluate(this.validation));
@@ -103,8 +100,7 @@ export class HeadsTrainer {
       while (next) {
         const batch: WindowBatch = next;
         this.step++;
-        const loss = this.trainStep(batch);
-        rt.flush();
+        const loss = rt.batched(() => this.trainStep(batch)); // a step is one submission
         n0 += batch.n;
         next = this.step < opts.steps ? this.windows.render(this.windows.sample(opts.batch, opts.positiveFraction)) : null;
         const value = await loss.item(); // one step in flight keeps memory bounded; the read is the step's sync
@@ -127,7 +123,6 @@ export class HeadsTrainer {
         if (stop) break;
       }
     } finally {
-      rt.submitEvery = submitEvery;
       model.eval();
     }
   }
@@ -144,7 +139,7 @@ export class HeadsTrainer {
     const tensors = new Map<string, HostTensor>();
     for (const [name, p] of this.model.heads.namedParameters('heads.')) tensors.set(name, { shape: [...p.shape], data: await p.read() });
     const opt = await this.opt.exportState();
-    opt.velocities.forEach((v, i) => v && tensors.set(`optimizer.velocity.${i}`, v));
+    for (const [name, v] of Object.entries(opt.velocities)) if (v) tensors.set(`optimizer.velocity.${name}`, v);
     const state = { step: this.step, steps: opt.steps, rng: this.rng.state(), modelRng: this.model.rng.state() };
     return writeSafetensors(tensors, { format: 'deepmask-heads-checkpoint', state: JSON.stringify(state) });
   }
@@ -154,10 +149,17 @@ export class HeadsTrainer {
     const file = readSafetensors(bytes, source);
     const meta = file.metadata;
     if (meta.format !== 'deepmask-heads-checkpoint' || typeof meta.state !== 'string') throw new Error(`${source}: not a heads checkpoint`);
-    const state = JSON.parse(meta.state) as { step: number; steps: number[]; rng: number[]; modelRng: number[] };
+    // Step counts by parameter name (older checkpoints: an array by index).
+    const state = JSON.parse(meta.state) as { step: number; steps: number[] | Record<string, number>; rng: number[]; modelRng: number[] };
     const heads = new Map([...file.tensors].filter(([k]) => k.startsWith('heads.')));
     this.model.loadState(heads, { partial: true, source });
-    this.opt.loadState({ steps: state.steps, velocities: state.steps.map((_, i) => file.tensors.get(`optimizer.velocity.${i}`) ?? null) });
+    const steps = state.steps;
+    const velocity = (key: string | number) => file.tensors.get(`optimizer.velocity.${key}`) ?? null;
+    this.opt.loadState(
+      Array.isArray(steps)
+        ? { steps, velocities: steps.map((_, i) => velocity(i)) }
+        : { steps, velocities: Object.fromEntries(Object.keys(steps).map((name) => [name, velocity(name)])) },
+    );
     this.rng.setState(state.rng);
     this.model.rng.setState(state.modelRng);
     this.step = state.step;

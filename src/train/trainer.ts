@@ -2,14 +2,12 @@
 // the DeepMask loss, backward and SGD, recorded into a single GPU submission with no readback;
 // the loss is read only every `logEvery` steps. The next batch renders while the GPU works.
 import { noGrad } from '../graph/autograd.js';
-import { add, softMarginLoss } from '../graph/ops.js';
+import { SGD, type IndexedOptimizerState, type OptimizerState } from '../graph/optim.js';
 import type { Rng } from '../graph/random.js';
 import { scope, Tensor } from '../graph/tensor.js';
-import type { DeepMask, Prediction } from '../model/deepmask.js';
+import type { DeepMask, LossTargets, Prediction } from '../model/deepmask.js';
 import type { PatchSampler } from '../data/sampler.js';
-import { SGD } from './sgd.js';
 import type { Batch, BatchMaker } from './batches.js';
-import type { HostTensor } from '../graph/module.js';
 import { NonFiniteError } from '../model/weights.js';
 
 export interface TrainOptions {
@@ -85,7 +83,8 @@ export interface TrainState {
   /** Sampler generator state before the next batch is drawn. */
   samplerRng: number[];
   modelRng: number[];
-  optimizer: { steps: number[]; velocities: (HostTensor | null)[] };
+  /** By parameter name; checkpoints from before names hold the indexed form. */
+  optimizer: OptimizerState | IndexedOptimizerState;
   /** Images the sampler had stopped drawing (unreadable) when samplerRng was taken: resume replays them. */
   excluded?: number[];
 }
@@ -122,9 +121,7 @@ export class Trainer {
   /** Trains until opts.steps (or until hooks.shouldStop()), validating, logging and checkpointing on schedule. */
   async run(): Promise<void> {
     const { opts } = this;
-    const rt = this.model.parameters()[0]!.rt;
-    const submitEvery = rt.submitEvery;
-    rt.submitEvery = Infinity; // a step is one submission
+    const rt = this.model.rt;
     this.model.train();
     let next: Promise<Batch> | null = null;
     try {
@@ -141,8 +138,7 @@ export class Trainer {
         excludedBefore = this.sampler.excludedIds();
         next = this.step < opts.steps ? this.draw() : null;
         const log = this.step % opts.logEvery === 0 || this.step === opts.steps;
-        const loss = this.trainStep(batch);
-        rt.flush();
+        const loss = rt.batched(() => this.trainStep(batch)); // a step is one submission
         this.samples += batch.n;
         // Read every step (it also keeps one step in flight): a non-finite loss stops the run before
         // its weights reach a checkpoint.
@@ -165,7 +161,6 @@ export class Trainer {
         if (stop) break;
       }
     } finally {
-      rt.submitEvery = submitEvery;
       if (next) await next.catch(() => {}); // let an in-flight render settle (and never reject unhandled)
     }
   }
@@ -178,26 +173,11 @@ export class Trainer {
   /** Records one training step on `batch`; returns the (unread) loss. */
   trainStep(batch: Batch): Tensor {
     const { model, opts } = this;
-    const { inputSize: S, gtSize: G } = model.config;
-    const n = batch.n;
+    const S = model.config.inputSize;
     this.opt.lr = learningRate(opts.lrSchedule, this.step);
-    const positives = Array.from(batch.labels, (l) => l > 0);
-    // Joint batches carry both losses; the official alternation has mask-only and score-only batches.
-    const maskTerm = batch.kind !== 'score' && positives.some((p) => p);
-    const scoreTerm = batch.kind !== 'mask';
     return scope(() => {
       this.opt.zeroGrad();
-      const x = Tensor.from(batch.inputs, [n, S, S, 3]);
-      const pred = model.forward(x);
-      const terms: Tensor[] = [];
-      if (maskTerm) {
-        // Per-pixel soft-margin over positives only, each window's term a pixel mean (the paper's 1/(w·h)).
-        const w = new Float32Array(n * G * G);
-        positives.forEach((p, i) => p && w.fill(1 / (G * G), i * G * G, (i + 1) * G * G));
-        terms.push(softMarginLoss(model.upsampleMasks(pred.masks), Tensor.from(batch.targets, [n, G, G, 1]), Tensor.from(w, [n, G, G, 1])));
-      }
-      if (scoreTerm) terms.push(softMarginLoss(pred.scores, Tensor.from(batch.labels, [n, 1]), Tensor.from(new Float32Array(n).fill(opts.lambda), [n, 1])));
-      const loss = terms.length === 2 ? add(terms[0]!, terms[1]!) : terms[0]!;
+      const loss = model.loss(model.forward(Tensor.from(batch.inputs, [batch.n, S, S, 3])), lossTargets(batch, model.config.gtSize, opts.lambda));
       loss.backward();
       this.opt.step();
       return loss;
@@ -233,6 +213,27 @@ export class Trainer {
     this.opt.zeroGrad();
     this.opt.dispose();
   }
+}
+
+/**
+ * The DeepMask loss targets of a batch (tensors in the current scope): the mask term over positives
+ * (weight 1/G² per pixel of a positive window, 0 for negatives: each window's term a pixel mean, the
+ * paper's 1/(w·h)) and the score term weighted by λ. Joint batches carry both terms; the official
+ * alternation's mask-only and score-only batches one, and a batch with no positive no mask term.
+ */
+export function lossTargets(batch: Batch, G: number, lambda: number): LossTargets {
+  const n = batch.n;
+  const t: LossTargets = {};
+  const positive = Array.from(batch.labels, (l) => (l > 0 ? 1 / (G * G) : 0));
+  if (batch.kind !== 'score' && positive.some((w) => w > 0)) {
+    t.masks = Tensor.from(batch.targets, [n, G, G, 1]);
+    t.maskWeights = Tensor.from(positive, [n, 1, 1, 1]);
+  }
+  if (batch.kind !== 'mask') {
+    t.scores = Tensor.from(batch.labels, [n, 1]);
+    t.scoreWeights = Tensor.from(new Float32Array(n).fill(lambda), [n, 1]);
+  }
+  return t;
 }
 
 /**

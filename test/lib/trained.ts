@@ -3,7 +3,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeSynth } from '../../src/cli/synth.js';
+import { writeSynth } from '../../src/data/synth-files.js';
 import { runTraining, type RunOptions, type RunResult } from '../../src/train/run.js';
 
 export const workDir = mkdtempSync(join(tmpdir(), 'deepmask-test-'));
@@ -11,7 +11,7 @@ writeSynth(join(workDir, 'synth'), { images: 120, seed: 11 });
 
 export const synthData = { data: join(workDir, 'synth', 'instances.json'), images: join(workDir, 'synth', 'images') };
 
-export const baseRun: RunOptions = { ...synthData, preset: 'tiny', out: '', quiet: true, holdOut: 20, valWindows: 96, lrSchedule: [[0, 0.01]], logEvery: 50, checkpointEvery: 1000 };
+export const baseRun: RunOptions = { ...synthData, preset: 'tiny', out: '', holdOut: 20, valWindows: 96, lrSchedule: [[0, 0.01]], logEvery: 50, checkpointEvery: 1000 };
 
 export const TRAIN_STEPS = 200;
 let trained: Promise<RunResult & { seconds: number }> | null = null;
