@@ -1,6 +1,6 @@
 // bench/RESULTS.md: every bench/results/<adapter>.json as markdown tables, so that runs on
 // different machines sit side by side.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 interface Doc {
@@ -33,5 +33,7 @@ export function writeResultsMd(dir = 'bench/results', out = 'bench/RESULTS.md'):
       lines.push('');
     }
   }
-  writeFileSync(out, lines.join('\n'));
+  // `npm run bench:models` owns a marked section of the same file: carry it over.
+  const models = existsSync(out) ? /<!-- models -->[\s\S]*<!-- \/models -->/.exec(readFileSync(out, 'utf8')) : null;
+  writeFileSync(out, models ? `${lines.join('\n').trimEnd()}\n\n${models[0]}\n` : lines.join('\n'));
 }
