@@ -1,6 +1,6 @@
 // 2-D convolution over NHWC activations with weights [KH, KW, Cin, Cout]: forward, input gradient
-// and weight gradient, each an implicit GEMM with the matmul's register blocking (shaders/matmul.wgsl):
-// a workgroup owns R GEMM rows, so the gathered operand has one address per workgroup, and each lane
+// and weight gradient, each an implicit GEMM on the GEMM core (shaders/include/gemm.wgsl): a
+// workgroup owns R GEMM rows, so the gathered operand has one address per workgroup, and each lane
 // C vec4 column groups of the contiguous operand.
 //
 //   forward   rows = output pixels, cols = Cout, K = KH*KW*Cin           (x gathered, w along Cout)
@@ -9,6 +9,8 @@
 //
 // dW splits K (pixels) into chunks that write partial sums [split, KH*KW*Cin, Cout], summed in a
 // fixed order by matmul.reduce_splits: deterministic, no atomics.
+//#include gemm
+
 struct Params {
   N: u32,       // images in this dispatch
   H: u32,
@@ -33,19 +35,8 @@ struct Params {
 
 override VEC: bool = false;   // columns (Cout, or Cin for dX) % 4 == 0: vec4 loads of the column operand
 override RELU_MASK: bool = false;  // dX, dW: the forward had a fused ReLU: dy counts only where its output was > 0
-override BIAS: bool = false;
-override RELU: bool = false;
-override RELU_MAX: f32 = 3.40282e38;  // ReLU's upper clamp: 6 for ReLU6
 override SAME_TAP: bool = false;  // dW: Cin % R == 0, so a lane's R rows share one kernel tap
 override HALF_W: bool = false;    // weights stored as IEEE halves in `wh`, two per word (inference); f32 arithmetic
-override WG: u32 = 64u;
-// Lanes along the columns; the other WG / COL_LANES lanes take further groups of R rows. With all
-// lanes on columns (wide layers) a workgroup's rows are uniform and the gathered operand has one
-// address per workgroup; narrow layers trade that for busy lanes.
-override COL_LANES: u32 = 64u;
-const R: u32 = 16u;
-const C: u32 = 2u;
-alias Acc = array<array<vec4f, C>, R>;  // R rows x C vec4 column groups per lane
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;      // forward, dW: [N, H, W, Cin]
@@ -57,6 +48,9 @@ alias Acc = array<array<vec4f, C>, R>;  // R rows x C vec4 column groups per lan
 @group(0) @binding(7) var<storage, read> act: array<f32>;     // with RELU_MASK: the forward output, dy's shape
 @group(0) @binding(8) var<storage, read> act4: array<vec4f>;
 @group(0) @binding(9) var<storage, read> wh: array<u32>;       // with HALF_W: w's elements as packed halves
+
+fn mm_write(e: u32, v: f32) { y[e] = v; }
+fn mm_bias(n: u32) -> f32 { return bias[n]; }
 
 fn dy_at(e: u32) -> f32 {
   if (RELU_MASK) { return select(0.0, dy[e], act[e] > 0.0); }
@@ -86,50 +80,19 @@ fn dy4_at(e: u32) -> f32 {
 // Four consecutive columns [n, n+4) of row `row` of the [rows, cols] matrix held in `w`.
 fn load_w(row: u32, cols: u32, n: u32) -> vec4f {
   if (VEC) { return w4_at(row * cols + min(n, cols - 4u)); }
-  let b = row * cols;
-  let l = cols - 1u;
-  return vec4f(w_at(b + min(n, l)), w_at(b + min(n + 1u, l)), w_at(b + min(n + 2u, l)), w_at(b + min(n + 3u, l)));
+  let e = row * cols + gemm_cols(n, cols);
+  return vec4f(w_at(e[0]), w_at(e[1]), w_at(e[2]), w_at(e[3]));
 }
 
 fn load_dy4(row: u32, cols: u32, n: u32) -> vec4f {
   if (VEC) { return dy4_masked((row * cols + min(n, cols - 4u)) >> 2u); }
-  let b = row * cols;
-  let l = cols - 1u;
-  return vec4f(dy4_at(b + min(n, l)), dy4_at(b + min(n + 1u, l)), dy4_at(b + min(n + 2u, l)), dy4_at(b + min(n + 3u, l)));
+  let e = row * cols + gemm_cols(n, cols);
+  return vec4f(dy4_at(e[0]), dy4_at(e[1]), dy4_at(e[2]), dy4_at(e[3]));
 }
 
-struct Tile { r0: u32, n0: u32, ok: bool }
-
-// Which R rows and which columns this invocation computes, for workgroup tile t.
-fn lane_tile(t: u32, lid: u32, rows: u32, cols: u32) -> Tile {
-  let colGroups = (cols + 4u * C * COL_LANES - 1u) / (4u * C * COL_LANES);
-  let wide = COL_LANES == WG;
-  let lc = select(lid % COL_LANES, lid, wide);
-  let lr = select(lid / COL_LANES, 0u, wide);
-  let r0 = ((t / colGroups) * (WG / COL_LANES) + lr) * R;
-  return Tile(r0, ((t % colGroups) * COL_LANES + lc) * 4u * C, r0 < rows);
-}
-
+// The lane's tile of a rows x cols output (one K split).
 fn tile(wid: vec3u, nwg: vec3u, lid: u32, rows: u32, cols: u32) -> Tile {
-  return lane_tile(workgroup_linear(wid, nwg), lid, rows, cols);
-}
-
-fn store(acc: ptr<function, Acc>, t: Tile, rows: u32, cols: u32, base: u32, epilogue: bool) {
-  for (var i = 0u; i < R; i++) {
-    let m = t.r0 + i;
-    if (m >= rows) { break; }
-    for (var j = 0u; j < C; j++) {
-      for (var u = 0u; u < 4u; u++) {
-        let n = t.n0 + 4u * j + u;
-        if (n < cols) {
-          var v = (*acc)[i][j][u];
-          if (epilogue && BIAS) { v += bias[n]; }
-          if (epilogue && RELU) { v = min(max(v, 0.0), RELU_MAX); }
-          y[base + m * cols + n] = v;
-        }
-      }
-    }
-  }
+  return gemm_tile(workgroup_linear(wid, nwg), lid, rows, cols);
 }
 
 @compute @workgroup_size(WG)
@@ -137,17 +100,16 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let rows = p.N * p.OH * p.OW;
   let t = tile(wid, nwg, lid, rows, p.Cout);
   if (!t.ok) { return; }
+  // Conditions in R-loops use & and | (no short circuit): those loops are unrolled on SwiftShader
+  // (src/gpu/unroll.ts), and 16 unrolled short-circuit chains crash its compiler.
   var oy: array<i32, R>;   // top-left input coordinate of each row's window
   var ox: array<i32, R>;
-  var img: array<u32, R>;  // first pixel of the row's image
-  // Conditions in R-loops use & and | (no short circuit): unrolled for SwiftShader (unroll.ts), 16
-  // short-circuit chains crash its compiler.
+  var img: array<u32, R>;  // the row's image
   for (var i = 0u; i < R; i++) {
-    let m = min(t.r0 + i, rows - 1u);
-    let q = m % (p.OH * p.OW);
-    img[i] = (m / (p.OH * p.OW)) * p.H * p.W;
-    oy[i] = i32((q / p.OW) * p.stride) - i32(p.padY);
-    ox[i] = i32((q % p.OW) * p.stride) - i32(p.padX);
+    let o = nhwc_coords(min(t.r0 + i, rows - 1u), p.OH, p.OW);
+    img[i] = o.n;
+    oy[i] = i32(o.row * p.stride) - i32(p.padY);
+    ox[i] = i32(o.col * p.stride) - i32(p.padX);
   }
   var acc: Acc;
   // Taps [tap0, tap0 + taps): the weight binding holds just their rows.
@@ -160,19 +122,16 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
       let iy = oy[i] + i32(kh * p.dil);
       let ix = ox[i] + i32(kw * p.dil);
       ok[i] = (iy >= 0) & (iy < i32(p.H)) & (ix >= 0) & (ix < i32(p.W));
-      base[i] = select(0u, (img[i] + u32(iy) * p.W + u32(ix)) * p.Cin, ok[i]);
+      base[i] = select(0u, nhwc_pixel(img[i], u32(iy), u32(ix), p.H, p.W) * p.Cin, ok[i]);
     }
     let wrow = (tap - p.tap0) * p.Cin;
     for (var ci = 0u; ci < p.Cin; ci++) {
-      var bv: array<vec4f, C>;
+      var bv: BRow;
       for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + ci, p.Cout, t.n0 + 4u * j); }
-      for (var i = 0u; i < R; i++) {
-        let a = vec4f(select(0.0, x[base[i] + ci], ok[i]));
-        for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
-      }
+      for (var i = 0u; i < R; i++) { let a = vec4f(select(0.0, x[base[i] + ci], ok[i])); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
     }
   }
-  store(&acc, t, rows, p.Cout, p.yOff, true);
+  gemm_store(&acc, t, rows, p.Cout, p.yOff, p.Cout, true);
 }
 
 @compute @workgroup_size(WG)
@@ -182,13 +141,12 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
   if (!t.ok) { return; }
   var iyp: array<i32, R>;  // input coordinate plus padding
   var ixp: array<i32, R>;
-  var img: array<u32, R>;  // first output pixel of the row's image
+  var img: array<u32, R>;  // the row's image
   for (var i = 0u; i < R; i++) {
-    let m = min(t.r0 + i, rows - 1u);
-    let q = m % (p.H * p.W);
-    img[i] = (m / (p.H * p.W)) * p.OH * p.OW;
-    iyp[i] = i32(q / p.W + p.padY);
-    ixp[i] = i32(q % p.W + p.padX);
+    let q = nhwc_coords(min(t.r0 + i, rows - 1u), p.H, p.W);
+    img[i] = q.n;
+    iyp[i] = i32(q.row + p.padY);
+    ixp[i] = i32(q.col + p.padX);
   }
   let s = i32(p.stride);
   var acc: Acc;
@@ -204,34 +162,29 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
         let oy = ty / s;
         let ox = tx / s;
         ok[i] = (ty >= 0) & (tx >= 0) & (oy * s == ty) & (ox * s == tx) & (oy < i32(p.OH)) & (ox < i32(p.OW));
-        base[i] = select(0u, (img[i] + u32(oy) * p.OW + u32(ox)) * p.Cout, ok[i]);
+        base[i] = select(0u, nhwc_pixel(img[i], u32(oy), u32(ox), p.OH, p.OW) * p.Cout, ok[i]);
         anyTap = anyTap | ok[i];
       }
       if (!anyTap) { continue; }  // strided convolutions skip most taps
       let wrow = (kh * p.KW + kw) * p.Cout;
       for (var co = 0u; co < p.Cout; co++) {
-        var bv: array<vec4f, C>;
+        var bv: BRow;
         for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + co, p.Cin, t.n0 + 4u * j); }
-        for (var i = 0u; i < R; i++) {
-          let a = vec4f(select(0.0, dy_at(base[i] + co), ok[i]));
-          for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
-        }
+        for (var i = 0u; i < R; i++) { let a = vec4f(select(0.0, dy_at(base[i] + co), ok[i])); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
       }
     }
   }
-  store(&acc, t, rows, p.Cin, 0u, false);
+  gemm_store(&acc, t, rows, p.Cin, 0u, p.Cin, false);
 }
 
 @compute @workgroup_size(WG)
 fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let rows = p.KH * p.KW * p.Cin;
-  let colGroups = (p.Cout + 4u * C * COL_LANES - 1u) / (4u * C * COL_LANES);
-  let rowTile = R * (WG / COL_LANES);
-  let tiles = ((rows + rowTile - 1u) / rowTile) * colGroups;
+  let tiles = gemm_tiles(rows, p.Cout);
   let g = workgroup_linear(wid, nwg);
   let split = g / tiles;
   if (split >= p.splits) { return; }
-  let t = lane_tile(g % tiles, lid, rows, p.Cout);
+  let t = gemm_tile(g % tiles, lid, rows, p.Cout);
   if (!t.ok) { return; }
 
   var dyy: array<i32, R>;  // tap offset (kh*dil - pad) of each row
@@ -250,32 +203,28 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
   var acc: Acc;
   if (q0 < q1) {
     // Walk output pixels (n, oy, ox) incrementally from q0.
-    var n = q0 / (p.OH * p.OW);
-    var oy = (q0 % (p.OH * p.OW)) / p.OW;
-    var ox = q0 % p.OW;
+    let o = nhwc_coords(q0, p.OH, p.OW);
+    var n = o.n;
+    var oy = o.row;
+    var ox = o.col;
     for (var q = q0; q < q1; q++) {
-      var bv: array<vec4f, C>;
+      var bv: BRow;
       for (var j = 0u; j < C; j++) { bv[j] = load_dy4(q, p.Cout, t.n0 + 4u * j); }
-      let img = n * p.H * p.W;
       let sy = i32(oy * p.stride);
       let sx = i32(ox * p.stride);
       if (SAME_TAP) {
         let iy = sy + dyy[0];
         let ix = sx + dxx[0];
         if ((iy >= 0) & (iy < i32(p.H)) & (ix >= 0) & (ix < i32(p.W))) {
-          let base = (img + u32(iy) * p.W + u32(ix)) * p.Cin + ch[0];
-          for (var i = 0u; i < R; i++) {
-            let a = vec4f(x[base + i]);
-            for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
-          }
+          let base = nhwc_pixel(n, u32(iy), u32(ix), p.H, p.W) * p.Cin + ch[0];
+          for (var i = 0u; i < R; i++) { let a = vec4f(x[base + i]); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
         }
       } else {
         for (var i = 0u; i < R; i++) {
           let iy = sy + dyy[i];
           let ix = sx + dxx[i];
           let ok = (iy >= 0) & (iy < i32(p.H)) & (ix >= 0) & (ix < i32(p.W));
-          let a = vec4f(select(0.0, x[select(0u, (img + u32(iy) * p.W + u32(ix)) * p.Cin + ch[i], ok)], ok));
-          for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
+          let a = vec4f(select(0.0, x[select(0u, nhwc_pixel(n, u32(iy), u32(ix), p.H, p.W) * p.Cin + ch[i], ok)], ok)); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
         }
       }
       ox++;
@@ -286,7 +235,7 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
       }
     }
   }
-  store(&acc, t, rows, p.Cout, (p.split0 + split) * rows * p.Cout, false);
+  gemm_store(&acc, t, rows, p.Cout, (p.split0 + split) * rows * p.Cout, p.Cout, false);
 }
 
 // dX for at most 4 input channels (an RGB first layer), where column blocking would leave most
@@ -296,10 +245,9 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
 fn backward_input_narrow(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let m = workgroup_linear(wid, nwg) * 64u + lid;
   if (m >= p.N * p.H * p.W) { return; }
-  let q = m % (p.H * p.W);
-  let img = (m / (p.H * p.W)) * p.OH * p.OW;
-  let iyp = i32(q / p.W + p.padY);
-  let ixp = i32(q % p.W + p.padX);
+  let q = nhwc_coords(m, p.H, p.W);
+  let iyp = i32(q.row + p.padY);
+  let ixp = i32(q.col + p.padX);
   let s = i32(p.stride);
   var acc = vec4f(0.0);
   for (var kh = 0u; kh < p.KH; kh++) {
@@ -309,15 +257,15 @@ fn backward_input_narrow(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgro
       let oy = ty / s;
       let ox = tx / s;
       if (ty < 0 || tx < 0 || oy * s != ty || ox * s != tx || oy >= i32(p.OH) || ox >= i32(p.OW)) { continue; }
-      let base = (img + u32(oy) * p.OW + u32(ox)) * p.Cout;
+      let base = nhwc_pixel(q.n, u32(oy), u32(ox), p.OH, p.OW) * p.Cout;
       let tap = (kh * p.KW + kw) * p.Cin;
       for (var c = 0u; c < p.Cout; c += 4u) {
         var d: vec4f;
         if (VEC) {
           d = dy4_masked((base + c) >> 2u);
         } else {
-          let l = p.Cout - 1u;
-          d = vec4f(dy_at(base + c), dy_at(base + min(c + 1u, l)), dy_at(base + min(c + 2u, l)), dy_at(base + min(c + 3u, l)));
+          let e = base + gemm_cols(c, p.Cout);
+          d = vec4f(dy_at(e[0]), dy_at(e[1]), dy_at(e[2]), dy_at(e[3]));
           d *= vec4f(1.0, f32(c + 1u < p.Cout), f32(c + 2u < p.Cout), f32(c + 3u < p.Cout));
         }
         for (var ci = 0u; ci < 4u; ci++) {

@@ -91,7 +91,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   for (var kh = 0u; kh < p.KH; kh++) {
     let iy = iy0 + i32(kh * p.dil);
     if (iy < 0 || iy >= i32(p.H)) { continue; }
-    let rowBase = (l.n * p.H + u32(iy)) * p.W;
+    let rowBase = nhwc_pixel(l.n, u32(iy), 0u, p.H, p.W);
     for (var kw = 0u; kw < p.KW; kw++) {
       let wv = load_w(kh * p.KW + kw, l.c);
       for (var j = 0u; j < PX; j++) {
@@ -110,7 +110,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
     if (ox < p.OW) {  // a guard, not a break: the loop unrolls and acc stays in registers (unroll.ts)
       var v = acc[j] + b;
       if (RELU) { v = min(max(v, vec4f(0.0)), vec4f(RELU_MAX)); }
-      store_y(((l.n * p.OH + l.row) * p.OW + ox) * p.C, l.c, v);
+      store_y(nhwc_pixel(l.n, l.row, ox, p.OH, p.OW) * p.C, l.c, v);
     }
   }
 }
@@ -127,7 +127,7 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
     let ty = i32(l.row + p.padY) - i32(kh * p.dil);
     let oy = ty / s;
     if (ty < 0 || oy * s != ty || oy >= i32(p.OH)) { continue; }
-    let rowBase = (l.n * p.OH + u32(oy)) * p.OW;
+    let rowBase = nhwc_pixel(l.n, u32(oy), 0u, p.OH, p.OW);
     for (var kw = 0u; kw < p.KW; kw++) {
       let wv = load_w(kh * p.KW + kw, l.c);
       for (var j = 0u; j < PX; j++) {
@@ -142,7 +142,7 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
   }
   for (var j = 0u; j < PX; j++) {
     let ix = l.col0 + j;
-    if (ix < p.W) { store_y(((l.n * p.H + l.row) * p.W + ix) * p.C, l.c, acc[j]); }
+    if (ix < p.W) { store_y(nhwc_pixel(l.n, l.row, ix, p.H, p.W) * p.C, l.c, acc[j]); }
   }
 }
 
@@ -163,14 +163,15 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
   let q1 = min(pixels, q0 + p.pChunk);
   var acc = vec4f(0.0);
   if (q0 < q1) {
-    var n = q0 / (p.OH * p.OW);
-    var oy = (q0 % (p.OH * p.OW)) / p.OW;
-    var ox = q0 % p.OW;
+    let o = nhwc_coords(q0, p.OH, p.OW);
+    var n = o.n;
+    var oy = o.row;
+    var ox = o.col;
     for (var q = q0; q < q1; q++) {
       let iy = i32(oy * p.stride) + dyy;
       let ix = i32(ox * p.stride) + dxx;
       if (iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W)) {
-        acc = fma(load_x(((n * p.H + u32(iy)) * p.W + u32(ix)) * p.C, c), load_dy(q * p.C, c), acc);
+        acc = fma(load_x(nhwc_pixel(n, u32(iy), u32(ix), p.H, p.W) * p.C, c), load_dy(q * p.C, c), acc);
       }
       ox++;
       if (ox == p.OW) {

@@ -53,7 +53,7 @@ fn map(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 }
 
 struct AccParams { n: u32, na: u32, alpha: f32 }
-@group(0) @binding(0) var<uniform> q: AccParams;
+@group(0) @binding(0) var<uniform> ap: AccParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
@@ -61,6 +61,6 @@ struct AccParams { n: u32, na: u32, alpha: f32 }
 @compute @workgroup_size(64)
 fn accumulate(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = workgroup_linear(wid, nwg) * 64u + lid;
-  if (i >= q.n) { return; }
-  dst[i] = dst[i] + q.alpha * src[i % q.na];
+  if (i >= ap.n) { return; }
+  dst[i] = dst[i] + ap.alpha * src[i % ap.na];
 }

@@ -17,56 +17,50 @@ fn transpose(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
 }
 
 struct InterleaveParams { N: u32, h: u32, w: u32, C: u32 }
-@group(0) @binding(0) var<uniform> q: InterleaveParams;
+@group(0) @binding(0) var<uniform> ip: InterleaveParams;
 
 // [N*4, h, w, C] (image n*4 + dy*2 + dx) -> [N, 2h, 2w, C]: out[n, 2i+dy, 2j+dx] = in[n*4+dy*2+dx, i, j]
 @compute @workgroup_size(64)
 fn interleave(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = workgroup_linear(wid, nwg) * 64u + lid;
-  if (i >= q.N * 4u * q.h * q.w * q.C) { return; }
-  let c = i % q.C;
-  let x = (i / q.C) % (2u * q.w);
-  let y = (i / (q.C * 2u * q.w)) % (2u * q.h);
-  let n = i / (q.C * 4u * q.w * q.h);
-  let img = n * 4u + (y % 2u) * 2u + x % 2u;
-  dst[i] = src[((img * q.h + y / 2u) * q.w + x / 2u) * q.C + c];
+  if (i >= ip.N * 4u * ip.h * ip.w * ip.C) { return; }
+  let o = nhwc_coords(i / ip.C, 2u * ip.h, 2u * ip.w);
+  let img = o.n * 4u + (o.row % 2u) * 2u + o.col % 2u;
+  dst[i] = src[nhwc_pixel(img, o.row / 2u, o.col / 2u, ip.h, ip.w) * ip.C + i % ip.C];
 }
 
 // The inverse permutation (the gradient of interleave).
 @compute @workgroup_size(64)
 fn deinterleave(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = workgroup_linear(wid, nwg) * 64u + lid;
-  if (i >= q.N * 4u * q.h * q.w * q.C) { return; }
-  let c = i % q.C;
-  let j = (i / q.C) % q.w;
-  let r = (i / (q.C * q.w)) % q.h;
-  let img = i / (q.C * q.w * q.h);
-  let o = img % 4u;
-  let n = img / 4u;
-  dst[i] = src[((n * 2u * q.h + 2u * r + o / 2u) * 2u * q.w + 2u * j + o % 2u) * q.C + c];
+  if (i >= ip.N * 4u * ip.h * ip.w * ip.C) { return; }
+  let q = nhwc_coords(i / ip.C, ip.h, ip.w);
+  let o = q.n % 4u;
+  let n = q.n / 4u;
+  dst[i] = src[nhwc_pixel(n, 2u * q.row + o / 2u, 2u * q.col + o % 2u, 2u * ip.h, 2u * ip.w) * ip.C + i % ip.C];
 }
 
 struct ChannelParams { rows: u32, ca: u32, cb: u32, c0: u32 }
-@group(0) @binding(0) var<uniform> c: ChannelParams;
+@group(0) @binding(0) var<uniform> cp: ChannelParams;
 @group(0) @binding(3) var<storage, read> src2: array<f32>;
 
 // Channel concatenation of row-major [rows, ca] and [rows, cb] into [rows, ca + cb].
 @compute @workgroup_size(64)
 fn concat_channels(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = workgroup_linear(wid, nwg) * 64u + lid;
-  let w = c.ca + c.cb;
-  if (i >= c.rows * w) { return; }
+  let w = cp.ca + cp.cb;
+  if (i >= cp.rows * w) { return; }
   let r = i / w;
   let ch = i % w;
-  dst[i] = select(src2[r * c.cb + ch - c.ca], src[r * c.ca + ch], ch < c.ca);
+  dst[i] = select(src2[r * cp.cb + ch - cp.ca], src[r * cp.ca + ch], ch < cp.ca);
 }
 
 // Channels [c0, c0 + cb) of row-major [rows, ca] into [rows, cb].
 @compute @workgroup_size(64)
 fn slice_channels(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = workgroup_linear(wid, nwg) * 64u + lid;
-  if (i >= c.rows * c.cb) { return; }
-  dst[i] = src[(i / c.cb) * c.ca + c.c0 + i % c.cb];
+  if (i >= cp.rows * cp.cb) { return; }
+  dst[i] = src[(i / cp.cb) * cp.ca + cp.c0 + i % cp.cb];
 }
 
 struct GatherParams { n: u32, cols: u32, rows: u32 }

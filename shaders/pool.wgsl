@@ -33,9 +33,10 @@ fn offset_of(o: u32) -> vec2u {
 fn max_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let q = workgroup_linear(wid, nwg) * 64u + lid;
   if (q >= p.N * p.offsets * p.OH * p.OW) { return; }
-  let ox = q % p.OW;
-  let oy = (q / p.OW) % p.OH;
-  let img = q / (p.OW * p.OH);  // n * offsets + o
+  let o = nhwc_coords(q, p.OH, p.OW);
+  let ox = o.col;
+  let oy = o.row;
+  let img = o.n;  // n * offsets + o
   let off = offset_of(img % p.offsets);
   let n = img / p.offsets;
   let y0 = oy * p.stride + off.x;
@@ -46,7 +47,7 @@ fn max_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     var best = -3.4e38;
     var arg = 0u;
     for (var a = 0u; a < ky; a++) {
-      let row = ((n * p.H + y0 + a) * p.W + x0) * p.C + c;
+      let row = nhwc_pixel(n, y0 + a, x0, p.H, p.W) * p.C + c;
       for (var b = 0u; b < kx; b++) {
         let v = x[row + b * p.C];
         if (v > best) { best = v; arg = a * p.k + b; }
@@ -63,9 +64,10 @@ fn max_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 fn max_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let q = workgroup_linear(wid, nwg) * 64u + lid;
   if (q >= p.N * p.H * p.W) { return; }
-  let ix = q % p.W;
-  let iy = (q / p.W) % p.H;
-  let n = q / (p.W * p.H);
+  let at = nhwc_coords(q, p.H, p.W);
+  let ix = at.col;
+  let iy = at.row;
+  let n = at.n;
   let s = i32(p.stride);
   let k = i32(p.k);
   for (var c = 0u; c < p.C; c++) { dx[q * p.C + c] = 0.0; }
@@ -82,7 +84,7 @@ fn max_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     let img = n * p.offsets + o;
     for (var oy = oyLo; oy <= oyHi; oy++) {
       for (var ox = oxLo; ox <= oxHi; ox++) {
-        let j = ((img * p.OH + u32(oy)) * p.OW + u32(ox)) * p.C;
+        let j = nhwc_pixel(img, u32(oy), u32(ox), p.OH, p.OW) * p.C;
         let here = u32((ry - oy * s) * k + (rx - ox * s));
         for (var c = 0u; c < p.C; c++) {
           if (amax[j + c] == here) { dx[q * p.C + c] += dy[j + c]; }

@@ -31,16 +31,13 @@ fn bilinear(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   let i = workgroup_linear(wid, nwg) * 64u + lid;
   if (i >= p.N * p.OH * p.OW * p.C) { return; }
   let c = i % p.C;
-  let x = (i / p.C) % p.OW;
-  let y = (i / (p.C * p.OW)) % p.OH;
-  let n = i / (p.C * p.OW * p.OH);
-  let ty = taps(y, p.ay, p.by, p.IH);
-  let tx = taps(x, p.ax, p.bx, p.IW);
-  let img = n * p.IH;
-  let v00 = src[((img + ty.i0) * p.IW + tx.i0) * p.C + c];
-  let v01 = src[((img + ty.i0) * p.IW + tx.i1) * p.C + c];
-  let v10 = src[((img + ty.i1) * p.IW + tx.i0) * p.C + c];
-  let v11 = src[((img + ty.i1) * p.IW + tx.i1) * p.C + c];
+  let o = nhwc_coords(i / p.C, p.OH, p.OW);
+  let ty = taps(o.row, p.ay, p.by, p.IH);
+  let tx = taps(o.col, p.ax, p.bx, p.IW);
+  let v00 = src[nhwc_pixel(o.n, ty.i0, tx.i0, p.IH, p.IW) * p.C + c];
+  let v01 = src[nhwc_pixel(o.n, ty.i0, tx.i1, p.IH, p.IW) * p.C + c];
+  let v10 = src[nhwc_pixel(o.n, ty.i1, tx.i0, p.IH, p.IW) * p.C + c];
+  let v11 = src[nhwc_pixel(o.n, ty.i1, tx.i1, p.IH, p.IW) * p.C + c];
   let top = v00 + (v01 - v00) * tx.t;
   let bot = v10 + (v11 - v10) * tx.t;
   dst[i] = top + (bot - top) * ty.t;
@@ -66,9 +63,10 @@ fn bilinear_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
   let i = workgroup_linear(wid, nwg) * 64u + lid;
   if (i >= p.N * p.IH * p.IW * p.C) { return; }
   let c = i % p.C;
-  let ix = (i / p.C) % p.IW;
-  let iy = (i / (p.C * p.IW)) % p.IH;
-  let n = i / (p.C * p.IW * p.IH);
+  let at = nhwc_coords(i / p.C, p.IH, p.IW);
+  let ix = at.col;
+  let iy = at.row;
+  let n = at.n;
   let ry = out_range(iy, p.ay, p.by, p.OH);
   let rx = out_range(ix, p.ax, p.bx, p.OW);
   var g = 0.0;
@@ -78,7 +76,7 @@ fn bilinear_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
     var row = 0.0;
     for (var x = rx.x; x <= rx.y; x++) {
       let wx = weight(x, ix, p.ax, p.bx, p.IW);
-      if (wx != 0.0) { row += wx * src[((n * p.OH + y) * p.OW + x) * p.C + c]; }
+      if (wx != 0.0) { row += wx * src[nhwc_pixel(n, y, x, p.OH, p.OW) * p.C + c]; }
     }
     g += wy * row;
   }

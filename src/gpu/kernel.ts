@@ -50,15 +50,14 @@ export interface Kernel<P extends Params = Params> extends KernelSpec<P> {
   info(): KernelInfo;
 }
 
-const PRELUDE = 'prelude';
 const reflected = new Map<string, { code: string; reflect: WgslReflect }>();
 
 function family(shader: string): { code: string; reflect: WgslReflect } {
   let f = reflected.get(shader);
   if (!f) {
-    const body = SHADERS[shader];
-    if (body === undefined) throw new Error(`no shader family '${shader}' (expected shaders/${shader}.wgsl)`);
-    const code = `${SHADERS[PRELUDE] ?? ''}\n${body}`;
+    // The build prepends shaders/include/prelude.wgsl and expands `//#include` lines.
+    const code = SHADERS[shader];
+    if (code === undefined) throw new Error(`no shader family '${shader}' (expected shaders/${shader}.wgsl)`);
     f = { code, reflect: new WgslReflect(code) };
     reflected.set(shader, f);
   }

@@ -1,0 +1,72 @@
+// The GEMM core of matmul.wgsl and conv2d.wgsl (`//#include gemm`), mirrored by
+// src/kernels/tiling.ts. A lane computes R rows x C vec4 column groups of out[rows, cols] =
+// A[rows, K] · B[K, cols], accumulating in f32 registers. With every lane on columns (wide outputs)
+// a workgroup's rows derive from its id only, so each load of A has one address per workgroup (a
+// scalar broadcast on lavapipe, a uniform load on GPUs) and B is read as vec4 along the columns;
+// narrow outputs give the other WG / COL_LANES lanes further groups of R rows instead of idling.
+//
+// A kernel maps its workgroup to a tile (`gemm_tile`), runs its own K loop (where the kernels
+// differ: how A is addressed), and for each k loads its B row into a `BRow` (columns clamped by
+// `gemm_cols`) and adds A's R values (`acc[i][j] = fma(a, bv[j], acc[i][j])`, written in the K loop:
+// a function taking the tile by pointer keeps it in memory on SwiftShader, where register promotion
+// (src/gpu/unroll.ts) cannot follow it into the call); `gemm_store` writes the tile. The including
+// file defines
+//   fn mm_write(e: u32, v: f32)   store element e of the output binding
+//   fn mm_bias(n: u32) -> f32     the bias of column n (read only with BIAS and an epilogue)
+override BIAS: bool = false;
+override RELU: bool = false;
+override RELU_MAX: f32 = 3.40282e38;  // ReLU's upper clamp: 6 for ReLU6
+override WG: u32 = 64u;               // lanes per workgroup
+override COL_LANES: u32 = 64u;        // lanes along the columns; the others take further row groups
+const R: u32 = 16u;                   // rows per lane
+const C: u32 = 2u;                    // vec4 column groups per lane
+alias Acc = array<array<vec4f, C>, R>;
+alias BRow = array<vec4f, C>;         // B[k, n0 .. n0 + 4C)
+
+struct Tile { r0: u32, n0: u32, ok: bool }  // rows [r0, r0 + R), columns [n0, n0 + 4C); ok: r0 < rows
+
+fn gemm_col_groups(cols: u32) -> u32 {
+  return (cols + 4u * C * COL_LANES - 1u) / (4u * C * COL_LANES);
+}
+
+// Workgroup tiles covering a rows x cols output (the workgroups of one K split).
+fn gemm_tiles(rows: u32, cols: u32) -> u32 {
+  let rowTile = R * (WG / COL_LANES);
+  return ((rows + rowTile - 1u) / rowTile) * gemm_col_groups(cols);
+}
+
+// Lane `lid`'s rows and columns in workgroup tile t.
+fn gemm_tile(t: u32, lid: u32, rows: u32, cols: u32) -> Tile {
+  let colGroups = gemm_col_groups(cols);
+  let wide = COL_LANES == WG;
+  let lc = select(lid % COL_LANES, lid, wide);
+  let lr = select(lid / COL_LANES, 0u, wide);
+  let r0 = ((t / colGroups) * (WG / COL_LANES) + lr) * R;
+  return Tile(r0, ((t % colGroups) * COL_LANES + lc) * 4u * C, r0 < rows);
+}
+
+// Columns [n, n+4) clamped to the last one: lanes past the edge read valid memory, never stored.
+// (Read them as e[0] .. e[3]: wgsl_reflect takes `e.x` or `e.w` for a use of a binding x or w.)
+fn gemm_cols(n: u32, cols: u32) -> vec4u {
+  return min(vec4u(n, n + 1u, n + 2u, n + 3u), vec4u(cols - 1u));
+}
+
+// Stores the tile's rows < rows and columns < cols at element base + m * ld + n, adding the bias
+// and applying the ReLU (as the BIAS and RELU overrides say) when `epilogue`.
+fn gemm_store(acc: ptr<function, Acc>, t: Tile, rows: u32, cols: u32, base: u32, ld: u32, epilogue: bool) {
+  for (var i = 0u; i < R; i++) {
+    let m = t.r0 + i;
+    if (m >= rows) { break; }
+    for (var j = 0u; j < C; j++) {
+      for (var u = 0u; u < 4u; u++) {
+        let n = t.n0 + 4u * j + u;
+        if (n < cols) {
+          var v = (*acc)[i][j][u];
+          if (epilogue && BIAS) { v += mm_bias(n); }
+          if (epilogue && RELU) { v = min(max(v, 0.0), RELU_MAX); }
+          mm_write(base + m * ld + n, v);
+        }
+      }
+    }
+  }
+}
