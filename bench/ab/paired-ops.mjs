@@ -1,0 +1,29 @@
+// usage: node bench/ab/paired-ops.mjs DIST_A DIST_B (two builds, e.g. a worktree of an older commit after `node scripts/build.mjs`)
+// Paired A/B through the public ops API: two builds, each its own runtime, alternated.
+const builds = await Promise.all(process.argv.slice(2, 4).map(async (d) => {
+  const m = await import(`${d}/src/index.js`);
+  const rt = await m.init();
+  return { m, rt, name: d };
+}));
+const rnd = (n) => Float32Array.from({ length: n }, (_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
+const cases = {
+  'matmul 512': (m) => { const a = m.Tensor.from(rnd(512 * 512), [512, 512]), b = m.Tensor.from(rnd(512 * 512), [512, 512]); return () => m.noGrad(() => m.ops.matmul(a, b)).dispose(); },
+  'matmul 1024': (m) => { const a = m.Tensor.from(rnd(1024 * 1024), [1024, 1024]), b = m.Tensor.from(rnd(1024 * 1024), [1024, 1024]); return () => m.noGrad(() => m.ops.matmul(a, b)).dispose(); },
+  'conv 56x56x256->256': (m) => { const x = m.Tensor.from(rnd(56 * 56 * 256), [1, 56, 56, 256]), w = m.Tensor.from(rnd(9 * 256 * 256), [3, 3, 256, 256]); return () => m.noGrad(() => m.ops.conv2d(x, w, null, { pad: 1 })).dispose(); },
+  'conv 28x28x512->512': (m) => { const x = m.Tensor.from(rnd(28 * 28 * 512), [1, 28, 28, 512]), w = m.Tensor.from(rnd(9 * 512 * 512), [3, 3, 512, 512]); return () => m.noGrad(() => m.ops.conv2d(x, w, null, { pad: 1 })).dispose(); },
+};
+for (const [name, make] of Object.entries(cases)) {
+  const runs = builds.map((b) => { b.m.setRuntime(b.rt); return make(b.m); });
+  const t = builds.map(() => []);
+  for (let r = 0; r < 8; r++) {
+    const order = r % 2 ? [1, 0] : [0, 1];
+    for (const k of order) {
+      const b = builds[k]; b.m.setRuntime(b.rt);
+      runs[k](); await b.rt.sync();
+      const s = performance.now(); runs[k](); await b.rt.sync(); t[k].push(performance.now() - s);
+    }
+  }
+  const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+  console.log(`${name}: base ${med(t[0]).toFixed(1)} ms, now ${med(t[1]).toFixed(1)} ms, now/base ${(med(t[1]) / med(t[0])).toFixed(3)}`);
+}
+process.exit(0);
