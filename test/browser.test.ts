@@ -117,6 +117,8 @@ test('the page as a tool: a click inside an object returns its mask, shift-click
 
     // A bad file: a visible error, and the picture stays.
     await tab.setInputFiles('#imageFile', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not an image') });
+    // The file is read and decoded asynchronously: wait (bounded) for the page to react.
+    await tab.waitForFunction(() => getComputedStyle(document.getElementById('error')!).display !== 'none', null, { timeout: 15_000 }).catch(() => {});
     const error = await tab.evaluate(() => ({ text: document.getElementById('error')!.textContent, shown: getComputedStyle(document.getElementById('error')!).display !== 'none' }));
     assert.ok(error.shown, 'the error is shown on the page');
     assert.match(error.text ?? '', /notes\.png: cannot decode image/);
