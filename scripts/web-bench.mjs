@@ -2,7 +2,7 @@
 // benches in headless Chromium (WebGPU on SwiftShader), ours beside tfjs-webgpu on the page's adapter,
 // and prints the same tables as `npm run bench`.
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { browserOnly, launchChromium } from './web.mjs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -18,13 +18,7 @@ const dir = mkdtempSync(join(tmpdir(), 'deepmask-webbench-'));
 await build({
   entryPoints: [join(root, 'bench/web/entry.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022',
   outfile: join(dir, 'bench.js'), logLevel: 'warning',
-  plugins: [{
-    name: 'browser-only',
-    setup(b) {
-      b.onResolve({ filter: /^\.\/node\.js$/ }, (a) => (a.importer.endsWith(join('gpu', 'device.ts')) ? { path: 'x', namespace: 'stub' } : undefined));
-      b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'export function nodeGPU() { throw new Error("no WebGPU"); }', loader: 'js' }));
-    },
-  }],
+  plugins: [browserOnly],
 });
 writeFileSync(join(dir, 'index.html'), '<!doctype html><script type="module" src="bench.js"></script>');
 const server = createServer(async (req, res) => {
@@ -33,11 +27,7 @@ const server = createServer(async (req, res) => {
 });
 await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
 const { printSection } = await import(join(root, 'dist/bench/lib/report.js'));
-const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'deepmask-webbench-profile-')), {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   page.on("console", (m) => console.log(`page: ${m.text()}`));

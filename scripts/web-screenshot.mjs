@@ -5,12 +5,8 @@
 // the adapter; prints each step's time. `--train` also trains 60 steps in the page
 // (docs/page-training.png, a few minutes on SwiftShader).
 // Usage: node scripts/web-screenshot.mjs [--train]
-import { chromium } from 'playwright-core';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundle, serve } from './web.mjs';
+import { bundle, serve, launchChromium } from './web.mjs';
 
 const doc = (name) => fileURLToPath(new URL(`../docs/${name}`, import.meta.url));
 const PHOTO = '/assets/photos/000000062554.jpg';
@@ -20,12 +16,7 @@ const SHIFT = [450, 120]; // the noodles
 await bundle();
 const server = await serve(0);
 const port = server.address().port;
-const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'deepmask-shot-')), {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 1000 },
-  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launchChromium({ viewport: { width: 1280, height: 1000 } });
 const text = (id) => page.evaluate((i) => document.getElementById(i).textContent, id);
 const idle = () => page.waitForFunction(() => document.getElementById('cancel').disabled && !document.getElementById('error').textContent, null, { timeout: 900_000 });
 const page = await browser.newPage();

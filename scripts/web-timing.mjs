@@ -4,21 +4,14 @@
 //   SCALES: comma-separated factors (default: the page's choice, which on a software adapter drops
 //   the model's two largest scales; e.g. 0.1768,0.25,0.3536,0.5,0.7071,1 for mobile-coco's own six)
 //   default: /models/mobile-coco/ on /assets/photos/000000062554.jpg, 20 proposals
-import { chromium } from 'playwright-core';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bundle, serve } from './web.mjs';
+import { bundle, serve, launchChromium } from './web.mjs';
 
 const [model = '/models/mobile-coco/', image = '/assets/photos/000000062554.jpg', proposals = '20', scales] = process.argv.slice(2);
 await bundle();
 const server = await serve(0);
 const port = server.address().port;
-const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'deepmask-timing-')), {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.log('pageerror:', e.message));

@@ -4,20 +4,32 @@
 import { build } from 'esbuild';
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The browser build gets a stub for src/gpu/node.ts, the only module that reaches Node's APIs. */
-const browserOnly = {
+export const browserOnly = {
   name: 'browser-only',
   setup(b) {
     b.onResolve({ filter: /^\.\/node\.js$/ }, (args) => (args.importer.endsWith(join('gpu', 'device.ts')) ? { path: 'node-gpu', namespace: 'stub' } : undefined));
     b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'export function nodeGPU() { throw new Error("no WebGPU in this browser"); }', loader: 'js' }));
   },
 };
+
+/** Headless Chromium with WebGPU (SwiftShader where there is no GPU) on a fresh profile. */
+export async function launchChromium(opts = {}) {
+  const { chromium } = await import('playwright-core');
+  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'deepmask-chromium-')), {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    ...opts,
+  });
+}
 
 export async function bundle() {
   const result = await build({

@@ -13,7 +13,7 @@ import { getRuntime, setRuntime } from './graph/tensor.js';
 import type { DeepMask } from './model/deepmask.js';
 import { importModel, parseModelConfig } from './model/weights.js';
 import type { ImageInput } from './data/image-input.js';
-import { area, iou, merge, toBbox, type RLE } from './data/rle.js';
+import { area, contains, iou, merge, toBbox, type RLE } from './data/rle.js';
 import { encode, propose, ImageEncoding, type EncodeOptions, type InferOptions, type InferResult, type PointOptions, type Proposal } from './infer/proposals.js';
 
 /** Download or read progress, in bytes over the model's files (config.json, then model.safetensors). */
@@ -138,7 +138,7 @@ export class Segmenter {
         perPoint.push(got);
         for (const p of got) pool.set(`${p.scale}:${p.cell.join(',')}`, p);
       }
-      const covers = (p: Proposal, [x, y]: [number, number]) => pixelOf(p.rle, Math.floor(x), Math.floor(y));
+      const covers = (p: Proposal, [x, y]: [number, number]) => contains(p.rle, Math.floor(x), Math.floor(y));
       const own = points.map((pt, i) => perPoint[i]!.find((p) => covers(p, pt)) ?? perPoint[i]![0]!).filter((p): p is Proposal => !!p);
       const parts = [...new Set(own)];
       if (parts.length <= 1) return selection(parts, 'one');
@@ -188,17 +188,6 @@ function selection(masks: Proposal[], mode: 'one' | 'union'): Selection {
   return { rle, bbox: [x, y, w, h], area: area(rle), score: Math.min(...masks.map((m) => m.score)), mode, masks };
 }
 
-/** Whether pixel (x, y) of an RLE mask is set (runs go down columns). */
-function pixelOf(rle: RLE, x: number, y: number): boolean {
-  if (x < 0 || y < 0 || x >= rle.w || y >= rle.h) return false;
-  const target = x * rle.h + y;
-  let p = 0;
-  for (let i = 0; i < rle.counts.length; i++) {
-    p += rle.counts[i]!;
-    if (target < p) return i % 2 === 1;
-  }
-  return false;
-}
 
 // ---- loading -------------------------------------------------------------------------------------
 

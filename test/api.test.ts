@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { decodeImage, propose, Segmenter, load as loadUniversal } from '../src/index.js';
 import { load } from '../src/node.js';
-import { iou, annToRle, merge, toCocoRle } from '../src/data/rle.js';
+import { iou, annToRle, contains, merge, toCocoRle } from '../src/data/rle.js';
 import { generateScenes } from '../src/data/synth.js';
 import { loadModel } from '../src/model/files.js';
 import { rt } from './lib/gpu.js';
@@ -106,7 +106,7 @@ test('load() from bytes; a click (at) and shift-clicks (select) on an encoding',
   const gtB = annToRle(b.segmentation, img.height, img.width);
   const [x2, y2] = insidePoint(gtB);
   const two = await seg.select(enc, [[x, y], [x2, y2]]);
-  assert.ok(covers(two.rle, x, y) && covers(two.rle, x2, y2), 'the selection covers both clicked points');
+  assert.ok(contains(two.rle, x, y) && contains(two.rle, x2, y2), 'the selection covers both clicked points');
   console.log(`    two objects: ${two.mode} of ${two.masks.length}, area ${two.area} (objects ${a.area} + ${b.area})`);
   // Two objects apart in another scene: no proposal covers both and agrees with their own masks, so
   // the selection is the union of each point's own mask.
@@ -118,7 +118,7 @@ test('load() from bytes; a click (at) and shift-clicks (select) on an encoding',
   assert.is(both.mode, 'union');
   assert.is(both.masks.length, 2);
   assert.equal(both.rle, merge(both.masks.map((m) => m.rle)));
-  pts.forEach((pt, i) => assert.ok(covers(both.masks[i]!.rle, ...pt), `part ${i} covers its point ${pt}`));
+  pts.forEach((pt, i) => assert.ok(contains(both.masks[i]!.rle, ...pt), `part ${i} covers its point ${pt}`));
   console.log(`    two objects apart: ${both.mode}, ${both.area} px (objects ${farAnns[0]!.area} + ${farAnns[1]!.area})`);
   farEnc.dispose();
   enc.dispose();
@@ -191,25 +191,16 @@ test('load() from an http URL: progress, abort frees everything, the Cache API i
   assert.is(await idle(), before);
 });
 
-function covers(rle: { counts: number[]; h: number }, x: number, y: number): boolean {
-  const target = x * rle.h + y;
-  let p = 0;
-  for (let i = 0; i < rle.counts.length; i++) {
-    p += rle.counts[i]!;
-    if (target < p) return i % 2 === 1;
-  }
-  return false;
-}
 
 /** The mask's pixel nearest its box centre. */
 function insidePoint(rle: { counts: number[]; h: number; w: number }): [number, number] {
   let x0 = Infinity, y0 = Infinity, x1 = -1, y1 = -1;
-  for (let x = 0; x < rle.w; x++) for (let y = 0; y < rle.h; y++) if (covers(rle, x, y)) [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+  for (let x = 0; x < rle.w; x++) for (let y = 0; y < rle.h; y++) if (contains(rle, x, y)) [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
   const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
   let best: [number, number] = [0, 0], d = Infinity;
   for (let x = x0; x <= x1; x++) for (let y = y0; y <= y1; y++) {
     const e = (x - cx) ** 2 + (y - cy) ** 2;
-    if (e < d && covers(rle, x, y)) [d, best] = [e, [x, y]];
+    if (e < d && contains(rle, x, y)) [d, best] = [e, [x, y]];
   }
   return best;
 }

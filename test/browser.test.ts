@@ -142,18 +142,18 @@ test('the page as a tool: a click inside an object returns its mask, shift-click
     const one = s.clicks![0]!;
     assert.equal(one.points, [A]);
     const mask = rle.annToRle(one.selection, scene.height, scene.width);
-    assert.ok(covers(mask, ...A), `the mask covers the clicked point (${A})`);
+    assert.ok(rle.contains(mask, ...A), `the mask covers the clicked point (${A})`);
     const iouA = rle.iou([mask], [gts[0]!], [false])[0]![0]!;
     console.log(`    click at (${A}): score ${one.selection.score.toFixed(3)}, IoU with the object ${iouA.toFixed(3)}`);
     assert.ok(iouA >= 0.5, `IoU ${iouA} with the clicked object`);
-    assert.ok(one.masks.length >= 1 && covers(rle.annToRle(one.masks[0]!, scene.height, scene.width), ...A), 'the first alternative covers the point too');
+    assert.ok(one.masks.length >= 1 && rle.contains(rle.annToRle(one.masks[0]!, scene.height, scene.width), ...A), 'the first alternative covers the point too');
     // The picture: the mask is drawn where it is (tinted pixels inside, the photo untouched outside),
     // away from the click's marker and the label at the box's corner.
     const [bx, by] = rle.toBbox(mask);
     const clear = (x: number, y: number) => dist([x, y], A) > 12 && !(x < bx + 80 && y < by + 30 && x >= bx - 2 && y >= by - 2);
     const pick = (inside: boolean): [number, number][] => {
       const all: [number, number][] = [];
-      for (let y = 0; y < scene.height; y += 3) for (let x = 0; x < scene.width; x += 3) if (covers(mask, x, y) === inside && clear(x, y) && (!inside || (covers(mask, x + 2, y) && covers(mask, x - 2, y) && covers(mask, x, y + 2) && covers(mask, x, y - 2)))) all.push([x, y]);
+      for (let y = 0; y < scene.height; y += 3) for (let x = 0; x < scene.width; x += 3) if (rle.contains(mask, x, y) === inside && clear(x, y) && (!inside || (rle.contains(mask, x + 2, y) && rle.contains(mask, x - 2, y) && rle.contains(mask, x, y + 2) && rle.contains(mask, x, y - 2)))) all.push([x, y]);
       return Array.from({ length: 20 }, (_, i) => all[Math.floor((i * all.length) / 20)]!);
     };
     const pixel = ([x, y]: [number, number]) => tab.evaluate(([x, y]) => Array.from((document.getElementById('view') as HTMLCanvasElement).getContext('2d')!.getImageData(x!, y!, 1, 1).data.slice(0, 3)), [x, y]);
@@ -172,7 +172,7 @@ test('the page as a tool: a click inside an object returns its mask, shift-click
     const two = s.clicks![1]!;
     assert.equal(two.points, [A, B]);
     const both = rle.annToRle(two.selection, scene.height, scene.width);
-    assert.ok(covers(both, ...A) && covers(both, ...B), `the selection (${two.selection.mode}) covers both points`);
+    assert.ok(rle.contains(both, ...A) && rle.contains(both, ...B), `the selection (${two.selection.mode}) covers both points`);
     console.log(`    shift-click at (${B}): ${two.selection.mode}, ${rle.area(both)} px (objects ${rle.area(gts[0]!)} + ${rle.area(gts[bIndex]!)})`);
 
     // The list and the picture: hovering an entry redraws; downloads are offered.
@@ -199,15 +199,6 @@ test('the page as a tool: a click inside an object returns its mask, shift-click
 
 const dist = (p: [number, number], q: [number, number]) => Math.hypot(p[0] - q[0], p[1] - q[1]);
 
-function covers(m: { counts: number[]; h: number }, x: number, y: number): boolean {
-  const target = x * m.h + y;
-  let p = 0;
-  for (let i = 0; i < m.counts.length; i++) {
-    p += m.counts[i]!;
-    if (target < p) return i % 2 === 1;
-  }
-  return false;
-}
 
 /** The mask's pixel nearest its box centre. */
 function insidePoint(m: { counts: number[]; h: number; w: number }): [number, number] {
@@ -216,7 +207,7 @@ function insidePoint(m: { counts: number[]; h: number; w: number }): [number, nu
   let best: [number, number] = [0, 0], d = Infinity;
   for (let x = bx; x < bx + bw; x++) for (let y = by; y < by + bh; y++) {
     const e = (x - cx) ** 2 + (y - cy) ** 2;
-    if (e < d && covers(m, x, y)) [d, best] = [e, [x, y]];
+    if (e < d && rle.contains(m, x, y)) [d, best] = [e, [x, y]];
   }
   return best;
 }

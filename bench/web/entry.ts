@@ -4,7 +4,7 @@
 import { init } from '../../src/index.js';
 import type { BenchContext } from '../run.js';
 import type { Section } from '../lib/report.js';
-import type { Peer } from '../lib/peer.js';
+import { tfjsPeer, type Peer } from '../lib/tfjs-peer.js';
 import { matmulBench } from '../matmul.js';
 import { convBench } from '../conv.js';
 import { mobilenetBench } from '../mobilenet.js';
@@ -16,24 +16,7 @@ const out: Out = { done: false, sections: [], log: [] };
 async function browserPeer(): Promise<Peer> {
   const tf = await import('@tensorflow/tfjs-core');
   await import('@tensorflow/tfjs-backend-webgpu');
-  if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs could not start its WebGPU backend');
-  await tf.ready();
-  const be = tf.backend() as unknown as { ensureCommandEncoderReady(): void; endComputePassEncoder(): void; submitQueue(): void; device: GPUDevice };
-  const sync = async () => {
-    be.ensureCommandEncoderReady();
-    be.endComputePassEncoder();
-    be.submitQueue();
-    await be.device.queue.onSubmittedWorkDone();
-  };
-  return {
-    tf,
-    name: 'tfjs-webgpu',
-    sync,
-    async check(fn) {
-      await fn();
-      await sync();
-    },
-  };
+  return tfjsPeer(tf);
 }
 
 const benches: Record<string, (ctx: BenchContext) => Promise<Section | Section[]>> = { matmul: matmulBench, conv: convBench, mobilenet: mobilenetBench };

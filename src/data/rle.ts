@@ -256,6 +256,18 @@ export function merge(rles: RLE[], intersect = false): RLE {
 }
 
 /** rleArea: the number of on pixels. */
+/** Whether pixel (x, y) is set (runs go down columns); false outside the mask. */
+export function contains(rle: Pick<RLE, 'counts' | 'h' | 'w'>, x: number, y: number): boolean {
+  if (x < 0 || y < 0 || x >= rle.w || y >= rle.h) return false;
+  const target = x * rle.h + y;
+  let p = 0;
+  for (let i = 0; i < rle.counts.length; i++) {
+    p += rle.counts[i]!;
+    if (target < p) return i % 2 === 1;
+  }
+  return false;
+}
+
 export function area(rle: RLE): number {
   let a = 0;
   for (let j = 1; j < rle.counts.length; j += 2) a += rle.counts[j]!;

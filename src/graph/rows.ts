@@ -21,6 +21,15 @@ function zeros(shape: readonly number[], like: Tensor): Tensor {
   return t;
 }
 
+/**
+ * How many of `n` output rows a row-strip computation on x's device may take at once: n when
+ * `bytes(n)` fits one storage binding, else the largest size halving down from n that does (0: none).
+ * Models split work past the binding limit with this and the row ops, never with byte arithmetic.
+ */
+export function stripRows(x: Tensor, n: number, bytes: (rows: number) => number): number {
+  return x.rt.fits(bytes(n)) ? n : x.rt.largestFitting(n, bytes);
+}
+
 /** Rows [start, end) of x (a copy): x [R, ...] -> [end - start, ...]. */
 export function sliceRows(x: Tensor, start: number, end: number): Tensor {
   const [rows, cols] = rowsOf('sliceRows', x);

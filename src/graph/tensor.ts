@@ -7,6 +7,8 @@ import { backward, type Node } from './autograd.js';
 import { packHalves, unpackHalves } from './half.js';
 
 export type DType = 'f32' | 'f16' | 'u32' | 'i32';
+/** The device a tensor lives on, as upper layers (model, inference) name it without reaching into gpu/. */
+export type { Runtime };
 
 const bytesOf = (dtype: DType, n: number): number => (dtype === 'f16' ? Math.ceil(n / 2) * 4 : n * 4);
 

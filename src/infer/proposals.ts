@@ -8,7 +8,7 @@ import { settled, Tensor } from '../graph/tensor.js';
 import type { DenseModel } from '../model/deepmask.js';
 import { paddedInput, resizeRgb } from '../data/image.js';
 import { imageFromInput, type ImageInput } from '../data/image-input.js';
-import { area, toBbox, type RLE } from '../data/rle.js';
+import { area, contains, toBbox, type RLE } from '../data/rle.js';
 import { rleToPolygons, type PolygonOptions } from '../data/polygon.js';
 
 export interface InferOptions {
@@ -213,7 +213,7 @@ export class ImageEncoding {
     const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
     const masks = await this.materialize(cands.slice(0, Math.max(8, 4 * count)), o.threshold ?? inferenceDefaults(this.model).threshold, t, o);
     const px = Math.min(this.width - 1, Math.floor(x)), py = Math.min(this.height - 1, Math.floor(y));
-    const covers = (p: Proposal) => pixelOf(p.rle, px, py);
+    const covers = (p: Proposal) => contains(p.rle, px, py);
     return addPolygons([...masks.filter(covers), ...masks.filter((p) => !covers(p))].slice(0, count), o.polygons);
   }
 
@@ -419,16 +419,6 @@ export async function propose(model: DenseModel, input: ImageInput, o: InferOpti
   }
 }
 
-/** Whether pixel (x, y) of an RLE mask is set (runs go down columns). */
-function pixelOf(rle: RLE, x: number, y: number): boolean {
-  const target = x * rle.h + y;
-  let p = 0;
-  for (let i = 0; i < rle.counts.length; i++) {
-    p += rle.counts[i]!;
-    if (target < p) return i % 2 === 1;
-  }
-  return false;
-}
 
 /** Sets `polygons` on each proposal when asked for. */
 function addPolygons(ps: Proposal[], o: boolean | PolygonOptions | undefined): Proposal[] {

@@ -2,10 +2,9 @@
 // training (B windows in, B masks and scores out); dense form for inference (one image in, an
 // embedding and a score at every window position out, masks computed only where asked).
 import { Module } from '../graph/module.js';
-import { add, concatRows, gatherRows, reshape, resizeBilinear, sliceRows, softMarginLoss } from '../graph/ops.js';
+import { add, concatRows, gatherRows, reshape, resizeBilinear, sliceRows, softMarginLoss, stripRows } from '../graph/ops.js';
 import { Rng } from '../graph/random.js';
-import { scope, Tensor } from '../graph/tensor.js';
-import type { Runtime } from '../gpu/runtime.js';
+import { scope, Tensor, type Runtime } from '../graph/tensor.js';
 import { PaperHeadsModule, SharedHeadsModule, type DenseOutput, type Heads } from './heads.js';
 import { presetConfig, type DeepMaskConfig } from './presets.js';
 import { buildTrunk, type Trunk } from './trunks.js';
@@ -163,10 +162,9 @@ export class DeepMask extends Module implements DenseModel {
 function trunkFeatures(model: DeepMask, x: Tensor): Tensor {
   const [, H, W] = x.shape as [number, number, number, number];
   const trunk = model.trunk, st = model.config.stride, M = trunk.margin;
-  const rt = x.rt;
-  if (rt.fits(trunk.activationBytes(H, W))) return trunk.forward(x);
+  if (stripRows(x, H, (h) => trunk.activationBytes(h, W)) === H) return trunk.forward(x);
   // Rows of output per strip: as many as fit with the margins.
-  const rows = rt.largestFitting(Math.floor(H / st), (r) => trunk.activationBytes(r * st + 2 * M, W));
+  const rows = stripRows(x, Math.floor(H / st), (r) => trunk.activationBytes(r * st + 2 * M, W));
   if (rows === 0) throw new Error(`image ${W} px wide is too large for this device even in strips`);
   // Inference only (the strips are not differentiable): the scope frees every strip and piece.
   return scope(() => {
