@@ -82,3 +82,65 @@ fn bilinear_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
   }
   dst[i] = g;
 }
+
+// An RGB image resampled by separable weight tables and framed for a network: output pixel (y, x)
+// of the [PH, PW, 3] frame is `fill` outside the middle [pad, pad + OH) x [pad, pad + OW), else
+// the sum over the row taps of weight * (the sum over the column taps of weight * src), as the
+// host's two-pass resampler computes it (rows of the table: start, count, first weight; the row
+// table's OH entries come first, then the column table's OW). Each channel is then normalised as
+// (v * gain - mean) / std, with the channel order reversed when `reverse` is 1 (RGB -> BGR).
+// NW: the weights' count.
+struct ResampleParams {
+  IH: u32,
+  IW: u32,
+  OH: u32,
+  OW: u32,
+  pad: u32,
+  PH: u32,
+  PW: u32,
+  reverse: u32,
+  NW: u32,
+  gain: f32,
+  fill: f32,
+  mean0: f32,
+  mean1: f32,
+  mean2: f32,
+  std0: f32,
+  std1: f32,
+  std2: f32,
+}
+
+@group(0) @binding(0) var<uniform> rp: ResampleParams;
+@group(0) @binding(3) var<storage, read> table: array<u32>;
+@group(0) @binding(4) var<storage, read> weights: array<f32>;
+
+@compute @workgroup_size(64)
+fn resample_image(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroup_linear(wid, nwg) * 64u + lid;
+  if (i >= rp.PH * rp.PW) { return; }
+  let y = i / rp.PW;
+  let x = i % rp.PW;
+  var v = vec3f(rp.fill);
+  if ((y >= rp.pad) && (y < rp.pad + rp.OH) && (x >= rp.pad) && (x < rp.pad + rp.OW)) {
+    let ty = 3u * (y - rp.pad);
+    let tx = 3u * (rp.OH + x - rp.pad);
+    let y0 = table[ty];
+    let x0 = table[tx];
+    let xw = table[tx + 2u];
+    v = vec3f(0.0);
+    for (var ky = 0u; ky < table[ty + 1u]; ky++) {
+      var row = vec3f(0.0);
+      let base = (y0 + ky) * rp.IW + x0;
+      for (var kx = 0u; kx < table[tx + 1u]; kx++) {
+        let s = 3u * (base + kx);
+        row += weights[xw + kx] * vec3f(src[s], src[s + 1u], src[s + 2u]);
+      }
+      v += weights[table[ty + 2u] + ky] * row;
+    }
+  }
+  if (rp.reverse == 1u) { v = v.zyx; }
+  let o = (v * rp.gain - vec3f(rp.mean0, rp.mean1, rp.mean2)) / vec3f(rp.std0, rp.std1, rp.std2);
+  dst[3u * i] = o.x;
+  dst[3u * i + 1u] = o.y;
+  dst[3u * i + 2u] = o.z;
+}

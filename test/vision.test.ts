@@ -4,6 +4,7 @@ import { noGrad, ops, Rng, Runtime, SGD, Tensor } from '../src/index.js';
 import { assertClose, checkOp, randomData } from './lib/check.js';
 import { conv2dRef, convOut, maxPoolRef, resizeRef, type ConvRefGeometry } from './lib/ref.js';
 import { rt } from './lib/gpu.js';
+import { axisWeights, paddedInput, resizeRgb } from '../src/data/image.js';
 
 const rng = new Rng(11);
 const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
@@ -151,6 +152,58 @@ for (const align of [true, false]) {
     }
   });
 }
+
+test('resampleImage: weight tables, frame and normalisation against a float64 reference; a pyramid level equals the host\'s', async () => {
+  // Any tables: random starts and weights (3 rows, 4 columns of taps), odd sizes, both channel orders.
+  const IH = 9, IW = 13, OH = 5, OW = 7, pad = 3;
+  const img = randomData(IH * IW * 3, rng, 0, 1);
+  const table = (outs: number, size: number) => {
+    const start: number[] = [], weights: number[][] = [];
+    for (let o = 0; o < outs; o++) {
+      const n = 1 + (o % 4);
+      start.push(Math.floor(rng.next() * (size - n + 1)));
+      weights.push(Array.from({ length: n }, () => rng.next() - 0.2));
+    }
+    return { start, weights };
+  };
+  const rows = table(OH, IH), cols = table(OW, IW);
+  const x = Tensor.from(img, [1, IH, IW, 3]);
+  for (const reverse of [false, true]) {
+    const norm = { gain: reverse ? 255 : 1, mean: [0.4, 0.5, 0.6] as [number, number, number], std: [0.2, 0.3, 0.5] as [number, number, number] };
+    const y = noGrad(() => ops.resampleImage(x, { rows, cols, pad, fill: 0.5, reverse, ...norm }));
+    assert.equal(y.shape, [1, OH + 2 * pad, OW + 2 * pad, 3]);
+    const want: number[] = [];
+    for (let py = 0; py < OH + 2 * pad; py++) {
+      for (let px = 0; px < OW + 2 * pad; px++) {
+        for (let c = 0; c < 3; c++) {
+          const from = reverse ? 2 - c : c;
+          let v = 0.5;
+          const oy = py - pad, ox = px - pad;
+          if (oy >= 0 && oy < OH && ox >= 0 && ox < OW) {
+            v = 0;
+            rows.weights[oy]!.forEach((wy, ky) => cols.weights[ox]!.forEach((wx, kx) => (v += wy * wx * img[((rows.start[oy]! + ky) * IW + cols.start[ox]! + kx) * 3 + from]!)));
+          }
+          want.push((v * norm.gain - norm.mean[c]!) / norm.std[c]!);
+        }
+      }
+    }
+    assertClose(await y.read(), want, `resampled, framed, normalised (reverse ${reverse})`, 1e-5);
+    y.dispose();
+  }
+  // A tap outside the image is refused before any work.
+  assert.throws(() => ops.resampleImage(x, { rows: { start: [IH - 1], weights: [[0.5, 0.5]] }, cols, pad, fill: 0, gain: 1, mean: [0, 0, 0], std: [1, 1, 1] }), /row 0 reads 8\.\.9 of 9/);
+  x.dispose();
+  // With resizeRgb's tables it is the host pyramid level (down by area, up by align-corners bilinear).
+  const photo = { width: 23, height: 17, data: Float32Array.from(randomData(23 * 17 * 3, rng, 0, 1)) };
+  const src = Tensor.from(photo.data, [1, 17, 23, 3]);
+  for (const [w, h] of [[7, 5], [41, 30], [23, 9]] as const) {
+    const norm = { space: 'rgb' as const, mean: [0.485, 0.456, 0.406] as [number, number, number], std: [0.229, 0.224, 0.225] as [number, number, number] };
+    const level = noGrad(() => ops.resampleImage(src, { rows: axisWeights(17, h), cols: axisWeights(23, w), pad: 4, fill: 0.5, gain: 1, mean: norm.mean, std: norm.std }));
+    assertClose(await level.read(), paddedInput(resizeRgb(photo, w, h), 4, norm), `level ${w}x${h}`, 1e-5);
+    level.dispose();
+  }
+  src.dispose();
+});
 
 test('dropout: seeded mask, 1/(1-p) scaling, identity at inference, backward through the same mask', async () => {
   const n = 20000, p = 0.5;

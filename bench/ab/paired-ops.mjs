@@ -1,7 +1,7 @@
 // usage: node bench/ab/paired-ops.mjs DIST_A DIST_B (two builds, e.g. a worktree of an older commit after `node scripts/build.mjs`)
 // Paired A/B through the public ops API: two builds, each its own runtime, alternated.
 const builds = await Promise.all(process.argv.slice(2, 4).map(async (d) => {
-  const m = await import(`${d}/src/index.js`);
+  const m = await import(new URL(`${d}/src/index.js`, `file://${process.cwd()}/`).href);
   const rt = await m.init();
   return { m, rt, name: d };
 }));

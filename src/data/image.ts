@@ -67,7 +67,11 @@ export function resizeRgb(img: RgbImage, dw: number, dh: number): RgbImage {
 
 type AxisWeights = { start: Int32Array; weights: Float32Array[] };
 
-function axisWeights(src: number, dst: number): AxisWeights {
+/**
+ * resizeRgb's weights along one axis of `src` pixels resampled to `dst`: output o is the sum of
+ * weights[o][k] * input[start[o] + k] (the GPU pyramid uses the same tables).
+ */
+export function axisWeights(src: number, dst: number): AxisWeights {
   const start = new Int32Array(dst);
   const weights: Float32Array[] = [];
   for (let o = 0; o < dst; o++) {

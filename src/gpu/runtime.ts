@@ -86,6 +86,8 @@ export class Runtime {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private dispatchesInBatch = 0;
+  /** Buffers that commands recorded since the last submit use: a write to one must submit first. */
+  private readonly recorded = new Set<GPUBuffer>();
   private readonly uniformStaging = new ArrayBuffer(UNIFORM_BATCH_BYTES);
   private readonly uniformView = new DataView(this.uniformStaging);
   private uniformUsed = 0;
@@ -159,21 +161,27 @@ export class Runtime {
     return this.pool.snapshot();
   }
 
-  /** Writes host data, ordered after every command recorded so far. */
+  /**
+   * Writes host data, ordered after every command recorded so far. queue.writeBuffer overtakes
+   * commands not yet submitted, so a buffer they use is submitted first; a buffer they do not use
+   * (a new tensor's) is written at once and the batch goes on.
+   */
   write(view: BufferView, data: ArrayBufferView): void {
     this.check();
-    if (this.encoder) this.flush(); // queue.writeBuffer would otherwise overtake recorded commands
+    if (this.encoder && this.recorded.has(view.buffer)) this.flush();
     this.device.queue.writeBuffer(view.buffer, view.offset, data.buffer, data.byteOffset, data.byteLength);
   }
 
   /** Zero-fills a range (recorded in order with dispatches). */
   clear(view: BufferView): void {
     this.check();
+    this.recorded.add(view.buffer);
     this.endPass().clearBuffer(view.buffer, view.offset, align4(view.size));
   }
 
   copy(src: BufferView, dst: BufferView, bytes: number): void {
     this.check();
+    this.recorded.add(src.buffer).add(dst.buffer);
     this.endPass().copyBufferToBuffer(src.buffer, src.offset, dst.buffer, dst.offset, align4(bytes));
   }
 
@@ -227,6 +235,7 @@ export class Runtime {
     for (const b of info.storage) {
       const v = d.bind[b.name]!;
       entries.push({ binding: b.binding, resource: { buffer: v.buffer, offset: v.offset, size: align4(v.size) } });
+      this.recorded.add(v.buffer);
     }
     if (this.debug) this.device.pushErrorScope('validation');
     const group = this.device.createBindGroup({ label: k.name, layout: pipeline.getBindGroupLayout(0), entries });
@@ -324,6 +333,7 @@ export class Runtime {
     this.profiler?.submitted();
     this.counters.submits++;
     this.encoder = null;
+    this.recorded.clear();
     this.dispatchesInBatch = 0;
     if (this.uniformBuffer) this.pool.release(this.uniformBuffer, false);
     this.uniformBuffer = null;

@@ -6,7 +6,7 @@ import { map, MapOp } from '../kernels/elementwise.js';
 import { concatChannels as concatKernel, interleave as interleaveKernel, sliceChannels, transpose } from '../kernels/layout.js';
 import { pasteMasks as pasteKernel } from '../kernels/paste.js';
 import { maxPoolBackward, maxPoolForward, poolOutputSize, type PoolGeometry } from '../kernels/pool.js';
-import { resizeBilinear as resizeKernel, resizeBilinearBackward, type ResizeGeometry } from '../kernels/resize.js';
+import { resampleImage as resampleKernel, resizeBilinear as resizeKernel, resizeBilinearBackward, type ResizeGeometry } from '../kernels/resize.js';
 import { dropout as dropoutKernel } from '../kernels/dropout.js';
 import { sumRows } from '../kernels/reduce.js';
 import { record } from './autograd.js';
@@ -201,6 +201,59 @@ export function resizeBilinear(x: Tensor, size: readonly [number, number], o: { 
     resizeBilinearBackward(x.rt, gy.view(), dx.view(), g);
     return [dx];
   });
+}
+
+/** One axis of a separable resampling: output index o is the sum of weights[o][k] * input[start[o] + k]. */
+export interface ResampleAxis {
+  start: ArrayLike<number>;
+  weights: ArrayLike<number>[];
+}
+
+export interface ResampleImageOptions {
+  rows: ResampleAxis;
+  cols: ResampleAxis;
+  /** Width of the frame around the resampled image, and its raw value (before normalisation). */
+  pad: number;
+  fill: number;
+  /** Each output channel c becomes (v * gain - mean[c]) / std[c]. */
+  gain: number;
+  mean: readonly [number, number, number];
+  std: readonly [number, number, number];
+  /** Output channel c reads input channel 2 - c (RGB -> BGR). */
+  reverse?: boolean;
+}
+
+/**
+ * An RGB image [1, IH, IW, 3] resampled by per-axis weight tables into the middle of a frame `pad`
+ * pixels wide filled with `fill`, and normalised: [1, OH + 2 pad, OW + 2 pad, 3] (a network's input
+ * made on the GPU from one upload of the image). No gradient.
+ */
+export function resampleImage(x: Tensor, o: ResampleImageOptions): Tensor {
+  const [N, IH, IW, C] = nhwc('resampleImage', x);
+  if (N !== 1 || C !== 3) throw new Error(`resampleImage: expects one RGB image [1, H, W, 3], got ${shapeStr(x.shape)}`);
+  const OH = o.rows.start.length, OW = o.cols.start.length;
+  if (!(OH >= 1 && OW >= 1) || o.rows.weights.length !== OH || o.cols.weights.length !== OW) throw new Error(`resampleImage: each axis needs one start and one weight list per output (rows ${OH}, cols ${OW})`);
+  if (!(Number.isInteger(o.pad) && o.pad >= 0)) throw new Error(`resampleImage: invalid pad ${o.pad}`);
+  const taps = new Uint32Array(3 * (OH + OW));
+  const flat: number[] = [];
+  [o.rows, o.cols].forEach((axis, a) => {
+    const size = a === 0 ? IH : IW;
+    for (let i = 0; i < axis.start.length; i++) {
+      const w = axis.weights[i]!, s = axis.start[i]!;
+      if (!(s >= 0 && s + w.length <= size && w.length >= 1)) throw new Error(`resampleImage: ${a ? 'column' : 'row'} ${i} reads ${s}..${s + w.length - 1} of ${size}`);
+      taps.set([s, w.length, flat.length], 3 * (a * OH + i));
+      for (let k = 0; k < w.length; k++) flat.push(w[k]!);
+    }
+  });
+  const out = Tensor.empty([1, OH + 2 * o.pad, OW + 2 * o.pad, 3], { rt: x.rt });
+  const tapsT = Tensor.from(taps, [taps.length], { rt: x.rt, dtype: 'u32' });
+  const weightsT = Tensor.from(Float32Array.from(flat), [flat.length], { rt: x.rt });
+  resampleKernel(x.rt, { src: x.view(), dst: out.view(), table: tapsT.view(), weights: weightsT.view() }, {
+    IH, IW, OH, OW, pad: o.pad, weightCount: flat.length, fill: o.fill, gain: o.gain, mean: o.mean, std: o.std, reverse: !!o.reverse,
+  });
+  tapsT.dispose();
+  weightsT.dispose();
+  return out;
 }
 
 /**

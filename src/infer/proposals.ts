@@ -3,10 +3,10 @@
 // windows across scales, masks only for those N (one matrix product for all scales from their embedding
 // maps), and the masks resampled, thresholded and pasted into image coordinates on the GPU.
 import { noGrad } from '../graph/autograd.js';
-import { concatRows, gatherRows, pasteMasks, reshape } from '../graph/ops.js';
+import { concatRows, gatherRows, pasteMasks, resampleImage, reshape } from '../graph/ops.js';
 import { settled, Tensor } from '../graph/tensor.js';
 import type { DenseModel } from '../model/deepmask.js';
-import { paddedInput, resizeRgb } from '../data/image.js';
+import { axisWeights, paddedInput, resizeRgb } from '../data/image.js';
 import { imageFromInput, type ImageInput } from '../data/image-input.js';
 import { area, contains, toBbox, type RLE } from '../data/rle.js';
 import { rleToPolygons, type PolygonOptions } from '../data/polygon.js';
@@ -339,7 +339,7 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
   const scales = o.scales ?? inferenceDefaults(model).scales;
   if (!scales.length || !scales.every((s) => s > 0 && Number.isFinite(s))) throw new Error(`invalid pyramid scales [${scales.join(', ')}]`);
   const stage = async (key: keyof Timings, t0: number) => {
-    if (o.timeStages) await settled(rt);
+    await settled(rt);
     t[key] += performance.now() - t0;
   };
   checkAbort(o.signal);
@@ -356,44 +356,94 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
   const f = input.width / image.width; // analysis pixels -> the caller's pixels
 
   model.eval();
+  const norm = model.config.normalization;
+  const bgr = norm.space === 'bgr255';
+  const pad = S / 2;
+  const sizes = scales.map((s) => ({ h: Math.max(1, Math.round(image.height * s)), w: Math.max(1, Math.round(image.width * s)) }));
+  // The pyramid on the GPU: the image goes up once and each scale is resampled from it with
+  // resizeRgb's weight tables, framed and normalised by one kernel. An image or a frame past one
+  // storage binding is resampled on the host instead (the same weights, in f64).
+  const onGpu = rt.fits(image.width * image.height * 12) && sizes.every(({ h, w }) => rt.fits((h + 2 * pad) * (w + 2 * pad) * 12));
+  const src = onGpu ? Tensor.from(image.data, [1, image.height, image.width, 3], { rt }) : null;
+  const level = (k: number): Tensor => {
+    const { h, w } = sizes[k]!;
+    if (!src) return Tensor.from(paddedInput(resizeRgb(image, w, h), pad, norm), [1, h + 2 * pad, w + 2 * pad, 3], { rt });
+    return resampleImage(src, {
+      rows: axisWeights(image.height, h), cols: axisWeights(image.width, w), pad, fill: 0.5,
+      gain: bgr ? 255 : 1, mean: norm.mean, std: norm.std, reverse: bgr,
+    });
+  };
+  const trunk = (x: Tensor): Tensor => {
+    const features = noGrad(() => model.features(x));
+    x.dispose();
+    return features;
+  };
   const pending: { embedding: Tensor; scores: Tensor; rows: number; cols: number; scale: number }[] = [];
+  const heads = (features: Tensor, k: number): void => {
+    const F = model.featureSize;
+    const [, fh, fw] = features.shape as [number, number, number, number];
+    const dense = noGrad(() => model.denseHeads(features));
+    features.dispose();
+    pending.push({ ...dense, rows: fh - F + 1, cols: fw - F + 1, scale: scales[k]! });
+  };
+  const progress = (stage: 'trunk' | 'heads', k: number) => o.onProgress?.({ stage, scale: scales[k]!, done: k + 1, total: scales.length });
   try {
-    for (let k = 0; k < scales.length; k++) {
-      const s = scales[k]!;
-      let t0 = performance.now();
-      const pad = S / 2;
-      const hs = Math.max(1, Math.round(image.height * s)), ws = Math.max(1, Math.round(image.width * s));
-      const data = paddedInput(resizeRgb(image, ws, hs), pad, model.config.normalization);
-      await stage('pyramid', t0);
-
-      t0 = performance.now();
-      const x = Tensor.from(data, [1, hs + 2 * pad, ws + 2 * pad, 3], { rt });
-      const features = noGrad(() => model.features(x));
-      x.dispose();
-      await stage('trunk', t0);
-      o.onProgress?.({ stage: 'trunk', scale: s, done: k + 1, total: scales.length });
-
-      t0 = performance.now();
-      const F = model.featureSize;
-      const [, fh, fw] = features.shape as [number, number, number, number];
-      const dense = noGrad(() => model.denseHeads(features));
-      features.dispose();
-      pending.push({ ...dense, rows: fh - F + 1, cols: fw - F + 1, scale: s });
-      await stage('heads', t0);
-      o.onProgress?.({ stage: 'heads', scale: s, done: k + 1, total: scales.length });
-      checkAbort(o.signal);
+    if (o.timeStages) {
+      // A wait at each stage boundary, so that each stage's time is its own.
+      for (let k = 0; k < scales.length; k++) {
+        let t0 = performance.now();
+        const x = level(k);
+        await stage('pyramid', t0);
+        t0 = performance.now();
+        const features = trunk(x);
+        await stage('trunk', t0);
+        progress('trunk', k);
+        t0 = performance.now();
+        heads(features, k);
+        await stage('heads', t0);
+        progress('heads', k);
+        checkAbort(o.signal);
+      }
+    } else {
+      // Consecutive scales share one submission while their frames hold no more pixels than the
+      // largest one's (so the memory they hold at once stays about the largest scale's).
+      const t0 = performance.now();
+      for (const group of submissionGroups(sizes.map(({ h, w }) => (h + 2 * pad) * (w + 2 * pad)))) {
+        rt.batched(() => {
+          for (const k of group) {
+            heads(trunk(level(k)), k);
+            progress('trunk', k);
+            progress('heads', k);
+            checkAbort(o.signal); // what is recorded is still submitted, then freed
+          }
+        });
+      }
+      t.trunk += performance.now() - t0; // recording only: the GPU time shows in the wait below
     }
-    // One wait for every scale's score map (the reads are issued together).
+    src?.dispose();
+    // One readback for every scale's score map: the maps are stacked on the GPU and read at once.
     const t0 = performance.now();
-    const maps = await Promise.all(
-      pending.map(async (p): Promise<ScaleMap> => {
-        const sm = await p.scores.read();
-        const sw = p.scores.shape[2]!;
-        const scores = new Float32Array(p.rows * p.cols);
-        for (let r = 0; r < p.rows; r++) scores.set(sm.subarray(r * sw, r * sw + p.cols), r * p.cols);
-        return { embedding: p.embedding, rows: p.rows, cols: p.cols, scale: p.scale, scores };
-      }),
-    );
+    const stacked = noGrad(() => {
+      const flat = pending.map((p) => reshape(p.scores, [p.scores.size, 1]));
+      if (flat.length === 1) return flat[0]!;
+      const joined = concatRows(flat);
+      for (const f of flat) f.dispose();
+      return joined;
+    });
+    let all: Float32Array;
+    try {
+      all = await stacked.read();
+    } finally {
+      stacked.dispose();
+    }
+    let at = 0;
+    const maps = pending.map((p): ScaleMap => {
+      const sm = all.subarray(at, (at += p.scores.size));
+      const sw = p.scores.shape[2]!;
+      const scores = new Float32Array(p.rows * p.cols);
+      for (let r = 0; r < p.rows; r++) scores.set(sm.subarray(r * sw, r * sw + p.cols), r * p.cols);
+      return { embedding: p.embedding, rows: p.rows, cols: p.cols, scale: p.scale, scores };
+    });
     for (const p of pending) p.scores.dispose();
     t.heads += performance.now() - t0;
     o.onProgress?.({ stage: 'scores', done: 1, total: 1 });
@@ -401,12 +451,32 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
     t.total = performance.now() - t00;
     return new ImageEncoding(model, maps, input.width, input.height, scales, f, t, notice);
   } catch (e) {
+    if (src && !src.disposed) src.dispose();
     for (const p of pending) {
       p.embedding.dispose();
       if (!p.scores.disposed) p.scores.dispose();
     }
     throw e;
   }
+}
+
+/**
+ * Runs of consecutive pyramid levels (by frame pixels) to record into one submission each: a run
+ * grows while its pixels stay within the largest level's.
+ */
+export function submissionGroups(pixels: number[]): number[][] {
+  const budget = Math.max(...pixels);
+  const groups: number[][] = [];
+  let sum = Infinity;
+  pixels.forEach((n, k) => {
+    if (sum + n > budget) {
+      groups.push([]);
+      sum = 0;
+    }
+    groups[groups.length - 1]!.push(k);
+    sum += n;
+  });
+  return groups;
 }
 
 /** Proposals for one image: encode() then everything(), in one call. */

@@ -57,3 +57,43 @@ export function resizeBilinearBackward(rt: Runtime, dy: BufferView, dx: BufferVi
     split: { items: g.N, per: { src: g.OH * g.OW * g.C * 4, dst: g.IH * g.IW * g.C * 4 }, chunk: (_, N) => ({ N }) },
   });
 }
+
+type ResampleParams = {
+  IH: number; IW: number; OH: number; OW: number; pad: number; PH: number; PW: number; reverse: number; NW: number;
+  gain: number; fill: number; mean0: number; mean1: number; mean2: number; std0: number; std1: number; std2: number;
+};
+
+const resampleKernel = kernel<ResampleParams>({
+  shader: 'resize',
+  entry: 'resample_image',
+  workgroups: (p) => ceilDiv(p.PH * p.PW, 64),
+  sizes: (p) => ({ src: p.IH * p.IW * 3, dst: p.PH * p.PW * 3, table: 3 * (p.OH + p.OW), weights: p.NW }),
+});
+
+export interface ResampleImageGeometry {
+  IH: number;
+  IW: number;
+  OH: number;
+  OW: number;
+  pad: number;
+  /** Raw value of the frame (before normalisation). */
+  fill: number;
+  gain: number;
+  mean: readonly [number, number, number];
+  std: readonly [number, number, number];
+  /** Output channel c reads input channel 2 - c (RGB -> BGR). */
+  reverse: boolean;
+}
+
+/**
+ * An RGB image [IH, IW, 3] resampled by weight tables (`table`: start, count, first weight per output
+ * row then per output column) into the middle of a normalised [OH + 2 pad, OW + 2 pad, 3] frame
+ * (see shaders/resize.wgsl).
+ */
+export function resampleImage(rt: Runtime, a: { src: BufferView; dst: BufferView; table: BufferView; weights: BufferView }, g: ResampleImageGeometry & { weightCount: number }): void {
+  const params: ResampleParams = {
+    IH: g.IH, IW: g.IW, OH: g.OH, OW: g.OW, pad: g.pad, PH: g.OH + 2 * g.pad, PW: g.OW + 2 * g.pad, reverse: g.reverse ? 1 : 0, NW: g.weightCount,
+    gain: g.gain, fill: g.fill, mean0: g.mean[0], mean1: g.mean[1], mean2: g.mean[2], std0: g.std[0], std1: g.std[1], std2: g.std[2],
+  };
+  rt.run(resampleKernel, { params, bind: a });
+}
