@@ -7,6 +7,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSynth } from '../src/data/synth-files.js';
+import { rateText } from '../src/cli/progress.js';
 import { parseCoco } from '../src/data/coco.js';
 import { WorkerLoader } from '../src/data/loader.js';
 import type { SampleAnnotation } from '../src/data/sampler.js';
@@ -288,3 +289,9 @@ test('11: safetensors: the header is padded on its UTF-8 bytes; overlapping, gap
 });
 
 test.run();
+
+test('progress rates read sensibly when an item takes seconds', () => {
+  assert.is(rateText(30, 2, 'images'), '15.0 images/s');
+  assert.is(rateText(3, 45, 'images'), '15.0 s/image');
+  assert.is(rateText(0, 0, 'samples'), '- samples/s');
+});

@@ -7,7 +7,7 @@ import { encodePng } from '../data/png.js';
 import { listInputs, shardImages, type InputList } from '../data/inputs.js';
 import { CONFIG_FILE, loadModel, WEIGHTS_FILE, writeFileAtomic } from '../model/files.js';
 import { parseModelConfig } from '../model/weights.js';
-import { encode, inferenceDefaults, propose, scalesFromRange, type Timings } from '../infer/proposals.js';
+import { encode, inferenceDefaults, propose, scalesFromRange, type InferProgress, type Timings } from '../infer/proposals.js';
 import { drawProposals, nms, toCocoResults, withPolygons } from '../infer/results.js';
 import {
   finishedRun, identityDiff, idLine, idsWriter, ListWriter, modelSha256, prepareRunDir, RESULTS_FILE, RUN_FILE, shardDirName, SUCCESS_FILE,
@@ -206,6 +206,10 @@ export const inferCommand: Command = {
       const total: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
       const skipped: RunRecord['skipped'] = [];
       const progress = new Progress(mine.length, 'images', 'image');
+      // Stages of one image (the pyramid's scales through the trunk and heads, then the masks): shown
+      // for a lone image, where a photo takes seconds, and on a terminal, where the line is rewritten.
+      const showStages = mine.length === 1 || process.stderr.isTTY;
+      const onProgress = (i: number) => (showStages ? (e: InferProgress) => progress.stage(i, `${e.stage} ${e.done}/${e.total}${e.scale ? ` (scale ${+e.scale.toFixed(3)})` : ''}`) : undefined);
       const tLoop = performance.now();
       let processed = 0;
       try {
@@ -225,7 +229,7 @@ export const inferCommand: Command = {
           }
           if (points.length) {
             // Clicks: encode once, then the best masks at each point (best first), tagged with it.
-            const enc = await encode(model, img, { scales });
+            const enc = await encode(model, img, { scales, onProgress: onProgress(i) });
             try {
               for (const [x, y] of points) {
                 if (!(x < img.width && y < img.height)) throw new UsageError(`--point ${x},${y} is outside ${im.path} (${img.width}x${img.height})`);
@@ -240,7 +244,7 @@ export const inferCommand: Command = {
             continue;
           }
           // With NMS, the best `proposals` survivors of a ten times longer ranking (at most 2000).
-          const r = await propose(model, img, { proposals: nmsAt < 1 ? Math.max(proposals, Math.min(10 * proposals, 2000)) : proposals, scales, threshold });
+          const r = await propose(model, img, { proposals: nmsAt < 1 ? Math.max(proposals, Math.min(10 * proposals, 2000)) : proposals, scales, threshold, onProgress: onProgress(i) });
           if (nmsAt < 1) r.proposals = nms(r.proposals, nmsAt, proposals);
           if (polygons) withPolygons(r.proposals, polygons); // after NMS: only the proposals kept
           if (r.notice) console.warn(`\nnote: ${im.path}: ${r.notice}`);
@@ -288,7 +292,7 @@ export const inferCommand: Command = {
       writeFileAtomic(join(out, RUN_FILE), `${JSON.stringify(record, null, 1)}\n`);
       writeFileAtomic(join(out, SUCCESS_FILE), `${record.finished}\n`);
       const n = Math.max(1, processed);
-      console.log(`mean per image: ${(total.total / n).toFixed(0)} ms (pyramid ${(total.pyramid / n).toFixed(0)}, trunk+heads ${((total.trunk + total.heads) / n).toFixed(0)}, top-N ${(total.topN / n).toFixed(0)}, masks ${(total.masks / n).toFixed(0)}, paste ${(total.paste / n).toFixed(0)}, RLE ${(total.rle / n).toFixed(0)}); ${((imageSeconds * 1000) / n).toFixed(0)} ms with decoding and writing`);
+      console.log(`mean per image: ${(total.total / n).toFixed(0)} ms (pyramid+trunk+heads ${((total.pyramid + total.trunk + total.heads) / n).toFixed(0)}, top-N ${(total.topN / n).toFixed(0)}, masks ${(total.masks / n).toFixed(0)}, paste ${(total.paste / n).toFixed(0)}, RLE ${(total.rle / n).toFixed(0)}); ${((imageSeconds * 1000) / n).toFixed(0)} ms with decoding and writing`);
       console.log(`wrote ${join(out, RESULTS_FILE)} (${results.count} proposals for ${processed} images), ids.json, run.json${v.viz ? ` and ${join(out, 'viz')}/` : ''}`);
       if (skipped.length) {
         console.warn(`${skipped.length} of ${mine.length} image(s) could not be read and were skipped (listed in ${join(out, RUN_FILE)})`);

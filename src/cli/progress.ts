@@ -14,10 +14,17 @@ export class Progress {
   /** `done` of `total` steps finished, `items` processed so far (for the rate). */
   update(done: number, items: number, fields: Record<string, string | number> = {}): void {
     const secs = (performance.now() - this.start) / 1000;
-    const rate = items / Math.max(secs, 1e-9);
     const eta = done > 0 ? (secs / done) * (this.total - done) : NaN;
     const extra = Object.entries(fields).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`);
-    const line = [`${this.label} ${done}/${this.total}`, ...extra, `${rate.toFixed(1)} ${this.unit}/s`, `ETA ${clock(eta)}`].join('  ');
+    this.show([`${this.label} ${done}/${this.total}`, ...extra, rateText(items, secs, this.unit), `ETA ${clock(eta)}`].join('  '));
+  }
+
+  /** Where item `index` (0-based) is within its own work: "image 1/1  trunk 3/6 (scale 0.354)". */
+  stage(index: number, text: string): void {
+    this.show(`${this.label} ${index + 1}/${this.total}  ${text}`);
+  }
+
+  private show(line: string): void {
     if (this.out.isTTY) {
       this.out.write(`\r${line.padEnd(this.lastLen)}`);
       this.lastLen = line.length;
@@ -29,6 +36,13 @@ export class Progress {
   done(): void {
     if (this.out.isTTY && this.lastLen) this.out.write('\n');
   }
+}
+
+/** Throughput that reads sensibly at any speed: "12.5 images/s", or "4.2 s/image" below one a second. */
+export function rateText(items: number, secs: number, unit: string): string {
+  if (!(items > 0) || !(secs > 0)) return `- ${unit}/s`;
+  const rate = items / secs;
+  return rate >= 1 ? `${rate.toFixed(1)} ${unit}/s` : `${(secs / items).toFixed(1)} s/${unit.replace(/s$/, '')}`;
 }
 
 const fmt = (v: number): string => (Math.abs(v) >= 100 || Number.isInteger(v) ? String(v) : v.toPrecision(4));

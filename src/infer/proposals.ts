@@ -406,19 +406,29 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
       }
     } else {
       // Consecutive scales share one submission while their frames hold no more pixels than the
-      // largest one's (so the memory they hold at once stays about the largest scale's).
+      // largest one's (so the memory they hold at once stays about the largest scale's). Each run is
+      // recorded while the GPU works on the one before; its progress events come when the GPU has
+      // finished it, and a cancel stops before the next run is recorded.
       const t0 = performance.now();
+      let previous: { group: number[]; done: Promise<void> } | null = null;
+      const finished = async (p: { group: number[]; done: Promise<void> }) => {
+        await p.done;
+        for (const k of p.group) {
+          progress('trunk', k);
+          progress('heads', k);
+          checkAbort(o.signal);
+        }
+      };
       for (const group of submissionGroups(sizes.map(({ h, w }) => (h + 2 * pad) * (w + 2 * pad)))) {
         rt.batched(() => {
-          for (const k of group) {
-            heads(trunk(level(k)), k);
-            progress('trunk', k);
-            progress('heads', k);
-            checkAbort(o.signal); // what is recorded is still submitted, then freed
-          }
+          for (const k of group) heads(trunk(level(k)), k);
         });
+        const current = { group, done: settled(rt) };
+        if (previous) await finished(previous);
+        previous = current;
       }
-      t.trunk += performance.now() - t0; // recording only: the GPU time shows in the wait below
+      if (previous) await finished(previous);
+      t.trunk += performance.now() - t0; // the pyramid, trunk and heads of every scale
     }
     src?.dispose();
     // One readback for every scale's score map: the maps are stacked on the GPU and read at once.
