@@ -86,6 +86,27 @@ test('the pool rounds to buckets and reuses freed buffers', () => {
   b.dispose();
 });
 
+test('the pool keeps freed buffers up to a bound, destroying the sizes used least recently', async () => {
+  const small = await Runtime.create({ maxFreeBytes: 64 * 1024 });
+  try {
+    // Buffers of 16 different sizes (16-32 KiB each) freed in turn: without a bound all stay allocated.
+    for (let i = 0; i < 16; i++) {
+      const t = Tensor.empty([4096 + 512 * i], { rt: small });
+      t.dispose();
+      small.flush();
+    }
+    const m = small.memory();
+    assert.ok(m.freeBytes <= 64 * 1024, `${m.freeBytes} free bytes kept`);
+    assert.is(m.allocatedBytes, m.inUseBytes + m.freeBytes);
+    // The most recently freed size is still reused.
+    const last = Tensor.empty([4096 + 512 * 15], { rt: small });
+    assert.is(small.memory().allocatedBytes, m.allocatedBytes, 'reused, not allocated');
+    last.dispose();
+  } finally {
+    small.destroy();
+  }
+});
+
 test('scopes free what they do not return; noGrad records no graph', async () => {
   const base = rt.memory().inUseBytes;
   const x = Tensor.from([1, -2, 3], [3]);

@@ -1,6 +1,9 @@
 // GPU buffers from a pool keyed by (usage, size bucket). A released buffer goes back to its free
 // list only once every command that used it has been submitted: until then it may still be
-// written by pending work, and a queue.writeBuffer to a reused buffer would overtake it.
+// written by pending work, and a queue.writeBuffer to a reused buffer would overtake it. Free
+// buffers are bounded: past `maxFreeBytes` (by default the larger of 64 MiB and the peak in use),
+// the sizes used least recently are destroyed, so that a long run over images of many sizes keeps
+// at most about twice its working set instead of one free list per size ever seen.
 
 /** WebGPU usage bits (spec values), so the engine needs no runtime globals. */
 export const Usage = {
@@ -35,16 +38,20 @@ export interface PoolStats {
   peakAllocatedBytes: number;
   peakInUseBytes: number;
   buffers: number;
+  /** Bytes of free buffers kept for reuse. */
+  freeBytes: number;
 }
 
 export class BufferPool {
   private readonly free = new Map<string, GPUBuffer[]>();
   private pending: GPUBuffer[] = [];
-  private readonly stats: PoolStats = { allocatedBytes: 0, inUseBytes: 0, peakAllocatedBytes: 0, peakInUseBytes: 0, buffers: 0 };
+  private readonly stats: PoolStats = { allocatedBytes: 0, inUseBytes: 0, peakAllocatedBytes: 0, peakInUseBytes: 0, buffers: 0, freeBytes: 0 };
 
   constructor(
     private readonly device: GPUDevice,
     private readonly maxBufferSize: number,
+    /** Free bytes kept at most (default: the larger of 64 MiB and the peak bytes in use). */
+    private readonly maxFreeBytes?: number,
   ) {}
 
   acquire(kind: BufferKind, bytes: number, label?: string): GPUBuffer {
@@ -53,9 +60,13 @@ export class BufferPool {
       throw new Error(`buffer of ${bytes} bytes exceeds the device's maxBufferSize (${this.maxBufferSize})${label ? ` for ${label}` : ''}`);
     }
     const usage = USAGE[kind];
-    const list = this.free.get(`${usage}:${size}`);
+    const key = `${usage}:${size}`;
+    const list = this.free.get(key);
     let buffer = list?.pop();
-    if (!buffer) {
+    if (buffer) {
+      this.stats.freeBytes -= size;
+      if (!list!.length) this.free.delete(key);
+    } else {
       buffer = this.device.createBuffer({ size, usage, label: label ?? kind });
       this.stats.allocatedBytes += size;
       this.stats.buffers++;
@@ -81,13 +92,7 @@ export class BufferPool {
 
   /** Destroys every free buffer (buffers in use are untouched). */
   trim(): void {
-    for (const list of this.free.values()) {
-      for (const b of list) {
-        this.stats.allocatedBytes -= b.size;
-        this.stats.buffers--;
-        b.destroy();
-      }
-    }
+    for (const list of this.free.values()) for (const b of list) this.destroy(b);
     this.free.clear();
   }
 
@@ -102,8 +107,25 @@ export class BufferPool {
 
   private putBack(buffer: GPUBuffer): void {
     const key = `${buffer.usage}:${buffer.size}`;
-    let list = this.free.get(key);
-    if (!list) this.free.set(key, (list = []));
+    // Re-inserted so that the map's order is least recently returned first.
+    const list = this.free.get(key) ?? [];
+    this.free.delete(key);
+    this.free.set(key, list);
     list.push(buffer);
+    this.stats.freeBytes += buffer.size;
+    const cap = this.maxFreeBytes ?? Math.max(64 * 2 ** 20, this.stats.peakInUseBytes);
+    for (const [k, l] of this.free) {
+      if (this.stats.freeBytes <= cap || k === key) break;
+      while (l.length && this.stats.freeBytes > cap) this.destroy(l.pop()!);
+      if (!l.length) this.free.delete(k);
+    }
+  }
+
+  /** Destroys a free buffer (work already submitted that uses it still completes). */
+  private destroy(b: GPUBuffer): void {
+    this.stats.allocatedBytes -= b.size;
+    this.stats.freeBytes -= b.size;
+    this.stats.buffers--;
+    b.destroy();
   }
 }

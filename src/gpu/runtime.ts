@@ -24,6 +24,8 @@ export interface RuntimeOptions extends DeviceOptions {
    * promoted); LLVM (lavapipe) and GPU drivers do this themselves, and would only compile longer.
    */
   promoteRegisters?: boolean;
+  /** Bytes of freed buffers kept for reuse at most (default: the larger of 64 MiB and the peak in use). */
+  maxFreeBytes?: number;
 }
 
 /** A byte range of a GPU buffer, as bound to a kernel. */
@@ -117,7 +119,7 @@ export class Runtime {
     this.submitEvery = opts.submitEvery ?? 16;
     this.debug = opts.debug ?? false;
     this.promoteRegisters = opts.promoteRegisters ?? adapter.slug.startsWith('swiftshader');
-    this.pool = new BufferPool(device, L.maxBufferSize);
+    this.pool = new BufferPool(device, L.maxBufferSize, opts.maxFreeBytes);
     this.empty = { buffer: device.createBuffer({ label: 'empty', size: 256, usage: 0x80 | 0x8 }), offset: 0, size: 256 };
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
       this.fail(new GPUFailure(`WebGPU ${ev.error.constructor.name}: ${ev.error.message}`));
