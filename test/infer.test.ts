@@ -116,6 +116,38 @@ test('a trunk run in strips (past the binding limit) gives the one-pass feature 
   small.destroy();
 });
 
+test('the pyramid on the GPU and, past the binding limit, on the host give the same proposals', async () => {
+  const small = await Runtime.create({ maxBindingBytes: 1.5 * 2 ** 20 });
+  const { setRuntime } = await import('../src/index.js');
+  // A smooth image (so that proposals differ between windows) of 190x150; at scale 1.5 the framed
+  // level is 397x337x3 floats, 1.6 MB: over the capped runtime's binding, so it resamples on the host.
+  const W = 190, H = 150;
+  const data = new Float32Array(W * H * 3);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) data.set([0.5 + 0.4 * Math.sin(x / 13), 0.5 + 0.4 * Math.cos(y / 9), ((x * y) % 97) / 97], (y * W + x) * 3);
+  assert.ok(rt.fits(397 * 337 * 12) && !small.fits(397 * 337 * 12), 'only the capped runtime takes the host path');
+  const runs = [];
+  for (const r of [rt, small]) {
+    setRuntime(r);
+    try {
+      const m = new DeepMask('tiny', { seed: 3 }).eval();
+      runs.push(await propose(m, { width: W, height: H, data }, { scales: [0.5, 1, 1.5], proposals: 30 }));
+      m.dispose();
+    } finally {
+      setRuntime(rt);
+    }
+  }
+  small.destroy();
+  const [gpu, host] = [runs[0]!.proposals, runs[1]!.proposals];
+  assert.is(gpu.length, 30);
+  assert.is(host.length, 30);
+  // The same windows in the same order (scores agree to float rounding), masks equal but for pixels at the threshold.
+  for (let i = 0; i < 30; i++) {
+    assert.equal([host[i]!.scale, ...host[i]!.cell], [gpu[i]!.scale, ...gpu[i]!.cell], `rank ${i}`);
+    assert.ok(Math.abs(host[i]!.score - gpu[i]!.score) < 1e-5, `rank ${i} score ${host[i]!.score} vs ${gpu[i]!.score}`);
+    assert.ok(Math.abs(host[i]!.area - gpu[i]!.area) <= Math.max(2, gpu[i]!.area * 0.002), `rank ${i} area ${host[i]!.area} vs ${gpu[i]!.area}`);
+  }
+});
+
 test('images smaller than a window, grey and transparent images all give proposals', async () => {
   const model = new DeepMask('tiny', { seed: 1 }).eval();
   // 40x30 RGB, 50x70 grey PNG with alpha.
