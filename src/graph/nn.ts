@@ -6,7 +6,7 @@ import { map, MapOp } from '../kernels/elementwise.js';
 import { concatChannels as concatKernel, interleave as interleaveKernel, sliceChannels, transpose } from '../kernels/layout.js';
 import { pasteMasks as pasteKernel } from '../kernels/paste.js';
 import { maxPoolBackward, maxPoolForward, poolOutputSize, type PoolGeometry } from '../kernels/pool.js';
-import { resampleImage as resampleKernel, resizeBilinear as resizeKernel, resizeBilinearBackward, type ResizeGeometry } from '../kernels/resize.js';
+import { resampleImage as resampleKernel, resizeBilinear as resizeKernel, resizeBilinearBackward, type ImageFraming, type ResizeGeometry } from '../kernels/resize.js';
 import { dropout as dropoutKernel } from '../kernels/dropout.js';
 import { sumRows } from '../kernels/reduce.js';
 import { record } from './autograd.js';
@@ -209,18 +209,9 @@ export interface ResampleAxis {
   weights: ArrayLike<number>[];
 }
 
-export interface ResampleImageOptions {
+export interface ResampleImageOptions extends ImageFraming {
   rows: ResampleAxis;
   cols: ResampleAxis;
-  /** Width of the frame around the resampled image, and its raw value (before normalisation). */
-  pad: number;
-  fill: number;
-  /** Each output channel c becomes (v * gain - mean[c]) / std[c]. */
-  gain: number;
-  mean: readonly [number, number, number];
-  std: readonly [number, number, number];
-  /** Output channel c reads input channel 2 - c (RGB -> BGR). */
-  reverse?: boolean;
 }
 
 /**
@@ -248,9 +239,7 @@ export function resampleImage(x: Tensor, o: ResampleImageOptions): Tensor {
   const out = Tensor.empty([1, OH + 2 * o.pad, OW + 2 * o.pad, 3], { rt: x.rt });
   const tapsT = Tensor.from(taps, [taps.length], { rt: x.rt, dtype: 'u32' });
   const weightsT = Tensor.from(Float32Array.from(flat), [flat.length], { rt: x.rt });
-  resampleKernel(x.rt, { src: x.view(), dst: out.view(), table: tapsT.view(), weights: weightsT.view() }, {
-    IH, IW, OH, OW, pad: o.pad, weightCount: flat.length, fill: o.fill, gain: o.gain, mean: o.mean, std: o.std, reverse: !!o.reverse,
-  });
+  resampleKernel(x.rt, { src: x.view(), dst: out.view(), table: tapsT.view(), weights: weightsT.view() }, { ...o, IH, IW, OH, OW, weightCount: flat.length });
   tapsT.dispose();
   weightsT.dispose();
   return out;

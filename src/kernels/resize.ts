@@ -70,19 +70,26 @@ const resampleKernel = kernel<ResampleParams>({
   sizes: (p) => ({ src: p.IH * p.IW * 3, dst: p.PH * p.PW * 3, table: 3 * (p.OH + p.OW), weights: p.NW }),
 });
 
-export interface ResampleImageGeometry {
-  IH: number;
-  IW: number;
-  OH: number;
-  OW: number;
+/** How a resampled RGB image is framed and normalised for a network. */
+export interface ImageFraming {
+  /** Width of the frame around the image, and its raw value (before normalisation). */
   pad: number;
-  /** Raw value of the frame (before normalisation). */
   fill: number;
+  /** Each output channel c becomes (v * gain - mean[c]) / std[c]. */
   gain: number;
   mean: readonly [number, number, number];
   std: readonly [number, number, number];
   /** Output channel c reads input channel 2 - c (RGB -> BGR). */
-  reverse: boolean;
+  reverse?: boolean;
+}
+
+export interface ResampleImageGeometry extends ImageFraming {
+  IH: number;
+  IW: number;
+  OH: number;
+  OW: number;
+  /** Entries of the weight table. */
+  weightCount: number;
 }
 
 /**
@@ -90,7 +97,7 @@ export interface ResampleImageGeometry {
  * row then per output column) into the middle of a normalised [OH + 2 pad, OW + 2 pad, 3] frame
  * (see shaders/resize.wgsl).
  */
-export function resampleImage(rt: Runtime, a: { src: BufferView; dst: BufferView; table: BufferView; weights: BufferView }, g: ResampleImageGeometry & { weightCount: number }): void {
+export function resampleImage(rt: Runtime, a: { src: BufferView; dst: BufferView; table: BufferView; weights: BufferView }, g: ResampleImageGeometry): void {
   const params: ResampleParams = {
     IH: g.IH, IW: g.IW, OH: g.OH, OW: g.OW, pad: g.pad, PH: g.OH + 2 * g.pad, PW: g.OW + 2 * g.pad, reverse: g.reverse ? 1 : 0, NW: g.weightCount,
     gain: g.gain, fill: g.fill, mean0: g.mean[0], mean1: g.mean[1], mean2: g.mean[2], std0: g.std[0], std1: g.std[1], std2: g.std[2],
