@@ -66,7 +66,7 @@ async function rank(dir: string, model: DeepMask): Promise<{ ranked: Ranked[]; m
     const ranked = photos.map((im) => ({
       image: im.id,
       proposals: res.filter((r) => r.image_id === im.id).sort((a, b) => b.score - a.score)
-        .map((r) => ({ score: r.score, rle: annToRle(r.segmentation, im.height, im.width), bbox: r.bbox, area: 0, scale: 0, window: [0, 0, 0] as [number, number, number], cell: [0, 0] as [number, number], scaleIndex: -1 })),
+        .map((r) => ({ score: r.score, objectness: r.score, rle: annToRle(r.segmentation, im.height, im.width), bbox: r.bbox, area: 0, scale: 0, window: [0, 0, 0] as [number, number, number], cell: [0, 0] as [number, number], scaleIndex: -1 })),
     }));
     // A run cut short covers the photos it finished (it writes them in order): compare on those.
     return { ranked: ranked.filter((r) => r.proposals.length), ms: NaN };

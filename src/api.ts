@@ -57,7 +57,7 @@ export interface Selection {
   rle: RLE;
   bbox: [number, number, number, number];
   area: number;
-  /** The chosen mask's objectness; for a union, the lowest of its parts'. */
+  /** The chosen mask's score (Proposal.score); for a union, the lowest of its parts'. */
   score: number;
   /** 'one': a single proposal covers every point; 'union': each point's own mask, merged (see Segmenter.select). */
   mode: 'one' | 'union';

@@ -6,7 +6,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
-import { DeepMask, encode, propose } from '../src/index.js';
+import { DeepMask, encode, propose, type Proposal } from '../src/index.js';
+import { parseModelConfig } from '../src/model/weights.js';
+import { rerankOption } from '../src/cli/infer.js';
+import { assertClose } from './lib/check.js';
 import { decodeImage } from '../src/data/image.js';
 import { annToRle, iou, toCocoRle } from '../src/data/rle.js';
 import { generateScenes } from '../src/data/synth.js';
@@ -62,6 +65,43 @@ test("a click inside a drawn object returns that object's mask first (the bundle
   console.log(`    click IoU over ${ious.length} objects: median ${median.toFixed(3)}, min ${ious[0]!.toFixed(3)}, max ${ious[ious.length - 1]!.toFixed(3)}`);
   assert.ok(median >= 0.5, `median IoU ${median}`);
   model.dispose();
+});
+
+test('re-ranking by mask confidence: the best of a pool by objectness x confidence^power, masks unchanged; power 0 is objectness; config and CLI values checked', async () => {
+  const model = loadModel((await trainedTiny()).modelDir);
+  const enc = await encode(model, decodeImage(scenes.images[0]!.png));
+  const key = (p: Proposal) => `${p.scale},${p.cell}`;
+  const base = (await enc.everything({ proposals: 40, rerank: false })).proposals;
+  const byCell = new Map(base.map((p) => [key(p), p]));
+  // Power 0 ranks by objectness alone: the first 15 of the plain ranking.
+  const flat = (await enc.everything({ proposals: 15, rerank: { pool: 40, power: 0 } })).proposals;
+  assert.equal(flat.map((p) => [key(p), toCocoRle(p.rle).counts]), base.slice(0, 15).map((p) => [key(p), toCocoRle(p.rle).counts]));
+  // Power 1 over the whole pool, then the best 15 of it.
+  const all = (await enc.everything({ proposals: 40, rerank: { pool: 40, power: 1 } })).proposals;
+  const best = (await enc.everything({ proposals: 15, rerank: { pool: 40, power: 1 } })).proposals;
+  assert.equal(new Set(all.map(key)), new Set(base.map(key)), 'the same pool of windows');
+  for (const p of all) {
+    const b = byCell.get(key(p))!;
+    assert.is(toCocoRle(p.rle).counts, toCocoRle(b.rle).counts, 'a window keeps its mask');
+    assert.is(p.objectness, b.score);
+    assert.ok(p.confidence! >= 0.2 - 1e-6 && p.confidence! <= 1, `confidence ${p.confidence}: a mean of probabilities at or above the 0.2 threshold`);
+    assertClose([p.score], [p.objectness * p.confidence!], 'score = objectness x confidence', 1e-6);
+  }
+  for (let i = 1; i < all.length; i++) assert.ok(all[i - 1]!.score >= all[i]!.score, 'best first');
+  assert.ok(all.some((p, i) => key(p) !== key(base[i]!)), 'the confidences reorder this image');
+  assert.equal(best.map(key), all.slice(0, 15).map(key));
+  // The model's config.inference.rerank is the default.
+  model.config.inference = { ...model.config.inference, rerank: { pool: 40, power: 1 } };
+  assert.equal((await enc.everything({ proposals: 15 })).proposals.map(key), best.map(key));
+  enc.dispose();
+  model.dispose();
+  const cfg = JSON.parse(readFileSync(join((await trainedTiny()).modelDir, 'config.json'), 'utf8'));
+  cfg.model.inference = { rerank: { pool: 0, power: 1 } };
+  assert.throws(() => parseModelConfig(JSON.stringify(cfg), 'm/config.json'), /m\/config\.json: model\.inference\.rerank\.pool must be a positive integer, got 0/);
+  assert.equal(rerankOption('1000:1'), { pool: 1000, power: 1 });
+  assert.is(rerankOption('off'), null);
+  assert.throws(() => rerankOption('1000'), /--rerank must be POOL:POWER/);
+  assert.throws(() => rerankOption('0:1'), /--rerank must be POOL:POWER/);
 });
 
 function decodeMaskOf(rle: { counts: number[]; h: number; w: number }): Uint8Array {

@@ -298,4 +298,34 @@ test('matmul operands over the binding limit run as windowed sub-problems', asyn
   small.destroy();
 });
 
+
+test('meanSigmoidAbove: per-row mean probability of the entries at or above a threshold, against float64; empty rows give 0; split past the binding limit', async () => {
+  // 130 rows of 3137 logits (not a multiple of the 64 lanes); row 3 has none above the threshold, row 5 all.
+  const rows = 130, cols = 3137, T = 0.4;
+  const d = randomData(rows * cols, rng).map((v) => 6 * v);
+  for (let c = 0; c < cols; c++) { d[3 * cols + c] = -Math.abs(d[3 * cols + c]!) - 1; d[5 * cols + c] = Math.abs(d[5 * cols + c]!) + 1; }
+  d[0] = T; // exactly at the threshold counts
+  const f32 = Float32Array.from(d);
+  const want = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let s = 0, n = 0;
+    for (let c = 0; c < cols; c++) { const x = f32[r * cols + c]!; if (x >= Math.fround(T)) { s += 1 / (1 + Math.exp(-x)); n++; } }
+    want[r] = n ? s / n : 0;
+  }
+  assert.ok(want[3] === 0 && want[5]! > 0.7);
+  // 12.5 KiB a row, so aligned chunks are 64 rows: three dispatches under a 1 MiB limit.
+  const small = await Runtime.create({ maxBindingBytes: 2 ** 20 });
+  for (const r of [rt, small]) {
+    const x = Tensor.from(f32, [rows, 1, cols], { rt: r });
+    const before = r.counters.dispatches;
+    const y = ops.meanSigmoidAbove(x, T);
+    assert.equal(y.shape, [rows]);
+    assertClose(await y.read(), want, `meanSigmoidAbove (${r === rt ? 'whole' : 'split'})`, 2e-6);
+    assert.is(r.counters.dispatches - before, r === small ? 3 : 1, 'dispatches');
+    x.dispose(); y.dispose();
+  }
+  small.destroy();
+  assert.throws(() => ops.meanSigmoidAbove(Tensor.from(new Float32Array(4), [2, 2]), NaN), /threshold must be finite/);
+});
+
 test.run();

@@ -5,10 +5,11 @@ fn workgroup_linear(wid: vec3u, nwg: vec3u) -> u32 {
   return wid.x + nwg.x * (wid.y + nwg.y * wid.z);
 }
 
-// Logistic function, split by sign so that exp never overflows.
-fn sigmoid(x: f32) -> f32 {
-  if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-  let e = exp(x);
+// Logistic function, split by sign so that exp never overflows. (Its parameter is not called x:
+// see the note on binding names below.)
+fn sigmoid(logit: f32) -> f32 {
+  if (logit >= 0.0) { return 1.0 / (1.0 + exp(-logit)); }
+  let e = exp(logit);
   return e / (1.0 + e);
 }
 

@@ -7,7 +7,7 @@ import { encodePng } from '../data/png.js';
 import { listInputs, shardImages, type InputList } from '../data/inputs.js';
 import { CONFIG_FILE, loadModel, WEIGHTS_FILE, writeFileAtomic } from '../model/files.js';
 import { parseModelConfig } from '../model/weights.js';
-import { encode, inferenceDefaults, propose, scalesFromRange, type InferProgress, type Timings } from '../infer/proposals.js';
+import { encode, inferenceDefaults, propose, scalesFromRange, type InferProgress, type Rerank, type Timings } from '../infer/proposals.js';
 import { drawProposals, nms, toCocoResults, withPolygons } from '../infer/results.js';
 import {
   finishedRun, identityDiff, idLine, idsWriter, ListWriter, modelSha256, prepareRunDir, RESULTS_FILE, RUN_FILE, shardDirName, SUCCESS_FILE,
@@ -41,6 +41,10 @@ annotations are in the pixels as stored.
   --nms T           drop proposals whose mask IoU with a better one exceeds T, in (0, 1],
                     keeping the best N of a ten times longer ranking (default: the model's;
                     mobile-coco uses 0.7, measured to raise AR@10 and AR@100; 1 = none, as in the paper)
+  --rerank P:A|off  rank the best P windows by objectness x confidence^A, a mask's confidence being
+                    the mean probability of the pixels it claims; P from 1 to 100000, A >= 0
+                    (default: the model's; mobile-coco's was chosen on training photos; off:
+                    objectness alone, as in the paper)
   --point X,Y       a click on the one image given: results.json holds the best masks at that
                     point, best first, each with "point" (several --point allowed; encoded once;
                     --proposals sets how many per point, default 3)
@@ -110,6 +114,17 @@ export function scalesOption(v: string): number[] {
   return scalesFromRange(a, b, s);
 }
 
+/** --rerank POOL:POWER, or off (null). */
+export function rerankOption(v: string): Rerank | null {
+  if (v.trim() === 'off') return null;
+  const parts = v.split(':');
+  const [pool, power] = parts.map((p) => (p.trim() === '' ? NaN : Number(p)));
+  if (parts.length !== 2 || !(Number.isInteger(pool) && pool! >= 1 && pool! <= 100000) || !(Number.isFinite(power) && power! >= 0)) {
+    throw new UsageError(`--rerank must be POOL:POWER (a window count from 1 to 100000 and a power >= 0, e.g. 1000:1) or off, got '${v}'`);
+  }
+  return { pool: pool!, power: power! };
+}
+
 export const inferCommand: Command = {
   summary: 'propose object masks for images (COCO results JSON, optional pictures; shards for large runs)',
   usage,
@@ -119,7 +134,7 @@ export const inferCommand: Command = {
       weights: { type: 'string' }, out: { type: 'string' }, proposals: { type: 'string' }, scales: { type: 'string' }, threshold: { type: 'string' }, f16: { type: 'boolean' },
       viz: { type: 'boolean' }, 'viz-top': { type: 'string' }, coco: { type: 'string' }, nms: { type: 'string' }, manifest: { type: 'string' }, images: { type: 'string' },
       shard: { type: 'string' }, shards: { type: 'string' }, force: { type: 'boolean' }, 'allow-skips': { type: 'boolean' },
-      point: { type: 'string', multiple: true }, polygons: { type: 'boolean' }, 'polygon-vertices': { type: 'string' },
+      point: { type: 'string', multiple: true }, rerank: { type: 'string' }, polygons: { type: 'boolean' }, 'polygon-vertices': { type: 'string' },
     } as const;
     const { values: v, positionals } = parse(withNegativeValues(argv, spec), spec, usage);
 
@@ -135,6 +150,7 @@ export const inferCommand: Command = {
     const polygons = v.polygons ? { maxVertices: polygonVertices } : undefined;
     const vizTop = rangedOption(v['viz-top'], 'viz-top', 10, { min: 1, max: 1000, integer: true });
     const scalesArg = str(v.scales) !== undefined ? scalesOption(str(v.scales)!) : undefined;
+    const rerankArg = str(v.rerank) !== undefined ? rerankOption(str(v.rerank)!) : undefined;
     const points = ((v.point as string[] | undefined) ?? []).map((p) => {
       const xy = p.split(',').map((q) => (q.trim() === '' ? NaN : Number(q)));
       if (xy.length !== 2 || !xy.every((c) => Number.isFinite(c) && c >= 0)) throw new UsageError(`--point must be X,Y in image pixels (two numbers >= 0), got '${p}'`);
@@ -165,9 +181,10 @@ export const inferCommand: Command = {
     const proposals = Number.isNaN(proposalsArg) ? defaults.proposals : proposalsArg;
     const threshold = Number.isNaN(thresholdArg) ? defaults.threshold : thresholdArg;
     const nmsAt = Number.isNaN(nmsArg) ? defaults.nms : nmsArg;
+    const rerank = rerankArg === undefined ? defaults.rerank : rerankArg;
     const identity: RunIdentity = {
       model: { preset: config.preset, sha256: modelSha256(weights) },
-      settings: { proposals, scales, threshold, nms: nmsAt, f16: !!v.f16, ...(polygons ? { polygons: polygonVertices } : {}) },
+      settings: { proposals, scales, threshold, nms: nmsAt, ...(rerank ? { rerank } : {}), f16: !!v.f16, ...(polygons ? { polygons: polygonVertices } : {}) },
       input: { images: input.images.length, fingerprint: input.fingerprint, rule: input.rule },
       shards: count,
     };
@@ -233,7 +250,7 @@ export const inferCommand: Command = {
             try {
               for (const [x, y] of points) {
                 if (!(x < img.width && y < img.height)) throw new UsageError(`--point ${x},${y} is outside ${im.path} (${img.width}x${img.height})`);
-                const masks = await enc.at(x, y, { count: Number.isNaN(proposalsArg) ? 3 : proposals, threshold, ...(polygons ? { polygons } : {}) });
+                const masks = await enc.at(x, y, { count: Number.isNaN(proposalsArg) ? 3 : proposals, threshold, rerank: rerank ?? false, ...(polygons ? { polygons } : {}) });
                 for (const res of toCocoResults(im.id, masks)) results.add(JSON.stringify({ ...res, point: [x, y] }));
               }
             } finally {
@@ -244,7 +261,7 @@ export const inferCommand: Command = {
             continue;
           }
           // With NMS, the best `proposals` survivors of a ten times longer ranking (at most 2000).
-          const r = await propose(model, img, { proposals: nmsAt < 1 ? Math.max(proposals, Math.min(10 * proposals, 2000)) : proposals, scales, threshold, onProgress: onProgress(i) });
+          const r = await propose(model, img, { proposals: nmsAt < 1 ? Math.max(proposals, Math.min(10 * proposals, 2000)) : proposals, scales, threshold, rerank: rerank ?? false, onProgress: onProgress(i) });
           if (nmsAt < 1) r.proposals = nms(r.proposals, nmsAt, proposals);
           if (polygons) withPolygons(r.proposals, polygons); // after NMS: only the proposals kept
           if (r.notice) console.warn(`\nnote: ${im.path}: ${r.notice}`);

@@ -8,7 +8,7 @@ import { pasteMasks as pasteKernel } from '../kernels/paste.js';
 import { maxPoolBackward, maxPoolForward, poolOutputSize, type PoolGeometry } from '../kernels/pool.js';
 import { resampleImage as resampleKernel, resizeBilinear as resizeKernel, resizeBilinearBackward, type ImageFraming, type ResizeGeometry } from '../kernels/resize.js';
 import { dropout as dropoutKernel } from '../kernels/dropout.js';
-import { sumRows } from '../kernels/reduce.js';
+import { meanSigmoidAbove as confidenceKernel, sumRows } from '../kernels/reduce.js';
 import { record } from './autograd.js';
 import { linear, reshape } from './core.js';
 import { Tensor } from './tensor.js';
@@ -306,4 +306,18 @@ export function pasteMasks(logits: Tensor, a: PasteArgs): Tensor {
   boxes.dispose();
   windows.dispose();
   return bits;
+}
+
+/**
+ * Per row of x ([n, ...], rows flattened): the mean of sigmoid(x) over the entries with x >= threshold,
+ * 0 where there are none: a [n] tensor. For mask logits, how sure a mask is of the pixels it claims.
+ * Not differentiable.
+ */
+export function meanSigmoidAbove(x: Tensor, threshold: number): Tensor {
+  const n = x.shape[0] ?? 1;
+  if (x.dtype !== 'f32') throw new Error(`meanSigmoidAbove: expected f32 values, got ${x.dtype}`);
+  if (!Number.isFinite(threshold)) throw new Error(`meanSigmoidAbove: threshold must be finite, got ${threshold}`);
+  const out = Tensor.empty([n], { rt: x.rt });
+  confidenceKernel(x.rt, x.view(), out.view(), n, n ? x.size / n : 0, threshold);
+  return out;
 }

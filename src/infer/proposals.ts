@@ -3,9 +3,10 @@
 // windows across scales, masks only for those N (one matrix product for all scales from their embedding
 // maps), and the masks resampled, thresholded and pasted into image coordinates on the GPU.
 import { noGrad } from '../graph/autograd.js';
-import { concatRows, gatherRows, pasteMasks, resampleImage, reshape } from '../graph/ops.js';
+import { concatRows, gatherRows, meanSigmoidAbove, pasteMasks, resampleImage, reshape } from '../graph/ops.js';
 import { settled, Tensor } from '../graph/tensor.js';
 import type { DenseModel } from '../model/deepmask.js';
+import type { InferenceDefaults } from '../model/presets.js';
 import { axisWeights, paddedInput, resizeRgb } from '../data/image.js';
 import { imageFromInput, type ImageInput } from '../data/image-input.js';
 import { area, contains, toBbox, type RLE } from '../data/rle.js';
@@ -24,11 +25,20 @@ export interface InferOptions {
   timeStages?: boolean;
   /** Also give each proposal its mask as COCO polygons (`true`: at most 64 vertices; see rleToPolygons). */
   polygons?: boolean | PolygonOptions;
+  /** Rank by objectness x mask confidence^power among the best `pool` windows (default: the model's config.inference.rerank); false: objectness alone. */
+  rerank?: Rerank | false;
 }
 
+/** See InferenceDefaults.rerank. */
+export type Rerank = NonNullable<InferenceDefaults['rerank']>;
+
 export interface Proposal {
-  /** Objectness probability. */
+  /** What proposals are ranked by: the objectness probability, times confidence^power when re-ranked. */
   score: number;
+  /** Objectness probability of the window. */
+  objectness: number;
+  /** Mean probability of the pixels the mask claims (those at or above the threshold); set when re-ranked. */
+  confidence?: number;
   /** Mask as COCO RLE over the image. */
   rle: RLE;
   /** Box of the mask [x, y, w, h] (COCO toBbox; empty masks give zeros). */
@@ -76,9 +86,9 @@ export function defaultScales(model: Pick<DenseModel, 'config'>): number[] {
 }
 
 /** Settings a model's config chooses for inference, with the paper's where it chooses none. */
-export function inferenceDefaults(model: Pick<DenseModel, 'config'>): { scales: number[]; threshold: number; proposals: number; nms: number } {
+export function inferenceDefaults(model: Pick<DenseModel, 'config'>): { scales: number[]; threshold: number; proposals: number; nms: number; rerank: Rerank | null } {
   const i = model.config.inference ?? {};
-  return { scales: defaultScales(model), threshold: i.threshold ?? 0.2, proposals: i.proposals ?? 100, nms: i.nms ?? 1 };
+  return { scales: defaultScales(model), threshold: i.threshold ?? 0.2, proposals: i.proposals ?? 100, nms: i.nms ?? 1, rerank: i.rerank ?? null };
 }
 
 /** 2^e for e from min to max (inclusive) in steps of `step`, in log2 units. */
@@ -90,6 +100,7 @@ export function scalesFromRange(min: number, max: number, step: number): number[
 }
 
 const logit = (p: number) => Math.log(p / (1 - p));
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
 interface Candidate {
   score: number; // logit
@@ -125,6 +136,8 @@ export interface PointOptions {
   /** Windows whose centre is within this many grid cells of the point, at each scale (default 1). */
   radius?: number;
   threshold?: number;
+  /** Order the candidates by objectness x confidence^power (default: the model's config.inference.rerank); false: objectness alone. */
+  rerank?: Rerank | false;
   /** Also give each mask as COCO polygons (`true`: at most 64 vertices; see rleToPolygons). */
   polygons?: boolean | PolygonOptions;
   signal?: AbortSignal;
@@ -171,9 +184,11 @@ export class ImageEncoding {
   }
 
   /** The global top-N windows over all scales by objectness, their masks pasted into the image (as propose()). */
-  async everything(o: { proposals?: number; threshold?: number; timeStages?: boolean; polygons?: boolean | PolygonOptions; onProgress?: (e: InferProgress) => void; signal?: AbortSignal } = {}): Promise<InferResult> {
+  async everything(o: { proposals?: number; threshold?: number; rerank?: Rerank | false; timeStages?: boolean; polygons?: boolean | PolygonOptions; onProgress?: (e: InferProgress) => void; signal?: AbortSignal } = {}): Promise<InferResult> {
     this.check();
     const defaults = inferenceDefaults(this.model);
+    const n = o.proposals ?? defaults.proposals;
+    const rerank = o.rerank === undefined ? defaults.rerank : o.rerank || null;
     const t = { ...this.timings };
     const t0 = performance.now();
     const cands: Candidate[] = [];
@@ -181,9 +196,9 @@ export class ImageEncoding {
       for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) cands.push({ score: m.scores[r * m.cols + c]!, scale: k, r, c });
     });
     cands.sort(byRank);
-    const top = cands.slice(0, o.proposals ?? defaults.proposals);
+    const top = cands.slice(0, rerank ? Math.max(n, rerank.pool) : n);
     t.topN += performance.now() - t0;
-    const proposals = addPolygons(await this.materialize(top, o.threshold ?? defaults.threshold, t, o), o.polygons);
+    const proposals = addPolygons(await this.materialize(top, o.threshold ?? defaults.threshold, t, { ...o, keep: n, power: rerank?.power }), o.polygons);
     t.total = this.timings.total + (performance.now() - t0); // encoding included
     return { proposals, timings: t, windows: this.windows, ...(this.notice ? { notice: this.notice } : {}) };
   }
@@ -211,7 +226,9 @@ export class ImageEncoding {
     cands.sort(byRank);
     const count = o.count ?? 3;
     const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
-    const masks = await this.materialize(cands.slice(0, Math.max(8, 4 * count)), o.threshold ?? inferenceDefaults(this.model).threshold, t, o);
+    const defaults = inferenceDefaults(this.model);
+    const rerank = o.rerank === undefined ? defaults.rerank : o.rerank || null;
+    const masks = await this.materialize(cands.slice(0, Math.max(8, 4 * count)), o.threshold ?? defaults.threshold, t, { ...o, power: rerank?.power });
     const px = Math.min(this.width - 1, Math.floor(x)), py = Math.min(this.height - 1, Math.floor(y));
     const covers = (p: Proposal) => contains(p.rle, px, py);
     return addPolygons([...masks.filter(covers), ...masks.filter((p) => !covers(p))].slice(0, count), o.polygons);
@@ -255,8 +272,12 @@ export class ImageEncoding {
   }
 
 
-  /** Masks for the chosen windows (one matrix product per scale), pasted on the GPU, as RLE. */
-  private async materialize(top: Candidate[], threshold: number, t: Timings, o: { timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal }): Promise<Proposal[]> {
+  /**
+   * Masks for the chosen windows (one matrix product for all scales), pasted on the GPU, as RLE.
+   * With `power`, the windows are first re-ranked by objectness x confidence^power and the best
+   * `keep` of them pasted.
+   */
+  private async materialize(top: Candidate[], threshold: number, t: Timings, o: { keep?: number; power?: number; timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal }): Promise<Proposal[]> {
     const rt = this.model.rt;
     const { inputSize: S, stride } = this.model.config;
     const stage = async (key: keyof Timings, t0: number) => {
@@ -265,8 +286,25 @@ export class ImageEncoding {
     };
     checkAbort(o.signal);
     let t0 = performance.now();
-    const logits = top.length ? this.rankedMasks(top) : null;
+    let logits = top.length ? this.rankedMasks(top) : null;
+    let confidence: Float32Array | null = null;
     try {
+      if (logits && o.power !== undefined) {
+        // Only the confidences come back (a float per window); the kept rows stay on the GPU.
+        const conf = meanSigmoidAbove(logits, logit(threshold));
+        const c = await conf.read();
+        conf.dispose();
+        const rank = top.map((cand, i) => ({ i, score: sigmoid(cand.score) * c[i]! ** o.power! }));
+        rank.sort((a, b) => b.score - a.score || a.i - b.i);
+        const kept = rank.slice(0, o.keep ?? top.length).map((e) => e.i);
+        if (kept.some((k, j) => k !== j) || kept.length < top.length) {
+          const chosen = gatherRows(logits, kept);
+          logits.dispose();
+          logits = chosen;
+        }
+        top = kept.map((k) => top[k]!);
+        confidence = Float32Array.from(kept, (k) => c[k]!);
+      }
       await stage('masks', t0);
       o.onProgress?.({ stage: 'masks', done: 1, total: 1 });
       checkAbort(o.signal);
@@ -287,8 +325,9 @@ export class ImageEncoding {
       const proposals = meta.map((b): Proposal => {
         const rle = bitsToRle(bits, b.first, b.x0, b.y0, b.w, b.h, H, W);
         const [bx, by, bw, bh] = toBbox(rle);
-        const cand = top[b.i]!;
-        return { score: 1 / (1 + Math.exp(-cand.score)), rle, bbox: [bx, by, bw, bh], area: area(rle), scale: b.s, window: [b.wx, b.wy, b.side], cell: [cand.r, cand.c] };
+        const cand = top[b.i]!, objectness = sigmoid(cand.score);
+        const ranked = confidence ? { score: objectness * confidence[b.i]! ** o.power!, confidence: confidence[b.i]! } : { score: objectness };
+        return { ...ranked, objectness, rle, bbox: [bx, by, bw, bh], area: area(rle), scale: b.s, window: [b.wx, b.wy, b.side], cell: [cand.r, cand.c] };
       });
       t.rle += performance.now() - t0;
       o.onProgress?.({ stage: 'rle', done: 1, total: 1 });

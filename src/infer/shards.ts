@@ -18,7 +18,7 @@ export const SUMMARY_FILE = 'summary.json';
 /** What makes two shards parts of one run: merge refuses shards whose identities differ. */
 export interface RunIdentity {
   model: { preset: string; sha256: string };
-  settings: { proposals: number; scales: number[]; threshold: number; nms: number; f16: boolean; polygons?: number };
+  settings: { proposals: number; scales: number[]; threshold: number; nms: number; rerank?: { pool: number; power: number }; f16: boolean; polygons?: number };
   input: { images: number; fingerprint: string; rule: IdRule };
   shards: number;
 }

@@ -31,3 +31,20 @@ export function sumRows(rt: Runtime, x: BufferView, out: BufferView, rows: numbe
     sumRows(rt, partial, out, chunks, cols, scale);
   });
 }
+
+const confidenceKernel = kernel<{ rows: number; cols: number; threshold: number }>({
+  shader: 'reduce',
+  entry: 'mean_sigmoid_above',
+  workgroups: (p) => p.rows,
+  sizes: (p) => ({ logits: p.rows * p.cols, confidence: p.rows }),
+});
+
+/** out[r] = the mean of sigmoid(x[r, c]) over the c where x[r, c] >= threshold (0 where none), for a row-major [rows, cols] x. */
+export function meanSigmoidAbove(rt: Runtime, x: BufferView, out: BufferView, rows: number, cols: number, threshold: number): void {
+  if (rows === 0) return;
+  rt.run(confidenceKernel, {
+    params: { rows, cols, threshold },
+    bind: { logits: x, confidence: out },
+    split: { items: rows, per: { logits: cols * 4, confidence: 4 }, chunk: (_r0: number, n: number) => ({ rows: n }) },
+  });
+}

@@ -65,6 +65,12 @@ export interface InferenceDefaults {
   proposals?: number;
   /** Mask-IoU threshold of non-maximum suppression; 1 keeps every proposal. */
   nms?: number;
+  /**
+   * Ranking by objectness x confidence^power instead of objectness alone, where a mask's confidence
+   * is the mean probability of the pixels it claims (those at or above the threshold): the best
+   * `pool` windows by objectness get masks, and the best of them by that product are returned.
+   */
+  rerank?: { pool: number; power: number };
 }
 
 export interface DeepMaskConfig {

@@ -6,7 +6,7 @@
 // layers [in, out]; a linear layer over a feature map flattens it in (h, w, c) order.
 import type { HostTensor } from '../graph/module.js';
 import { DeepMask } from './deepmask.js';
-import type { DeepMaskConfig } from './presets.js';
+import type { DeepMaskConfig, InferenceDefaults } from './presets.js';
 import { readSafetensors, writeSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
 
 export const FORMAT = 'deepmask-webgpu';
@@ -79,6 +79,27 @@ function checkModelConfig(m: DeepMaskConfig, source: string): void {
     throw new Error(`${source}: model.normalization must hold mean and std, three finite numbers each (std not 0), got ${JSON.stringify(n)}`);
   }
   if (!m.trunk || typeof m.trunk !== 'object' || !m.heads || typeof m.heads !== 'object') throw new Error(`${source}: model.trunk and model.heads must be objects`);
+  if (m.inference !== undefined) checkInference(m.inference, source);
+}
+
+/** The inference settings a config stores, checked like the options that override them. */
+function checkInference(i: InferenceDefaults, source: string): void {
+  const fail = (key: string, want: string, got: unknown): never => {
+    throw new Error(`${source}: model.inference.${key} must be ${want}, got ${JSON.stringify(got)}`);
+  };
+  const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  if (i === null || typeof i !== 'object') fail('', 'an object', i);
+  const sc = i.scales;
+  if (sc !== undefined && !(Array.isArray(sc) && sc.length === 3 && sc.every(finite) && sc[2] > 0 && sc[1] >= sc[0] && (sc[1] - sc[0]) / sc[2] < 64)) fail('scales', '[min, max, step] in log2 units with step > 0, max >= min and at most 64 scales', sc);
+  if (i.threshold !== undefined && !(finite(i.threshold) && i.threshold > 0 && i.threshold < 1)) fail('threshold', 'a probability in (0, 1)', i.threshold);
+  if (i.proposals !== undefined && !(Number.isInteger(i.proposals) && i.proposals >= 1)) fail('proposals', 'a positive integer', i.proposals);
+  if (i.nms !== undefined && !(finite(i.nms) && i.nms > 0 && i.nms <= 1)) fail('nms', 'a mask IoU in (0, 1]', i.nms);
+  const r = i.rerank;
+  if (r !== undefined) {
+    if (r === null || typeof r !== 'object') fail('rerank', 'an object { pool, power }', r);
+    if (!(Number.isInteger(r.pool) && r.pool >= 1)) fail('rerank.pool', 'a positive integer', r.pool);
+    if (!(finite(r.power) && r.power >= 0)) fail('rerank.power', 'a finite number >= 0', r.power);
+  }
 }
 
 /** Builds the model its config describes and loads its weights. */
