@@ -7,33 +7,11 @@
 // 0.2: AR@100 0.1559; the 3x3 same-scale neighbours averaged 0.150-0.156, with the next scales'
 // 0.139-0.158; re-ranked (objectness x confidence) 0.1657 own vs 0.1645-0.1698 averaged. Averaging
 // neighbours' masks does not pay (not built); the re-ranking does (built: config inference.rerank).
-import { readFileSync } from 'node:fs';
-const m = await import(`${process.cwd()}/dist/src/node.js`);
-const { parseCoco } = await import(`${process.cwd()}/dist/src/data/coco.js`);
-const { encodeMask, toBbox } = await import(`${process.cwd()}/dist/src/data/rle.js`);
-const { encode } = await import(`${process.cwd()}/dist/src/infer/proposals.js`);
-const { evaluate } = await import(`${process.cwd()}/dist/src/eval/cocoeval.js`);
-const { toCocoResults } = await import(`${process.cwd()}/dist/src/infer/results.js`);
-const rt = await m.init(); m.setRuntime(rt);
-const dir = '../shared/data/coco-subset-2017';
-const gt = parseCoco(readFileSync(`${dir}/instances.json`, 'utf8'), 'instances.json');
-const val = new Set(JSON.parse(readFileSync(`${dir}/val-ids.json`, 'utf8')));
+import { setup, encode, toCocoResults, toBbox, logit, sig, rankedWindows, windowOf, sample, paste } from './masks-on-cpu.mjs';
 const which = process.argv[2];
-const photos = gt.images.filter((im) => (which === 'val') === val.has(im.id)).sort((a, b) => a.id - b.id).filter((_, i) => which === 'val' || i % 8 === 3).slice(0, Number(process.argv[3] ?? 24));
-const model = m.loadModel(process.argv[4] ?? 'models/mobile-coco');
-const { inputSize: S, stride, maskSize: M } = model.config;
-const logit = (p) => Math.log(p / (1 - p));
-const sig = (x) => 1 / (1 + Math.exp(-x));
+const { model, photos, load, ar } = await setup(which, Number(process.argv[3] ?? 24), 3, process.argv[4]);
+const { stride, maskSize: M } = model.config;
 
-/** Window of a candidate in the caller's pixels. */
-const windowOf = (enc, c) => { const s = enc.scales[c.scale] / enc['f']; return { wx: (stride * c.c - S / 2) / s, wy: (stride * c.r - S / 2) / s, side: S / s }; };
-/** Bilinear sample of mask row L[off..] at mask coords (u, v), clamped like the paste kernel. */
-function sample(L, off, u, v) {
-  u = Math.min(Math.max(u, 0), M - 1); v = Math.min(Math.max(v, 0), M - 1);
-  const u0 = Math.floor(u), v0 = Math.floor(v), u1 = Math.min(u0 + 1, M - 1), v1 = Math.min(v0 + 1, M - 1), tu = u - u0, tv = v - v0;
-  const a = L[off + v0 * M + u0], b = L[off + v0 * M + u1], c = L[off + v1 * M + u0], d = L[off + v1 * M + u1];
-  return (a + (b - a) * tu) * (1 - tv) + (c + (d - c) * tu) * tv;
-}
 /** The proposal's 56x56 mask as the mean (of logits or probabilities) of its windows' masks resampled into its own window. */
 function ensembled(L, rows, wins, self, mode) {
   const out = new Float32Array(M * M), w0 = wins[0];
@@ -45,31 +23,20 @@ function ensembled(L, rows, wins, self, mode) {
       const uu = ((x - w.wx) * M) / w.side - 0.5, vv = ((y - w.wy) * M) / w.side - 0.5;
       if (uu < -0.5 || vv < -0.5 || uu > M - 0.5 || vv > M - 0.5) continue;
       const wt = j === 0 ? self : 1;
-      const l = sample(L, rows[j] * M * M, uu, vv);
+      const l = sample(L, rows[j] * M * M, M, uu, vv);
       sum += wt * (mode === 'prob' ? sig(l) : l); n += wt;
     }
     out[v * M + u] = mode === 'prob' ? logit(Math.min(Math.max(sum / n, 1e-6), 1 - 1e-6)) : sum / n;
   }
   return out;
 }
-/** CPU paste with the kernel's sampling: the mask resampled into its window, thresholded, clipped to the image. */
-function paste(mask, win, W, H, T) {
-  const bits = new Uint8Array(W * H), sc = M / win.side;
-  const x0 = Math.max(0, Math.floor(win.wx)), x1 = Math.min(W, Math.ceil(win.wx + win.side));
-  const y0 = Math.max(0, Math.floor(win.wy)), y1 = Math.min(H, Math.ceil(win.wy + win.side));
-  for (let x = x0; x < x1; x++) { const u = (x + 0.5 - win.wx) * sc - 0.5; for (let y = y0; y < y1; y++) if (sample(mask, 0, u, (y + 0.5 - win.wy) * sc - 0.5) >= T) bits[y * W + x] = 1; }
-  return encodeMask(bits, H, W);
-}
 const variants = {}; // name -> detections
 const add = (name, image, ps) => (variants[name] ??= []).push(...toCocoResults(image, ps));
 const t0 = performance.now();
 for (const [n, im] of photos.entries()) {
-  const enc = await encode(model, m.decodeImage(readFileSync(`${dir}/images/${im.file_name}`), im.file_name));
+  const enc = await encode(model, load(im));
   const maps = enc['maps'];
-  const all = [];
-  maps.forEach((mp, k) => { for (let r = 0; r < mp.rows; r++) for (let c = 0; c < mp.cols; c++) all.push({ score: mp.scores[r * mp.cols + c], scale: k, r, c }); });
-  all.sort((a, b) => b.score - a.score || a.scale - b.scale || a.r - b.r || a.c - b.c);
-  const top = all.slice(0, 1000);
+  const top = rankedWindows(enc).slice(0, 1000);
   let lt = enc['rankedMasks'](top); const L0 = await lt.read(); lt.dispose();
   const qIn = top.map((_, i) => { let s = 0, k = 0; for (let j = i * M * M; j < (i + 1) * M * M; j++) if (L0[j] > logit(0.2)) { s += sig(L0[j]); k++; } return k ? s / k : 0; });
   const orders = {
@@ -86,7 +53,7 @@ for (const [n, im] of photos.entries()) {
       if (!dr && !dc) continue; const r = c.r + dr, cc = c.c + dc, mp = maps[c.scale];
       if (r >= 0 && cc >= 0 && r < mp.rows && cc < mp.cols) same.push({ scale: c.scale, r, c: cc });
     }
-    const { wx, wy, side } = windowOf(enc, c); const cx = wx + side / 2, cy = wy + side / 2;
+    const { wx, wy, side } = windowOf(model, enc, c); const cx = wx + side / 2, cy = wy + side / 2;
     for (const k of [c.scale - 1, c.scale + 1]) {
       if (k < 0 || k >= maps.length) continue; const s = enc.scales[k] / enc['f'], mp = maps[k];
       const r = Math.round((cy * s) / stride), cc = Math.round((cx * s) / stride);
@@ -101,9 +68,9 @@ for (const [n, im] of photos.entries()) {
   const make = (idx, kind, mode, self, T) => idx.map((i) => {
     const { same, cross } = neigh.get(i);
     const set = kind === 'own' ? [same[0]] : kind === 'same4' ? same.filter((x) => Math.abs(x.r - same[0].r) + Math.abs(x.c - same[0].c) <= 1) : kind === 'same' ? same : kind === 'cross' ? [same[0], ...cross] : [...same, ...cross];
-    const mask = ensembled(L, set.map((x) => need.get(key(x))), set.map((x) => windowOf(enc, x)), self, mode);
-    const win = windowOf(enc, top[i]);
-    const rle = paste(mask, win, W, H, T);
+    const mask = ensembled(L, set.map((x) => need.get(key(x))), set.map((x) => windowOf(model, enc, x)), self, mode);
+    const win = windowOf(model, enc, top[i]);
+    const rle = paste(mask, 0, M, win, W, H, T);
     return { score: sig(top[i].score) * (idx === orders.rerank ? qIn[i] : 1), rle, bbox: toBbox(rle) };
   });
   for (const [oname, idx] of Object.entries(orders)) {
@@ -118,7 +85,7 @@ for (const [n, im] of photos.entries()) {
 }
 process.stderr.write('\n');
 for (const [name, dts] of Object.entries(variants)) {
-  const a = evaluate(gt.images, gt.annotations, dts, { iouType: 'segm', maxDets: [10, 100], imgIds: photos.map((p) => p.id) }).AR;
+  const a = ar(dts);
   console.log(`${which} ${name.padEnd(28)} AR@10 ${a['AR@10'].toFixed(4)} AR@100 ${a['AR@100'].toFixed(4)}`);
 }
 process.exit(0);
