@@ -188,7 +188,7 @@ export class ImageEncoding {
     this.check();
     const defaults = inferenceDefaults(this.model);
     const n = o.proposals ?? defaults.proposals;
-    const rerank = o.rerank === undefined ? defaults.rerank : o.rerank || null;
+    const rerank = o.rerank === undefined ? defaults.rerank : o.rerank || null; // false: objectness alone
     const t = { ...this.timings };
     const t0 = performance.now();
     const cands: Candidate[] = [];
@@ -227,8 +227,8 @@ export class ImageEncoding {
     const count = o.count ?? 3;
     const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
     const defaults = inferenceDefaults(this.model);
-    const rerank = o.rerank === undefined ? defaults.rerank : o.rerank || null;
-    const masks = await this.materialize(cands.slice(0, Math.max(8, 4 * count)), o.threshold ?? defaults.threshold, t, { ...o, power: rerank?.power });
+    const power = o.rerank === undefined ? defaults.rerank?.power : o.rerank ? o.rerank.power : undefined;
+    const masks = await this.materialize(cands.slice(0, Math.max(8, 4 * count)), o.threshold ?? defaults.threshold, t, { ...o, power });
     const px = Math.min(this.width - 1, Math.floor(x)), py = Math.min(this.height - 1, Math.floor(y));
     const covers = (p: Proposal) => contains(p.rle, px, py);
     return addPolygons([...masks.filter(covers), ...masks.filter((p) => !covers(p))].slice(0, count), o.polygons);
@@ -287,23 +287,23 @@ export class ImageEncoding {
     checkAbort(o.signal);
     let t0 = performance.now();
     let logits = top.length ? this.rankedMasks(top) : null;
-    let confidence: Float32Array | null = null;
+    // Per kept window, when re-ranked: its ranking score and confidence.
+    let ranked: { i: number; score: number; confidence: number }[] | null = null;
     try {
       if (logits && o.power !== undefined) {
         // Only the confidences come back (a float per window); the kept rows stay on the GPU.
         const conf = meanSigmoidAbove(logits, logit(threshold));
         const c = await conf.read();
         conf.dispose();
-        const rank = top.map((cand, i) => ({ i, score: sigmoid(cand.score) * c[i]! ** o.power! }));
-        rank.sort((a, b) => b.score - a.score || a.i - b.i);
-        const kept = rank.slice(0, o.keep ?? top.length).map((e) => e.i);
-        if (kept.some((k, j) => k !== j) || kept.length < top.length) {
-          const chosen = gatherRows(logits, kept);
+        ranked = top.map((cand, i) => ({ i, score: sigmoid(cand.score) * c[i]! ** o.power!, confidence: c[i]! }));
+        ranked.sort((a, b) => b.score - a.score || a.i - b.i);
+        ranked = ranked.slice(0, o.keep ?? top.length);
+        if (ranked.some((e, j) => e.i !== j) || ranked.length < top.length) {
+          const chosen = gatherRows(logits, ranked.map((e) => e.i));
           logits.dispose();
           logits = chosen;
         }
-        top = kept.map((k) => top[k]!);
-        confidence = Float32Array.from(kept, (k) => c[k]!);
+        top = ranked.map((e) => top[e.i]!);
       }
       await stage('masks', t0);
       o.onProgress?.({ stage: 'masks', done: 1, total: 1 });
@@ -326,8 +326,8 @@ export class ImageEncoding {
         const rle = bitsToRle(bits, b.first, b.x0, b.y0, b.w, b.h, H, W);
         const [bx, by, bw, bh] = toBbox(rle);
         const cand = top[b.i]!, objectness = sigmoid(cand.score);
-        const ranked = confidence ? { score: objectness * confidence[b.i]! ** o.power!, confidence: confidence[b.i]! } : { score: objectness };
-        return { ...ranked, objectness, rle, bbox: [bx, by, bw, bh], area: area(rle), scale: b.s, window: [b.wx, b.wy, b.side], cell: [cand.r, cand.c] };
+        const r = ranked?.[b.i];
+        return { ...(r ? { score: r.score, confidence: r.confidence } : { score: objectness }), objectness, rle, bbox: [bx, by, bw, bh], area: area(rle), scale: b.s, window: [b.wx, b.wy, b.side], cell: [cand.r, cand.c] };
       });
       t.rle += performance.now() - t0;
       o.onProgress?.({ stage: 'rle', done: 1, total: 1 });
