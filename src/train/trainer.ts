@@ -250,20 +250,27 @@ export async function windowMetrics(
   const G = model.config.gtSize;
   const ious: number[] = [];
   let correct = 0;
-  for (let i0 = 0; i0 < val.n; i0 += batch) {
-    const n = Math.min(batch, val.n - i0);
-    const [m, s] = noGrad(() => {
-      const p = forward(i0, n);
-      return [model.upsampleMasks(p.masks), p.scores] as const;
-    });
-    const masks = await m.read(), scores = await s.read();
-    m.dispose();
-    s.dispose();
-    for (let k = 0; k < n; k++) {
-      const label = val.labels[i0 + k]!;
-      if (Math.sign(scores[k]!) === label) correct++;
-      if (label > 0) ious.push(maskIou(masks.subarray(k * G * G, (k + 1) * G * G), val.targets.subarray((i0 + k) * G * G, (i0 + k + 1) * G * G)));
+  // Always measured without dropout (which would also draw from the model's generator, and so change training).
+  const training = model.training;
+  model.eval();
+  try {
+    for (let i0 = 0; i0 < val.n; i0 += batch) {
+      const n = Math.min(batch, val.n - i0);
+      const [m, s] = noGrad(() => {
+        const p = forward(i0, n);
+        return [model.upsampleMasks(p.masks), p.scores] as const;
+      });
+      const masks = await m.read(), scores = await s.read();
+      m.dispose();
+      s.dispose();
+      for (let k = 0; k < n; k++) {
+        const label = val.labels[i0 + k]!;
+        if (Math.sign(scores[k]!) === label) correct++;
+        if (label > 0) ious.push(maskIou(masks.subarray(k * G * G, (k + 1) * G * G), val.targets.subarray((i0 + k) * G * G, (i0 + k + 1) * G * G)));
+      }
     }
+  } finally {
+    if (training) model.train();
   }
   ious.sort((a, b) => a - b);
   const frac = (t: number) => (ious.length ? ious.filter((v) => v >= t).length / ious.length : 0);
