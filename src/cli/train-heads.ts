@@ -5,7 +5,9 @@ import { parseCoco } from '../data/coco.js';
 import { Rng } from '../graph/random.js';
 import { defaultScales, scalesFromRange } from '../infer/proposals.js';
 import { DeepMask } from '../model/deepmask.js';
-import { loadTrunk, saveModel, writeFileAtomic } from '../model/files.js';
+import { loadTrunk, saveModel, WEIGHTS_FILE, writeFileAtomic } from '../model/files.js';
+import { readSafetensors } from '../model/safetensors.js';
+import { cutTrunk } from '../model/trunks.js';
 import { presetConfig } from '../model/presets.js';
 import { FeatureWindows, type BankImage, type WindowRef } from '../train/feature-bank.js';
 import { cacheKey, loadBank } from '../train/feature-cache.js';
@@ -35,6 +37,11 @@ windows are cells of those maps: exactly the windows inference scores. Fast on a
   --heads C:E:H        the official heads' widths: 1x1 conv C, shared embedding E, score hidden H
                        (default: the preset's, e.g. 128:512:1024 for mobile; 64:256:512 costs a
                        quarter of the dense heads' time)
+  --tune-last          also train the trunk's last stage (a MobileNet block or VGG convolution)
+                       with the heads: the maps cached are those of the trunk without it, and each
+                       window carries one cell of context around it (about 5x the time per step)
+  --init-heads FILE    start the heads (and a tuned last stage) from a model directory or a train-heads
+                       checkpoint instead of at random; the trunk still comes from --init
   --flips              also extract the mirror image of every photo (twice the extraction time)
   --resume             continue from DIR/checkpoint.safetensors
   --seed N             (default 1)          --save-f16 store the final model in f16`;
@@ -60,6 +67,7 @@ export const trainHeadsCommand: Command = {
       {
         data: { type: 'string' }, images: { type: 'string' }, preset: { type: 'string' }, init: { type: 'string' }, out: { type: 'string' },
         'val-ids': { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, 'lr-schedule': { type: 'string' }, scales: { type: 'string' }, heads: { type: 'string' },
+        'tune-last': { type: 'boolean' }, 'init-heads': { type: 'string' },
         flips: { type: 'boolean' }, resume: { type: 'boolean' }, seed: { type: 'string' }, 'save-f16': { type: 'boolean' },
       },
       usage,
@@ -75,6 +83,18 @@ export const trainHeadsCommand: Command = {
       if (w.length !== 3 || !w.every((x) => Number.isInteger(x) && x >= 1 && x <= 4096)) throw new UsageError(`--heads must be CONV:EMBED:HIDDEN, three integers in 1..4096, e.g. 64:256:512; got '${str(v.heads)}'`);
       config.heads = { kind: 'shared', conv: w[0]!, embed: w[1]!, scoreHidden: w[2]! };
     }
+    const stages = v['tune-last'] ? 1 : 0;
+    let cut = config.trunk;
+    if (stages > 0) {
+      try {
+        cut = cutTrunk(config.trunk, stages);
+      } catch (e) {
+        throw new UsageError(`--tune-last: ${(e as Error).message}`);
+      }
+    }
+    const initHeads = str(v['init-heads']);
+    const initFile = initHeads && (existsSync(join(initHeads, WEIGHTS_FILE)) ? join(initHeads, WEIGHTS_FILE) : initHeads);
+    if (initFile && !existsSync(initFile)) throw new UsageError(`--init-heads: ${initFile} not found`);
     let range: [number, number, number] | null = null;
     if (str(v.scales)) {
       const [a, b, s] = str(v.scales)!.split(':').map(Number);
@@ -93,6 +113,19 @@ export const trainHeadsCommand: Command = {
     const model = new DeepMask(config, { seed });
     console.log(`trunk: ${loadTrunk(model, trunkFile)} tensors from ${trunkFile}`);
     const scales = range ? scalesFromRange(...range) : defaultScales(model);
+    if (initFile) {
+      // Trained tensors only: the heads and, when tuned, the trunk's last stages (the rest stays the ImageNet trunk's).
+      const tuned = new Set(stages > 0 ? model.trunk.lastParameters!(stages) : []);
+      const keep = new Set(model.namedParameters().filter(([n, p]) => n.startsWith('heads.') || tuned.has(p)).map(([n]) => n));
+      const file = readSafetensors(readFileSync(initFile), initFile);
+      const start = new Map([...file.tensors].filter(([n]) => keep.has(n)));
+      if (![...start.keys()].some((n) => n.startsWith('heads.'))) throw new Error(`${initFile}: no heads.* tensors to start from`);
+      model.loadState(start, { partial: true, source: initFile });
+      console.log(`init: ${start.size} tensors from ${initFile}`);
+    }
+    // The maps cached: the trunk's output, or with --tune-stages the cut trunk's.
+    const bankModel = stages > 0 ? new DeepMask({ ...config, trunk: cut }, { seed }) : model;
+    if (bankModel !== model) loadTrunk(bankModel, trunkFile);
 
     const ds = parseCoco(readFileSync(data, 'utf8'), data);
     const rng = new Rng(seed);
@@ -116,20 +149,21 @@ export const trainHeadsCommand: Command = {
 
     // Feature maps: computed once, cached, reused.
     const progress = new Progress(sources.length, 'images', 'features');
-    const { bank, skipped } = await loadBank(model, sources, {
-      scales, dir: join(out, 'features'), key: cacheKey(model, scales, trunkFile), flips: !!v.flips,
+    const { bank, skipped } = await loadBank(bankModel, sources, {
+      scales, dir: join(out, 'features'), key: cacheKey(bankModel, scales, trunkFile), flips: !!v.flips,
       onProgress: (done) => progress.update(done, done),
     });
     progress.done();
+    if (bankModel !== model) bankModel.dispose();
     for (const s of skipped) console.warn(`skipped: ${s}`);
     const trainBank = bank.filter((b) => !valIds.has(b.id)), valBank = bank.filter((b) => valIds.has(b.id) && !b.flip);
-    const geo = { ...model.config, featureSize: model.featureSize };
+    const geo = { ...model.config, featureSize: model.featureSize, context: stages };
     const windows = new FeatureWindows(trainBank, ds.annotations, geo, rng);
     const val = new FeatureWindows(valBank, ds.annotations, geo, new Rng(seed + 1));
     console.log(`windows: ${windows.positives.length} training objects with positive windows, ${val.positives.length} held out`);
     const valBatch = val.render(validationWindows(val, valBank, geo.stride));
 
-    const opts = { ...d, steps, batch, lrSchedule };
+    const opts = { ...d, steps, batch, lrSchedule, trunkStages: stages };
     let stop = false;
     const onSignal = () => {
       stop = true;
@@ -170,7 +204,8 @@ export const trainHeadsCommand: Command = {
     await saveModel(model, join(out, 'model'), {
       ...(v['save-f16'] ? { dtype: 'F16' as const } : {}),
       training: {
-        method: 'heads on a frozen trunk, windows from cached feature maps',
+        method: stages > 0 ? `heads and the trunk's last ${stages} stage(s), windows from cached maps of the trunk cut short` : 'heads on a frozen trunk, windows from cached feature maps',
+        ...(stages > 0 ? { tunedStages: stages } : {}), ...(initFile ? { initHeads: initFile } : {}),
         steps, batch, lrSchedule, momentum: opts.momentum, weightDecay: opts.weightDecay, lambda: opts.lambda,
         data, trunk: trunkFile, scales, flips: !!v.flips, trainImages: new Set(trainBank.map((b) => b.id)).size,
         heldOutImages: [...valIds].sort((a, b) => a - b), validation: metrics, seconds: Math.round((performance.now() - t0) / 1000),

@@ -93,6 +93,16 @@ export class DeepMask extends Module implements DenseModel {
     return { masks: reshape(out.masks, [B, m, m, 1]), scores: out.scores };
   }
 
+  /**
+   * The patch form from features `k` trunk stages short of the output, with `k` cells of context
+   * around each window ([B, F + 2k, F + 2k, C']): the trunk's last k stages, then the heads. Training
+   * those stages with the heads needs only cached maps of the cut trunk (see cutTrunk).
+   */
+  forwardFromCut(features: Tensor, k: number): Prediction {
+    if (!this.trunk.forwardLast) throw new Error(`DeepMask(${this.config.preset}): its ${this.config.trunk.kind} trunk cannot be cut`);
+    return this.forwardFeatures(this.trunk.forwardLast(features, k));
+  }
+
   /** Mask logits upsampled (bilinear, align-corners) to the ground-truth size. */
   upsampleMasks(masks: Tensor, size = this.config.gtSize): Tensor {
     return size === masks.shape[1] ? masks : resizeBilinear(masks, [size, size], { alignCorners: true });

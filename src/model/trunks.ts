@@ -2,7 +2,7 @@
 // (`features.<index>.weight`), so ImageNet weights in torchvision's layout map one to one.
 import { Conv2d, DepthwiseConv2d } from '../graph/layers.js';
 import { Module } from '../graph/module.js';
-import { concatChannels, conv2d, maxPool2d } from '../graph/ops.js';
+import { concatChannels, conv2d, depthwiseConv2d, maxPool2d } from '../graph/ops.js';
 import { Rng } from '../graph/random.js';
 import type { Tensor } from '../graph/tensor.js';
 import type { MobileTrunk, SqueezeTrunk, VggTrunk } from './presets.js';
@@ -23,6 +23,39 @@ export interface Trunk extends Module {
   /** Bytes of the largest tensor the forward pass makes for one h x w input image. */
   activationBytes(h: number, w: number): number;
   forward(x: Tensor): Tensor;
+  /**
+   * For training the top of the trunk from cached features: its last `k` stages, run unpadded on
+   * the features before them with `k` cells of context on every side, so each output cell equals the
+   * whole-image pass's. Absent where the trunk cannot be cut so (see `cutTrunk`).
+   */
+  forwardLast?(x: Tensor, k: number): Tensor;
+  /** The parameters of the last `k` stages. */
+  lastParameters?(k: number): Tensor[];
+}
+
+/**
+ * The trunk spec `k` stages short, whose output the last `k` stages (3×3, stride 1) turn into the
+ * whole trunk's: VGG convolutions, MobileNet blocks (k = 1 for now). SqueezeNet's Fire modules are not cut.
+ */
+export function cutTrunk<T extends VggTrunk | SqueezeTrunk | MobileTrunk>(spec: T, k: number): T {
+  const fail = (why: string): never => {
+    throw new Error(`cannot train the last ${k} stage(s) of a ${spec.kind} trunk: ${why}`);
+  };
+  if (!(Number.isInteger(k) && k >= 1)) fail('the count must be a positive integer');
+  // With two or more, the inner stages' outputs past the map's edge would have to be zeroed between
+  // stages (the whole-image pass pads them with zeros); with one, the zeros rendered there are exact.
+  if (k > 1) fail('only the last stage can be trained from cached maps for now');
+  if (spec.kind === 'mobilenet') {
+    if (k >= spec.blocks) fail(`it has ${spec.blocks} blocks`);
+    for (let b = spec.blocks - k + 1; b <= spec.blocks; b++) if (MOBILE_BLOCKS[b - 1]![1] !== 1) fail(`block ${b} has stride 2`);
+    return { ...spec, blocks: spec.blocks - k };
+  }
+  if (spec.kind === 'vgg') {
+    const tail = spec.layers.slice(-k);
+    if (spec.layers.length <= k || tail.includes('M')) fail('a pooling layer is among them');
+    return { ...spec, layers: spec.layers.slice(0, -k) };
+  }
+  return fail('Fire modules are not cut');
 }
 
 /** Receptive-field radius of a stack of (kernel, stride) layers, rounded up to a multiple of 16. */
@@ -77,6 +110,20 @@ export class VggFeatures extends Module implements Trunk {
 
   forward(x: Tensor): Tensor {
     return this.#plan.reduce((h, l) => (l === 'M' ? maxPool2d(h) : l.forward(h)), x);
+  }
+
+  #last(k: number): Conv2d[] {
+    const tail = this.#plan.slice(-k);
+    if (k < 1 || k >= this.#plan.length || tail.includes('M')) throw new Error(`VggFeatures: cannot run the last ${k} layer(s) alone (cutTrunk)`);
+    return tail as Conv2d[];
+  }
+
+  forwardLast(x: Tensor, k: number): Tensor {
+    return this.#last(k).reduce((h, l) => conv2d(h, l.weight, l.bias, { relu: true }), x);
+  }
+
+  lastParameters(k: number): Tensor[] {
+    return this.#last(k).flatMap((l) => l.parameters());
   }
 }
 
@@ -236,6 +283,20 @@ export class MobileFeatures extends Module implements Trunk {
     let h = conv2d(x, this.conv0.weight, this.conv0.bias, { stride: 2, pad, relu6: true });
     for (const b of this.#order) h = b.forward(h);
     return h;
+  }
+
+  #last(k: number): MobileBlock[] {
+    const tail = this.#order.slice(-k);
+    if (k < 1 || k >= this.#order.length || tail.some((b) => b.stride !== 1)) throw new Error(`MobileFeatures: cannot run the last ${k} block(s) alone (cutTrunk)`);
+    return tail;
+  }
+
+  forwardLast(x: Tensor, k: number): Tensor {
+    return this.#last(k).reduce((h, b) => b.pointwise.forward(depthwiseConv2d(h, b.depthwise.weight, b.depthwise.bias, { relu6: true })), x);
+  }
+
+  lastParameters(k: number): Tensor[] {
+    return this.#last(k).flatMap((b) => b.parameters());
   }
 }
 

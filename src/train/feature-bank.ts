@@ -65,7 +65,7 @@ export interface WindowRef {
 
 export interface WindowBatch {
   n: number;
-  /** Window features [n, F, F, C]. */
+  /** Window features [n, F + 2k, F + 2k, C] (k cells of context, 0 unless asked for). */
   features: Float32Array;
   /** Mask targets [n, G, G] of ±1 (zeros for negatives). */
   targets: Float32Array;
@@ -89,6 +89,11 @@ interface Geometry {
   objectSize: number;
   gtSize: number;
   featureSize: number;
+  /**
+   * Cells of context rendered around each window's F×F features (for trunk stages trained from a
+   * cut trunk's maps, see cutTrunk); zeros past the map's edge, as the whole-image pass pads.
+   */
+  context?: number;
 }
 
 /** Samples positive and negative windows from a bank of feature maps and renders their targets. */
@@ -187,14 +192,19 @@ export class FeatureWindows {
   /** Features, targets and labels of windows (targets rendered at gtSize from the annotations). */
   render(refs: readonly WindowRef[]): WindowBatch {
     const { featureSize: F, gtSize: G, inputSize: S, stride: st } = this.geo;
+    const ctx = this.geo.context ?? 0, side = F + 2 * ctx;
     const C = this.bank[0]!.maps[0]!.data.length / (this.bank[0]!.maps[0]!.rows * this.bank[0]!.maps[0]!.cols);
     const n = refs.length;
-    const features = new Float32Array(n * F * F * C), targets = new Float32Array(n * G * G), labels = new Float32Array(n);
+    const features = new Float32Array(n * side * side * C), targets = new Float32Array(n * G * G), labels = new Float32Array(n);
     refs.forEach((w, i) => {
       const im = this.bank[w.image]!, m = im.maps[w.map]!;
-      for (let y = 0; y < F; y++) {
-        const src = ((w.r + y) * m.cols + w.c) * C, dst = ((i * F + y) * F) * C;
-        for (let k = 0; k < F * C; k++) features[dst + k] = HALF[m.data[src + k]!]!;
+      // The map's cells in [c0, c1) of each row; the rest of the window stays zero.
+      const c0 = Math.max(0, w.c - ctx), c1 = Math.min(m.cols, w.c + F + ctx);
+      for (let y = 0; y < side; y++) {
+        const r = w.r - ctx + y;
+        if (r < 0 || r >= m.rows) continue;
+        const src = (r * m.cols + c0) * C, dst = ((i * side + y) * side + c0 - (w.c - ctx)) * C;
+        for (let k = 0; k < (c1 - c0) * C; k++) features[dst + k] = HALF[m.data[src + k]!]!;
       }
       labels[i] = w.ann ? 1 : -1;
       if (w.ann) {

@@ -25,6 +25,11 @@ export interface HeadsTrainOptions {
   logEvery: number;
   validateEvery: number;
   checkpointEvery: number;
+  /**
+   * Trunk stages trained with the heads (0: the trunk is frozen). The windows' features must then
+   * come from the trunk cut that many stages short, with as many cells of context (cutTrunk).
+   */
+  trunkStages?: number;
 }
 
 export const DEFAULT_HEADS_TRAIN: HeadsTrainOptions = {
@@ -50,6 +55,8 @@ export interface HeadsTrainHooks {
 
 export class HeadsTrainer {
   readonly opt: SGD;
+  /** Trunk stages trained with the heads. */
+  readonly stages: number;
   step = 0;
   lastLoss = NaN;
   private readonly rng: Rng;
@@ -62,20 +69,33 @@ export class HeadsTrainer {
     private readonly validation: WindowBatch | null = null,
   ) {
     this.rng = windows.rng;
+    this.stages = opts.trunkStages ?? 0;
     for (const p of model.trunk.parameters()) p.requiresGrad = false;
-    this.opt = new SGD(model.heads.parameters(), { lr: learningRate(opts.lrSchedule, 0), momentum: opts.momentum, weightDecay: opts.weightDecay });
+    let top: Tensor[] = [];
+    if (this.stages > 0) {
+      if (!model.trunk.lastParameters) throw new Error(`train-heads: the ${model.config.trunk.kind} trunk's stages cannot be trained from cached maps`);
+      top = model.trunk.lastParameters(this.stages);
+      for (const p of top) p.requiresGrad = true;
+    }
+    this.opt = new SGD([...top, ...model.heads.parameters()], { lr: learningRate(opts.lrSchedule, 0), momentum: opts.momentum, weightDecay: opts.weightDecay });
+  }
+
+  /** Predictions for `n` rendered windows' features (with the context the trained stages need). */
+  private predict(features: Float32Array, n: number) {
+    const side = this.model.featureSize + 2 * this.stages;
+    const x = Tensor.from(features, [n, side, side, features.length / (n * side * side)]);
+    return this.stages > 0 ? this.model.forwardFromCut(x, this.stages) : this.model.forwardFeatures(x);
   }
 
   /** One step on a rendered batch; returns the (unread) loss. */
   trainStep(b: WindowBatch): Tensor {
     const { model, opts } = this;
     const { gtSize: G } = model.config;
-    const F = model.featureSize, C = model.trunk.outChannels;
     this.opt.lr = learningRate(opts.lrSchedule, this.step);
     const maskWeights = Array.from(b.labels, (l) => (l > 0 ? 1 / (G * G) : 0)); // per window, spread over its pixels
     return scope(() => {
       this.opt.zeroGrad();
-      const pred = model.forwardFeatures(Tensor.from(b.features, [b.n, F, F, C]));
+      const pred = this.predict(b.features, b.n);
       const loss = model.loss(pred, {
         masks: Tensor.from(b.targets, [b.n, G, G, 1]),
         maskWeights: Tensor.from(maskWeights, [b.n, 1, 1, 1]),
@@ -129,18 +149,17 @@ export class HeadsTrainer {
 
   /** Mask IoU (logit >= 0 at gtSize) over the positives and score accuracy over all windows. */
   evaluate(val: WindowBatch): Promise<ValidationMetrics> {
-    const { model } = this;
-    const F = model.featureSize, C = model.trunk.outChannels;
-    return windowMetrics(model, val, this.opts.batch, this.step, (i0, n) => model.forwardFeatures(Tensor.from(val.features.subarray(i0 * F * F * C, (i0 + n) * F * F * C), [n, F, F, C])));
+    const per = val.features.length / val.n;
+    return windowMetrics(this.model, val, this.opts.batch, this.step, (i0, n) => this.predict(val.features.subarray(i0 * per, (i0 + n) * per), n));
   }
 
-  /** The heads, the optimizer's velocities and the generators, as one safetensors file. */
+  /** The trained parameters (heads and any trunk stages), the optimizer's velocities and the generators, as one safetensors file. */
   async checkpoint(): Promise<Uint8Array> {
     const tensors = new Map<string, HostTensor>();
-    for (const [name, p] of this.model.heads.namedParameters('heads.')) tensors.set(name, { shape: [...p.shape], data: await p.read() });
+    for (const [name, p] of this.model.namedParameters()) if (p.requiresGrad) tensors.set(name, { shape: [...p.shape], data: await p.read() });
     const opt = await this.opt.exportState();
     for (const [name, v] of Object.entries(opt.velocities)) if (v) tensors.set(`optimizer.velocity.${name}`, v);
-    const state = { step: this.step, steps: opt.steps, rng: this.rng.state(), modelRng: this.model.rng.state() };
+    const state = { step: this.step, steps: opt.steps, rng: this.rng.state(), modelRng: this.model.rng.state(), trunkStages: this.stages };
     return writeSafetensors(tensors, { format: 'deepmask-heads-checkpoint', state: JSON.stringify(state) });
   }
 
@@ -150,9 +169,10 @@ export class HeadsTrainer {
     const meta = file.metadata;
     if (meta.format !== 'deepmask-heads-checkpoint' || typeof meta.state !== 'string') throw new Error(`${source}: not a heads checkpoint`);
     // Step counts by parameter name (older checkpoints: an array by index).
-    const state = JSON.parse(meta.state) as { step: number; steps: number[] | Record<string, number>; rng: number[]; modelRng: number[] };
-    const heads = new Map([...file.tensors].filter(([k]) => k.startsWith('heads.')));
-    this.model.loadState(heads, { partial: true, source });
+    const state = JSON.parse(meta.state) as { step: number; steps: number[] | Record<string, number>; rng: number[]; modelRng: number[]; trunkStages?: number };
+    if ((state.trunkStages ?? 0) !== this.stages) throw new Error(`${source}: the checkpoint trained ${state.trunkStages ?? 0} trunk stage(s), this run ${this.stages}`);
+    const trained = new Map([...file.tensors].filter(([k]) => !k.startsWith('optimizer.')));
+    this.model.loadState(trained, { partial: true, source });
     const steps = state.steps;
     const velocity = (key: string | number) => file.tensors.get(`optimizer.velocity.${key}`) ?? null;
     this.opt.loadState(
