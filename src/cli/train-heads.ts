@@ -19,8 +19,9 @@ import { Progress } from './progress.js';
 const d = DEFAULT_HEADS_TRAIN;
 const usage = `Usage: deepmask train-heads --data instances.json --images DIR --preset NAME --init trunk.safetensors --out DIR
                             [--val-ids FILE] [--steps N] [--batch B] [--lr-schedule S] [--scales A:B:S] [--resume]
+                            [--heads C:E:H] [--tune-last] [--init-heads FILE] [--flips] [--seed N] [--save-f16]
 
-Trains the heads of a model whose ImageNet trunk stays frozen. The trunk runs once per image and
+Trains the heads of a model whose ImageNet trunk stays frozen (all but its last stage with --tune-last). The trunk runs once per image and
 pyramid scale (feature maps cached as f16 in DIR/features, reused by later runs), and the training
 windows are cells of those maps: exactly the windows inference scores. Fast on a CPU.
 
