@@ -65,11 +65,11 @@ test('feature windows: positives sit within one stride of an object centre at 2^
   model.dispose();
 });
 
-test('heads trained on feature windows learn, and a resumed run equals a straight one', async () => {
-  const model = new DeepMask('tiny', { seed: 2 });
-  const b = await bank(model);
-  const geo = { ...model.config, featureSize: model.featureSize };
-  const opts = { ...DEFAULT_HEADS_TRAIN, steps: 60, batch: 16, lrSchedule: [[0, 0.01]] as [number, number][], logEvery: 1000, validateEvery: 1000, checkpointEvery: 1000 };
+/**
+ * Trains `model` (reset to its state at the call) on a bank's windows: `run(steps, from?)` gives the
+ * validation before and after, the checkpoint and the weights; `worst(a, b)` the largest weight difference.
+ */
+async function trainRuns(model: DeepMask, b: BankImage[], geo: ConstructorParameters<typeof FeatureWindows>[2], opts: typeof DEFAULT_HEADS_TRAIN) {
   const val = new FeatureWindows(b, ds.annotations, geo, new Rng(9)).render(new FeatureWindows(b, ds.annotations, geo, new Rng(9)).sample(64));
   const state0 = await model.exportState(), rng0 = model.rng.state();
   const run = async (steps: number, from?: Uint8Array) => {
@@ -84,21 +84,35 @@ test('heads trained on feature windows learn, and a resumed run equals a straigh
     t.dispose();
     return { before, after, bytes, state: await model.exportState() };
   };
+  type Run = Awaited<ReturnType<typeof run>>;
+  const worst = (a: Run, c: Run) => {
+    let w = 0;
+    for (const [name, t] of a.state) for (let i = 0; i < t.data.length; i++) w = Math.max(w, Math.abs(t.data[i]! - c.state.get(name)!.data[i]!));
+    return w;
+  };
+  return { run, worst, state0 };
+}
+
+test('heads trained on feature windows learn, and a resumed run equals a straight one', async () => {
+  const model = new DeepMask('tiny', { seed: 2 });
+  const b = await bank(model);
+  const geo = { ...model.config, featureSize: model.featureSize };
+  const opts = { ...DEFAULT_HEADS_TRAIN, steps: 60, batch: 16, lrSchedule: [[0, 0.01]] as [number, number][], logEvery: 1000, validateEvery: 1000, checkpointEvery: 1000 };
+  const { run, worst } = await trainRuns(model, b, geo, opts);
   const straight = await run(60);
   console.log(`    IoU ${straight.before.iouMean.toFixed(3)} -> ${straight.after.iouMean.toFixed(3)}, score accuracy ${straight.before.scoreAccuracy.toFixed(2)} -> ${straight.after.scoreAccuracy.toFixed(2)}`);
   assert.ok(straight.after.iouMean > straight.before.iouMean + 0.1, 'mask IoU improves');
   const half = await run(30);
   const resumed = await run(60, half.bytes);
-  let worst = 0;
-  for (const [name, t] of straight.state) for (let i = 0; i < t.data.length; i++) worst = Math.max(worst, Math.abs(t.data[i]! - resumed.state.get(name)!.data[i]!));
-  assert.ok(worst <= 1e-6, `largest weight difference ${worst}`);
+  assert.ok(worst(straight, resumed) <= 1e-6, `largest weight difference ${worst(straight, resumed)}`);
   model.dispose();
 });
 
 /** A model cut `k` trunk stages short, holding the same trunk weights as `model`. */
 async function cutModel(model: DeepMask, k: number): Promise<DeepMask> {
   const cut = new DeepMask({ ...model.config, trunk: cutTrunk(model.config.trunk, k) }, { seed: 9 });
-  const trunk = new Map([...(await model.exportState())].filter(([n]) => n.startsWith('trunk.') && cut.namedParameters().some(([m]) => m === n)));
+  const names = new Set(cut.trunk.namedParameters('trunk.').map(([n]) => n));
+  const trunk = new Map([...(await model.exportState())].filter(([n]) => names.has(n)));
   cut.loadState(trunk, { partial: true });
   return cut;
 }
@@ -149,20 +163,7 @@ test('training the last trunk stage with the heads: it learns, only that stage o
   cut.dispose();
   const geo = { ...model.config, featureSize: model.featureSize, context: 1 };
   const opts = { ...DEFAULT_HEADS_TRAIN, steps: 40, batch: 16, lrSchedule: [[0, 0.01]] as [number, number][], logEvery: 1000, validateEvery: 1000, checkpointEvery: 1000, trunkStages: 1 };
-  const val = new FeatureWindows(b, ds.annotations, geo, new Rng(9)).render(new FeatureWindows(b, ds.annotations, geo, new Rng(9)).sample(64));
-  const state0 = await model.exportState(), rng0 = model.rng.state();
-  const run = async (steps: number, from?: Uint8Array) => {
-    model.loadState(state0);
-    model.rng.setState(rng0);
-    const t = new HeadsTrainer(model, new FeatureWindows(b, ds.annotations, geo, new Rng(4)), { ...opts, steps });
-    if (from) t.restore(from, 'checkpoint');
-    const before = await t.evaluate(val);
-    await t.run();
-    const after = await t.evaluate(val);
-    const bytes = await t.checkpoint();
-    t.dispose();
-    return { before, after, bytes, state: await model.exportState() };
-  };
+  const { run, worst, state0 } = await trainRuns(model, b, geo, opts);
   const straight = await run(40);
   assert.ok(straight.after.iouMean > straight.before.iouMean + 0.05, `mask IoU ${straight.before.iouMean} -> ${straight.after.iouMean}`);
   const last = 'trunk.features.12.weight'; // tiny's last convolution (torchvision index)
@@ -172,9 +173,7 @@ test('training the last trunk stage with the heads: it learns, only that stage o
   assert.ok(readSafetensors(straight.bytes).tensors.has(last), 'the checkpoint holds the trained stage');
   const half = await run(20);
   const resumed = await run(40, half.bytes);
-  let worst = 0;
-  for (const [name, t] of straight.state) for (let i = 0; i < t.data.length; i++) worst = Math.max(worst, Math.abs(t.data[i]! - resumed.state.get(name)!.data[i]!));
-  assert.ok(worst <= 1e-6, `largest weight difference ${worst}`);
+  assert.ok(worst(straight, resumed) <= 1e-6, `largest weight difference ${worst(straight, resumed)}`);
   // A checkpoint of this run does not resume a frozen-trunk run.
   const frozen = new HeadsTrainer(model, new FeatureWindows(b, ds.annotations, geo, new Rng(4)), { ...opts, trunkStages: 0 });
   assert.throws(() => frozen.restore(half.bytes, 'ck.safetensors'), /ck.safetensors: the checkpoint trained 1 trunk stage\(s\), this run 0/);

@@ -124,7 +124,7 @@ export const trainHeadsCommand: Command = {
       model.loadState(start, { partial: true, source: initFile });
       console.log(`init: ${start.size} tensors from ${initFile}`);
     }
-    // The maps cached: the trunk's output, or with --tune-stages the cut trunk's.
+    // The maps cached: the trunk's output, or with --tune-last the cut trunk's.
     const bankModel = stages > 0 ? new DeepMask({ ...config, trunk: cut }, { seed }) : model;
     if (bankModel !== model) loadTrunk(bankModel, trunkFile);
 

@@ -119,7 +119,7 @@ export class VggFeatures extends Module implements Trunk {
   }
 
   forwardLast(x: Tensor, k: number): Tensor {
-    return this.#last(k).reduce((h, l) => conv2d(h, l.weight, l.bias, { relu: true }), x);
+    return this.#last(k).reduce((h, l) => conv2d(h, l.weight, l.bias, { ...l.options, pad: 0 }), x);
   }
 
   lastParameters(k: number): Tensor[] {
@@ -292,7 +292,8 @@ export class MobileFeatures extends Module implements Trunk {
   }
 
   forwardLast(x: Tensor, k: number): Tensor {
-    return this.#last(k).reduce((h, b) => b.pointwise.forward(depthwiseConv2d(h, b.depthwise.weight, b.depthwise.bias, { relu6: true })), x);
+    const dw = (h: Tensor, l: DepthwiseConv2d) => depthwiseConv2d(h, l.weight, l.bias, { ...l.options, pad: 0 });
+    return this.#last(k).reduce((h, b) => b.pointwise.forward(dw(h, b.depthwise)), x);
   }
 
   lastParameters(k: number): Tensor[] {
