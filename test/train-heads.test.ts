@@ -11,6 +11,7 @@ import { decodeImage } from '../src/data/image.js';
 import { FeatureWindows, extractFeatureMaps, type BankImage } from '../src/train/feature-bank.js';
 import { DEFAULT_HEADS_TRAIN, HeadsTrainer } from '../src/train/train-heads.js';
 import { cutTrunk } from '../src/model/trunks.js';
+import { presetConfig, type DeepMaskConfig } from '../src/model/presets.js';
 import { readSafetensors } from '../src/model/safetensors.js';
 import { repoPath, sharedPath } from './lib/shared.js';
 import { spawnSync } from 'node:child_process';
@@ -117,9 +118,11 @@ async function cutModel(model: DeepMask, k: number): Promise<DeepMask> {
   return cut;
 }
 
-for (const [preset, k] of [['tiny', 1], ['mobile', 1]] as const) {
+// tiny ends in a pooling layer and one convolution: a second convolution after it for two stages.
+const tiny2 = { ...presetConfig('tiny'), trunk: { kind: 'vgg', layers: [8, 'M', 16, 'M', 32, 'M', 48, 'M', 40, 48] } } as DeepMaskConfig;
+for (const [preset, k] of [['tiny', 1], ['mobile', 1], ['tiny', 2], ['mobile', 2]] as const) {
   test(`${preset}: the trunk's last ${k} stage(s) on a window with ${k} cells of context from the cut trunk's maps equal the whole trunk's window`, async () => {
-    const model = new DeepMask(preset, { seed: 3 });
+    const model = new DeepMask(preset === 'tiny' && k === 2 ? tiny2 : preset, { seed: 3 });
     const cut = await cutModel(model, k);
     const img = decodeImage(readFileSync(join(dir, 'synth', 'images', ds.images[0].file_name)));
     const scale = preset === 'tiny' ? 1 : 0.8;
@@ -134,7 +137,9 @@ for (const [preset, k] of [['tiny', 1], ['mobile', 1]] as const) {
     const want = new FeatureWindows([whole], [], geo, new Rng(1)).render(refs).features;
     const ctx = new FeatureWindows([part], [], { ...geo, context: k }, new Rng(1)).render(refs);
     assert.is(ctx.features.length, refs.length * (F + 2 * k) ** 2 * part.maps[0]!.data.length / (m.rows * m.cols));
-    const got = await model.trunk.forwardLast!(Tensor.from(ctx.features, [refs.length, F + 2 * k, F + 2 * k, ctx.features.length / (refs.length * (F + 2 * k) ** 2)]), k).read();
+    const x = Tensor.from(ctx.features, [refs.length, F + 2 * k, F + 2 * k, ctx.features.length / (refs.length * (F + 2 * k) ** 2)]);
+    const got = await model.trunk.forwardLast!(x, k, ctx.onMap).read();
+    if (k > 1) assert.throws(() => model.trunk.forwardLast!(x, k), /2 stages need onMap/);
     assert.is(got.length, refs.length * F * F * C);
     // Both sides pass through f16 maps (the cut trunk's before the last stages, the whole trunk's after).
     let worst = 0, top = 0;
@@ -150,10 +155,12 @@ for (const [preset, k] of [['tiny', 1], ['mobile', 1]] as const) {
 
 test('cutTrunk refuses stages it cannot run alone', () => {
   assert.throws(() => cutTrunk({ kind: 'mobilenet', blocks: 6 }, 1), /block 6 has stride 2/);
-  assert.throws(() => cutTrunk({ kind: 'mobilenet', blocks: 11 }, 2), /only the last stage/);
+  assert.throws(() => cutTrunk({ kind: 'mobilenet', blocks: 11 }, 6), /block 6 has stride 2/);
+  assert.throws(() => cutTrunk({ kind: 'mobilenet', blocks: 11 }, 1.5), /positive integer/);
   assert.throws(() => cutTrunk({ kind: 'vgg', layers: [8, 16, 'M'] }, 1), /pooling layer/);
   assert.throws(() => cutTrunk({ kind: 'squeeze' }, 1), /Fire modules/);
   assert.equal(cutTrunk({ kind: 'mobilenet', blocks: 11 }, 1), { kind: 'mobilenet', blocks: 10 });
+  assert.equal(cutTrunk({ kind: 'mobilenet', blocks: 11 }, 5), { kind: 'mobilenet', blocks: 6 });
 });
 
 test('training the last trunk stage with the heads: it learns, only that stage of the trunk moves, and a resumed run equals a straight one', async () => {
@@ -197,17 +204,18 @@ test('deepmask train-heads: mobile on synthetic scenes writes a model, caches fe
   assert.is(readdirSync(join(out, 'features')).length, ds.images.length);
   const cfg = JSON.parse(readFileSync(join(out, 'model', 'config.json'), 'utf8'));
   assert.is(cfg.training.steps, 6);
-  // Block 11 trained with the heads, which start from the first run's.
+  // Blocks 10 and 11 trained with the heads, which start from the first run's.
   const tuned = join(dir, 'cli-tuned');
-  const second = spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'train-heads', ...args.slice(0, 8), '--out', tuned, '--steps', '4', '--batch', '8', '--scales=-1:0.5:0.5', '--tune-last', '--init-heads', join(out, 'model')], { encoding: 'utf8' });
+  const second = spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'train-heads', ...args.slice(0, 8), '--out', tuned, '--steps', '4', '--batch', '8', '--scales=-1:0.5:0.5', '--tune-last', '2', '--init-heads', join(out, 'model')], { encoding: 'utf8' });
   assert.is(second.status, 0, second.stderr);
   assert.match(second.stdout, /init: \d+ tensors from .*model\.safetensors/);
-  assert.is(JSON.parse(readFileSync(join(tuned, 'model', 'config.json'), 'utf8')).training.tunedStages, 1);
+  assert.is(JSON.parse(readFileSync(join(tuned, 'model', 'config.json'), 'utf8')).training.tunedStages, 2);
   const imagenet = readSafetensors(readFileSync(trunk)).tensors, got = readSafetensors(readFileSync(join(tuned, 'model', 'model.safetensors'))).tensors;
   const same = (name: string) => imagenet.get(name)!.data.every((v, i) => v === got.get(`trunk.${name}`)!.data[i]);
-  assert.ok(same('blocks.10.pointwise.bias'), 'block 10 stays ImageNet');
+  assert.ok(same('blocks.9.pointwise.bias'), 'block 9 stays ImageNet');
+  assert.not.ok(same('blocks.10.pointwise.bias'), 'block 10 is trained');
   assert.not.ok(same('blocks.11.pointwise.bias'), 'block 11 is trained');
-  for (const [extra, re] of [[[], /already holds a run.*--resume/], [['--scales', '1:0:0.5'], /--scales must be MIN:MAX:STEP/], [['--batch', '1'], /--batch must be an integer from 2 to 65536, got '1'/], [['--tune-last', '--preset', 'squeeze'], /--tune-last: .*Fire modules/]] as const) {
+  for (const [extra, re] of [[[], /already holds a run.*--resume/], [['--scales', '1:0:0.5'], /--scales must be MIN:MAX:STEP/], [['--batch', '1'], /--batch must be an integer from 2 to 65536, got '1'/], [['--tune-last', '--preset', 'squeeze'], /--tune-last: .*Fire modules/], [['--tune-last', '0'], /--tune-last must be an integer from 1 to 64, got '0'/], [['--tune-last', '6'], /--tune-last: .*block 6 has stride 2/]] as const) {
     const r = cli(...extra);
     assert.is(r.status, 2, `${extra.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, re);

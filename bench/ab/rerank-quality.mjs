@@ -1,16 +1,18 @@
-// usage (from the repository root, after node scripts/build.mjs): node bench/ab/rerank-quality.mjs train|val [PHOTOS] [MODEL]
+// usage (from the repository root, after node scripts/build.mjs):
+//   node bench/ab/rerank-quality.mjs train|val [PHOTOS] [MODEL] [OFFSET] [T,T,...] [POOL,POOL,...] [POWER,POWER,...]
 // Diagnostic for issue 14: mask AR@10 / AR@100 of the top 100 when the top POOL windows by
 // objectness are re-ranked by objectness x confidence^POWER, where a mask's confidence is the mean
 // probability of its pixels above the threshold (the pixels it claims), for several pools, powers and
-// mask thresholds. 'train': every 8th training photo (offset 5, so not the photos any earlier choice
+// mask thresholds. 'train': every 8th training photo (from OFFSET, 5 unless given: not the photos any earlier choice
 // was made on); 'val': the held-out photos. Masks are pasted on the CPU with the paste kernel's sampling.
 import { setup, encode, toCocoResults, toBbox, logit, sig, rankedWindows, windowOf, paste } from './masks-on-cpu.mjs';
 const which = process.argv[2];
-const { model, photos, load, ar } = await setup(which, Number(process.argv[3] ?? 32), 5, process.argv[4]);
+const { model, photos, load, ar } = await setup(which, Number(process.argv[3] ?? 32), Number(process.argv[5] ?? 5), process.argv[4]);
 const M = model.config.maskSize;
 const variants = {};
 const t0 = performance.now();
-const pools = [100, 300, 1000], powers = [0, 0.5, 1, 2, 3], Ts = [0.2, 0.3, 0.4];
+const list = (k, d) => (process.argv[k] ? process.argv[k].split(',').map(Number) : d);
+const Ts = list(6, [0.2, 0.3, 0.4]), pools = list(7, [100, 300, 1000]), powers = list(8, [0, 0.5, 1, 2, 3]);
 for (const [n, im] of photos.entries()) {
   const enc = await encode(model, load(im));
   const top = rankedWindows(enc).slice(0, 1000);

@@ -19,9 +19,9 @@ import { Progress } from './progress.js';
 const d = DEFAULT_HEADS_TRAIN;
 const usage = `Usage: deepmask train-heads --data instances.json --images DIR --preset NAME --init trunk.safetensors --out DIR
                             [--val-ids FILE] [--steps N] [--batch B] [--lr-schedule S] [--scales A:B:S] [--resume]
-                            [--heads C:E:H] [--tune-last] [--init-heads FILE] [--flips] [--seed N] [--save-f16]
+                            [--heads C:E:H] [--tune-last [K]] [--init-heads FILE] [--flips] [--seed N] [--save-f16]
 
-Trains the heads of a model whose ImageNet trunk stays frozen (all but its last stage with --tune-last). The trunk runs once per image and
+Trains the heads of a model whose ImageNet trunk stays frozen (all but its last K stages with --tune-last). The trunk runs once per image and
 pyramid scale (feature maps cached as f16 in DIR/features, reused by later runs), and the training
 windows are cells of those maps: exactly the windows inference scores. Fast on a CPU.
 
@@ -38,10 +38,11 @@ windows are cells of those maps: exactly the windows inference scores. Fast on a
   --heads C:E:H        the official heads' widths: 1x1 conv C, shared embedding E, score hidden H
                        (default: the preset's, e.g. 128:512:1024 for mobile; 64:256:512 costs a
                        quarter of the dense heads' time)
-  --tune-last          also train the trunk's last stage (a MobileNet block or VGG convolution)
-                       with the heads: the maps cached are those of the trunk without it, and each
-                       window carries one cell of context around it (about 5x the time per step)
-  --init-heads FILE    start the heads (and a tuned last stage) from a model directory or a train-heads
+  --tune-last [K]      also train the trunk's last K stages (default 1: MobileNet blocks or VGG
+                       convolutions, 3x3 stride 1) with the heads: the maps cached are those of the
+                       trunk without them, and each window carries K cells of context around it
+                       (about 5x the time per step for one stage, 10x for two)
+  --init-heads FILE    start the heads (and tuned last stages) from a model directory or a train-heads
                        checkpoint instead of at random; the trunk still comes from --init
   --flips              also extract the mirror image of every photo (twice the extraction time)
   --resume             continue from DIR/checkpoint.safetensors
@@ -63,12 +64,14 @@ export const trainHeadsCommand: Command = {
   summary: 'train the heads on a frozen ImageNet trunk from cached feature maps (fast)',
   usage,
   async run(argv) {
+    // A bare --tune-last means one stage.
+    argv = argv.flatMap((a, i) => (a === '--tune-last' && !/^\d+$/.test(argv[i + 1] ?? '') ? ['--tune-last=1'] : [a]));
     const { values: v } = parse(
       argv,
       {
         data: { type: 'string' }, images: { type: 'string' }, preset: { type: 'string' }, init: { type: 'string' }, out: { type: 'string' },
         'val-ids': { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, 'lr-schedule': { type: 'string' }, scales: { type: 'string' }, heads: { type: 'string' },
-        'tune-last': { type: 'boolean' }, 'init-heads': { type: 'string' },
+        'tune-last': { type: 'string' }, 'init-heads': { type: 'string' },
         flips: { type: 'boolean' }, resume: { type: 'boolean' }, seed: { type: 'string' }, 'save-f16': { type: 'boolean' },
       },
       usage,
@@ -84,7 +87,7 @@ export const trainHeadsCommand: Command = {
       if (w.length !== 3 || !w.every((x) => Number.isInteger(x) && x >= 1 && x <= 4096)) throw new UsageError(`--heads must be CONV:EMBED:HIDDEN, three integers in 1..4096, e.g. 64:256:512; got '${str(v.heads)}'`);
       config.heads = { kind: 'shared', conv: w[0]!, embed: w[1]!, scoreHidden: w[2]! };
     }
-    const stages = v['tune-last'] ? 1 : 0;
+    const stages = v['tune-last'] === undefined ? 0 : rangedOption(v['tune-last'], 'tune-last', 1, { min: 1, max: 64, integer: true });
     let cut = config.trunk;
     if (stages > 0) {
       try {

@@ -96,11 +96,12 @@ export class DeepMask extends Module implements DenseModel {
   /**
    * The patch form from features `k` trunk stages short of the output, with `k` cells of context
    * around each window ([B, F + 2k, F + 2k, C']): the trunk's last k stages, then the heads. Training
-   * those stages with the heads needs only cached maps of the cut trunk (see cutTrunk).
+   * those stages with the heads needs only cached maps of the cut trunk (see cutTrunk). `onMap`
+   * ([B, F + 2k, F + 2k], 1 where a cell lies on the map) is needed from two stages on.
    */
-  forwardFromCut(features: Tensor, k: number): Prediction {
+  forwardFromCut(features: Tensor, k: number, onMap?: Float32Array): Prediction {
     if (!this.trunk.forwardLast) throw new Error(`DeepMask(${this.config.preset}): its ${this.config.trunk.kind} trunk cannot be cut`);
-    return this.forwardFeatures(this.trunk.forwardLast(features, k));
+    return this.forwardFeatures(this.trunk.forwardLast(features, k, onMap));
   }
 
   /** Mask logits upsampled (bilinear, align-corners) to the ground-truth size. */

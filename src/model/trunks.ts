@@ -2,9 +2,9 @@
 // (`features.<index>.weight`), so ImageNet weights in torchvision's layout map one to one.
 import { Conv2d, DepthwiseConv2d } from '../graph/layers.js';
 import { Module } from '../graph/module.js';
-import { concatChannels, conv2d, depthwiseConv2d, maxPool2d } from '../graph/ops.js';
+import { concatChannels, conv2d, depthwiseConv2d, maxPool2d, mul } from '../graph/ops.js';
 import { Rng } from '../graph/random.js';
-import type { Tensor } from '../graph/tensor.js';
+import { Tensor } from '../graph/tensor.js';
 import type { MobileTrunk, SqueezeTrunk, VggTrunk } from './presets.js';
 
 /** He-uniform gain for convolutions followed by a ReLU (trunks train from scratch when no weights are given). */
@@ -26,25 +26,24 @@ export interface Trunk extends Module {
   /**
    * For training the top of the trunk from cached features: its last `k` stages, run unpadded on
    * the features before them with `k` cells of context on every side, so each output cell equals the
-   * whole-image pass's. Absent where the trunk cannot be cut so (see `cutTrunk`).
+   * whole-image pass's. Absent where the trunk cannot be cut so (see `cutTrunk`). With two or more
+   * stages, `onMap` ([n, F + 2k, F + 2k], 1 where an input cell lies on the map) zeroes the inner
+   * stages' outputs past the map's edge, as the whole-image pass pads them.
    */
-  forwardLast?(x: Tensor, k: number): Tensor;
+  forwardLast?(x: Tensor, k: number, onMap?: Float32Array): Tensor;
   /** The parameters of the last `k` stages. */
   lastParameters?(k: number): Tensor[];
 }
 
 /**
  * The trunk spec `k` stages short, whose output the last `k` stages (3×3, stride 1) turn into the
- * whole trunk's: VGG convolutions, MobileNet blocks (k = 1 for now). SqueezeNet's Fire modules are not cut.
+ * whole trunk's: VGG convolutions, MobileNet blocks. SqueezeNet's Fire modules are not cut.
  */
 export function cutTrunk<T extends VggTrunk | SqueezeTrunk | MobileTrunk>(spec: T, k: number): T {
   const fail = (why: string): never => {
     throw new Error(`cannot train the last ${k} stage(s) of a ${spec.kind} trunk: ${why}`);
   };
   if (!(Number.isInteger(k) && k >= 1)) fail('the count must be a positive integer');
-  // With two or more, the inner stages' outputs past the map's edge would have to be zeroed between
-  // stages (the whole-image pass pads them with zeros); with one, the zeros rendered there are exact.
-  if (k > 1) fail('only the last stage can be trained from cached maps for now');
   if (spec.kind === 'mobilenet') {
     if (k >= spec.blocks) fail(`it has ${spec.blocks} blocks`);
     for (let b = spec.blocks - k + 1; b <= spec.blocks; b++) if (MOBILE_BLOCKS[b - 1]![1] !== 1) fail(`block ${b} has stride 2`);
@@ -118,8 +117,8 @@ export class VggFeatures extends Module implements Trunk {
     return tail as Conv2d[];
   }
 
-  forwardLast(x: Tensor, k: number): Tensor {
-    return this.#last(k).reduce((h, l) => conv2d(h, l.weight, l.bias, { ...l.options, pad: 0 }), x);
+  forwardLast(x: Tensor, k: number, onMap?: Float32Array): Tensor {
+    return runStages(this.#last(k), x, onMap, (h, l) => conv2d(h, l.weight, l.bias, { ...l.options, pad: 0 }));
   }
 
   lastParameters(k: number): Tensor[] {
@@ -291,14 +290,35 @@ export class MobileFeatures extends Module implements Trunk {
     return tail;
   }
 
-  forwardLast(x: Tensor, k: number): Tensor {
+  forwardLast(x: Tensor, k: number, onMap?: Float32Array): Tensor {
     const dw = (h: Tensor, l: DepthwiseConv2d) => depthwiseConv2d(h, l.weight, l.bias, { ...l.options, pad: 0 });
-    return this.#last(k).reduce((h, b) => b.pointwise.forward(dw(h, b.depthwise)), x);
+    return runStages(this.#last(k), x, onMap, (h, b) => b.pointwise.forward(dw(h, b.depthwise)));
   }
 
   lastParameters(k: number): Tensor[] {
     return this.#last(k).flatMap((b) => b.parameters());
   }
+}
+
+/**
+ * Stage outputs of the last `k` stages run unpadded (forwardLast): between stages, the cells past the
+ * map's edge are zeroed (the whole-image pass pads each stage's input with zeros there).
+ */
+function runStages<L>(stages: readonly L[], x: Tensor, onMap: Float32Array | undefined, run: (h: Tensor, l: L) => Tensor): Tensor {
+  const k = stages.length;
+  const [n, side0] = x.shape as [number, number];
+  if (k > 1 && onMap?.length !== n * side0 * side0) throw new Error(`forwardLast: ${k} stages need onMap, [${n}, ${side0}, ${side0}]`);
+  return stages.reduce((h, l, j) => {
+    const out = run(h, l);
+    if (j === k - 1) return out;
+    // The output's cells are the input's inset by j + 1 on every side.
+    const [, side, , C] = out.shape as [number, number, number, number];
+    const inset = j + 1, keep = new Float32Array(n * side * side * C);
+    for (let i = 0; i < n; i++) for (let y = 0; y < side; y++) for (let x0 = 0; x0 < side; x0++) {
+      if (onMap![(i * side0 + y + inset) * side0 + x0 + inset]) keep.fill(1, ((i * side + y) * side + x0) * C, ((i * side + y) * side + x0 + 1) * C);
+    }
+    return mul(out, Tensor.from(keep, out.shape));
+  }, x);
 }
 
 export function buildTrunk(spec: VggTrunk | SqueezeTrunk | MobileTrunk, rng: Rng): Trunk {

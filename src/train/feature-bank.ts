@@ -67,6 +67,8 @@ export interface WindowBatch {
   n: number;
   /** Window features [n, F + 2k, F + 2k, C] (k cells of context, 0 unless asked for). */
   features: Float32Array;
+  /** [n, F + 2k, F + 2k]: 1 where a cell lies on the map, 0 past its edge. */
+  onMap: Float32Array;
   /** Mask targets [n, G, G] of ±1 (zeros for negatives). */
   targets: Float32Array;
   /** +1 / -1. */
@@ -195,7 +197,7 @@ export class FeatureWindows {
     const ctx = this.geo.context ?? 0, side = F + 2 * ctx;
     const C = this.bank[0]!.maps[0]!.data.length / (this.bank[0]!.maps[0]!.rows * this.bank[0]!.maps[0]!.cols);
     const n = refs.length;
-    const features = new Float32Array(n * side * side * C), targets = new Float32Array(n * G * G), labels = new Float32Array(n);
+    const features = new Float32Array(n * side * side * C), onMap = new Float32Array(n * side * side), targets = new Float32Array(n * G * G), labels = new Float32Array(n);
     refs.forEach((w, i) => {
       const im = this.bank[w.image]!, m = im.maps[w.map]!;
       // The map's cells in [c0, c1) of each row; the rest of the window stays zero.
@@ -205,6 +207,7 @@ export class FeatureWindows {
         if (r < 0 || r >= m.rows) continue;
         const src = (r * m.cols + c0) * C, dst = ((i * side + y) * side + c0 - (w.c - ctx)) * C;
         for (let k = 0; k < (c1 - c0) * C; k++) features[dst + k] = HALF[m.data[src + k]!]!;
+        onMap.fill(1, (i * side + y) * side + c0 - (w.c - ctx), (i * side + y) * side + c1 - (w.c - ctx));
       }
       labels[i] = w.ann ? 1 : -1;
       if (w.ann) {
@@ -215,6 +218,6 @@ export class FeatureWindows {
         targets.set(renderTarget(w.ann, im.width, im.height, x0, y0, side, G, im.flip), i * G * G);
       }
     });
-    return { n, features, targets, labels };
+    return { n, features, onMap, targets, labels };
   }
 }

@@ -81,10 +81,10 @@ export class HeadsTrainer {
   }
 
   /** Predictions for `n` rendered windows' features (with the context the trained stages need). */
-  private predict(features: Float32Array, n: number) {
-    const side = this.model.featureSize + 2 * this.stages;
-    const x = Tensor.from(features, [n, side, side, features.length / (n * side * side)]);
-    return this.stages > 0 ? this.model.forwardFromCut(x, this.stages) : this.model.forwardFeatures(x);
+  private predict(b: WindowBatch, i0: number, n: number) {
+    const side = this.model.featureSize + 2 * this.stages, per = b.features.length / b.n, cells = side * side;
+    const x = Tensor.from(b.features.subarray(i0 * per, (i0 + n) * per), [n, side, side, per / cells]);
+    return this.stages > 0 ? this.model.forwardFromCut(x, this.stages, b.onMap.subarray(i0 * cells, (i0 + n) * cells)) : this.model.forwardFeatures(x);
   }
 
   /** One step on a rendered batch; returns the (unread) loss. */
@@ -95,7 +95,7 @@ export class HeadsTrainer {
     const maskWeights = Array.from(b.labels, (l) => (l > 0 ? 1 / (G * G) : 0)); // per window, spread over its pixels
     return scope(() => {
       this.opt.zeroGrad();
-      const pred = this.predict(b.features, b.n);
+      const pred = this.predict(b, 0, b.n);
       const loss = model.loss(pred, {
         masks: Tensor.from(b.targets, [b.n, G, G, 1]),
         maskWeights: Tensor.from(maskWeights, [b.n, 1, 1, 1]),
@@ -149,8 +149,7 @@ export class HeadsTrainer {
 
   /** Mask IoU (logit >= 0 at gtSize) over the positives and score accuracy over all windows. */
   evaluate(val: WindowBatch): Promise<ValidationMetrics> {
-    const per = val.features.length / val.n;
-    return windowMetrics(this.model, val, this.opts.batch, this.step, (i0, n) => this.predict(val.features.subarray(i0 * per, (i0 + n) * per), n));
+    return windowMetrics(this.model, val, this.opts.batch, this.step, (i0, n) => this.predict(val, i0, n));
   }
 
   /** The trained parameters (heads and any trunk stages), the optimizer's velocities and the generators, as one safetensors file. */
