@@ -24,7 +24,7 @@ export async function setup(which, count, offset, modelDir = 'models/mobile-coco
   const photos = gt.images.filter((im) => (which === 'val') === val.has(im.id)).sort((a, b) => a.id - b.id).filter((_, i) => which === 'val' || i % 8 === offset).slice(0, count);
   const model = m.loadModel(modelDir);
   const load = (im) => m.decodeImage(readFileSync(`${dir}/images/${im.file_name}`), im.file_name);
-  const ar = (dts) => evaluate(gt.images, gt.annotations, dts, { iouType: 'segm', maxDets: [10, 100], imgIds: photos.map((p) => p.id) }).AR;
+  const ar = (dts, iouType = 'segm') => evaluate(gt.images, gt.annotations, dts, { iouType, maxDets: [10, 100], imgIds: photos.map((p) => p.id) }).AR;
   return { model, photos, load, ar };
 }
 
