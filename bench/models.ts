@@ -144,7 +144,7 @@ for (const { dir, model } of models) {
   const all = ar(ranked);
   if (everything.length > ranked.length) {
     const full = ar(everything);
-    fullRows.push(`| ${basename(dir)} (${model.config.preset}), all ${everything.length} photos | ${f(full.segm['AR@10'])} | ${f(full.segm['AR@100'])} | ${f(full.segm['AR@1000'])} | ${f(full.segm['AR_small@1000'])} / ${f(full.segm['AR_medium@1000'])} / ${f(full.segm['AR_large@1000'])} | ${f(full.bbox['AR@10'])} | ${f(full.bbox['AR@100'])} | ${f(full.bbox['AR@1000'])} | |`);
+    fullRows.push(`| ${basename(dir)} (${model.config.preset}), all ${everything.length} photos | ${f(full.segm['AR@10'])} | ${f(full.segm['AR@100'])} | ${f(full.segm['AR@1000'])} | ${f(full.segm['AR_small@1000'])} / ${f(full.segm['AR_medium@1000'])} / ${f(full.segm['AR_large@1000'])} | ${f(full.bbox['AR@10'])} | ${f(full.bbox['AR@100'])} | ${f(full.bbox['AR@1000'])} | | | |`);
     (report as Record<string, unknown>)[`${dir} on all photos`] = full;
   }
   // Each scale's contribution: AR with that scale's windows removed from the global ranking (the same
@@ -157,8 +157,11 @@ for (const { dir, model } of models) {
   const thresholds = ranked[0]!.byThreshold
     ? Object.fromEntries(THRESHOLDS.map((t) => [t, ar(ranked.map((r) => ({ image: r.image, proposals: r.byThreshold![t]!.map((p) => ({ ...p, scaleIndex: 0 })) })))]))
     : {};
-  results[dir] = { preset: model.config.preset, scales: scales.map((s) => +s.toFixed(3)), msPerPhoto: median(timing.get(dir)), AR: all, perScale, nms: withNms, thresholds };
-  rows.push(`| ${basename(dir)} (${model.config.preset}) | ${f(all.segm['AR@10'])} | ${f(all.segm['AR@100'])} | ${f(all.segm['AR@1000'])} | ${f(all.segm['AR_small@1000'])} / ${f(all.segm['AR_medium@1000'])} / ${f(all.segm['AR_large@1000'])} | ${f(all.bbox['AR@10'])} | ${f(all.bbox['AR@100'])} | ${f(all.bbox['AR@1000'])} | ${Number.isNaN(median(timing.get(dir))) ? '-' : `${(median(timing.get(dir)) / 1000).toFixed(2)} s`} |`);
+  // What `deepmask infer` writes by default: the model's own NMS (if any) keeping the best 100 of the top 1000.
+  const ownNms = inferenceDefaults(model).nms;
+  const asInfer = ar(ranked, () => true, (ps) => (ownNms < 1 ? nms(ps, ownNms, 100) : ps.slice(0, 100)));
+  results[dir] = { preset: model.config.preset, scales: scales.map((s) => +s.toFixed(3)), msPerPhoto: median(timing.get(dir)), AR: all, asInfer: { nms: ownNms, AR: asInfer }, perScale, nms: withNms, thresholds };
+  rows.push(`| ${basename(dir)} (${model.config.preset}) | ${f(all.segm['AR@10'])} | ${f(all.segm['AR@100'])} | ${f(all.segm['AR@1000'])} | ${f(all.segm['AR_small@1000'])} / ${f(all.segm['AR_medium@1000'])} / ${f(all.segm['AR_large@1000'])} | ${f(all.bbox['AR@10'])} | ${f(all.bbox['AR@100'])} | ${f(all.bbox['AR@1000'])} | ${f(asInfer.segm['AR@10'])} / ${f(asInfer.segm['AR@100'])} | ${f(asInfer.bbox['AR@10'])} / ${f(asInfer.bbox['AR@100'])} | ${Number.isNaN(median(timing.get(dir))) ? '-' : `${(median(timing.get(dir)) / 1000).toFixed(2)} s`} |`);
 }
 function inferenceDefaultsOf(dir: string): number {
   return inferenceDefaults(models.find((m) => m.dir === dir)!.model).threshold;
@@ -175,11 +178,13 @@ const md = [
   '',
   `Made by \`npm run bench:models\` on ${rt.adapter.description}, ${report.date!.toString().slice(0, 10)}: ${common.size} photos of`,
   '`coco-subset-2017` listed in `val-ids.json` (no shipped model trained on them), 1000 proposals per photo,',
-  "each model's default pyramid and threshold. Time: one whole `propose()` (pyramid to RLE, 100",
+  "each model's default pyramid, threshold and re-ranking, no NMS. \"As infer\": the 100 proposals that",
+  "`deepmask infer` writes by default (the model's own mask NMS, if its config has one, keeping the best",
+  '100 of the top 1000). Time: one whole `propose()` (pyramid to RLE, 100',
   `proposals), median over ${timed.length} photo(s) of 640 px, the models alternated in one process.`,
   '',
-  '| model | mask AR@10 | AR@100 | AR@1000 | AR S / M / L @1000 | box AR@10 | AR@100 | AR@1000 | time / photo |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  '| model | mask AR@10 | AR@100 | AR@1000 | AR S / M / L @1000 | box AR@10 | AR@100 | AR@1000 | as infer: mask AR@10 / 100 | box AR@10 / 100 | time / photo |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows,
   ...fullRows,
   '',
