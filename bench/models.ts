@@ -157,9 +157,10 @@ for (const { dir, model } of models) {
   const thresholds = ranked[0]!.byThreshold
     ? Object.fromEntries(THRESHOLDS.map((t) => [t, ar(ranked.map((r) => ({ image: r.image, proposals: r.byThreshold![t]!.map((p) => ({ ...p, scaleIndex: 0 })) })))]))
     : {};
-  // What `deepmask infer` writes by default: the model's own NMS (if any) keeping the best 100 of the top 1000.
+  // What `deepmask infer` writes by default: the model's own NMS (if any) keeping the best 100 of the
+  // top 1000; the NMS rows above already hold it for the usual thresholds.
   const ownNms = inferenceDefaults(model).nms;
-  const asInfer = ar(ranked, () => true, (ps) => (ownNms < 1 ? nms(ps, ownNms, 100) : ps.slice(0, 100)));
+  const asInfer = ownNms < 1 ? (withNms[ownNms] ?? ar(ranked, () => true, (ps) => nms(ps, ownNms, 100))) : ar(ranked, () => true, (ps) => ps.slice(0, 100));
   results[dir] = { preset: model.config.preset, scales: scales.map((s) => +s.toFixed(3)), msPerPhoto: median(timing.get(dir)), AR: all, asInfer: { nms: ownNms, AR: asInfer }, perScale, nms: withNms, thresholds };
   rows.push(`| ${basename(dir)} (${model.config.preset}) | ${f(all.segm['AR@10'])} | ${f(all.segm['AR@100'])} | ${f(all.segm['AR@1000'])} | ${f(all.segm['AR_small@1000'])} / ${f(all.segm['AR_medium@1000'])} / ${f(all.segm['AR_large@1000'])} | ${f(all.bbox['AR@10'])} | ${f(all.bbox['AR@100'])} | ${f(all.bbox['AR@1000'])} | ${f(asInfer.segm['AR@10'])} / ${f(asInfer.segm['AR@100'])} | ${f(asInfer.bbox['AR@10'])} / ${f(asInfer.bbox['AR@100'])} | ${Number.isNaN(median(timing.get(dir))) ? '-' : `${(median(timing.get(dir)) / 1000).toFixed(2)} s`} |`);
 }
