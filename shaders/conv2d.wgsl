@@ -97,16 +97,19 @@ fn tile(wid: vec3u, nwg: vec3u, lid: u32, rows: u32, cols: u32) -> Tile {
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let lane = lane_index();  // while every lane is active
   let rows = p.N * p.OH * p.OW;
   let t = tile(wid, nwg, lid, rows, p.Cout);
   if (!t.ok) { return; }
+  // Sharing A (gemm.wgsl), slot l < OWN holds the lane's own row l; otherwise slot i is tile row i.
+  let share = gemm_shares();
   // Conditions in R-loops use & and | (no short circuit): those loops are unrolled on SwiftShader
   // (src/gpu/unroll.ts), and 16 unrolled short-circuit chains crash its compiler.
-  var oy: array<i32, R>;   // top-left input coordinate of each row's window
+  var oy: array<i32, R>;   // top-left input coordinate of each slot's window
   var ox: array<i32, R>;
-  var img: array<u32, R>;  // the row's image
+  var img: array<u32, R>;  // the slot's image
   for (var i = 0u; i < R; i++) {
-    let o = nhwc_coords(min(t.r0 + i, rows - 1u), p.OH, p.OW);
+    let o = nhwc_coords(min(select(t.r0 + i, gemm_own_row(t, lane, i), share), rows - 1u), p.OH, p.OW);
     img[i] = o.n;
     oy[i] = i32(o.row * p.stride) - i32(p.padY);
     ox[i] = i32(o.col * p.stride) - i32(p.padX);
@@ -125,10 +128,20 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
       base[i] = select(0u, nhwc_pixel(img[i], u32(iy), u32(ix), p.H, p.W) * p.Cin, ok[i]);
     }
     let wrow = (tap - p.tap0) * p.Cin;
-    for (var ci = 0u; ci < p.Cin; ci++) {
-      var bv: BRow;
-      for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + ci, p.Cout, t.n0 + 4u * j); }
-      for (var i = 0u; i < R; i++) { let a = vec4f(select(0.0, x[base[i] + ci], ok[i])); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
+    if (share) {
+      for (var ci = 0u; ci < p.Cin; ci++) {
+        var bv: BRow;
+        for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + ci, p.Cout, t.n0 + 4u * j); }
+        var own: array<f32, OWN>;
+        for (var l = 0u; l < OWN; l++) { if (l * SHARE < R) { own[l] = select(0.0, x[base[l] + ci], ok[l]); } }
+        for (var i = 0u; i < R; i++) { let a = vec4f(gemm_shared(own, i)); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
+      }
+    } else {
+      for (var ci = 0u; ci < p.Cin; ci++) {
+        var bv: BRow;
+        for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + ci, p.Cout, t.n0 + 4u * j); }
+        for (var i = 0u; i < R; i++) { let a = vec4f(select(0.0, x[base[i] + ci], ok[i])); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
+      }
     }
   }
   gemm_store(&acc, t, rows, p.Cout, p.yOff, p.Cout, true);

@@ -63,6 +63,7 @@ fn load_a(m: u32, k: u32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let lane = lane_index();  // while every lane is active
   let g = workgroup_linear(wid, nwg);
   let tiles = gemm_tiles(p.M, p.N);
   let split = g / tiles;
@@ -73,10 +74,20 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let k1 = min(p.K, k0 + p.kChunk);
   let mLast = p.M - 1u;
   var acc: Acc;
-  for (var k = k0; k < k1; k++) {
-    var bv: BRow;
-    for (var j = 0u; j < C; j++) { bv[j] = load_b(k, t.n0 + 4u * j); }
-    for (var i = 0u; i < R; i++) { let a = vec4f(load_a(min(t.r0 + i, mLast), k)); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
+  if (gemm_shares()) {
+    for (var k = k0; k < k1; k++) {
+      var bv: BRow;
+      for (var j = 0u; j < C; j++) { bv[j] = load_b(k, t.n0 + 4u * j); }
+      var own: array<f32, OWN>;
+      for (var l = 0u; l < OWN; l++) { if (l * SHARE < R) { own[l] = load_a(min(gemm_own_row(t, lane, l), mLast), k); } }
+      for (var i = 0u; i < R; i++) { let a = vec4f(gemm_shared(own, i)); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
+    }
+  } else {
+    for (var k = k0; k < k1; k++) {
+      var bv: BRow;
+      for (var j = 0u; j < C; j++) { bv[j] = load_b(k, t.n0 + 4u * j); }
+      for (var i = 0u; i < R; i++) { let a = vec4f(load_a(min(t.r0 + i, mLast), k)); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
+    }
   }
   // Split partials are dense [splits, M, N]; a single split writes C through its stride.
   let multi = p.splits > 1u;

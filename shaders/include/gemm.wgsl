@@ -13,12 +13,21 @@
 // file defines
 //   fn mm_write(e: u32, v: f32)   store element e of the output binding
 //   fn mm_bias(n: u32) -> f32     the bias of column n (read only with BIAS and an epilogue)
+//
+// Sharing A's loads (SHARE > 0, set by the runtime where it pays, RuntimeOptions.shareLoads): on
+// lavapipe every storage load, even one whose address is the same in all lanes, runs as a loop over
+// the SIMD lanes, so the R loads of A that every lane makes per k cost R x 8 scalar loads. With all
+// lanes of a workgroup on the same rows (wide tiles), lane s of a subgroup loads rows s, s + SHARE,
+// ... of the tile (`gemm_own_row`) and each lane reads the R values from their owners (`lane_read`).
+//#include lanes
 override BIAS: bool = false;
 override RELU: bool = false;
 override RELU_MAX: f32 = 3.40282e38;  // ReLU's upper clamp: 6 for ReLU6
 override WG: u32 = 64u;               // lanes per workgroup
 override COL_LANES: u32 = 64u;        // lanes along the columns; the others take further row groups
+override SHARE: u32 = 0u;             // lanes that share A's loads (at least 4, the smallest subgroup size); 0: none
 const R: u32 = 16u;                   // rows per lane
+const OWN: u32 = 4u;                  // rows of A a lane loads per k when sharing: R / SHARE at most
 const C: u32 = 2u;                    // vec4 column groups per lane
 alias Acc = array<array<vec4f, C>, R>;
 alias BRow = array<vec4f, C>;         // B[k, n0 .. n0 + 4C)
@@ -43,6 +52,21 @@ fn gemm_tile(t: u32, lid: u32, rows: u32, cols: u32) -> Tile {
   let lr = select(lid / COL_LANES, 0u, wide);
   let r0 = ((t / colGroups) * (WG / COL_LANES) + lr) * R;
   return Tile(r0, ((t % colGroups) * COL_LANES + lc) * 4u * C, r0 < rows);
+}
+
+// Whether this dispatch shares A's loads: every lane of the workgroup has the tile's rows, and each
+// subgroup has at least SHARE lanes (subgroup sizes are powers of two, at least SHARE).
+fn gemm_shares() -> bool { return SHARE > 0u && COL_LANES == WG && WG >= SHARE; }
+
+// The tile row that lane `lane` of a subgroup loads as its l-th own row (l * SHARE < R); lanes past
+// the tile's R rows repeat its last row.
+fn gemm_own_row(t: Tile, lane: u32, l: u32) -> u32 { return t.r0 + min(l * SHARE + lane, R - 1u); }
+
+// Row i of the tile's A values for this k, from the lane that loaded it into its `own` (the divisor
+// is never 0: SHARE = 0 compiles these too, and a constant division by zero is a compile error).
+fn gemm_shared(own: array<f32, OWN>, i: u32) -> f32 {
+  let lanes = max(SHARE, 1u);
+  return lane_read(own[i / lanes], i % lanes);
 }
 
 // Columns [n, n+4) clamped to the last one: lanes past the edge read valid memory, never stored.

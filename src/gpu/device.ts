@@ -8,6 +8,8 @@ export interface DeviceOptions {
   dawnFlags?: string[];
   /** Request `timestamp-query` (for Runtime profiling) when the adapter has it. */
   timestamps?: boolean;
+  /** Request `subgroups` when the adapter has it (default true). */
+  subgroups?: boolean;
 }
 
 export interface AdapterDescription {
@@ -23,6 +25,8 @@ export interface AcquiredDevice {
   adapter: AdapterDescription;
   f16: boolean;
   timestamps: boolean;
+  /** The adapter's smallest subgroup size when the device has `subgroups`, else 0. */
+  subgroupMinSize: number;
 }
 
 const NO_ADAPTER =
@@ -65,9 +69,13 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   };
   const f16 = (opts.f16 ?? true) && adapter.features.has('shader-f16');
   const timestamps = !!opts.timestamps && adapter.features.has('timestamp-query');
+  // The adapter info's subgroup sizes came with the feature (Chrome 134, Dawn); without them it is unused.
+  const minSize = Number((adapter.info as GPUAdapterInfo & { subgroupMinSize?: number }).subgroupMinSize ?? 0);
+  const subgroups = (opts.subgroups ?? true) && adapter.features.has('subgroups' as GPUFeatureName) && minSize > 0;
   const features: GPUFeatureName[] = [];
   if (f16) features.push('shader-f16');
   if (timestamps) features.push('timestamp-query');
+  if (subgroups) features.push('subgroups' as GPUFeatureName);
   const device = await adapter.requestDevice({ label: 'deepmask', requiredLimits, requiredFeatures: features });
-  return { device, adapter: describe(adapter.info), f16, timestamps };
+  return { device, adapter: describe(adapter.info), f16, timestamps, subgroupMinSize: subgroups ? minSize : 0 };
 }

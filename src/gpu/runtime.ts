@@ -7,6 +7,7 @@ import type { Constants, Kernel, KernelInfo, Params } from './kernel.js';
 import { halveToFit, planChunks, subView } from './chunks.js';
 import { Profiler } from './profiler.js';
 import { promoteRegisters } from './unroll.js';
+import { SHADERS_SUBGROUPS } from './shaders.gen.js';
 import { checkBindings, checkParams } from './validate.js';
 
 export interface RuntimeOptions extends DeviceOptions {
@@ -24,6 +25,13 @@ export interface RuntimeOptions extends DeviceOptions {
    * promoted); LLVM (lavapipe) and GPU drivers do this themselves, and would only compile longer.
    */
   promoteRegisters?: boolean;
+  /**
+   * Let the lanes of a subgroup share the loads of GEMM operands that all of them read (the `SHARE`
+   * override of shaders/include/gemm.wgsl), on devices with subgroups of at least 4 lanes. Default:
+   * on for lavapipe, where every storage load is a loop over the SIMD lanes (GEMMs run ~2x faster
+   * sharing); off elsewhere until measured (on GPUs a load with one address is already one load).
+   */
+  shareLoads?: boolean;
   /** Bytes of freed buffers kept for reuse at most (default: the larger of 64 MiB and the peak in use). */
   maxFreeBytes?: number;
 }
@@ -105,6 +113,7 @@ export class Runtime {
     readonly f16: boolean,
     opts: RuntimeOptions,
     timestamps: boolean,
+    subgroupMinSize: number,
   ) {
     const L = device.limits;
     this.limits = {
@@ -119,6 +128,8 @@ export class Runtime {
     this.submitEvery = opts.submitEvery ?? 16;
     this.debug = opts.debug ?? false;
     this.promoteRegisters = opts.promoteRegisters ?? adapter.slug.startsWith('swiftshader');
+    const share = (opts.shareLoads ?? adapter.slug === 'llvmpipe') && subgroupMinSize >= 4;
+    this.shareLanes = share ? subgroupMinSize : 0;
     this.pool = new BufferPool(device, L.maxBufferSize, opts.maxFreeBytes);
     this.empty = { buffer: device.createBuffer({ label: 'empty', size: 256, usage: 0x80 | 0x8 }), offset: 0, size: 256 };
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
@@ -135,8 +146,8 @@ export class Runtime {
   }
 
   static async create(opts: RuntimeOptions = {}): Promise<Runtime> {
-    const { device, adapter, f16, timestamps } = await acquireDevice({ ...opts, timestamps: !!opts.profile });
-    return new Runtime(device, adapter, f16, opts, timestamps);
+    const { device, adapter, f16, timestamps, subgroupMinSize } = await acquireDevice({ ...opts, timestamps: !!opts.profile });
+    return new Runtime(device, adapter, f16, opts, timestamps, subgroupMinSize);
   }
 
   /** GPU time per kernel since the last call, slowest first (runtimes created with `profile: true`). */
@@ -394,7 +405,15 @@ export class Runtime {
   readonly promoteRegisters: boolean;
   private readonly promoted = new Map<string, string>();
 
-  /** The WGSL to compile for a shader family: as written, or with its register tiles promoted. */
+  /** Lanes that share GEMM loads (RuntimeOptions.shareLoads): the subgroup size, or 0 when not sharing. */
+  readonly shareLanes: number;
+
+  /** Whether dispatches of this family compile its subgroup twin and share loads (RuntimeOptions.shareLoads). */
+  private shares(shader: string, info: KernelInfo): boolean {
+    return this.shareLanes > 0 && info.overrides.has('SHARE') && SHADERS_SUBGROUPS[shader] !== undefined;
+  }
+
+  /** The WGSL to compile for a shader family: as written (or its subgroup twin), or with its register tiles promoted. */
   private code(shader: string, code: string): string {
     if (!this.promoteRegisters) return code;
     let c = this.promoted.get(shader);
@@ -406,12 +425,15 @@ export class Runtime {
     for (const name of Object.keys(constants)) {
       if (!info.overrides.has(name)) throw new Error(`kernel ${k.name}: shaders/${k.shader}.wgsl declares no override '${name}'`);
     }
+    const share = this.shares(k.shader, info);
+    if (share) constants = { ...constants, SHARE: this.shareLanes };
     const names = Object.keys(constants).sort();
     const key = `${k.name}|${names.map((n) => `${n}=${Number(constants[n])}`).join(',')}`;
     let p = this.pipelines.get(key);
     if (!p) {
       this.device.pushErrorScope('validation');
-      const module = this.device.createShaderModule({ label: k.shader, code: this.code(k.shader, info.code) });
+      const source = share ? SHADERS_SUBGROUPS[k.shader]! : info.code;
+      const module = this.device.createShaderModule({ label: k.shader, code: this.code(share ? `${k.shader}+subgroups` : k.shader, source) });
       const values: Record<string, number> = {};
       for (const n of names) values[n] = Number(constants[n]);
       p = this.device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: k.entry, constants: values } });
