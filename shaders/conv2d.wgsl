@@ -129,7 +129,25 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
     }
     let wrow = (tap - p.tap0) * p.Cin;
     if (share) {
-      for (var ci = 0u; ci < p.Cin; ci++) {
+      // Two k per trip: lavapipe blends each loop-carried value with the lanes' mask once per trip
+      // (the runtime compiles the twin with its registers promoted, which keeps both k's tile in registers).
+      var ci = 0u;
+      for (; ci + 1u < p.Cin; ci += 2u) {
+        var b0: BRow;
+        var b1: BRow;
+        for (var j = 0u; j < C; j++) { b0[j] = load_w(wrow + ci, p.Cout, t.n0 + 4u * j); b1[j] = load_w(wrow + ci + 1u, p.Cout, t.n0 + 4u * j); }
+        var o0: array<f32, OWN>;
+        var o1: array<f32, OWN>;
+        for (var l = 0u; l < OWN; l++) {
+          if (l * SHARE < R) { o0[l] = select(0.0, x[base[l] + ci], ok[l]); o1[l] = select(0.0, x[base[l] + ci + 1u], ok[l]); }
+        }
+        for (var i = 0u; i < R; i++) {
+          let a0 = vec4f(gemm_shared(o0, i));
+          let a1 = vec4f(gemm_shared(o1, i));
+          for (var j = 0u; j < C; j++) { acc[i][j] = fma(a1, b1[j], fma(a0, b0[j], acc[i][j])); }
+        }
+      }
+      if (ci < p.Cin) {
         var bv: BRow;
         for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + ci, p.Cout, t.n0 + 4u * j); }
         var own: array<f32, OWN>;

@@ -75,7 +75,25 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let mLast = p.M - 1u;
   var acc: Acc;
   if (gemm_shares()) {
-    for (var k = k0; k < k1; k++) {
+    // Two k per trip: lavapipe blends each loop-carried value with the lanes' mask once per trip
+    // (the runtime compiles the twin with its registers promoted, which keeps both k's tile in registers).
+    var k = k0;
+    for (; k + 1u < k1; k += 2u) {
+      var b0: BRow;
+      var b1: BRow;
+      for (var j = 0u; j < C; j++) { b0[j] = load_b(k, t.n0 + 4u * j); b1[j] = load_b(k + 1u, t.n0 + 4u * j); }
+      var o0: array<f32, OWN>;
+      var o1: array<f32, OWN>;
+      for (var l = 0u; l < OWN; l++) {
+        if (l * SHARE < R) { let m = min(gemm_own_row(t, lane, l), mLast); o0[l] = load_a(m, k); o1[l] = load_a(m, k + 1u); }
+      }
+      for (var i = 0u; i < R; i++) {
+        let a0 = vec4f(gemm_shared(o0, i));
+        let a1 = vec4f(gemm_shared(o1, i));
+        for (var j = 0u; j < C; j++) { acc[i][j] = fma(a1, b1[j], fma(a0, b0[j], acc[i][j])); }
+      }
+    }
+    if (k < k1) {
       var bv: BRow;
       for (var j = 0u; j < C; j++) { bv[j] = load_b(k, t.n0 + 4u * j); }
       var own: array<f32, OWN>;
