@@ -167,14 +167,16 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 
 @compute @workgroup_size(WG)
 fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let lane = lane_index();  // while every lane is active
   let rows = p.N * p.H * p.W;
   let t = tile(wid, nwg, lid, rows, p.Cin);
   if (!t.ok) { return; }
+  let share = gemm_shares();  // as in forward: slot l < OWN holds the lane's own row l when sharing
   var iyp: array<i32, R>;  // input coordinate plus padding
   var ixp: array<i32, R>;
-  var img: array<u32, R>;  // the row's image
+  var img: array<u32, R>;  // the slot's image
   for (var i = 0u; i < R; i++) {
-    let q = nhwc_coords(min(t.r0 + i, rows - 1u), p.H, p.W);
+    let q = nhwc_coords(min(select(t.r0 + i, gemm_own_row(t, lane, i), share), rows - 1u), p.H, p.W);
     img[i] = q.n;
     iyp[i] = i32(q.row + p.padY);
     ixp[i] = i32(q.col + p.padX);
@@ -196,12 +198,40 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
         base[i] = select(0u, nhwc_pixel(img[i], u32(oy), u32(ox), p.OH, p.OW) * p.Cout, ok[i]);
         anyTap = anyTap | ok[i];
       }
-      if (!anyTap) { continue; }  // strided convolutions skip most taps
       let wrow = (kh * p.KW + kw) * p.Cout;
-      for (var co = 0u; co < p.Cout; co++) {
-        var bv: BRow;
-        for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + co, p.Cin, t.n0 + 4u * j); }
-        for (var i = 0u; i < R; i++) { let a = vec4f(select(0.0, dy_at(base[i] + co), ok[i])); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
+      if (share) {
+        if (!lane_any(anyTap)) { continue; }  // the lanes sharing loads skip together
+        // Two k per trip, as in forward.
+        var co = 0u;
+        for (; co + 1u < p.Cout; co += 2u) {
+          var b0: BRow;
+          var b1: BRow;
+          for (var j = 0u; j < C; j++) { b0[j] = load_w(wrow + co, p.Cin, t.n0 + 4u * j); b1[j] = load_w(wrow + co + 1u, p.Cin, t.n0 + 4u * j); }
+          var o0: array<f32, OWN>;
+          var o1: array<f32, OWN>;
+          for (var l = 0u; l < OWN; l++) {
+            if (l * SHARE < R) { o0[l] = select(0.0, dy_at(base[l] + co), ok[l]); o1[l] = select(0.0, dy_at(base[l] + co + 1u), ok[l]); }
+          }
+          for (var i = 0u; i < R; i++) {
+            let a0 = vec4f(gemm_shared(o0, i));
+            let a1 = vec4f(gemm_shared(o1, i));
+            for (var j = 0u; j < C; j++) { acc[i][j] = fma(a1, b1[j], fma(a0, b0[j], acc[i][j])); }
+          }
+        }
+        if (co < p.Cout) {
+          var bv: BRow;
+          for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + co, p.Cin, t.n0 + 4u * j); }
+          var own: array<f32, OWN>;
+          for (var l = 0u; l < OWN; l++) { if (l * SHARE < R) { own[l] = select(0.0, dy_at(base[l] + co), ok[l]); } }
+          for (var i = 0u; i < R; i++) { let a = vec4f(gemm_shared(own, i)); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
+        }
+      } else {
+        if (!anyTap) { continue; }  // strided convolutions skip most taps
+        for (var co = 0u; co < p.Cout; co++) {
+          var bv: BRow;
+          for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + co, p.Cin, t.n0 + 4u * j); }
+          for (var i = 0u; i < R; i++) { let a = vec4f(select(0.0, dy_at(base[i] + co), ok[i])); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
+        }
       }
     }
   }

@@ -1,12 +1,13 @@
 // Shared GEMM loads (RuntimeOptions.shareLoads, the SHARE override of shaders/include/gemm.wgsl): on
 // wide tiles the lanes of a subgroup load a few rows of A each and read the others' with subgroup
-// shuffles. The GEMM-shaped ops with wide outputs (64 columns and more) against float64 references,
+// shuffles. The GEMM-shaped ops with wide outputs (64 columns and more; for a convolution's input
+// gradient, 64 input channels and more) against float64 references,
 // and bitwise against a second runtime that does not share, on shapes that divide no tile.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ops, Rng, Runtime, scope, setRuntime, Tensor } from '../src/index.js';
 import { assertClose, randomData } from './lib/check.js';
-import { conv2dRef, matmulRef, type ConvRefGeometry } from './lib/ref.js';
+import { conv2dRef, convOut, matmulRef, type ConvRefGeometry } from './lib/ref.js';
 import { rt } from './lib/gpu.js';
 
 const rng = new Rng(11);
@@ -41,15 +42,44 @@ function matmulCase(M: number, K: number, N: number): Case {
   };
 }
 
-function convCase(g: ConvRefGeometry, bias: boolean, relu: boolean): Case {
+/** The input gradient of a convolution without ReLU: dX[n, iy, ix, ci] = sum of G[n, oy, ox, co] w[kh, kw, ci, co] over the outputs whose window holds (iy, ix). */
+function conv2dInputGradRef(G: Float64Array, w: Float64Array, g: ConvRefGeometry): Float64Array {
+  const [OH, OW] = convOut(g);
+  const dx = new Float64Array(g.N * g.H * g.W * g.Cin);
+  for (let n = 0; n < g.N; n++)
+    for (let oy = 0; oy < OH; oy++)
+      for (let ox = 0; ox < OW; ox++)
+        for (let kh = 0; kh < g.KH; kh++)
+          for (let kw = 0; kw < g.KW; kw++) {
+            const iy = oy * g.stride - g.pad + kh * g.dil, ix = ox * g.stride - g.pad + kw * g.dil;
+            if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+            for (let ci = 0; ci < g.Cin; ci++) {
+              let s = 0;
+              for (let co = 0; co < g.Cout; co++) s += G[((n * OH + oy) * OW + ox) * g.Cout + co]! * w[((kh * g.KW + kw) * g.Cin + ci) * g.Cout + co]!;
+              dx[((n * g.H + iy) * g.W + ix) * g.Cin + ci]! += s;
+            }
+          }
+  return dx;
+}
+
+/** A convolution; with `grad` (no ReLU) also its backward, the input gradient checked against float64 too. */
+function convCase(g: ConvRefGeometry, bias: boolean, relu: boolean, grad = false): Case {
   const X = data(g.N * g.H * g.W * g.Cin), W = data(g.KH * g.KW * g.Cin * g.Cout), B = bias ? data(g.Cout) : null;
+  const [OH, OW] = convOut(g);
+  const G = data(g.N * OH * OW * g.Cout);
   return {
-    refs: [conv2dRef(X, W, B, g, relu)],
+    refs: grad ? [conv2dRef(X, W, B, g, relu), conv2dInputGradRef(G, W, g)] : [conv2dRef(X, W, B, g, relu)],
     run: async () => {
       const x = Tensor.from(X, [g.N, g.H, g.W, g.Cin]), w = Tensor.from(W, [g.KH, g.KW, g.Cin, g.Cout]);
       const b = B ? Tensor.from(B, [g.Cout]) : null;
-      const y = ops.conv2d(x, w, b, { stride: g.stride, pad: g.pad, dilation: g.dil, relu });
-      return [await y.read()];
+      if (!grad) return [await ops.conv2d(x, w, b, { stride: g.stride, pad: g.pad, dilation: g.dil, relu }).read()];
+      for (const t of [x, w, b]) if (t) t.requiresGrad = true;
+      const y = scope(() => {
+        const y = ops.conv2d(x, w, b, { stride: g.stride, pad: g.pad, dilation: g.dil, relu });
+        y.backward(Tensor.from(G, y.shape));
+        return y;
+      });
+      return Promise.all([y, x.grad!, w.grad!, ...(b ? [b.grad!] : [])].map((t) => t.read()));
     },
   };
 }
@@ -63,6 +93,8 @@ const cases: Record<string, Case> = {
   'conv2d 1x1, 72 outputs': convCase(geometry({}), false, false),
   'conv2d 3x3 stride 2 pad 1 + bias + ReLU, 64 outputs': convCase(geometry({ H: 11, W: 10, Cin: 6, Cout: 64, KH: 3, KW: 3, stride: 2, pad: 1 }), true, true),
   'conv2d 3x3 dilation 2 pad 2, 130 outputs': convCase(geometry({ N: 1, Cin: 5, Cout: 130, KH: 3, KW: 3, pad: 2, dil: 2 }), true, false),
+  'conv2d 1x1, 67 inputs, with dX (wide over the inputs)': convCase(geometry({ Cin: 67, Cout: 24 }), true, false, true),
+  'conv2d 3x3 stride 2 pad 1, 70 inputs, with dX (taps no output uses)': convCase(geometry({ H: 11, W: 10, Cin: 70, Cout: 9, KH: 3, KW: 3, stride: 2, pad: 1 }), false, false, true),
 };
 
 const plain = await Runtime.create({ shareLoads: false });

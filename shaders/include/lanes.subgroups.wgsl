@@ -5,3 +5,6 @@ fn lane_index() -> u32 { return subgroupExclusiveAdd(1u); }
 
 // The value `v` of lane `lane` of this subgroup.
 fn lane_read(v: f32, lane: u32) -> f32 { return subgroupShuffle(v, lane); }
+
+// Whether `b` holds in any active lane of this subgroup.
+fn lane_any(b: bool) -> bool { return subgroupAny(b); }

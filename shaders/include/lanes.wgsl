@@ -7,3 +7,6 @@ fn lane_index() -> u32 { return 0u; }
 
 // The value `v` of lane `lane` of this subgroup.
 fn lane_read(v: f32, lane: u32) -> f32 { return v; }
+
+// Whether `b` holds in any active lane of this subgroup.
+fn lane_any(b: bool) -> bool { return b; }

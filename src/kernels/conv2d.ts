@@ -169,7 +169,8 @@ export function conv2dBackwardInput(rt: Runtime, a: { dy: BufferView; w: BufferV
     return;
   }
   // Columns are input channels: the weights transposed per tap to [KH, KW, Cout, Cin] read along Cin.
-  rt.scratch(p.KH * p.KW * p.Cin * p.Cout * 4, 'conv2d.wT', (wT) => {
+  // Whole vec4s: the kernel binds wT as array<vec4f> (an odd KH*KW*Cin*Cout left the last one short).
+  rt.scratch(ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4) * 16, 'conv2d.wT', (wT) => {
     transpose(rt, a.w, wT, p.KH * p.KW, p.Cin, p.Cout);
     rt.run(backwardInputKernel, {
       params: p,
