@@ -240,6 +240,7 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
 
 @compute @workgroup_size(WG)
 fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let lane = lane_index();  // while every lane is active
   let rows = p.KH * p.KW * p.Cin;
   let tiles = gemm_tiles(rows, p.Cout);
   let g = workgroup_linear(wid, nwg);
@@ -278,7 +279,14 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
         let ix = sx + dxx[0];
         if ((iy >= 0) & (iy < i32(p.H)) & (ix >= 0) & (ix < i32(p.W))) {
           let base = nhwc_pixel(n, u32(iy), u32(ix), p.H, p.W) * p.Cin + ch[0];
-          for (var i = 0u; i < R; i++) { let a = vec4f(x[base + i]); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
+          if (gemm_shares()) {
+            // The tile's R rows are R consecutive channels of one pixel: lanes load their own and share.
+            var own: array<f32, OWN>;
+            for (var l = 0u; l < OWN; l++) { if (l * SHARE < R) { own[l] = x[base + min(l * SHARE + lane, R - 1u)]; } }
+            for (var i = 0u; i < R; i++) { let a = vec4f(gemm_shared(own, i)); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
+          } else {
+            for (var i = 0u; i < R; i++) { let a = vec4f(x[base + i]); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
+          }
         }
       } else {
         for (var i = 0u; i < R; i++) {

@@ -1,7 +1,8 @@
 // Shared GEMM loads (RuntimeOptions.shareLoads, the SHARE override of shaders/include/gemm.wgsl): on
 // wide tiles the lanes of a subgroup load a few rows of A each and read the others' with subgroup
 // shuffles. The GEMM-shaped ops with wide outputs (64 columns and more; for a convolution's input
-// gradient, 64 input channels and more) against float64 references,
+// gradient, 64 input channels and more; for its weight gradient, 64 outputs and a multiple of 16
+// input channels) against float64 references,
 // and bitwise against a second runtime that does not share, on shapes that divide no tile.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -62,13 +63,32 @@ function conv2dInputGradRef(G: Float64Array, w: Float64Array, g: ConvRefGeometry
   return dx;
 }
 
-/** A convolution; with `grad` (no ReLU) also its backward, the input gradient checked against float64 too. */
+/** The weight gradient: dW[kh, kw, ci, co] = sum over outputs of x[n, iy, ix, ci] G[n, oy, ox, co], (iy, ix) under tap (kh, kw). */
+function conv2dWeightGradRef(x: Float64Array, G: Float64Array, g: ConvRefGeometry): Float64Array {
+  const [OH, OW] = convOut(g);
+  const dw = new Float64Array(g.KH * g.KW * g.Cin * g.Cout);
+  for (let n = 0; n < g.N; n++)
+    for (let oy = 0; oy < OH; oy++)
+      for (let ox = 0; ox < OW; ox++)
+        for (let kh = 0; kh < g.KH; kh++)
+          for (let kw = 0; kw < g.KW; kw++) {
+            const iy = oy * g.stride - g.pad + kh * g.dil, ix = ox * g.stride - g.pad + kw * g.dil;
+            if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+            for (let ci = 0; ci < g.Cin; ci++) {
+              const xv = x[((n * g.H + iy) * g.W + ix) * g.Cin + ci]!;
+              for (let co = 0; co < g.Cout; co++) dw[((kh * g.KW + kw) * g.Cin + ci) * g.Cout + co]! += xv * G[((n * OH + oy) * OW + ox) * g.Cout + co]!;
+            }
+          }
+  return dw;
+}
+
+/** A convolution; with `grad` (no ReLU) also its backward, both gradients checked against float64 too. */
 function convCase(g: ConvRefGeometry, bias: boolean, relu: boolean, grad = false): Case {
   const X = data(g.N * g.H * g.W * g.Cin), W = data(g.KH * g.KW * g.Cin * g.Cout), B = bias ? data(g.Cout) : null;
   const [OH, OW] = convOut(g);
   const G = data(g.N * OH * OW * g.Cout);
   return {
-    refs: grad ? [conv2dRef(X, W, B, g, relu), conv2dInputGradRef(G, W, g)] : [conv2dRef(X, W, B, g, relu)],
+    refs: grad ? [conv2dRef(X, W, B, g, relu), conv2dInputGradRef(G, W, g), conv2dWeightGradRef(X, G, g)] : [conv2dRef(X, W, B, g, relu)],
     run: async () => {
       const x = Tensor.from(X, [g.N, g.H, g.W, g.Cin]), w = Tensor.from(W, [g.KH, g.KW, g.Cin, g.Cout]);
       const b = B ? Tensor.from(B, [g.Cout]) : null;
@@ -95,6 +115,7 @@ const cases: Record<string, Case> = {
   'conv2d 3x3 dilation 2 pad 2, 130 outputs': convCase(geometry({ N: 1, Cin: 5, Cout: 130, KH: 3, KW: 3, pad: 2, dil: 2 }), true, false),
   'conv2d 1x1, 67 inputs, with dX (wide over the inputs)': convCase(geometry({ Cin: 67, Cout: 24 }), true, false, true),
   'conv2d 3x3 stride 2 pad 1, 70 inputs, with dX (taps no output uses)': convCase(geometry({ H: 11, W: 10, Cin: 70, Cout: 9, KH: 3, KW: 3, stride: 2, pad: 1 }), false, false, true),
+  'conv2d 3x3 pad 1, 32 inputs, 72 outputs, with dW (one tap per tile of rows)': convCase(geometry({ Cin: 32, Cout: 72, KH: 3, KW: 3, pad: 1 }), true, false, true),
 };
 
 const plain = await Runtime.create({ shareLoads: false });

@@ -1,5 +1,5 @@
-// usage: node bench/ab/shared-dx.mjs  (after node scripts/build.mjs)
-// GPU time of conv2d's input gradient (3x3, batch 1, VGG shapes) without and with shared loads
+// usage: node bench/ab/shared-grads.mjs  (after node scripts/build.mjs)
+// GPU time of conv2d's input and weight gradients (3x3, batch 1, VGG shapes) without and with shared loads
 // (RuntimeOptions.shareLoads), two profiled runtimes in one process, 3 steps each after a warm-up.
 const builds = [];
 for (const o of ['{"shareLoads":false,"profile":true}', '{"profile":true}']) { const m = await import(new URL('../../dist/src/index.js', import.meta.url).href); builds.push({ m, rt: await m.Runtime.create(JSON.parse(o)) }); }
@@ -15,10 +15,13 @@ for (const [H, C] of [[56, 256], [28, 512], [112, 128]]) {
     for (let r = 0; r < 3; r++) step();
     await rt.sync();
     const rows = await rt.profile();
-    const dx = rows.filter((r) => r.kernel.startsWith('conv2d.backward_input')).reduce((s, r) => s + r.ms, 0) / 3;
-    res.push(dx);
+    const ms = (k) => rows.filter((r) => r.kernel.startsWith(k)).reduce((s, r) => s + r.ms, 0) / 3;
+    res.push([ms('conv2d.backward_input'), ms('conv2d.backward_weight')]);
   }
   const gf = (ms) => (2 * H * H * C * C * 9 / ms / 1e6).toFixed(1);
-  console.log(`dX ${H}x${H}x${C}->${C}: own ${res[0].toFixed(1)} ms (${gf(res[0])} GFLOP/s), shared ${res[1].toFixed(1)} ms (${gf(res[1])}), ${(res[1] / res[0]).toFixed(2)}x`);
+  for (const [k, name] of [[0, 'dX'], [1, 'dW']]) {
+    const [own, shared] = [res[0][k], res[1][k]];
+    console.log(`${name} ${H}x${H}x${C}->${C}: own ${own.toFixed(1)} ms (${gf(own)} GFLOP/s), shared ${shared.toFixed(1)} ms (${gf(shared)}), ${(shared / own).toFixed(2)}x`);
+  }
 }
 process.exit(0);
