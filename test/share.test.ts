@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ops, Rng, Runtime, scope, setRuntime, Tensor } from '../src/index.js';
 import { assertClose, randomData } from './lib/check.js';
-import { conv2dRef, convOut, matmulRef, type ConvRefGeometry } from './lib/ref.js';
+import { conv2dInputGradRef, conv2dRef, conv2dWeightGradRef, convOut, matmulRef, type ConvRefGeometry } from './lib/ref.js';
 import { rt } from './lib/gpu.js';
 
 const rng = new Rng(11);
@@ -41,45 +41,6 @@ function matmulCase(M: number, K: number, N: number): Case {
       return Promise.all([y, a.grad!, b.grad!].map((t) => t.read()));
     },
   };
-}
-
-/** The input gradient of a convolution without ReLU: dX[n, iy, ix, ci] = sum of G[n, oy, ox, co] w[kh, kw, ci, co] over the outputs whose window holds (iy, ix). */
-function conv2dInputGradRef(G: Float64Array, w: Float64Array, g: ConvRefGeometry): Float64Array {
-  const [OH, OW] = convOut(g);
-  const dx = new Float64Array(g.N * g.H * g.W * g.Cin);
-  for (let n = 0; n < g.N; n++)
-    for (let oy = 0; oy < OH; oy++)
-      for (let ox = 0; ox < OW; ox++)
-        for (let kh = 0; kh < g.KH; kh++)
-          for (let kw = 0; kw < g.KW; kw++) {
-            const iy = oy * g.stride - g.pad + kh * g.dil, ix = ox * g.stride - g.pad + kw * g.dil;
-            if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
-            for (let ci = 0; ci < g.Cin; ci++) {
-              let s = 0;
-              for (let co = 0; co < g.Cout; co++) s += G[((n * OH + oy) * OW + ox) * g.Cout + co]! * w[((kh * g.KW + kw) * g.Cin + ci) * g.Cout + co]!;
-              dx[((n * g.H + iy) * g.W + ix) * g.Cin + ci]! += s;
-            }
-          }
-  return dx;
-}
-
-/** The weight gradient: dW[kh, kw, ci, co] = sum over outputs of x[n, iy, ix, ci] G[n, oy, ox, co], (iy, ix) under tap (kh, kw). */
-function conv2dWeightGradRef(x: Float64Array, G: Float64Array, g: ConvRefGeometry): Float64Array {
-  const [OH, OW] = convOut(g);
-  const dw = new Float64Array(g.KH * g.KW * g.Cin * g.Cout);
-  for (let n = 0; n < g.N; n++)
-    for (let oy = 0; oy < OH; oy++)
-      for (let ox = 0; ox < OW; ox++)
-        for (let kh = 0; kh < g.KH; kh++)
-          for (let kw = 0; kw < g.KW; kw++) {
-            const iy = oy * g.stride - g.pad + kh * g.dil, ix = ox * g.stride - g.pad + kw * g.dil;
-            if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
-            for (let ci = 0; ci < g.Cin; ci++) {
-              const xv = x[((n * g.H + iy) * g.W + ix) * g.Cin + ci]!;
-              for (let co = 0; co < g.Cout; co++) dw[((kh * g.KW + kw) * g.Cin + ci) * g.Cout + co]! += xv * G[((n * OH + oy) * OW + ox) * g.Cout + co]!;
-            }
-          }
-  return dw;
 }
 
 /** A convolution; with `grad` (no ReLU) also its backward, both gradients checked against float64 too. */

@@ -413,16 +413,18 @@ export class Runtime {
     return this.shareLanes > 0 && info.overrides.has('SHARE') && SHADERS_SUBGROUPS[shader] !== undefined;
   }
 
-  /** The WGSL to compile for a shader family: as written, or with its register tiles promoted. */
-  private code(shader: string, code: string): string {
-    return this.promoteRegisters ? this.promoted(shader, code) : code;
+  /**
+   * The WGSL to compile for a shader family: as written, or with its register tiles promoted, or,
+   * where it shares loads, its subgroup twin, always promoted: the twins' K loops take two k per
+   * trip, which keeps the tile in registers on lavapipe only once promoted (unpromoted they ran 2x
+   * slower than one k per trip; promoted, 10-25% faster).
+   */
+  private code(shader: string, info: KernelInfo, share: boolean): string {
+    if (share) return this.promoted(`${shader}+subgroups`, SHADERS_SUBGROUPS[shader]!);
+    return this.promoteRegisters ? this.promoted(shader, info.code) : info.code;
   }
 
-  /**
-   * `code` with its register tiles promoted (cached by `key`). The subgroup twins always compile
-   * promoted: their K loops take two k per trip, which keeps the tile in registers on lavapipe only
-   * once promoted (unpromoted they ran 2x slower than one k per trip; promoted, 10-25% faster).
-   */
+  /** `code` with its register tiles promoted, cached by `key`. */
   private promoted(key: string, code: string): string {
     let c = this.promotedCode.get(key);
     if (c === undefined) this.promotedCode.set(key, (c = promoteRegisters(code)));
@@ -440,8 +442,7 @@ export class Runtime {
     let p = this.pipelines.get(key);
     if (!p) {
       this.device.pushErrorScope('validation');
-      const source = share ? SHADERS_SUBGROUPS[k.shader]! : info.code;
-      const module = this.device.createShaderModule({ label: k.shader, code: share ? this.promoted(`${k.shader}+subgroups`, source) : this.code(k.shader, source) });
+      const module = this.device.createShaderModule({ label: k.shader, code: this.code(k.shader, info, share) });
       const values: Record<string, number> = {};
       for (const n of names) values[n] = Number(constants[n]);
       p = this.device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: k.entry, constants: values } });

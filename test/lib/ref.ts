@@ -52,6 +52,48 @@ export function conv2dRef(x: Float64Array, w: Float64Array, b: Float64Array | nu
   return y;
 }
 
+/**
+ * Every pairing of an output pixel with a kernel tap whose input pixel lies inside the image, as the
+ * element offsets of that output pixel, of that input pixel and of the tap's weight rows.
+ */
+function convTaps(g: ConvRefGeometry, f: (out: number, inp: number, tap: number) => void): void {
+  const [OH, OW] = convOut(g);
+  for (let n = 0; n < g.N; n++)
+    for (let oy = 0; oy < OH; oy++)
+      for (let ox = 0; ox < OW; ox++)
+        for (let kh = 0; kh < g.KH; kh++)
+          for (let kw = 0; kw < g.KW; kw++) {
+            const iy = oy * g.stride - g.pad + kh * g.dil, ix = ox * g.stride - g.pad + kw * g.dil;
+            if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+            f(((n * OH + oy) * OW + ox) * g.Cout, ((n * g.H + iy) * g.W + ix) * g.Cin, (kh * g.KW + kw) * g.Cin * g.Cout);
+          }
+}
+
+/** The input gradient of a convolution without ReLU, given the output's gradient G [N,OH,OW,Cout]. */
+export function conv2dInputGradRef(G: Float64Array, w: Float64Array, g: ConvRefGeometry): Float64Array {
+  const dx = new Float64Array(g.N * g.H * g.W * g.Cin);
+  convTaps(g, (out, inp, tap) => {
+    for (let ci = 0; ci < g.Cin; ci++) {
+      let s = 0;
+      for (let co = 0; co < g.Cout; co++) s += G[out + co]! * w[tap + ci * g.Cout + co]!;
+      dx[inp + ci]! += s;
+    }
+  });
+  return dx;
+}
+
+/** The weight gradient of a convolution without ReLU, given the output's gradient G [N,OH,OW,Cout]. */
+export function conv2dWeightGradRef(x: Float64Array, G: Float64Array, g: ConvRefGeometry): Float64Array {
+  const dw = new Float64Array(g.KH * g.KW * g.Cin * g.Cout);
+  convTaps(g, (out, inp, tap) => {
+    for (let ci = 0; ci < g.Cin; ci++) {
+      const xv = x[inp + ci]!;
+      for (let co = 0; co < g.Cout; co++) dw[tap + ci * g.Cout + co]! += xv * G[out + co]!;
+    }
+  });
+  return dw;
+}
+
 /** Max pooling with window k, stride s, offset (oy, ox) of the window grid, output size given. */
 export function maxPoolRef(x: Float64Array, N: number, H: number, W: number, C: number, k: number, s: number, OH: number, OW: number, oy = 0, ox = 0): Float64Array {
   const y = new Float64Array(N * OH * OW * C);
