@@ -87,3 +87,71 @@ fn to_half(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   if (e >= hp.n) { return; }
   halves[i] = pack2x16float(vec2f(src[e], select(0.0, src[min(e + 1u, hp.n - 1u)], e + 1u < hp.n)));
 }
+
+struct UpsampleParams { N: u32, h: u32, w: u32, C: u32, f: u32 }
+@group(0) @binding(0) var<uniform> up: UpsampleParams;
+
+// Nearest-neighbour upsampling by an integer factor f: [N, h, w, C] -> [N, f h, f w, C],
+// out[n, y, x, c] = in[n, y / f, x / f, c].
+@compute @workgroup_size(64)
+fn upsample_nearest(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroup_linear(wid, nwg) * 64u + lid;
+  if (i >= up.N * up.h * up.w * up.f * up.f * up.C) { return; }
+  let o = nhwc_coords(i / up.C, up.f * up.h, up.f * up.w);
+  dst[i] = src[nhwc_pixel(o.n, o.row / up.f, o.col / up.f, up.h, up.w) * up.C + i % up.C];
+}
+
+// Its gradient: each input element sums the f x f output elements it was copied to.
+@compute @workgroup_size(64)
+fn upsample_nearest_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroup_linear(wid, nwg) * 64u + lid;
+  if (i >= up.N * up.h * up.w * up.C) { return; }
+  let q = nhwc_coords(i / up.C, up.h, up.w);
+  let c = i % up.C;
+  var s = 0.0;
+  for (var dy = 0u; dy < up.f; dy++) {
+    for (var dx = 0u; dx < up.f; dx++) {
+      s += src[nhwc_pixel(q.n, q.row * up.f + dy, q.col * up.f + dx, up.f * up.h, up.f * up.w) * up.C + c];
+    }
+  }
+  dst[i] = s;
+}
+
+struct CropParams { n: u32, s: u32, B: u32, H: u32, W: u32, C: u32 }
+@group(0) @binding(0) var<uniform> cr: CropParams;
+@group(0) @binding(6) var<storage, read> boxes: array<i32>;  // [n, 3]: image, top row, left column
+
+// Square windows of side s cut from a batch of maps [B, H, W, C]: out[i, y, x, c] =
+// map[image_i, top_i + y, left_i + x, c], zero where that lies off the map.
+@compute @workgroup_size(64)
+fn crop_windows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroup_linear(wid, nwg) * 64u + lid;
+  if (i >= cr.n * cr.s * cr.s * cr.C) { return; }
+  let o = nhwc_coords(i / cr.C, cr.s, cr.s);
+  let row = boxes[o.n * 3u + 1u] + i32(o.row);
+  let col = boxes[o.n * 3u + 2u] + i32(o.col);
+  var v = 0.0;
+  if (row >= 0 && col >= 0 && u32(row) < cr.H && u32(col) < cr.W) {
+    v = src[nhwc_pixel(u32(boxes[o.n * 3u]), u32(row), u32(col), cr.H, cr.W) * cr.C + i % cr.C];
+  }
+  dst[i] = v;
+}
+
+// Its gradient: each map element sums the window elements cut from it (a loop over the windows, so
+// overlapping windows need no atomics).
+@compute @workgroup_size(64)
+fn crop_windows_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroup_linear(wid, nwg) * 64u + lid;
+  if (i >= cr.B * cr.H * cr.W * cr.C) { return; }
+  let q = nhwc_coords(i / cr.C, cr.H, cr.W);
+  let c = i % cr.C;
+  var s = 0.0;
+  for (var k = 0u; k < cr.n; k++) {
+    let y = i32(q.row) - boxes[k * 3u + 1u];
+    let x = i32(q.col) - boxes[k * 3u + 2u];
+    if (u32(boxes[k * 3u]) == q.n && y >= 0 && x >= 0 && u32(y) < cr.s && u32(x) < cr.s) {
+      s += src[nhwc_pixel(k, u32(y), u32(x), cr.s, cr.s) * cr.C + c];
+    }
+  }
+  dst[i] = s;
+}

@@ -116,6 +116,31 @@ test('a trunk run in strips (past the binding limit) gives the one-pass feature 
   small.destroy();
 });
 
+test('a refining trunk run in strips gives the one-pass features and skip maps (taps and horizontal branches)', async () => {
+  const small = await Runtime.create({ maxBindingBytes: 4 * 2 ** 20 });
+  const { setRuntime } = await import('../src/index.js');
+  const config = { ...presetConfig('tiny'), refine: { skips: ['features.12', 'features.9', 'features.6', 'features.3'], mask: 16, skipWidths: [8, 6, 5, 4] } };
+  const [H, W] = [800, 304];
+  const data = randomData(H * W * 3, rng);
+  const outs: Float32Array[][] = [];
+  for (const r of [rt, small]) {
+    setRuntime(r);
+    try {
+      const m = new DeepMask(config, { seed: 4 }).eval();
+      const { features, skips } = noGrad(() => m.featuresWithSkips(Tensor.from(data, [1, H, W, 3], { rt: r })));
+      assert.equal(skips.map((t) => [...t.shape]), [[1, 50, 19, 8], [1, 100, 38, 4], [1, 200, 76, 2], [1, 400, 152, 1]], 'a skip map per stage, at its stride, n/2 channels');
+      outs.push([await features.read(), ...(await Promise.all(skips.map((t) => t.read())))]);
+      assert.ok(r === rt || m.trunk.activationBytes(H, W) > r.limits.maxBindingBytes, 'the capped runtime needs strips');
+      for (const t of [features, ...skips]) t.dispose();
+      m.dispose();
+    } finally {
+      setRuntime(rt);
+    }
+  }
+  outs[0]!.forEach((one, i) => assertClose(outs[1]![i]!, one, `map ${i} in strips`, 1e-5));
+  small.destroy();
+});
+
 test('the pyramid on the GPU and, past the binding limit, on the host give the same proposals', async () => {
   const small = await Runtime.create({ maxBindingBytes: 1.5 * 2 ** 20 });
   const { setRuntime } = await import('../src/index.js');

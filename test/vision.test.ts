@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { noGrad, ops, Rng, Runtime, SGD, Tensor } from '../src/index.js';
 import { assertClose, checkOp, randomData } from './lib/check.js';
-import { conv2dRef, convOut, maxPoolRef, resizeRef, type ConvRefGeometry } from './lib/ref.js';
+import { conv2dRef, convOut, cropWindowsRef, maxPoolRef, resizeRef, upsampleNearestRef, type ConvRefGeometry } from './lib/ref.js';
 import { rt } from './lib/gpu.js';
 import { axisWeights, paddedInput, resizeRgb } from '../src/data/image.js';
 
@@ -326,6 +326,28 @@ test('meanSigmoidAbove: per-row mean probability of the entries at or above a th
   }
   small.destroy();
   assert.throws(() => ops.meanSigmoidAbove(Tensor.from(new Float32Array(4), [2, 2]), NaN), /threshold must be finite/);
+});
+
+test('upsampleNearest by 2 and 3 on odd shapes, forward and backward against float64 and finite differences', async () => {
+  for (const [N, H, W, C, f] of [[2, 3, 5, 3, 2], [1, 5, 3, 7, 3], [3, 1, 1, 1, 2]] as const) {
+    await checkOp(`upsampleNearest ${N}x${H}x${W}x${C} by ${f}`, [input([N, H, W, C])], ([x]) => ops.upsampleNearest(x!, f), ([x]) => upsampleNearestRef(x!, N, H, W, C, f));
+  }
+  assert.throws(() => ops.upsampleNearest(Tensor.from(new Float32Array(4), [1, 2, 2, 1]), 1.5), /positive integer/);
+});
+
+test('cropWindows: overlapping windows, windows past every edge, several maps; forward and backward against float64 and finite differences', async () => {
+  const [B, H, W, C, s] = [2, 7, 9, 3, 4];
+  const boxes: [number, number, number][] = [[0, 0, 0], [0, 1, 2], [1, 4, 6], [1, -2, -3], [0, 5, 7], [1, 2, 2], [0, -4, 9]];
+  await checkOp(
+    'cropWindows',
+    [input([B, H, W, C])],
+    ([x]) => ops.cropWindows(x!, boxes.map(([image, top, left]) => ({ image, top, left })), s),
+    ([x]) => cropWindowsRef(x!, H, W, C, boxes, s),
+  );
+  const x = Tensor.from(new Float32Array(B * H * W * C), [B, H, W, C]);
+  assert.throws(() => ops.cropWindows(x, [{ image: 2, top: 0, left: 0 }], 2), /window 0 .*one of 2 maps/);
+  assert.throws(() => ops.cropWindows(x, [{ image: 0, top: 0.5, left: 0 }], 2), /integer position/);
+  x.dispose();
 });
 
 test.run();

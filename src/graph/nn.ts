@@ -3,7 +3,7 @@
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convGeometry, type Padding } from '../kernels/conv2d.js';
 import { depthwiseBackwardInput, depthwiseBackwardWeight, depthwiseForward } from '../kernels/depthwise.js';
 import { map, MapOp } from '../kernels/elementwise.js';
-import { concatChannels as concatKernel, interleave as interleaveKernel, sliceChannels, transpose } from '../kernels/layout.js';
+import { concatChannels as concatKernel, cropWindows as cropKernel, interleave as interleaveKernel, sliceChannels, transpose, upsampleNearest as upsampleKernel } from '../kernels/layout.js';
 import { pasteMasks as pasteKernel } from '../kernels/paste.js';
 import { maxPoolBackward, maxPoolForward, poolOutputSize, type PoolGeometry } from '../kernels/pool.js';
 import { resampleImage as resampleKernel, resizeBilinear as resizeKernel, resizeBilinearBackward, type ImageFraming, type ResizeGeometry } from '../kernels/resize.js';
@@ -201,6 +201,60 @@ export function resizeBilinear(x: Tensor, size: readonly [number, number], o: { 
     resizeBilinearBackward(x.rt, gy.view(), dx.view(), g);
     return [dx];
   });
+}
+
+/** Nearest-neighbour upsampling of [N, H, W, C] by an integer factor: [N, f H, f W, C] (each value repeated f x f times). */
+export function upsampleNearest(x: Tensor, factor = 2): Tensor {
+  const [N, h, w, C] = nhwc('upsampleNearest', x);
+  if (!(Number.isInteger(factor) && factor >= 1)) throw new Error(`upsampleNearest: the factor must be a positive integer, got ${factor}`);
+  const p = { N, h, w, C, f: factor };
+  const out = Tensor.empty([N, h * factor, w * factor, C], { rt: x.rt });
+  if (out.size > 0) upsampleKernel(x.rt, x.view(), out.view(), p);
+  return record(out, 'upsample_nearest', [x], (g) => {
+    const dx = Tensor.empty(x.shape, { rt: x.rt });
+    if (dx.size > 0) upsampleKernel(x.rt, g.view(), dx.view(), p, true);
+    return [dx];
+  });
+}
+
+/** A square window cut from a map: which map of the batch, and its top-left cell (may lie off the map). */
+export interface WindowBox {
+  image: number;
+  top: number;
+  left: number;
+}
+
+/**
+ * Square windows of side `size` cut from maps [B, H, W, C]: [n, size, size, C], zero where a window
+ * leaves its map. The gradient sums into the maps (overlapping windows add up).
+ */
+export function cropWindows(x: Tensor, boxes: readonly WindowBox[], size: number): Tensor {
+  const [B, H, W, C] = nhwc('cropWindows', x);
+  if (!(Number.isInteger(size) && size >= 1)) throw new Error(`cropWindows: the size must be a positive integer, got ${size}`);
+  const table = new Int32Array(Math.max(1, boxes.length) * 3);
+  boxes.forEach((b, i) => {
+    if (!(Number.isInteger(b.image) && b.image >= 0 && b.image < B) || !Number.isInteger(b.top) || !Number.isInteger(b.left)) {
+      throw new Error(`cropWindows: window ${i} (image ${b.image}, top ${b.top}, left ${b.left}) is not an integer position on one of ${B} maps`);
+    }
+    table.set([b.image, b.top, b.left], i * 3);
+  });
+  const n = boxes.length;
+  const out = Tensor.empty([n, size, size, C], { rt: x.rt });
+  if (out.size === 0) return out;
+  const p = { n, s: size, B, H, W, C };
+  const boxesT = Tensor.from(table, [table.length], { rt: x.rt, dtype: 'i32' });
+  cropKernel(x.rt, x.view(), boxesT.view(), out.view(), p);
+  return record(
+    out,
+    'crop_windows',
+    [x],
+    (g) => {
+      const dx = Tensor.empty(x.shape, { rt: x.rt });
+      cropKernel(x.rt, g.view(), boxesT.view(), dx.view(), p, true);
+      return [dx];
+    },
+    [boxesT],
+  );
 }
 
 /** One axis of a separable resampling: output index o is the sum of weights[o][k] * input[start[o] + k]. */

@@ -95,3 +95,44 @@ export function toHalf(rt: Runtime, src: BufferView, dst: BufferView, n: number)
     split: { items: ceilDiv(n, 2), per: { src: 8, halves: 4 }, chunk: (w0, words) => ({ n: Math.min(2 * words, n - 2 * w0) }) },
   });
 }
+
+type UpsampleParams = { N: number; h: number; w: number; C: number; f: number };
+const upSizes = (p: UpsampleParams) => ({ src: p.N * p.h * p.w * p.C * (p.f * p.f), dst: p.N * p.h * p.w * p.C * (p.f * p.f) });
+const upsampleKernel = kernel<UpsampleParams>({ shader: 'layout', entry: 'upsample_nearest', workgroups: (p) => ceilDiv(upSizes(p).dst, 64), sizes: (p) => ({ src: p.N * p.h * p.w * p.C, dst: upSizes(p).dst }) });
+const upsampleGradKernel = kernel<UpsampleParams>({ shader: 'layout', entry: 'upsample_nearest_grad', workgroups: (p) => ceilDiv(p.N * p.h * p.w * p.C, 64), sizes: (p) => ({ src: upSizes(p).src, dst: p.N * p.h * p.w * p.C }) });
+
+/**
+ * Nearest-neighbour upsampling of [N, h, w, C] by an integer factor f into [N, f h, f w, C]; with
+ * `grad`, the reverse: src is the gradient [N, f h, f w, C] and dst [N, h, w, C] sums each f x f block.
+ */
+export function upsampleNearest(rt: Runtime, src: BufferView, dst: BufferView, p: UpsampleParams, grad = false): void {
+  const small = p.h * p.w * p.C * 4, big = small * p.f * p.f;
+  rt.run(grad ? upsampleGradKernel : upsampleKernel, {
+    params: p,
+    bind: { src, dst },
+    split: { items: p.N, per: grad ? { src: big, dst: small } : { src: small, dst: big }, chunk: (_, N) => ({ N }) },
+  });
+}
+
+type CropParams = { n: number; s: number; B: number; H: number; W: number; C: number };
+const cropKernel = kernel<CropParams>({
+  shader: 'layout',
+  entry: 'crop_windows',
+  workgroups: (p) => ceilDiv(p.n * p.s * p.s * p.C, 64),
+  sizes: (p) => ({ src: p.B * p.H * p.W * p.C, boxes: p.n * 3, dst: p.n * p.s * p.s * p.C }),
+});
+const cropGradKernel = kernel<CropParams>({
+  shader: 'layout',
+  entry: 'crop_windows_grad',
+  workgroups: (p) => ceilDiv(p.B * p.H * p.W * p.C, 64),
+  sizes: (p) => ({ src: p.n * p.s * p.s * p.C, boxes: p.n * 3, dst: p.B * p.H * p.W * p.C }),
+});
+
+/**
+ * Square s x s windows cut from maps [B, H, W, C] into [n, s, s, C]; `boxes` holds (image, top,
+ * left) per window as i32, zeros where a window leaves its map. With `grad`: src is the windows'
+ * gradient and dst the maps' (each map element sums what was cut from it).
+ */
+export function cropWindows(rt: Runtime, src: BufferView, boxes: BufferView, dst: BufferView, p: CropParams, grad = false): void {
+  rt.run(grad ? cropGradKernel : cropKernel, { params: p, bind: { src, boxes, dst } });
+}

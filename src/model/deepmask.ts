@@ -7,6 +7,7 @@ import { Rng } from '../graph/random.js';
 import { scope, Tensor, type Runtime } from '../graph/tensor.js';
 import { PaperHeadsModule, SharedHeadsModule, type DenseOutput, type Heads } from './heads.js';
 import { presetConfig, type DeepMaskConfig } from './presets.js';
+import { Refinement, SKIP_CONTEXT } from './refine.js';
 import { buildTrunk, type Trunk } from './trunks.js';
 
 /** What full-scene inference needs of a model (DeepMask implements it; tests plant outputs through it). */
@@ -22,6 +23,10 @@ export interface DenseModel {
   denseHeads(features: Tensor): DenseOutput;
   /** Mask logits [n, m, m, 1] at window positions (row-major cell indices) of an embedding map. */
   masksAt(embedding: Tensor, cells: readonly number[]): Tensor;
+  /** Set when the model refines its masks (SharpMask): the trunk's skip maps are then needed too. */
+  readonly refine?: Refinement | null;
+  /** A refining model's trunk over a whole image with its refinement's horizontal branches (Refinement.skipMaps). */
+  featuresWithSkips?(image: Tensor): { features: Tensor; skips: Tensor[] };
 }
 
 export interface Prediction {
@@ -58,6 +63,8 @@ export class DeepMask extends Module implements DenseModel {
   readonly featureSize: number;
   /** Seeds dropout masks; part of the training state. */
   readonly rng: Rng;
+  /** SharpMask's refinement when the config asks for it (config.refine), else null. */
+  readonly refine: Refinement | null;
 
   constructor(config: DeepMaskConfig | string, opts: { seed?: number } = {}) {
     super();
@@ -72,6 +79,12 @@ export class DeepMask extends Module implements DenseModel {
       c.heads.kind === 'paper'
         ? new PaperHeadsModule(c.heads, this.featureSize, ch, c.maskSize, c.dropout, this.rng)
         : new SharedHeadsModule(c.heads, this.featureSize, ch, c.maskSize, c.dropout, this.rng);
+    this.refine = c.refine ? new Refinement(c.refine, this.trunk, this.featureSize, this.heads.embedWidth, this.rng) : null;
+    if (this.refine) {
+      const first = this.trunk.tap!(c.refine!.skips[0]!).stride;
+      if (first !== c.stride) throw new Error(`refine: the first skip '${c.refine!.skips[0]}' is at stride ${first}, the model's stride is ${c.stride}`);
+      if (this.refine.maskSize !== c.inputSize) throw new Error(`refine: ${c.refine!.skips.length} stages refine a ${this.featureSize}-cell window to ${this.refine.maskSize} px, not the ${c.inputSize}-pixel window`);
+    }
     this.nameParameters();
   }
 
@@ -148,8 +161,34 @@ export class DeepMask extends Module implements DenseModel {
    * exceed the storage binding limit (see trunkFeatures).
    */
   features(image: Tensor): Tensor {
-    if (image.shape.length !== 4 || image.shape[0] !== 1 || image.shape[3] !== 3) throw new Error(`DeepMask: expected an image [1, H, W, 3], got [${image.shape.join(', ')}]`);
-    return trunkFeatures(this, image);
+    checkImage(image);
+    return inStrips(this, image, this.trunk.margin, [this.config.stride], (x) => [this.trunk.forward(x)])[0]!;
+  }
+
+  /**
+   * A refining model's trunk over one whole image [1, H, W, 3] and its refinement's horizontal
+   * branches over the skip maps (Refinement.skipMaps), in strips like features() when needed.
+   */
+  featuresWithSkips(image: Tensor): { features: Tensor; skips: Tensor[] } {
+    const refine = this.refine;
+    if (!refine) throw new Error(`DeepMask(${this.config.preset}): this model does not refine its masks (no config.refine)`);
+    checkImage(image);
+    const strides = [this.config.stride, ...refine.skips.map((n) => this.trunk.tap!(n).stride)];
+    const [features, ...skips] = inStrips(this, image, this.trunk.margin + SKIP_CONTEXT * this.config.stride, strides, (x) => {
+      const { out, taps } = this.trunk.forwardTaps!(x, refine.skips);
+      return [out, ...refine.skipMaps(taps)];
+    });
+    return { features: features!, skips };
+  }
+
+  /**
+   * Refined mask logits [n, S, S, 1] for window features given as their mask embeddings [n, E] and
+   * the trunk's skip maps cut around each window with SKIP_CONTEXT cells of context (training from
+   * cached maps: Refinement.skipWindows).
+   */
+  refineWindows(embedding: Tensor, skipCrops: readonly Tensor[]): Tensor {
+    if (!this.refine) throw new Error(`DeepMask(${this.config.preset}): this model does not refine its masks (no config.refine)`);
+    return this.refine.forward(embedding, this.refine.skipWindows(skipCrops));
   }
 
   denseHeads(features: Tensor): DenseOutput {
@@ -165,33 +204,45 @@ export class DeepMask extends Module implements DenseModel {
   }
 }
 
+function checkImage(image: Tensor): void {
+  if (image.shape.length !== 4 || image.shape[0] !== 1 || image.shape[3] !== 3) throw new Error(`DeepMask: expected an image [1, H, W, 3], got [${image.shape.join(', ')}]`);
+}
+
 /**
- * The trunk over a whole image, in horizontal strips when one pass would exceed the storage binding
- * limit: strips overlap by the trunk's receptive-field margin and only their exact middle rows of
- * features are kept, so the stitched map equals the one-pass map.
+ * Maps of the trunk (and what runs on them) over a whole image, in horizontal strips when one pass
+ * would exceed the storage binding limit: strips overlap by `margin` input pixels (the receptive
+ * field's radius, a multiple of the stride) and only their exact middle rows are kept, so the
+ * stitched maps equal the one-pass maps. `run` gives maps at `strides` (the first the model's).
  */
-function trunkFeatures(model: DeepMask, x: Tensor): Tensor {
+function inStrips(model: DeepMask, x: Tensor, margin: number, strides: readonly number[], run: (x: Tensor) => Tensor[]): Tensor[] {
   const [, H, W] = x.shape as [number, number, number, number];
-  const trunk = model.trunk, st = model.config.stride, M = trunk.margin;
-  if (stripRows(x, H, (h) => trunk.activationBytes(h, W)) === H) return trunk.forward(x);
+  const trunk = model.trunk, st = model.config.stride, M = margin;
+  if (stripRows(x, H, (h) => trunk.activationBytes(h, W)) === H) return run(x);
   // Rows of output per strip: as many as fit with the margins.
   const rows = stripRows(x, Math.floor(H / st), (r) => trunk.activationBytes(r * st + 2 * M, W));
   if (rows === 0) throw new Error(`image ${W} px wide is too large for this device even in strips`);
   // Inference only (the strips are not differentiable): the scope frees every strip and piece.
   return scope(() => {
     const image = reshape(x, [H, W, 3]); // the image's rows lead
-    const pieces: Tensor[] = [];
+    const pieces: Tensor[][] = strides.map(() => []);
     for (let r0 = 0; ; r0 += rows) {
       const top = Math.max(0, r0 * st - M), bottom = Math.min(H, (r0 + rows) * st + M);
-      const f = trunk.forward(reshape(sliceRows(image, top, bottom), [1, bottom - top, W, 3]));
-      const sh = f.shape[1]!;
-      const skip = (r0 * st - top) / st; // feature rows belonging to the margin above
+      const maps = run(reshape(sliceRows(image, top, bottom), [1, bottom - top, W, 3]));
+      const sh = maps[0]!.shape[1]!;
+      const skip = (r0 * st - top) / st; // rows of the model's stride belonging to the margin above
       const last = bottom >= H; // the last strip keeps every row down to the image's end
       const keep = last ? sh - skip : Math.min(rows, sh - skip);
-      if (keep > 0) pieces.push(sliceRows(reshape(f, f.shape.slice(1)), skip, skip + keep));
+      if (keep > 0) {
+        maps.forEach((f, i) => {
+          const k = st / strides[i]!; // rows of this map per row of the model's stride
+          pieces[i]!.push(sliceRows(reshape(f, f.shape.slice(1)), skip * k, Math.min(f.shape[1]!, (skip + keep) * k)));
+        });
+      }
       if (last || keep < rows) break;
     }
-    const map = concatRows(pieces);
-    return reshape(map, [1, ...map.shape]);
+    return pieces.map((p) => {
+      const map = concatRows(p);
+      return reshape(map, [1, ...map.shape]);
+    });
   });
 }

@@ -44,6 +44,17 @@ export interface SharedHeads {
   scoreHidden: number;
 }
 
+/**
+ * SharpMask's refinement (see refine.ts): horizontal branches over the trunk layers `skips` (the
+ * first at the trunk's stride, each next at half the stride of the one before), a mask encoding of
+ * `mask` channels halved at every stage, and each horizontal branch's first width in `skipWidths`.
+ */
+export interface RefineSpec {
+  skips: string[];
+  mask: number;
+  skipWidths: number[];
+}
+
 /** How raw RGB pixels in [0, 1] become the trunk's input. */
 export interface InputNormalization {
   /**
@@ -89,6 +100,8 @@ export interface DeepMaskConfig {
   heads: PaperHeads | SharedHeads;
   normalization: InputNormalization;
   dropout: number;
+  /** Refinement of the masks to full window resolution (SharpMask); absent: the coarse masks. */
+  refine?: RefineSpec;
   inference?: InferenceDefaults;
 }
 

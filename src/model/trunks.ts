@@ -24,6 +24,13 @@ export interface Trunk extends Module {
   activationBytes(h: number, w: number): number;
   forward(x: Tensor): Tensor;
   /**
+   * The stride and channels of a named layer's output (`blocks.3`, `features.7`), for refinement's
+   * skip connections; absent where the trunk names no such layers (SqueezeNet).
+   */
+  tap?(name: string): { stride: number; channels: number };
+  /** The trunk's output and the outputs of the named layers (see tap()), in the order given, from one forward pass. */
+  forwardTaps?(x: Tensor, names: readonly string[]): { out: Tensor; taps: Tensor[] };
+  /**
    * For training the top of the trunk from cached features: its last `k` stages, run unpadded on
    * the features before them with `k` cells of context on every side, so each output cell equals the
    * whole-image pass's. Absent where the trunk cannot be cut so (see `cutTrunk`). With two or more
@@ -109,6 +116,24 @@ export class VggFeatures extends Module implements Trunk {
 
   forward(x: Tensor): Tensor {
     return this.#plan.reduce((h, l) => (l === 'M' ? maxPool2d(h) : l.forward(h)), x);
+  }
+
+  tap(name: string): { stride: number; channels: number } {
+    const conv = this.features[name.replace(/^features\./, '')];
+    if (!name.startsWith('features.') || !conv) throw new Error(`vgg trunk: no convolution '${name}' (have ${Object.keys(this.features).map((k) => `features.${k}`).join(', ')})`);
+    const at = this.#plan.indexOf(conv);
+    return { stride: 2 ** this.#plan.slice(0, at).filter((l) => l === 'M').length, channels: conv.outChannels };
+  }
+
+  forwardTaps(x: Tensor, names: readonly string[]): { out: Tensor; taps: Tensor[] } {
+    const wanted = names.map((n) => (this.tap(n), this.features[n.slice('features.'.length)]!));
+    const at = new Map<Conv2d, Tensor>();
+    let h = x;
+    for (const l of this.#plan) {
+      h = l === 'M' ? maxPool2d(h) : l.forward(h);
+      if (l !== 'M') at.set(l, h);
+    }
+    return { out: h, taps: wanted.map((l) => at.get(l)!) };
   }
 
   #last(k: number): Conv2d[] {
@@ -275,13 +300,30 @@ export class MobileFeatures extends Module implements Trunk {
   }
 
   forward(x: Tensor): Tensor {
+    return this.forwardTaps(x, []).out;
+  }
+
+  tap(name: string): { stride: number; channels: number } {
+    if (name === 'conv0') return { stride: 2, channels: 32 };
+    const k = /^blocks\.(\d+)$/.exec(name) ? Number(name.slice(7)) : NaN;
+    if (!(k >= 1 && k <= this.#order.length)) throw new Error(`mobilenet trunk: no layer '${name}' (have conv0 and blocks.1 to blocks.${this.#order.length})`);
+    return { stride: 2 * MOBILE_BLOCKS.slice(0, k).reduce((s, [, st]) => s * st, 1), channels: MOBILE_BLOCKS[k - 1]![0] };
+  }
+
+  forwardTaps(x: Tensor, names: readonly string[]): { out: Tensor; taps: Tensor[] } {
+    for (const n of names) this.tap(n);
     const [, H, W] = x.shape as [number, number, number, number];
     const up = (n: number) => Math.ceil(n / this.stride) * this.stride;
     // SAME on the padded input: nothing above/left, the rest below/right (see the class comment).
     const pad = [0, 0, up(H) - H + 1, up(W) - W + 1] as const;
+    const out = new Map<string, Tensor>();
     let h = conv2d(x, this.conv0.weight, this.conv0.bias, { stride: 2, pad, relu6: true });
-    for (const b of this.#order) h = b.forward(h);
-    return h;
+    out.set('conv0', h);
+    this.#order.forEach((b, i) => {
+      h = b.forward(h);
+      out.set(`blocks.${i + 1}`, h);
+    });
+    return { out: h, taps: names.map((n) => out.get(n)!) };
   }
 
   #last(k: number): MobileBlock[] {

@@ -135,3 +135,27 @@ export function resizeRef(x: Float64Array, N: number, IH: number, IW: number, C:
     }
   return y;
 }
+
+/** Nearest-neighbour upsampling of NHWC x by an integer factor f. */
+export function upsampleNearestRef(x: Float64Array, N: number, H: number, W: number, C: number, f: number): Float64Array {
+  const out = new Float64Array(N * H * f * W * f * C);
+  for (let n = 0; n < N; n++)
+    for (let y = 0; y < H * f; y++)
+      for (let xx = 0; xx < W * f; xx++)
+        for (let c = 0; c < C; c++) out[((n * H * f + y) * W * f + xx) * C + c] = x[((n * H + Math.floor(y / f)) * W + Math.floor(xx / f)) * C + c]!;
+  return out;
+}
+
+/** Square windows [image, top, left] of side s cut from NHWC maps, zero off the map. */
+export function cropWindowsRef(x: Float64Array, H: number, W: number, C: number, boxes: [number, number, number][], s: number): Float64Array {
+  const out = new Float64Array(boxes.length * s * s * C);
+  boxes.forEach(([b, top, left], i) => {
+    for (let y = 0; y < s; y++)
+      for (let xx = 0; xx < s; xx++) {
+        const r = top + y, c0 = left + xx;
+        if (r < 0 || r >= H || c0 < 0 || c0 >= W) continue;
+        for (let c = 0; c < C; c++) out[((i * s + y) * s + xx) * C + c] = x[((b * H + r) * W + c0) * C + c]!;
+      }
+  });
+  return out;
+}
