@@ -4,7 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { Rng, scope, Tensor } from '../src/index.js';
+import { noGrad, Rng, scope, Tensor, ops } from '../src/index.js';
+import { SKIP_CONTEXT } from '../src/model/refine.js';
 import { Refinement, checkRefineSpec } from '../src/model/refine.js';
 import type { Trunk } from '../src/model/trunks.js';
 import { DeepMask } from '../src/model/deepmask.js';
@@ -137,6 +138,46 @@ test('refine specs are checked against the trunk: names, strides, widths and mas
   assert.throws(() => new DeepMask({ ...presetConfig('squeeze'), refine: spec }), /names no layers/);
   assert.throws(() => new DeepMask({ ...presetConfig('tiny'), refine: { skips: ['features.9', 'features.6'], mask: 8, skipWidths: [4, 4] } }), /first skip 'features.9' is at stride 8/);
   assert.throws(() => new DeepMask({ ...presetConfig('tiny'), refine: { skips: ['features.12', 'features.9'], mask: 8, skipWidths: [4, 4] } }), /2 stages refine a 7-cell window to 28 px/);
+});
+
+test('training windows cut from the trunk maps with context give exactly the whole-map refinement, at the corners of the map too', async () => {
+  const config = { ...presetConfig('tiny'), refine: { skips: ['features.12', 'features.9', 'features.6', 'features.3'], mask: 16, skipWidths: [6, 5, 4, 3] } };
+  const m = new DeepMask(config, { seed: 3 }).eval();
+  const refine = m.refine!;
+  const [H, W] = [224, 208];
+  const rng = new Rng(5);
+  const image = Tensor.from(Float32Array.from({ length: H * W * 3 }, () => rng.uniform(-1, 1)), [1, H, W, 3]);
+  const F = m.featureSize, rows = H / 16 - F + 1, cols = W / 16 - F + 1;
+  const cells = [{ image: 0, r: 0, c: 0 }, { image: 0, r: rows - 1, c: cols - 1 }, { image: 0, r: 3, c: 3 }, { image: 0, r: 0, c: cols - 1 }];
+  const emb = Tensor.from(Float32Array.from({ length: cells.length * m.heads.embedWidth }, () => rng.uniform(-1, 1)), [cells.length, m.heads.embedWidth]);
+  const [dense, windows, unmasked] = noGrad(() => {
+    const { taps } = m.trunk.forwardTaps!(image, refine.skips);
+    const whole = refine.forward(emb, refine.cropSkips([refine.skipMaps(taps)], cells));
+    const crops = taps.map((t, i) => ops.cropWindows(t, cells.map((c) => ({ image: 0, top: (c.r << i) - SKIP_CONTEXT, left: (c.c << i) - SKIP_CONTEXT })), refine.windowSide(i) + 2 * SKIP_CONTEXT));
+    const onMap = taps.map((t, i) => {
+      const side = refine.windowSide(i) + 2 * SKIP_CONTEXT, [, th, tw] = t.shape as [number, number, number];
+      const on = new Float32Array(cells.length * side * side);
+      cells.forEach((c, k) => {
+        for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) {
+          const ty = (c.r << i) - SKIP_CONTEXT + y, tx = (c.c << i) - SKIP_CONTEXT + x;
+          on[(k * side + y) * side + x] = ty >= 0 && tx >= 0 && ty < th && tx < tw ? 1 : 0;
+        }
+      });
+      return on;
+    });
+    const cut = m.refineWindows(emb, crops, onMap);
+    const unmasked = m.refineWindows(emb, crops);
+    return [whole, cut, unmasked];
+  });
+  const want = await dense.read();
+  assertClose(await windows.read(), want, 'window crops with context vs whole maps', 1e-5);
+  // Without the off-map zeroing the corner windows differ (the interior one, cells[2], does not).
+  const loose = await unmasked.read(), per = want.length / cells.length;
+  const worst = (k: number) => Math.max(...Array.from({ length: per }, (_, i) => Math.abs(loose[k * per + i]! - want[k * per + i]!)));
+  assert.ok(worst(0) > 1e-3 && worst(1) > 1e-3, `the corners need the zeroing (${worst(0)}, ${worst(1)})`);
+  assert.ok(worst(2) < 1e-4, 'an interior window does not');
+  for (const t of [image, emb, dense, windows, unmasked]) t.dispose();
+  m.dispose();
 });
 
 test.run();

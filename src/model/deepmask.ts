@@ -186,9 +186,9 @@ export class DeepMask extends Module implements DenseModel {
    * the trunk's skip maps cut around each window with SKIP_CONTEXT cells of context (training from
    * cached maps: Refinement.skipWindows).
    */
-  refineWindows(embedding: Tensor, skipCrops: readonly Tensor[]): Tensor {
+  refineWindows(embedding: Tensor, skipCrops: readonly Tensor[], onMap?: readonly (Float32Array | null)[]): Tensor {
     if (!this.refine) throw new Error(`DeepMask(${this.config.preset}): this model does not refine its masks (no config.refine)`);
-    return this.refine.forward(embedding, this.refine.skipWindows(skipCrops));
+    return this.refine.forward(embedding, this.refine.skipWindows(skipCrops, onMap));
   }
 
   denseHeads(features: Tensor): DenseOutput {

@@ -9,9 +9,9 @@
 // the trunk maps cut with CONTEXT cells around them, unpadded, which gives exactly those parts.
 import { Conv2d, Linear } from '../graph/layers.js';
 import { Module } from '../graph/module.js';
-import { add, concatRows, conv2d, cropWindows, gatherRows, relu, reshape, upsampleNearest } from '../graph/ops.js';
+import { add, concatRows, conv2d, cropWindows, gatherRows, mul, relu, reshape, upsampleNearest } from '../graph/ops.js';
 import type { Rng } from '../graph/random.js';
-import type { Tensor } from '../graph/tensor.js';
+import { Tensor } from '../graph/tensor.js';
 import type { RefineSpec } from './presets.js';
 import type { Trunk } from './trunks.js';
 
@@ -30,8 +30,11 @@ export class RefineStage extends Module {
   }
 
   /** The horizontal branch with zero padding `pad` around its input (1: a whole map; 0: a window with context). */
-  skip(x: Tensor, pad: 0 | 1): Tensor {
-    return this.horizontal.reduce((h, l) => conv2d(h, l.weight, l.bias, { ...l.options, pad }), x);
+  skip(x: Tensor, pad: 0 | 1, onMap?: Float32Array | null): Tensor {
+    return this.horizontal.reduce((h, l, j) => {
+      const out = conv2d(h, l.weight, l.bias, { ...l.options, pad });
+      return onMap && j < this.horizontal.length - 1 ? mul(out, offMapZeroed(out, onMap, x.shape[1]!, j + 1)) : out;
+    }, x);
   }
 }
 
@@ -81,11 +84,13 @@ export class Refinement extends Module {
 
   /**
    * The horizontal branches on windows cut from the trunk maps with SKIP_CONTEXT cells on every side
-   * ([n, s_i + 6, s_i + 6, C_i]), unpadded: [n, s_i, s_i, n_i / 2], equal to skipMaps() cut at the
-   * windows wherever their context lies on the map.
+   * ([n, s_i + 6, s_i + 6, C_i], zeros off the map), unpadded: [n, s_i, s_i, n_i / 2], equal to
+   * skipMaps() cut at the windows. Where a window's context leaves the map, `onMap[i]`
+   * ([n, s_i + 6, s_i + 6], 1 on the map) zeroes the inner layers' outputs there, as the whole
+   * map's zero padding does; null where every window's context lies on the map.
    */
-  skipWindows(crops: readonly Tensor[]): Tensor[] {
-    return this.stages.map((s, i) => s.skip(crops[i]!, 0));
+  skipWindows(crops: readonly Tensor[], onMap?: readonly (Float32Array | null)[]): Tensor[] {
+    return this.stages.map((s, i) => s.skip(crops[i]!, 0, onMap?.[i]));
   }
 
   /**
@@ -121,6 +126,20 @@ export class Refinement extends Module {
     });
     return this.out.forward(m);
   }
+}
+
+/**
+ * A mask of an unpadded layer's output [n, side, side, C] (its input inset by `inset` cells on
+ * every side of the crop `onMap` [n, side0, side0] describes): 1 where the cell lies on the map.
+ */
+function offMapZeroed(out: Tensor, onMap: Float32Array, side0: number, inset: number): Tensor {
+  const [n, side, , C] = out.shape as [number, number, number, number];
+  if (onMap.length !== n * side0 * side0) throw new Error(`refine: onMap holds ${onMap.length} cells, expected [${n}, ${side0}, ${side0}]`);
+  const keep = new Float32Array(n * side * side * C);
+  for (let i = 0; i < n; i++)
+    for (let y = 0; y < side; y++)
+      for (let x = 0; x < side; x++) if (onMap[(i * side0 + y + inset) * side0 + x + inset]) keep.fill(1, ((i * side + y) * side + x) * C, ((i * side + y) * side + x + 1) * C);
+  return Tensor.from(keep, out.shape, { rt: out.rt });
 }
 
 /** Checks a refinement spec against the trunk it refines (names, strides, widths). */
