@@ -17,6 +17,7 @@ import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
 import { runTraining, type RunOptions } from '../src/train/run.js';
 import { cliRunHooks } from '../src/cli/run-hooks.js';
 import { repoPath } from './lib/shared.js';
+import { rejects } from './lib/check.js';
 import './lib/gpu.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'deepmask-robust-'));
@@ -43,16 +44,6 @@ async function warnings<T>(f: () => Promise<T>): Promise<{ value: T; lines: stri
   }
 }
 
-async function rejects(p: Promise<unknown>, re: RegExp, what: string): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    assert.match((e as Error).message, re, what);
-    return e as Error;
-  }
-  assert.unreachable(`${what}: expected an error matching ${re}`);
-  throw new Error('unreachable');
-}
 
 const latestOf = (out: string) => JSON.parse(readFileSync(join(out, 'checkpoints', 'latest.json'), 'utf8')) as { dir: string; step: number };
 const weightsOf = (d: string) => readSafetensors(readFileSync(join(d, 'model.safetensors'))).tensors;

@@ -220,7 +220,7 @@ export const inferCommand: Command = {
       const model = loadModel(weights);
       if (v.f16) model.half();
       console.log(`adapter: ${rt.adapter.description}; model: ${weights} (${config.preset}); ${what}: ${mine.length} of ${input.images.length} image(s), ${scales.length} scales; ids: ${input.rule}`);
-      const total: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
+      const total: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, refine: 0, paste: 0, rle: 0, total: 0 };
       const skipped: RunRecord['skipped'] = [];
       const progress = new Progress(mine.length, 'images', 'image');
       // Stages of one image (the pyramid's scales through the trunk and heads, then the masks): shown

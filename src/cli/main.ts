@@ -4,6 +4,7 @@ import { infoCommand } from './info.js';
 import { demoCommand } from './demo.js';
 import { trainCommand } from './train.js';
 import { trainHeadsCommand } from './train-heads.js';
+import { trainRefineCommand } from './train-refine.js';
 import { synthCommand } from './synth.js';
 import { inferCommand } from './infer.js';
 import { evalCommand } from './eval.js';
@@ -17,6 +18,7 @@ const commands: Record<string, Command> = {
   synth: synthCommand,
   train: trainCommand,
   'train-heads': trainHeadsCommand,
+  'train-refine': trainRefineCommand,
   infer: inferCommand,
   merge: mergeCommand,
   eval: evalCommand,

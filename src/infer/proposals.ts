@@ -3,7 +3,7 @@
 // windows across scales, masks only for those N (one matrix product for all scales from their embedding
 // maps), and the masks resampled, thresholded and pasted into image coordinates on the GPU.
 import { noGrad } from '../graph/autograd.js';
-import { concatRows, gatherRows, meanSigmoidAbove, pasteMasks, resampleImage, reshape } from '../graph/ops.js';
+import { concatRows, gatherRows, meanSigmoidAbove, pasteMasks, resampleImage, reshape, sliceRows } from '../graph/ops.js';
 import { settled, Tensor } from '../graph/tensor.js';
 import type { DenseModel } from '../model/deepmask.js';
 import type { InferenceDefaults } from '../model/presets.js';
@@ -59,6 +59,8 @@ export interface Timings {
   heads: number;
   topN: number;
   masks: number;
+  /** Refinement of the kept windows' masks (refining models). */
+  refine: number;
   paste: number;
   rle: number;
   total: number;
@@ -146,6 +148,8 @@ export interface PointOptions {
 interface ScaleMap {
   /** Embedding [1, rows, cols, E] on the GPU. */
   embedding: Tensor;
+  /** A refining model's skip maps (Refinement.skipMaps) on the GPU. */
+  skips?: Tensor[];
   rows: number;
   cols: number;
   scale: number;
@@ -225,7 +229,7 @@ export class ImageEncoding {
     });
     cands.sort(byRank);
     const count = o.count ?? 3;
-    const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
+    const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, refine: 0, paste: 0, rle: 0, total: 0 };
     const defaults = inferenceDefaults(this.model);
     const power = o.rerank === undefined ? defaults.rerank?.power : o.rerank ? o.rerank.power : undefined;
     const masks = await this.materialize(cands.slice(0, Math.max(8, 4 * count)), o.threshold ?? defaults.threshold, t, { ...o, power });
@@ -238,21 +242,24 @@ export class ImageEncoding {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const m of this.maps) m.embedding.dispose();
+    for (const m of this.maps) {
+      m.embedding.dispose();
+      for (const t of m.skips ?? []) t.dispose();
+    }
   }
 
   private check(): void {
     if (this.disposed) throw new Error('this image encoding was disposed');
   }
 
-  /** Mask logits [top.length, m*m] of the chosen windows, row i for top[i]: one matrix product per scale, one gather. */
-  private rankedMasks(top: Candidate[]): Tensor {
-    const m = this.model.config.maskSize;
+  /**
+   * The mask embeddings [top.length, E] of the chosen windows, row i for top[i]: each scale's rows
+   * gathered, stacked, and put in rank order, so that one head product serves every scale (a
+   * product per scale cost a click up to six of 2-5 rows).
+   */
+  private embeddingRows(top: Candidate[]): Tensor {
     const perScale = this.maps.map(() => [] as number[]);
     top.forEach((cand, i) => perScale[cand.scale]!.push(i));
-    // One mask-head product for all scales (their heads are the same): each scale's chosen
-    // embeddings are gathered and stacked, the head runs once, and a last gather puts the logits in
-    // rank order. (A product per scale cost a click up to six of 2-5 rows.)
     return noGrad(() => {
       const parts: Tensor[] = [], order: number[] = [];
       perScale.forEach((idx, k) => {
@@ -263,80 +270,128 @@ export class ImageEncoding {
         order.push(...idx);
       });
       const chosen = parts.length === 1 ? parts[0]! : concatRows(parts);
-      const n = chosen.shape[0]!;
-      const logits = reshape(this.model.masksAt(reshape(chosen, [1, 1, n, chosen.shape[1]!]), [...Array(n).keys()]), [n, m * m]);
+      if (order.every((i, row) => i === row)) return chosen;
       const rowOf = new Array<number>(top.length);
       order.forEach((i, row) => (rowOf[i] = row));
-      return gatherRows(logits, rowOf);
+      return gatherRows(chosen, rowOf);
     });
   }
 
+  /** Coarse mask logits [n, m*m] from embedding rows [n, E] (the mask head). */
+  private coarseMasks(rows: Tensor): Tensor {
+    const m = this.model.config.maskSize, n = rows.shape[0]!;
+    return noGrad(() => reshape(this.model.masksAt(reshape(rows, [1, 1, n, rows.shape[1]!]), [...Array(n).keys()]), [n, m * m]));
+  }
+
+  /** Refined mask logits [n, S*S] of windows `top` from their embedding rows (the refinement, with the skip maps cut at each window). */
+  private refinedMasks(rows: Tensor, top: Candidate[]): Tensor {
+    const S = this.model.config.inputSize, n = top.length;
+    const refine = this.model.refine!;
+    return noGrad(() => reshape(refine.forward(rows, refine.cropSkips(this.maps.map((m) => m.skips!), top.map((c) => ({ image: c.scale, r: c.r, c: c.c })))), [n, S * S]));
+  }
 
   /**
-   * Masks for the chosen windows (one matrix product for all scales), pasted on the GPU, as RLE.
-   * With `power`, the windows are first re-ranked by objectness x confidence^power and the best
-   * `keep` of them pasted.
+   * Masks for the chosen windows, pasted on the GPU, as RLE. With `power`, the windows are first
+   * re-ranked by objectness x confidence^power (the coarse masks' confidence) and the best `keep` of
+   * them kept. A refining model then refines only the windows kept (the official code's order), a
+   * chunk at a time so that full-resolution masks of many windows never share one binding.
    */
   private async materialize(top: Candidate[], threshold: number, t: Timings, o: { keep?: number; power?: number; timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal }): Promise<Proposal[]> {
     const rt = this.model.rt;
     const { inputSize: S, stride } = this.model.config;
+    const refining = !!this.model.refine && this.maps.every((m) => m.skips);
     const stage = async (key: keyof Timings, t0: number) => {
       if (o.timeStages) await settled(rt);
       t[key] += performance.now() - t0;
     };
     checkAbort(o.signal);
     let t0 = performance.now();
-    let logits = top.length ? this.rankedMasks(top) : null;
+    let rows = top.length ? this.embeddingRows(top) : null;
+    let coarse: Tensor | null = null;
     // Per kept window, when re-ranked: its ranking score and confidence.
     let ranked: { i: number; score: number; confidence: number }[] | null = null;
     try {
-      if (logits && o.power !== undefined) {
+      if (rows && o.power !== undefined) {
         // Only the confidences come back (a float per window); the kept rows stay on the GPU.
-        const conf = meanSigmoidAbove(logits, logit(threshold));
+        coarse = this.coarseMasks(rows);
+        const conf = meanSigmoidAbove(coarse, logit(threshold));
         const c = await conf.read();
         conf.dispose();
         ranked = top.map((cand, i) => ({ i, score: sigmoid(cand.score) * c[i]! ** o.power!, confidence: c[i]! }));
         ranked.sort((a, b) => b.score - a.score || a.i - b.i);
         ranked = ranked.slice(0, o.keep ?? top.length);
         if (ranked.some((e, j) => e.i !== j) || ranked.length < top.length) {
-          const chosen = gatherRows(logits, ranked.map((e) => e.i));
-          logits.dispose();
-          logits = chosen;
+          const idx = ranked.map((e) => e.i);
+          const keptRows = noGrad(() => gatherRows(rows!, idx));
+          rows.dispose();
+          rows = keptRows;
+          if (!refining) {
+            const keptCoarse = noGrad(() => gatherRows(coarse!, idx));
+            coarse.dispose();
+            coarse = keptCoarse;
+          }
         }
         top = ranked.map((e) => top[e.i]!);
       }
+      if (refining) {
+        coarse?.dispose();
+        coarse = null;
+      } else if (rows && !coarse) coarse = this.coarseMasks(rows);
       await stage('masks', t0);
       o.onProgress?.({ stage: 'masks', done: 1, total: 1 });
       checkAbort(o.signal);
 
-      t0 = performance.now();
       const H = this.height, W = this.width;
-      const { meta, boxes, wins, words } = pasteLayout(top, this.scales.map((s) => s / this.f), S, stride, W, H);
-      let bits: Uint32Array = new Uint32Array(0);
-      if (words > 0 && logits) {
-        const bitsT = pasteMasks(logits, { boxes, windows: wins, words, threshold: logit(threshold) });
-        bits = (await bitsT.readInts()) as Uint32Array;
-        bitsT.dispose();
-      }
-      t.paste += performance.now() - t0;
-      o.onProgress?.({ stage: 'paste', done: 1, total: 1 });
+      const scales = this.scales.map((s) => s / this.f);
+      const chunk = refining ? REFINE_CHUNK : Math.max(1, top.length);
+      const proposals: Proposal[] = [];
+      for (let i0 = 0; i0 < top.length; i0 += chunk) {
+        const part = top.slice(i0, i0 + chunk);
+        t0 = performance.now();
+        let logits: Tensor;
+        if (refining) {
+          const partRows = part.length === top.length ? rows! : noGrad(() => sliceRows(rows!, i0, i0 + part.length));
+          logits = this.refinedMasks(partRows, part);
+          if (partRows !== rows) partRows.dispose();
+          await stage('refine', t0);
+          t0 = performance.now();
+        } else logits = coarse!;
+        const { meta, boxes, wins, words } = pasteLayout(part, scales, S, stride, W, H);
+        let bits: Uint32Array = new Uint32Array(0);
+        try {
+          if (words > 0) {
+            const bitsT = pasteMasks(logits, { boxes, windows: wins, words, threshold: logit(threshold) });
+            bits = (await bitsT.readInts()) as Uint32Array;
+            bitsT.dispose();
+          }
+        } finally {
+          if (logits !== coarse) logits.dispose();
+        }
+        t.paste += performance.now() - t0;
+        checkAbort(o.signal);
 
-      t0 = performance.now();
-      const proposals = meta.map((b): Proposal => {
-        const rle = bitsToRle(bits, b.first, b.x0, b.y0, b.w, b.h, H, W);
-        const [bx, by, bw, bh] = toBbox(rle);
-        const cand = top[b.i]!, objectness = sigmoid(cand.score);
-        const r = ranked?.[b.i];
-        return { ...(r ? { score: r.score, confidence: r.confidence } : { score: objectness }), objectness, rle, bbox: [bx, by, bw, bh], area: area(rle), scale: b.s, window: [b.wx, b.wy, b.side], cell: [cand.r, cand.c] };
-      });
-      t.rle += performance.now() - t0;
+        t0 = performance.now();
+        for (const b of meta) {
+          const rle = bitsToRle(bits, b.first, b.x0, b.y0, b.w, b.h, H, W);
+          const [bx, by, bw, bh] = toBbox(rle);
+          const cand = part[b.i]!, objectness = sigmoid(cand.score);
+          const r = ranked?.[i0 + b.i];
+          proposals.push({ ...(r ? { score: r.score, confidence: r.confidence } : { score: objectness }), objectness, rle, bbox: [bx, by, bw, bh], area: area(rle), scale: b.s, window: [b.wx, b.wy, b.side], cell: [cand.r, cand.c] });
+        }
+        t.rle += performance.now() - t0;
+      }
+      o.onProgress?.({ stage: 'paste', done: 1, total: 1 });
       o.onProgress?.({ stage: 'rle', done: 1, total: 1 });
       return proposals;
     } finally {
-      logits?.dispose();
+      rows?.dispose();
+      coarse?.dispose();
     }
   }
 }
+
+/** Windows refined (and pasted) at once: 128 masks of 160x160 logits take 13 MB. */
+const REFINE_CHUNK = 128;
 
 /**
  * Where each chosen window's mask goes, in the caller's pixels (masks are pasted at the input
@@ -372,7 +427,7 @@ const byRank = (a: Candidate, b: Candidate) => b.score - a.score || a.scale - b.
 export async function encode(model: DenseModel, source: ImageInput, o: EncodeOptions = {}): Promise<ImageEncoding> {
   const rt = model.rt;
   const input = await imageFromInput(source); // an RgbImage as it is; pixels, bytes, paths, DOM images converted
-  const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, paste: 0, rle: 0, total: 0 };
+  const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, refine: 0, paste: 0, rle: 0, total: 0 };
   const t00 = performance.now();
   const { inputSize: S } = model.config;
   const scales = o.scales ?? inferenceDefaults(model).scales;
@@ -412,18 +467,20 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
       gain: bgr ? 255 : 1, mean: norm.mean, std: norm.std, reverse: bgr,
     });
   };
-  const trunk = (x: Tensor): Tensor => {
-    const features = noGrad(() => model.features(x));
+  // A refining model's trunk also gives the skip maps its refinement cuts windows from.
+  const refining = !!model.refine && !!model.featuresWithSkips;
+  const trunk = (x: Tensor): { features: Tensor; skips?: Tensor[] } => {
+    const out = noGrad(() => (refining ? model.featuresWithSkips!(x) : { features: model.features(x) }));
     x.dispose();
-    return features;
+    return out;
   };
-  const pending: { embedding: Tensor; scores: Tensor; rows: number; cols: number; scale: number }[] = [];
-  const heads = (features: Tensor, k: number): void => {
+  const pending: { embedding: Tensor; scores: Tensor; skips?: Tensor[]; rows: number; cols: number; scale: number }[] = [];
+  const heads = ({ features, skips }: { features: Tensor; skips?: Tensor[] }, k: number): void => {
     const F = model.featureSize;
     const [, fh, fw] = features.shape as [number, number, number, number];
     const dense = noGrad(() => model.denseHeads(features));
     features.dispose();
-    pending.push({ ...dense, rows: fh - F + 1, cols: fw - F + 1, scale: scales[k]! });
+    pending.push({ ...dense, ...(skips ? { skips } : {}), rows: fh - F + 1, cols: fw - F + 1, scale: scales[k]! });
   };
   const progress = (stage: 'trunk' | 'heads', k: number) => o.onProgress?.({ stage, scale: scales[k]!, done: k + 1, total: scales.length });
   try {
@@ -491,7 +548,7 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
       const sw = p.scores.shape[2]!;
       const scores = new Float32Array(p.rows * p.cols);
       for (let r = 0; r < p.rows; r++) scores.set(sm.subarray(r * sw, r * sw + p.cols), r * p.cols);
-      return { embedding: p.embedding, rows: p.rows, cols: p.cols, scale: p.scale, scores };
+      return { embedding: p.embedding, ...(p.skips ? { skips: p.skips } : {}), rows: p.rows, cols: p.cols, scale: p.scale, scores };
     });
     for (const p of pending) p.scores.dispose();
     t.heads += performance.now() - t0;
@@ -504,6 +561,7 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
     for (const p of pending) {
       p.embedding.dispose();
       if (!p.scores.disposed) p.scores.dispose();
+      for (const t of p.skips ?? []) t.dispose();
     }
     throw e;
   }

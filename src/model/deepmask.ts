@@ -23,8 +23,8 @@ export interface DenseModel {
   denseHeads(features: Tensor): DenseOutput;
   /** Mask logits [n, m, m, 1] at window positions (row-major cell indices) of an embedding map. */
   masksAt(embedding: Tensor, cells: readonly number[]): Tensor;
-  /** Set when the model refines its masks (SharpMask): the trunk's skip maps are then needed too. */
-  readonly refine?: Refinement | null;
+  /** Set when the model refines its masks (SharpMask): inference then keeps each scale's skip maps (featuresWithSkips). */
+  readonly refine?: Pick<Refinement, 'forward' | 'cropSkips'> | null;
   /** A refining model's trunk over a whole image with its refinement's horizontal branches (Refinement.skipMaps). */
   featuresWithSkips?(image: Tensor): { features: Tensor; skips: Tensor[] };
 }
@@ -179,6 +179,21 @@ export class DeepMask extends Module implements DenseModel {
       return [out, ...refine.skipMaps(taps)];
     });
     return { features: features!, skips };
+  }
+
+  /**
+   * The trunk over one whole image [1, H, W, 3] with the outputs of the named layers (see
+   * Trunk.tap), in strips like features() when needed: the maps refinement training cuts windows from.
+   */
+  trunkTaps(image: Tensor, names: readonly string[]): { features: Tensor; taps: Tensor[] } {
+    if (!this.trunk.forwardTaps) throw new Error(`DeepMask(${this.config.preset}): its ${this.config.trunk.kind} trunk names no layers`);
+    checkImage(image);
+    const strides = [this.config.stride, ...names.map((n) => this.trunk.tap!(n).stride)];
+    const [features, ...taps] = inStrips(this, image, this.trunk.margin, strides, (x) => {
+      const { out, taps } = this.trunk.forwardTaps!(x, names);
+      return [out, ...taps];
+    });
+    return { features: features!, taps };
   }
 
   /**

@@ -78,6 +78,29 @@ export interface WindowBatch {
 const MIN_AREA = 100; // the official code's filters for objects a mask is learnt from
 const MIN_SIDE = 5;
 const SCALE_JITTER = 0.25; // octaves
+
+/** Whether masks are learnt from an object: not a crowd, and past the official code's size filters. */
+export function learnable(a: SampleAnnotation): boolean {
+  const [, , w, h] = a.bbox as number[];
+  return !a.iscrowd && w! >= MIN_SIDE && h! >= MIN_SIDE && w! * h! >= MIN_AREA;
+}
+
+/** Whether an object whose longest side is `side` px is canonical at pyramid scale `scale`: within 2^±1/4 of `objectSize`. */
+export function canonicalAt(side: number, scale: number, objectSize: number): boolean {
+  return Math.abs(Math.log2((side * scale) / objectSize)) <= SCALE_JITTER + 1e-9;
+}
+
+/**
+ * The windows (r, c) of a grid of rows x cols centred within ±stride px of scaled pixel (x, y), per
+ * axis: window (r, c) is centred on scaled pixel (stride c, stride r) (the paper's positives).
+ */
+export function centredCells(x: number, y: number, stride: number, rows: number, cols: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let r = Math.max(0, Math.ceil((y - stride) / stride)); r <= Math.min(rows - 1, Math.floor((y + stride) / stride)); r++) {
+    for (let c = Math.max(0, Math.ceil((x - stride) / stride)); c <= Math.min(cols - 1, Math.floor((x + stride) / stride)); c++) out.push([r, c]);
+  }
+  return out;
+}
 const NEG_TRIES = 1000;
 const HALF = (() => {
   const t = new Float32Array(65536);
@@ -119,8 +142,7 @@ export class FeatureWindows {
     }
     bank.forEach((im, image) => {
       for (const a of this.anns.get(im.id) ?? []) {
-        const [, , w, h] = a.bbox as number[];
-        if (a.iscrowd || w! < MIN_SIDE || h! < MIN_SIDE || w! * h! < MIN_AREA) continue;
+        if (!learnable(a)) continue;
         const wins = this.centredWindows(im, image, a);
         if (wins.length) this.positives.push(wins);
       }
@@ -139,14 +161,8 @@ export class FeatureWindows {
     const [cx, cy, side] = this.centre(im, a);
     const out: WindowRef[] = [];
     im.maps.forEach((m, map) => {
-      if (Math.abs(Math.log2((side * m.scale) / objectSize)) > SCALE_JITTER + 1e-9) return;
-      // Window (r, c) is centred on scaled pixel (st*c, st*r).
-      const x = cx * m.scale, y = cy * m.scale;
-      for (let r = Math.ceil((y - st) / st); r <= Math.floor((y + st) / st); r++) {
-        for (let c = Math.ceil((x - st) / st); c <= Math.floor((x + st) / st); c++) {
-          if (r >= 0 && c >= 0 && r <= m.rows - F && c <= m.cols - F) out.push({ image, map, r, c, ann: a });
-        }
-      }
+      if (!canonicalAt(side, m.scale, objectSize)) return;
+      for (const [r, c] of centredCells(cx * m.scale, cy * m.scale, st, m.rows - F + 1, m.cols - F + 1)) out.push({ image, map, r, c, ann: a });
     });
     return out;
   }

@@ -397,7 +397,7 @@ const show = (v: unknown): string => (Array.isArray(v) ? v.map((e) => (Array.isA
  * Takes the run folder's lock file, so a second run into the same --out is refused instead of
  * interleaving with this one; a lock left by a dead process on this machine is taken over.
  */
-function lockRunFolder(out: string, warn: (s: string) => void): () => void {
+export function lockRunFolder(out: string, warn: (s: string) => void): () => void {
   const file = join(out, LOCK);
   const me = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
   for (;;) {

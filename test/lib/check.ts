@@ -110,3 +110,16 @@ export async function checkOp(
   }
   assert.is(rt.memory().inUseBytes, before, `${what}: GPU memory in use returns to its baseline`);
 }
+
+/** Asserts that `p` rejects with a message matching `re`; returns the error. */
+export async function rejects(p: Promise<unknown>, re: RegExp, what = 'the call'): Promise<Error> {
+  let error: Error | null = null;
+  try {
+    await p;
+  } catch (e) {
+    error = e as Error;
+  }
+  if (!error) assert.unreachable(`${what}: expected a rejection matching ${re}`);
+  assert.match(error!.message, re, `${what}: ${error!.message}`);
+  return error!;
+}

@@ -1,0 +1,270 @@
+// Node: a refinement training run (SharpMask on a trained DeepMask), with the run-folder contract of
+// `train`: a lock, a JSONL log, a PNG of the curves, an atomic checkpoint, exact resume with the
+// run-defining options checked, a stop on request after a checkpoint, and the final model with its
+// training record. The frozen model's windows are cached first (refine-data.ts), shared by runs
+// that refine the same model the same way.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Rng } from '../graph/random.js';
+import { DeepMask } from '../model/deepmask.js';
+import { CONFIG_FILE, saveModel, WEIGHTS_FILE, writeFileAtomic } from '../model/files.js';
+import { presetConfig, type RefineSpec } from '../model/presets.js';
+import { readSafetensors } from '../model/safetensors.js';
+import { parseModelConfig } from '../model/weights.js';
+import { defaultScales } from '../infer/proposals.js';
+import { loadDataSets, setImages, type DataSetSpec } from './datasets.js';
+import { plotPanels } from './plot.js';
+import { buildRefineCache, refineCacheKey, refineGeometry, RefineWindows, type RefineBatch } from './refine-data.js';
+import { lockRunFolder, OptionError, type StopReason } from './run.js';
+import { checkSchedule } from './run.js';
+import { DEFAULT_REFINE_TRAIN, RefineTrainer, type RefineMetrics, type RefineTrainOptions } from './train-refine.js';
+
+/** The refinement a preset gets unless told otherwise (MobileNet: the last block at each stride). */
+export function defaultRefineSpec(preset: string): RefineSpec {
+  if (preset === 'mobile') return { skips: ['blocks.11', 'blocks.5', 'blocks.3', 'blocks.1'], mask: 16, skipWidths: [32, 16, 8, 4] };
+  const t = presetConfig(preset).trunk;
+  if (t.kind !== 'vgg') throw new OptionError(`--skips: no default skip layers for the ${preset} preset; name them`);
+  // The last convolution before each pooling, from stride 16 down to stride 2.
+  const convs: { name: string; stride: number }[] = [];
+  let index = 0, stride = 1;
+  for (const l of t.layers) {
+    if (l === 'M') {
+      stride *= 2;
+      index += 1;
+    } else {
+      convs.push({ name: `features.${index}`, stride });
+      index += 2;
+    }
+  }
+  const skips = [16, 8, 4, 2].map((s) => convs.filter((c) => c.stride === s).pop()?.name).filter((n): n is string => !!n);
+  return { skips, mask: Math.max(16, 2 ** skips.length), skipWidths: skips.map(() => 16) };
+}
+
+export interface RefineRunOptions extends Partial<RefineTrainOptions> {
+  /** The trained DeepMask to refine: a model folder (config.json and model.safetensors). */
+  model: string;
+  sets: DataSetSpec[];
+  out: string;
+  /** Folder of the window cache (default OUT/cache); runs that refine the same model share it. */
+  cache?: string;
+  /** Skips and widths (default: defaultRefineSpec of the model's preset). */
+  refine?: RefineSpec;
+  /** Pyramid scales positives are taken at (default: the model's inference scales). */
+  scales?: number[];
+  seed?: number;
+  resume?: boolean;
+  force?: boolean;
+  /** Store the final model in f16. */
+  saveF16?: boolean;
+}
+
+export interface RefineRunHooks {
+  log?(line: string): void;
+  onExtract?(done: number, total: number, computed: number): void;
+  onStep?(e: { step: number; loss: number; lr: number; windowsPerSec: number }, run: { steps: number; batch: number }): void;
+  onValidate?(m: RefineMetrics): void;
+  stopReason?(): StopReason | null;
+  onLocked?(release: () => void): void;
+}
+
+export interface RefineRunResult {
+  steps: number;
+  metrics: RefineMetrics | null;
+  modelDir: string;
+  interrupted: StopReason | null;
+}
+
+/** What defines a run: stored beside the checkpoint and compared on --resume. */
+interface RefineRecord {
+  model: string;
+  sets: DataSetSpec[];
+  refine: RefineSpec;
+  scales: number[];
+  seed: number;
+  batch: number;
+  lrSchedule: [number, number][];
+  momentum: number;
+  weightDecay: number;
+  key: string;
+}
+
+const CHECKPOINT = 'checkpoint.safetensors';
+const RUN = 'run.json';
+
+export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHooks = {}): Promise<RefineRunResult> {
+  const log = (s: string) => hooks.log?.(s);
+  const warn = (s: string) => console.warn(`warning: ${s}`);
+  const opts: RefineTrainOptions = { ...DEFAULT_REFINE_TRAIN, ...Object.fromEntries(Object.entries(o).filter(([k, v]) => k in DEFAULT_REFINE_TRAIN && v !== undefined)) };
+  checkSchedule(opts.lrSchedule);
+  for (const k of ['steps', 'batch', 'logEvery', 'validateEvery', 'checkpointEvery'] as const) {
+    if (!(Number.isInteger(opts[k]) && opts[k] >= 1)) throw new OptionError(`${k}: must be a positive integer, got ${opts[k]}`);
+  }
+  const cfgPath = join(o.model, CONFIG_FILE), wPath = join(o.model, WEIGHTS_FILE);
+  for (const p of [cfgPath, wPath]) if (!existsSync(p)) throw new OptionError(`--model: ${p} not found (a model folder holds ${CONFIG_FILE} and ${WEIGHTS_FILE})`);
+  const base = parseModelConfig(readFileSync(cfgPath, 'utf8'), cfgPath);
+  const seed = o.seed ?? 1;
+  const sets = loadDataSets(o.sets, seed);
+  for (const s of sets) if (s.missing) warn(`${s.missing} images named in ${s.spec.data} are missing from ${s.spec.images} and are skipped`);
+  const refineSpec = o.refine ?? defaultRefineSpec(base.model.preset);
+  const config = { ...base.model, refine: refineSpec };
+  let model: DeepMask;
+  try {
+    model = new DeepMask(config, { seed });
+  } catch (e) {
+    throw new OptionError(`${(e as Error).message}`);
+  }
+  try {
+    // The frozen trunk and heads from the model; a refinement it already has is replaced.
+    const tensors = readSafetensors(readFileSync(wPath), wPath).tensors;
+    const frozen = new Map([...tensors].filter(([k]) => !k.startsWith('refine.')));
+    if (frozen.size < tensors.size) warn(`${wPath}: its refinement is not used (a new one is trained)`);
+    model.loadState(frozen, { partial: true, source: wPath });
+    const absent = model.namedParameters().filter(([k]) => !k.startsWith('refine.') && !frozen.has(k)).map(([k]) => k);
+    if (absent.length) throw new Error(`${wPath}: missing tensor '${absent[0]}' (${absent.length} in all): not a model of its config's preset`);
+    const scales = o.scales ?? defaultScales(model);
+
+    mkdirSync(o.out, { recursive: true });
+    const unlock = lockRunFolder(o.out, warn);
+    try {
+      hooks.onLocked?.(unlock);
+      const ckpt = join(o.out, CHECKPOINT), runFile = join(o.out, RUN);
+      if (!o.resume) {
+        const existing = [CHECKPOINT, RUN, 'log.jsonl', 'model'].filter((f) => existsSync(join(o.out, f)));
+        if (existing.length) {
+          if (!o.force) throw new OptionError(`${o.out} already holds a refinement run (${existing.join(', ')}): continue it with --resume, replace it with --force, or choose another --out`);
+          for (const f of [...existing, 'curves.png']) rmSync(join(o.out, f), { recursive: true, force: true });
+          warn(`--force: deleted the previous run in ${o.out} (${existing.join(', ')})`);
+        }
+      } else if (!existsSync(ckpt) || !existsSync(runFile)) throw new OptionError(`--resume: ${o.out} holds no refinement checkpoint (${CHECKPOINT} and ${RUN})`);
+
+      const cacheDir = o.cache ?? join(o.out, 'cache');
+      log(`scales ${scales.map((s) => s.toFixed(3)).join(' ')}; window cache ${cacheDir}`);
+      const key = await refineCacheKey(model, scales);
+      const record: RefineRecord = {
+        model: resolve(o.model), sets: o.sets.map((s) => ({ ...s, data: resolve(s.data), images: resolve(s.images), ...(s.valIds ? { valIds: resolve(s.valIds) } : {}) })),
+        refine: refineSpec, scales, seed, batch: opts.batch, lrSchedule: opts.lrSchedule, momentum: opts.momentum, weightDecay: opts.weightDecay, key,
+      };
+      if (o.resume) {
+        const saved = JSON.parse(readFileSync(runFile, 'utf8')) as RefineRecord;
+        const differ = (Object.keys(record) as (keyof RefineRecord)[]).filter((k) => JSON.stringify(record[k]) !== JSON.stringify(saved[k]));
+        if (differ.length) throw new OptionError(`${o.out}: --resume with ${differ.map((k) => (k === 'key' ? 'other frozen weights or scales' : k)).join(', ')} different from the run's (${runFile}); give the run's, or start a new run in another --out`);
+      } else writeFileAtomic(runFile, `${JSON.stringify(record, null, 2)}\n`);
+
+      // The windows: cached once per image, training images and held-out ones apart.
+      const images = setImages(sets);
+      let stop: StopReason | null = null;
+      const cache = await buildRefineCache(model, sets, images, {
+        dir: cacheDir, key, scales,
+        onProgress: hooks.onExtract,
+        shouldStop: () => (stop ??= hooks.stopReason?.() ?? null) !== null,
+      }).catch((e: Error) => {
+        if (stop) return null;
+        throw e;
+      });
+      if (!cache) {
+        log(`${stop === 'SIGINT' ? 'interrupted' : 'terminated'} while caching windows (the images done are kept); run again to continue`);
+        return { steps: 0, metrics: null, modelDir: join(o.out, 'model'), interrupted: stop };
+      }
+      for (const s of cache.skipped) warn(`skipped ${s}`);
+      const isVal = (e: { set: number; image: number }) => sets[e.set]!.valIds.has(e.image);
+      const trainEntries = cache.entries.filter((e) => !isVal(e)), valEntries = cache.entries.filter(isVal);
+      const g = refineGeometry(model);
+      const rng = new Rng(seed);
+      const windows = new RefineWindows(trainEntries, sets, g, cacheDir, rng);
+      const perSet = sets.map((s, i) => `${s.spec.data}${s.spec.positivesOnly ? ' (positives only)' : ''}: ${trainEntries.filter((e) => e.set === i).length} objects to train on, ${valEntries.filter((e) => e.set === i).length} held out`);
+      for (const line of perSet) log(line);
+      let validation = null;
+      if (valEntries.length) {
+        const val = new RefineWindows(valEntries, sets, g, cacheDir, new Rng(seed + 1));
+        const refs = val.centred();
+        validation = { n: refs.length, render: (i0: number, n: number): RefineBatch => val.render(refs.slice(i0, i0 + n)) };
+      } else warn('no held-out object at a canonical scale: no validation');
+
+      const logFile = join(o.out, 'log.jsonl');
+      const history: Record<string, unknown>[] = o.resume && existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : [];
+      const write = (e: Record<string, unknown>) => {
+        history.push(e);
+        appendFileSync(logFile, `${JSON.stringify(e)}\n`);
+      };
+      let last: RefineMetrics | null = null;
+      const t0 = performance.now();
+      const trainer = new RefineTrainer(
+        model,
+        { next: (n) => windows.render(windows.sample(n)), rngState: () => rng.state(), setRngState: (s) => rng.setState(s) },
+        opts,
+        {
+          onLog: (e) => {
+            write({ type: 'train', ...e });
+            hooks.onStep?.(e, { steps: opts.steps, batch: opts.batch });
+          },
+          onValidate: (m) => {
+            last = m;
+            write({ type: 'val', ...m });
+            hooks.onValidate?.(m);
+            writeFileAtomic(join(o.out, 'curves.png'), curves(history));
+          },
+          onCheckpoint: (bytes) => writeFileAtomic(ckpt, bytes),
+          shouldStop: () => (stop ??= hooks.stopReason?.() ?? null) !== null,
+        },
+        validation,
+      );
+      try {
+        if (o.resume) {
+          trainer.restore(readFileSync(ckpt), ckpt);
+          // The log keeps what the checkpoint covers.
+          const kept = history.filter((e) => (e.step as number) <= trainer.step);
+          history.length = 0;
+          history.push(...kept);
+          writeFileAtomic(logFile, kept.map((e) => JSON.stringify(e)).join('\n') + (kept.length ? '\n' : ''));
+          log(`resumed at step ${trainer.step}`);
+        } else writeFileSync(logFile, '');
+        await trainer.run();
+        if (stop && trainer.step < opts.steps) {
+          log(`${stop === 'SIGINT' ? 'interrupted' : 'terminated'} at step ${trainer.step} of ${opts.steps}: checkpoint in ${ckpt}; continue with --resume (no final model written)`);
+          return { steps: trainer.step, metrics: last, modelDir: join(o.out, 'model'), interrupted: stop };
+        }
+        const modelDir = join(o.out, 'model');
+        await saveModel(model, modelDir, {
+          ...(o.saveF16 ? { dtype: 'F16' as const } : {}),
+          training: {
+            ...(base.training ? { base: base.training } : {}),
+            refinement: {
+              method: 'SharpMask refinement on the frozen trunk and heads: positive windows only, soft-margin loss at full window resolution, from cached skip maps',
+              model: o.model, skips: refineSpec.skips, mask: refineSpec.mask, skipWidths: refineSpec.skipWidths,
+              steps: opts.steps, batch: opts.batch, lrSchedule: opts.lrSchedule, momentum: opts.momentum, weightDecay: opts.weightDecay, seed, scales,
+              data: o.sets.map((s, i) => ({ ...s, trainObjects: trainEntries.filter((e) => e.set === i).length, heldOutObjects: valEntries.filter((e) => e.set === i).length })),
+              validation: last, seconds: Math.round((performance.now() - t0) / 1000),
+            },
+          },
+        });
+        log(`model: ${modelDir}`);
+        return { steps: trainer.step, metrics: last, modelDir, interrupted: null };
+      } finally {
+        trainer.dispose();
+      }
+    } finally {
+      unlock();
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+function curves(history: Record<string, unknown>[]): Uint8Array {
+  const tr = history.filter((e) => e.type === 'train') as { step: number; loss: number }[];
+  const va = history.filter((e) => e.type === 'val') as unknown as RefineMetrics[];
+  const k = Math.max(1, Math.round(tr.length / 50));
+  const smooth = tr.map((e, i) => [e.step, tr.slice(Math.max(0, i - k + 1), i + 1).reduce((a, b) => a + b.loss, 0) / Math.min(k, i + 1)] as [number, number]);
+  return plotPanels([
+    { title: 'train loss', logY: true, series: [{ name: 'loss', color: [200, 60, 40], points: smooth }] },
+    {
+      title: 'held-out mask IoU',
+      yRange: [0, 1],
+      series: [
+        { name: 'refined', color: [40, 90, 200], points: va.map((m) => [m.step, m.iouMean]) },
+        { name: 'coarse', color: [150, 150, 150], points: va.map((m) => [m.step, m.coarse.iouMean]) },
+        { name: 'refined >= .75', color: [30, 150, 60], points: va.map((m) => [m.step, m.iou75]) },
+      ],
+    },
+  ]);
+}
