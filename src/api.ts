@@ -106,7 +106,7 @@ export class Segmenter {
   }
 
   /** The global top-N proposals (propose()'s result), from an image or an encoding. */
-  async everything(image: ImageInput | ImageEncoding, opts: InferOptions & Pick<EncodeOptions, 'onProgress' | 'signal'> = {}): Promise<InferResult> {
+  async everything(image: ImageInput | ImageEncoding, opts: InferOptions & Pick<EncodeOptions, 'onProgress' | 'signal' | 'refine'> = {}): Promise<InferResult> {
     this.check();
     if (image instanceof ImageEncoding) return image.everything(opts);
     return propose(this.model, image, opts);

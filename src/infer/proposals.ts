@@ -123,6 +123,8 @@ export interface InferProgress {
 export interface EncodeOptions {
   /** Scale factors of the pyramid (default: defaultScales(model)). */
   scales?: number[];
+  /** false: a refining model gives its coarse masks (no skip maps, no refinement: faster, blobbier). */
+  refine?: boolean;
   /** Largest side of the largest scaled image; bigger images are downscaled first (with a notice). */
   maxScaledSide?: number;
   /** Wait for the GPU at each stage boundary so `timings` are per stage. */
@@ -468,7 +470,7 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
     });
   };
   // A refining model's trunk also gives the skip maps its refinement cuts windows from.
-  const refining = !!model.refine && !!model.featuresWithSkips;
+  const refining = !!model.refine && !!model.featuresWithSkips && o.refine !== false;
   const trunk = (x: Tensor): { features: Tensor; skips?: Tensor[] } => {
     const out = noGrad(() => (refining ? model.featuresWithSkips!(x) : { features: model.features(x) }));
     x.dispose();
@@ -587,7 +589,7 @@ export function submissionGroups(pixels: number[]): number[][] {
 }
 
 /** Proposals for one image: encode() then everything(), in one call. */
-export async function propose(model: DenseModel, input: ImageInput, o: InferOptions & Pick<EncodeOptions, 'onProgress' | 'signal'> = {}): Promise<InferResult> {
+export async function propose(model: DenseModel, input: ImageInput, o: InferOptions & Pick<EncodeOptions, 'onProgress' | 'signal' | 'refine'> = {}): Promise<InferResult> {
   const enc = await encode(model, input, o);
   try {
     return await enc.everything(o);
