@@ -4,7 +4,7 @@ import { DeepMask, noGrad, Rng, Runtime, Tensor } from '../src/index.js';
 import type { DenseModel } from '../src/model/deepmask.js';
 import type { DenseOutput } from '../src/model/heads.js';
 import { presetConfig } from '../src/model/presets.js';
-import { bitsToRle, defaultScales, propose } from '../src/infer/proposals.js';
+import { bitsToRle, defaultScales, encode, propose, type Proposal } from '../src/infer/proposals.js';
 import { decodeMask, encodeMask } from '../src/data/rle.js';
 import { decodeImage } from '../src/data/image.js';
 import { encodePng } from '../src/data/png.js';
@@ -185,6 +185,44 @@ test('images smaller than a window, grey and transparent images all give proposa
     assert.is(out.proposals.length, 10);
     for (const p of out.proposals) assert.equal([p.rle.h, p.rle.w], [img.height, img.width]);
   }
+  model.dispose();
+});
+
+test('a refining model: the same windows and ranking as its coarse masks, refined masks independent of how many are refined at once, clicks refine what they return', async () => {
+  const config = { ...presetConfig('tiny'), refine: { skips: ['features.12', 'features.9', 'features.6', 'features.3'], mask: 16, skipWidths: [6, 5, 4, 3] }, inference: { rerank: { pool: 400, power: 1 } } };
+  const model = new DeepMask(config, { seed: 9 }).eval();
+  // Refinement weights that give masks with structure (the random init gives nearly constant logits).
+  for (const [name, p] of model.namedParameters()) if (name.startsWith('refine.')) p.rt.write(p.view(), Float32Array.from({ length: p.size }, (_, i) => Math.sin(i * 1.7 + name.length) * 0.6));
+  const W = 190, H = 150;
+  const data = new Float32Array(W * H * 3);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) data.set([0.5 + 0.4 * Math.sin(x / 13), 0.5 + 0.4 * Math.cos(y / 9), ((x * y) % 97) / 97], (y * W + x) * 3);
+  const image = { width: W, height: H, data };
+  rt.flush();
+  const before = rt.memory().inUseBytes;
+  const fine = await encode(model, image), coarse = await encode(model, image, { refine: false });
+  assert.ok(fine.refining && !coarse.refining);
+  const a = await fine.everything({ proposals: 300 }), b = await coarse.everything({ proposals: 300 });
+  const key = (p: Proposal) => `${p.scale}:${p.cell.join(',')}`;
+  assert.equal(a.proposals.map(key), b.proposals.map(key), 'the same windows in the same order');
+  assert.equal(a.proposals.map((p) => p.score), b.proposals.map((p) => p.score), 'the same scores');
+  assert.ok(a.proposals.filter((p, i) => p.rle.counts.join() !== b.proposals[i]!.rle.counts.join()).length > 150, 'refined masks differ from the coarse ones');
+  assert.ok(new Set(a.proposals.map((p) => p.area)).size > 20, 'refined masks of many sizes (not empty)');
+  assert.ok(a.timings.refine > 0 && b.timings.refine === 0);
+  // 300 masks are refined in chunks; 140 in fewer: the masks do not depend on it.
+  const c = await fine.everything({ proposals: 140 });
+  assert.equal(c.proposals.map((p) => p.rle.counts.join()), a.proposals.slice(0, 140).map((p) => p.rle.counts.join()), 'chunking changes no mask');
+  // A click returns refined masks: each equals the same window's mask in everything().
+  const byWindow = new Map(a.proposals.map((p) => [key(p), p]));
+  const clicked = await fine.at(95, 75, { count: 3 });
+  assert.is(clicked.length, 3);
+  for (const p of clicked) {
+    const same = byWindow.get(key(p)) ?? (await fine.everything({ proposals: 400 })).proposals.find((q) => key(q) === key(p))!;
+    assert.equal(p.rle.counts, same.rle.counts, `click mask ${key(p)} is the refined mask of its window`);
+  }
+  fine.dispose();
+  coarse.dispose();
+  rt.flush();
+  assert.is(rt.memory().inUseBytes, before, 'encodings free their skip maps');
   model.dispose();
 });
 

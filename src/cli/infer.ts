@@ -51,6 +51,8 @@ annotations are in the pixels as stored.
   --polygons        also write each mask as COCO polygons ("polygons": [[x1,y1,x2,y2,...],...])
                     beside its RLE: outlines of its 4-connected parts, holes filled, simplified
                     (Douglas-Peucker) to --polygon-vertices in all, 3 to 100000 (default 64)
+  --no-refine       a refining model's coarse masks (56x56 per window, no SharpMask refinement:
+                    faster, blobbier outlines); the bundled model refines by default
   --f16             weights held as f16 on the GPU (half the weight memory; f32 arithmetic)
   --viz             draw the top proposals on each image, labelled with rank and score
                     (near-duplicates skipped)   --viz-top K (default 10)
@@ -131,7 +133,7 @@ export const inferCommand: Command = {
   async run(argv) {
     const t00 = performance.now(), started = new Date().toISOString();
     const spec = {
-      weights: { type: 'string' }, out: { type: 'string' }, proposals: { type: 'string' }, scales: { type: 'string' }, threshold: { type: 'string' }, f16: { type: 'boolean' },
+      weights: { type: 'string' }, out: { type: 'string' }, proposals: { type: 'string' }, scales: { type: 'string' }, threshold: { type: 'string' }, f16: { type: 'boolean' }, 'no-refine': { type: 'boolean' },
       viz: { type: 'boolean' }, 'viz-top': { type: 'string' }, coco: { type: 'string' }, nms: { type: 'string' }, manifest: { type: 'string' }, images: { type: 'string' },
       shard: { type: 'string' }, shards: { type: 'string' }, force: { type: 'boolean' }, 'allow-skips': { type: 'boolean' },
       point: { type: 'string', multiple: true }, rerank: { type: 'string' }, polygons: { type: 'boolean' }, 'polygon-vertices': { type: 'string' },
@@ -184,7 +186,7 @@ export const inferCommand: Command = {
     const rerank = rerankArg === undefined ? defaults.rerank : rerankArg;
     const identity: RunIdentity = {
       model: { preset: config.preset, sha256: modelSha256(weights) },
-      settings: { proposals, scales, threshold, nms: nmsAt, ...(rerank ? { rerank } : {}), f16: !!v.f16, ...(polygons ? { polygons: polygonVertices } : {}) },
+      settings: { proposals, scales, threshold, nms: nmsAt, ...(rerank ? { rerank } : {}), f16: !!v.f16, ...(v['no-refine'] ? { refine: false } : {}), ...(polygons ? { polygons: polygonVertices } : {}) },
       input: { images: input.images.length, fingerprint: input.fingerprint, rule: input.rule },
       shards: count,
     };
@@ -246,7 +248,7 @@ export const inferCommand: Command = {
           }
           if (points.length) {
             // Clicks: encode once, then the best masks at each point (best first), tagged with it.
-            const enc = await encode(model, img, { scales, onProgress: onProgress(i) });
+            const enc = await encode(model, img, { scales, refine: !v['no-refine'], onProgress: onProgress(i) });
             try {
               for (const [x, y] of points) {
                 if (!(x < img.width && y < img.height)) throw new UsageError(`--point ${x},${y} is outside ${im.path} (${img.width}x${img.height})`);
@@ -261,7 +263,7 @@ export const inferCommand: Command = {
             continue;
           }
           // With NMS, the best `proposals` survivors of a ten times longer ranking (at most 2000).
-          const r = await propose(model, img, { proposals: nmsAt < 1 ? Math.max(proposals, Math.min(10 * proposals, 2000)) : proposals, scales, threshold, rerank: rerank ?? false, onProgress: onProgress(i) });
+          const r = await propose(model, img, { proposals: nmsAt < 1 ? Math.max(proposals, Math.min(10 * proposals, 2000)) : proposals, scales, threshold, rerank: rerank ?? false, refine: !v['no-refine'], onProgress: onProgress(i) });
           if (nmsAt < 1) r.proposals = nms(r.proposals, nmsAt, proposals);
           if (polygons) withPolygons(r.proposals, polygons); // after NMS: only the proposals kept
           if (r.notice) console.warn(`\nnote: ${im.path}: ${r.notice}`);

@@ -234,10 +234,22 @@ export class ImageEncoding {
     const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, refine: 0, paste: 0, rle: 0, total: 0 };
     const defaults = inferenceDefaults(this.model);
     const power = o.rerank === undefined ? defaults.rerank?.power : o.rerank ? o.rerank.power : undefined;
-    const masks = await this.materialize(cands.slice(0, Math.max(8, 4 * count)), o.threshold ?? defaults.threshold, t, { ...o, power });
+    const threshold = o.threshold ?? defaults.threshold;
+    // The choice is made on the coarse masks; a refining model then refines only the masks it returns.
+    const pool = cands.slice(0, Math.max(8, 4 * count));
+    const masks = await this.materialize(pool, threshold, t, { ...o, power, coarse: true });
     const px = Math.min(this.width - 1, Math.floor(x)), py = Math.min(this.height - 1, Math.floor(y));
     const covers = (p: Proposal) => contains(p.rle, px, py);
-    return addPolygons([...masks.filter(covers), ...masks.filter((p) => !covers(p))].slice(0, count), o.polygons);
+    const chosen = [...masks.filter(covers), ...masks.filter((p) => !covers(p))].slice(0, count);
+    if (!this.refining) return addPolygons(chosen, o.polygons);
+    const candidate = (p: Proposal) => pool.find((c) => c.r === p.cell[0] && c.c === p.cell[1] && this.scales[c.scale]! / this.f === p.scale)!;
+    const refined = await this.materialize(chosen.map(candidate), threshold, t, { signal: o.signal });
+    return addPolygons(refined.map((p, i) => ({ ...p, score: chosen[i]!.score, ...(chosen[i]!.confidence !== undefined ? { confidence: chosen[i]!.confidence } : {}) })), o.polygons);
+  }
+
+  /** Whether this encoding refines its masks (a refining model encoded with its skip maps). */
+  get refining(): boolean {
+    return !!this.model.refine && this.maps.length > 0 && this.maps.every((m) => m.skips);
   }
 
   /** Frees the embeddings on the GPU. */
@@ -298,10 +310,10 @@ export class ImageEncoding {
    * them kept. A refining model then refines only the windows kept (the official code's order), a
    * chunk at a time so that full-resolution masks of many windows never share one binding.
    */
-  private async materialize(top: Candidate[], threshold: number, t: Timings, o: { keep?: number; power?: number; timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal }): Promise<Proposal[]> {
+  private async materialize(top: Candidate[], threshold: number, t: Timings, o: { keep?: number; power?: number; coarse?: boolean; timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal }): Promise<Proposal[]> {
     const rt = this.model.rt;
     const { inputSize: S, stride } = this.model.config;
-    const refining = !!this.model.refine && this.maps.every((m) => m.skips);
+    const refining = this.refining && !o.coarse;
     const stage = async (key: keyof Timings, t0: number) => {
       if (o.timeStages) await settled(rt);
       t[key] += performance.now() - t0;

@@ -80,6 +80,10 @@ function checkModelConfig(m: DeepMaskConfig, source: string): void {
   }
   if (!m.trunk || typeof m.trunk !== 'object' || !m.heads || typeof m.heads !== 'object') throw new Error(`${source}: model.trunk and model.heads must be objects`);
   if (m.inference !== undefined) checkInference(m.inference, source);
+  const r = m.refine;
+  if (r !== undefined && (r === null || typeof r !== 'object' || !Array.isArray(r.skips) || !r.skips.every((x) => typeof x === 'string') || !Array.isArray(r.skipWidths) || typeof r.mask !== 'number')) {
+    throw new Error(`${source}: model.refine must be { "skips": [layer names], "mask": channels, "skipWidths": [widths] }, got ${JSON.stringify(r)}`);
+  }
 }
 
 /** The inference settings a config stores, checked like the options that override them. */
@@ -106,7 +110,12 @@ function checkInference(i: InferenceDefaults, source: string): void {
 export function importModel(config: ModelFileConfig, weights: Uint8Array, source = 'model.safetensors'): DeepMask {
   const tensors = readSafetensors(weights, source).tensors;
   checkFinite(tensors, source);
-  const model = new DeepMask(config.model);
+  let model: DeepMask;
+  try {
+    model = new DeepMask(config.model);
+  } catch (e) {
+    throw new Error(`${source}: its config describes no model this version builds (${(e as Error).message})`);
+  }
   model.loadState(tensors, { source });
   model.eval();
   return model;
