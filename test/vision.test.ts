@@ -56,6 +56,21 @@ test('conv2d with fused ReLU on few channels (the lane-per-pixel input gradient 
   }
 });
 
+test('conv2d with 1 to 4 output channels (as the refinement uses): strides, padding, dilation, fused ReLU', async () => {
+  for (const [Cout, stride, pad, dil, relu] of [[1, 1, 1, 1, false], [2, 2, 1, 1, true], [3, 1, 2, 2, false], [4, 2, 0, 1, true]] as const) {
+    const g: ConvRefGeometry = { N: 2, H: 11, W: 13, Cin: 5, Cout, KH: 3, KW: 3, stride, pad, dil };
+    const x = input([2, 11, 13, 5]);
+    if (relu) x.data = x.data.map((v) => v + 0.05);
+    await checkOp(
+      `conv2d 5->${Cout} stride ${stride} pad ${pad} dilation ${dil}${relu ? ' relu' : ''}`,
+      [x, input([3, 3, 5, Cout]), input([Cout])],
+      ([xx, w, b]) => ops.conv2d(xx!, w!, b!, { stride, pad, dilation: dil, relu }),
+      ([xx, w, b]) => conv2dRef(xx!, w!, b!, g, relu),
+      { samples: 40 },
+    );
+  }
+});
+
 test('conv2d weight gradient splits long pixel ranges deterministically', async () => {
   // Many pixels and few output tiles: the weight gradient is split into partials and reduced.
   const x = Tensor.from(randomData(4 * 40 * 40 * 8, rng), [4, 40, 40, 8]);
