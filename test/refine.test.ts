@@ -180,4 +180,27 @@ test('training windows cut from the trunk maps with context give exactly the who
   m.dispose();
 });
 
+test('a refinement that adds to the coarse masks: the same logits plus the coarse mask resampled half-pixel to the window', async () => {
+  const plain = build();
+  const spec = { skips: ['s4', 's2', 's1'], mask: golden.mask, skipWidths: golden.widths, coarse: true };
+  const res = new Refinement(spec, toyTrunk, golden.featureSize, golden.E, new Rng(1));
+  res.loadState(new Map((await plain.exportState()).entries()));
+  const emb = Tensor.from(win.embedding as number[], [golden.n, golden.E]);
+  const cropShapes = win.cropShapes as number[][];
+  const crops = (win.crops as number[][]).map((c, i) => Tensor.from(nhwc(c, cropShapes[i]!), nhwcShape(cropShapes[i]!)));
+  const m = 5, S = plain.maskSize;
+  const coarseData = Float64Array.from({ length: golden.n * m * m }, (_, i) => Math.cos(i * 0.7) * 3);
+  const coarse = Tensor.from(coarseData, [golden.n, m, m, 1]);
+  const [a, b] = noGrad(() => [plain.forward(emb, plain.skipWindows(crops)), res.forward(emb, res.skipWindows(crops), coarse)]);
+  const { resizeRef } = await import('./lib/ref.js');
+  const up = resizeRef(coarseData, golden.n, m, m, 1, S, S, false);
+  const av = await a.read();
+  assertClose(await b.read(), Array.from(av, (v, i) => v + up[i]!), 'refined + coarse', 1e-5);
+  assert.throws(() => res.forward(emb, res.skipWindows(crops)), /adds to the coarse masks: give them/);
+  assert.throws(() => plain.forward(emb, plain.skipWindows(crops), coarse), /coarse masks given/);
+  for (const t of [emb, coarse, a, b, ...crops]) t.dispose();
+  plain.dispose();
+  res.dispose();
+});
+
 test.run();

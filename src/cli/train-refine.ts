@@ -36,6 +36,9 @@ cached once (--cache) and each step costs only the refinement.
                        (default for mobile: blocks.11,blocks.5,blocks.3,blocks.1)
   --mask N             channels of the mask encoding, halved at each stage (default 16)
   --widths W,...       width of each skip branch's first convolution (default 32,16,8,4)
+  --add-coarse         add the coarse mask's logits to the refined ones: the refinement learns a
+                       correction of the coarse mask (--no-add-coarse: the official design, a mask
+                       decoded from the embedding alone)
   --validate-every N   (default ${d.validateEvery})   --checkpoint-every N (default ${d.checkpointEvery})
   --resume             continue exactly from the checkpoint in --out (the run's options must match)
   --force              start a new run in an --out that holds one, deleting that run
@@ -56,7 +59,7 @@ export const trainRefineCommand: Command = {
     const spec = {
       model: { type: 'string' }, data: { type: 'string', multiple: true }, images: { type: 'string', multiple: true }, 'val-ids': { type: 'string', multiple: true },
       'positives-only': { type: 'string', multiple: true }, out: { type: 'string' }, cache: { type: 'string' },
-      steps: { type: 'string' }, batch: { type: 'string' }, 'lr-schedule': { type: 'string' }, skips: { type: 'string' }, mask: { type: 'string' }, widths: { type: 'string' },
+      steps: { type: 'string' }, batch: { type: 'string' }, 'lr-schedule': { type: 'string' }, skips: { type: 'string' }, mask: { type: 'string' }, widths: { type: 'string' }, 'add-coarse': { type: 'boolean' }, 'no-add-coarse': { type: 'boolean' },
       'validate-every': { type: 'string' }, 'checkpoint-every': { type: 'string' }, resume: { type: 'boolean' }, force: { type: 'boolean' }, seed: { type: 'string' }, 'save-f16': { type: 'boolean' },
     } as const;
     const { values: v } = parse(withNegativeValues(argv, spec), spec, usage);
@@ -84,6 +87,7 @@ export const trainRefineCommand: Command = {
       }
     }
     let refine: RefineRunOptions['refine'];
+    if (v['add-coarse'] && v['no-add-coarse']) throw new UsageError('give --add-coarse or --no-add-coarse, not both');
     if (str(v.skips) || str(v.mask) || str(v.widths)) {
       if (!str(v.skips) || !str(v.widths)) throw new UsageError('--skips and --widths go together (one width per skip layer)');
       const skips = str(v.skips)!.split(',').map((x) => x.trim());
@@ -93,8 +97,9 @@ export const trainRefineCommand: Command = {
       if (mask % 2 ** skips.length !== 0) throw new UsageError(`--mask must be a multiple of 2^${skips.length} = ${2 ** skips.length} (halved at each of the ${skips.length} stages), got ${mask}`);
       refine = { skips, mask, skipWidths: widths };
     }
+    const addCoarse = v['add-coarse'] ? true : v['no-add-coarse'] ? false : undefined;
     const opts: RefineRunOptions = {
-      model: str(v.model)!, sets, out: str(v.out)!, ...(str(v.cache) ? { cache: str(v.cache)! } : {}), ...(refine ? { refine } : {}),
+      model: str(v.model)!, sets, out: str(v.out)!, ...(str(v.cache) ? { cache: str(v.cache)! } : {}), ...(refine ? { refine } : {}), ...(addCoarse !== undefined ? { addCoarse } : {}),
       steps: rangedOption(v.steps, 'steps', d.steps, { min: 1, max: 1e9, integer: true }), batch: rangedOption(v.batch, 'batch', d.batch, { min: 1, max: 4096, integer: true }),
       ...(lrSchedule ? { lrSchedule } : {}),
       validateEvery: rangedOption(v['validate-every'], 'validate-every', d.validateEvery, { min: 1, max: 1e9, integer: true }),
@@ -106,7 +111,7 @@ export const trainRefineCommand: Command = {
     try {
       console.log(`adapter: ${rt.adapter.description}`);
       const cli = cliRunHooks();
-      let extract = null as Progress | null, steps = null as Progress | null;
+      let extract = null as Progress | null, steps = null as Progress | null, from = 0;
       try {
         const r = await runRefineTraining(opts, {
           log: (s) => {
@@ -119,10 +124,11 @@ export const trainRefineCommand: Command = {
             extract.update(done, Math.max(computed, 1e-9), { computed });
             if (done === total) extract.done();
           },
-          onStep: (e, run) => {
-            steps ??= new Progress(run.steps, 'windows', 'step');
-            steps.update(e.step, e.step * run.batch, { loss: e.loss, lr: e.lr });
+          onTrainStart: (step, run) => {
+            from = step;
+            steps = new Progress(run.steps - step, 'windows', 'step');
           },
+          onStep: (e, run) => steps?.update(e.step - from, (e.step - from) * run.batch, { loss: e.loss, lr: e.lr }),
           onValidate: (m) => {
             steps?.done();
             const pct = (x: number) => `${(100 * x).toFixed(1)}%`;

@@ -249,7 +249,7 @@ export class ImageEncoding {
 
   /** Whether this encoding refines its masks (a refining model encoded with its skip maps). */
   get refining(): boolean {
-    return !!this.model.refine && this.maps.length > 0 && this.maps.every((m) => m.skips);
+    return !!this.model.refine && !!this.model.refineMasks && this.maps.length > 0 && this.maps.every((m) => m.skips);
   }
 
   /** Frees the embeddings on the GPU. */
@@ -301,7 +301,7 @@ export class ImageEncoding {
   private refinedMasks(rows: Tensor, top: Candidate[]): Tensor {
     const S = this.model.config.inputSize, n = top.length;
     const refine = this.model.refine!;
-    return noGrad(() => reshape(refine.forward(rows, refine.cropSkips(this.maps.map((m) => m.skips!), top.map((c) => ({ image: c.scale, r: c.r, c: c.c })))), [n, S * S]));
+    return noGrad(() => reshape(this.model.refineMasks!(rows, refine.cropSkips(this.maps.map((m) => m.skips!), top.map((c) => ({ image: c.scale, r: c.r, c: c.c })))), [n, S * S]));
   }
 
   /**

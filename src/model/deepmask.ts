@@ -24,7 +24,9 @@ export interface DenseModel {
   /** Mask logits [n, m, m, 1] at window positions (row-major cell indices) of an embedding map. */
   masksAt(embedding: Tensor, cells: readonly number[]): Tensor;
   /** Set when the model refines its masks (SharpMask): inference then keeps each scale's skip maps (featuresWithSkips). */
-  readonly refine?: Pick<Refinement, 'forward' | 'cropSkips'> | null;
+  readonly refine?: Pick<Refinement, 'cropSkips'> | null;
+  /** A refining model's mask logits [n, S, S, 1] from embedding rows and the windows' skip crops (DeepMask.refineMasks). */
+  refineMasks?(embedding: Tensor, skips: readonly Tensor[]): Tensor;
   /** A refining model's trunk over a whole image with its refinement's horizontal branches (Refinement.skipMaps). */
   featuresWithSkips?(image: Tensor): { features: Tensor; skips: Tensor[] };
 }
@@ -203,7 +205,19 @@ export class DeepMask extends Module implements DenseModel {
    */
   refineWindows(embedding: Tensor, skipCrops: readonly Tensor[], onMap?: readonly (Float32Array | null)[]): Tensor {
     if (!this.refine) throw new Error(`DeepMask(${this.config.preset}): this model does not refine its masks (no config.refine)`);
-    return this.refine.forward(embedding, this.refine.skipWindows(skipCrops, onMap));
+    return this.refineMasks(embedding, this.refine.skipWindows(skipCrops, onMap));
+  }
+
+  /**
+   * Refined mask logits [n, S, S, 1] from windows' mask embeddings [n, E] and their horizontal
+   * branches' outputs (Refinement.skipWindows, or cropSkips of skipMaps), with the coarse masks
+   * when the refinement adds to them.
+   */
+  refineMasks(embedding: Tensor, skips: readonly Tensor[]): Tensor {
+    const refine = this.refine;
+    if (!refine) throw new Error(`DeepMask(${this.config.preset}): this model does not refine its masks (no config.refine)`);
+    const m = this.config.maskSize, n = embedding.shape[0]!;
+    return refine.forward(embedding, skips, refine.residual ? reshape(this.heads.masksFrom(embedding), [n, m, m, 1]) : undefined);
   }
 
   denseHeads(features: Tensor): DenseOutput {

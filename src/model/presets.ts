@@ -53,6 +53,12 @@ export interface RefineSpec {
   skips: string[];
   mask: number;
   skipWidths: number[];
+  /**
+   * Add the coarse mask's logits (resampled to the window as inference pastes them) to the refined
+   * ones, so that the refinement learns a correction of the coarse mask instead of a mask from
+   * scratch. Absent in the official design.
+   */
+  coarse?: boolean;
 }
 
 /** How raw RGB pixels in [0, 1] become the trunk's input. */

@@ -9,7 +9,7 @@
 // the trunk maps cut with CONTEXT cells around them, unpadded, which gives exactly those parts.
 import { Conv2d, Linear } from '../graph/layers.js';
 import { Module } from '../graph/module.js';
-import { add, concatRows, conv2d, cropWindows, gatherRows, mul, relu, reshape, upsampleNearest } from '../graph/ops.js';
+import { add, concatRows, conv2d, cropWindows, gatherRows, mul, relu, reshape, resizeBilinear, upsampleNearest } from '../graph/ops.js';
 import type { Rng } from '../graph/random.js';
 import { Tensor } from '../graph/tensor.js';
 import type { RefineSpec } from './presets.js';
@@ -18,6 +18,14 @@ import type { Trunk } from './trunks.js';
 /** Cells of context around a window that its horizontal branches (three 3x3 convolutions) read. */
 export const SKIP_CONTEXT = 3;
 
+/**
+ * He-uniform gain for the convolutions, every one of which feeds a ReLU (the stage sums are
+ * rectified): with Torch's default (gain 1) the signal shrinks about threefold a layer, the eight
+ * layers between the embedding and the mask leave a nearly constant output, and training settles
+ * on the background prior with every ReLU dead.
+ */
+const RELU_GAIN = Math.sqrt(6);
+
 /** One stage: vertical n -> n -> n/2 on the mask, horizontal C -> h -> n -> n/2 on a trunk map. */
 export class RefineStage extends Module {
   readonly vertical: Conv2d[];
@@ -25,8 +33,9 @@ export class RefineStage extends Module {
 
   constructor(channels: number, n: number, width: number, rng: Rng) {
     super();
-    this.vertical = [new Conv2d(n, n, 3, { pad: 1, relu: true, rng }), new Conv2d(n, n / 2, 3, { pad: 1, rng })];
-    this.horizontal = [new Conv2d(channels, width, 3, { pad: 1, relu: true, rng }), new Conv2d(width, n, 3, { pad: 1, relu: true, rng }), new Conv2d(n, n / 2, 3, { pad: 1, rng })];
+    const o = { pad: 1, rng, gain: RELU_GAIN };
+    this.vertical = [new Conv2d(n, n, 3, { ...o, relu: true }), new Conv2d(n, n / 2, 3, o)];
+    this.horizontal = [new Conv2d(channels, width, 3, { ...o, relu: true }), new Conv2d(width, n, 3, { ...o, relu: true }), new Conv2d(n, n / 2, 3, o)];
   }
 
   /** The horizontal branch with zero padding `pad` around its input (1: a whole map; 0: a window with context). */
@@ -113,18 +122,27 @@ export class Refinement extends Module {
     });
   }
 
+  /** Whether the refined logits add to the coarse mask's (RefineSpec.coarse). */
+  get residual(): boolean {
+    return !!this.#spec.coarse;
+  }
+
   /**
    * The top-down pass: mask embeddings [n, E] and each stage's horizontal output for the same
-   * windows ([n, s_i, s_i, n_i / 2]) to mask logits [n, S, S, 1] over the whole window.
+   * windows ([n, s_i, s_i, n_i / 2]) to mask logits [n, S, S, 1] over the whole window. With
+   * RefineSpec.coarse, `coarse` holds the windows' coarse mask logits [n, m, m, 1], resampled and added.
    */
-  forward(embedding: Tensor, skips: readonly Tensor[]): Tensor {
+  forward(embedding: Tensor, skips: readonly Tensor[], coarse?: Tensor): Tensor {
     const n = embedding.shape[0]!, F = this.featureSize;
+    if (this.residual !== !!coarse) throw new Error(`refine: ${this.residual ? 'this refinement adds to the coarse masks: give them' : 'coarse masks given to a refinement that does not use them'}`);
     let m = reshape(this.encode.forward(embedding), [n, F, F, this.#spec.mask]);
     this.stages.forEach((s, i) => {
       const v = s.vertical.reduce((h, l) => l.forward(h), m);
       m = upsampleNearest(relu(add(v, skips[i]!)), 2);
     });
-    return this.out.forward(m);
+    const out = this.out.forward(m);
+    // Half-pixel resampling: the coarse mask as the paste kernel would lay it over the window.
+    return coarse ? add(out, resizeBilinear(coarse, [this.maskSize, this.maskSize], { alignCorners: false })) : out;
   }
 }
 

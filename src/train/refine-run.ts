@@ -49,6 +49,8 @@ export interface RefineRunOptions extends Partial<RefineTrainOptions> {
   cache?: string;
   /** Skips and widths (default: defaultRefineSpec of the model's preset). */
   refine?: RefineSpec;
+  /** Overrides the spec's `coarse`: add the coarse mask's logits to the refined ones. */
+  addCoarse?: boolean;
   /** Pyramid scales positives are taken at (default: the model's inference scales). */
   scales?: number[];
   seed?: number;
@@ -61,6 +63,8 @@ export interface RefineRunOptions extends Partial<RefineTrainOptions> {
 export interface RefineRunHooks {
   log?(line: string): void;
   onExtract?(done: number, total: number, computed: number): void;
+  /** Training begins (after the cache is made), at this step (0, or a resumed run's). */
+  onTrainStart?(step: number, run: { steps: number; batch: number }): void;
   onStep?(e: { step: number; loss: number; lr: number; windowsPerSec: number }, run: { steps: number; batch: number }): void;
   onValidate?(m: RefineMetrics): void;
   stopReason?(): StopReason | null;
@@ -105,7 +109,8 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
   const seed = o.seed ?? 1;
   const sets = loadDataSets(o.sets, seed);
   for (const s of sets) if (s.missing) warn(`${s.missing} images named in ${s.spec.data} are missing from ${s.spec.images} and are skipped`);
-  const refineSpec = o.refine ?? defaultRefineSpec(base.model.preset);
+  const spec = o.refine ?? defaultRefineSpec(base.model.preset);
+  const refineSpec: RefineSpec = o.addCoarse === undefined ? spec : { ...spec, coarse: o.addCoarse };
   const config = { ...base.model, refine: refineSpec };
   let model: DeepMask;
   try {
@@ -218,6 +223,7 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
           writeFileAtomic(logFile, kept.map((e) => JSON.stringify(e)).join('\n') + (kept.length ? '\n' : ''));
           log(`resumed at step ${trainer.step}`);
         } else writeFileSync(logFile, '');
+        hooks.onTrainStart?.(trainer.step, { steps: opts.steps, batch: opts.batch });
         await trainer.run();
         if (stop && trainer.step < opts.steps) {
           log(`${stop === 'SIGINT' ? 'interrupted' : 'terminated'} at step ${trainer.step} of ${opts.steps}: checkpoint in ${ckpt}; continue with --resume (no final model written)`);
