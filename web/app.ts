@@ -173,7 +173,10 @@ function setSegmenter(seg: Segmenter, key: string) {
   segmenter = seg;
   segmenterKey = key;
   const c = seg.config;
-  $('modelInfo').textContent = `model: ${c.preset} (${(seg.model.parameterCount() / 1e6).toFixed(2)} M parameters) from ${key.startsWith('files:') ? key.slice(6) : key}; pyramid ${chosenScales().map((s) => s.toFixed(2)).join(', ')}`;
+  $('modelInfo').textContent = `model: ${c.preset} (${(seg.model.parameterCount() / 1e6).toFixed(2)} M parameters) from ${key.startsWith('files:') ? key.slice(6) : key}; pyramid ${chosenScales().map((s) => s.toFixed(2)).join(', ')}${c.refine ? `; masks refined to ${c.inputSize}x${c.inputSize} per window (SharpMask)` : `; coarse ${c.maskSize}x${c.maskSize} masks`}`;
+  const sharp = $<HTMLInputElement>('sharp');
+  sharp.disabled = !c.refine;
+  sharp.checked = !!c.refine;
 }
 
 function dropEncoding() {
@@ -185,11 +188,12 @@ function dropEncoding() {
 async function ensureEncoding(signal: AbortSignal): Promise<ImageEncoding> {
   const seg = await ensureModel(signal);
   const scales = chosenScales();
-  const key = `${segmenterKey}|${imageVersion}|${scales.join(',')}`;
+  const refine = $<HTMLInputElement>('sharp').checked;
+  const key = `${segmenterKey}|${imageVersion}|${scales.join(',')}|${refine}`;
   if (encoding && encodingKey === key) return encoding;
   dropEncoding();
   progress('encoding the image');
-  encoding = await seg.encode(image!, { scales, timeStages: true, signal, onProgress: (e) => progress(`encoding: ${stageText(e)}`) });
+  encoding = await seg.encode(image!, { scales, refine, timeStages: true, signal, onProgress: (e) => progress(`encoding: ${stageText(e)}`) });
   encodingKey = key;
   timings = encoding.timings;
   return encoding;

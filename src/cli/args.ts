@@ -72,3 +72,13 @@ export function rangedOption<F extends number | undefined>(v: unknown, name: str
   if (!inRange(n, r)) throw new UsageError(`--${name} must be ${describeRange(r)}, got '${String(v)}'`);
   return n;
 }
+
+/** A learning-rate schedule given as STEP:LR,... (ranges are checked by the trainer: checkSchedule). */
+export function parseSchedule(v: string, option = '--lr-schedule'): [number, number][] {
+  return v.split(',').map((p) => {
+    const parts = p.split(':');
+    const [s, l] = parts.map((x) => (x.trim() === '' ? NaN : Number(x)));
+    if (parts.length !== 2 || !Number.isInteger(s) || !Number.isFinite(l)) throw new UsageError(`${option}: '${p}' is not STEP:LR`);
+    return [s!, l!] as [number, number];
+  });
+}

@@ -4,7 +4,7 @@ import type { DataSetSpec } from '../train/datasets.js';
 import { runRefineTraining, type RefineRunOptions } from '../train/refine-run.js';
 import { checkSchedule } from '../train/run.js';
 import { DEFAULT_REFINE_TRAIN } from '../train/train-refine.js';
-import { parse, rangedOption, str, UsageError, withNegativeValues } from './args.js';
+import { parse, parseSchedule, rangedOption, str, UsageError, withNegativeValues } from './args.js';
 import type { Command } from './command.js';
 import { Progress } from './progress.js';
 import { cliRunHooks } from './run-hooks.js';
@@ -75,11 +75,7 @@ export const trainRefineCommand: Command = {
 
     let lrSchedule: [number, number][] | undefined;
     if (str(v['lr-schedule'])) {
-      lrSchedule = str(v['lr-schedule'])!.split(',').map((p) => {
-        const [s, l] = p.split(':').map((x) => (x.trim() === '' ? NaN : Number(x)));
-        if (p.split(':').length !== 2 || !Number.isInteger(s) || !Number.isFinite(l)) throw new UsageError(`--lr-schedule: '${p}' is not STEP:LR`);
-        return [s!, l!] as [number, number];
-      });
+      lrSchedule = parseSchedule(str(v['lr-schedule'])!);
       try {
         checkSchedule(lrSchedule);
       } catch (e) {

@@ -1,7 +1,7 @@
 import { init } from '../index.js';
 import { checkRunOptions, runTraining, type RunOptions } from '../train/run.js';
 import { cliRunHooks } from './run-hooks.js';
-import { parse, rangedOption, str, UsageError, withNegativeValues } from './args.js';
+import { parse, parseSchedule, rangedOption, str, UsageError, withNegativeValues } from './args.js';
 import type { Command } from './command.js';
 
 const usage = `Usage: deepmask train --data instances.json --images DIR --preset tiny|squeeze|vgg-a|vgg16 --out DIR
@@ -34,14 +34,7 @@ const usage = `Usage: deepmask train --data instances.json --images DIR --preset
 function schedule(v: unknown, lr: unknown): [number, number][] | undefined {
   if (lr !== undefined && v !== undefined) throw new UsageError('give --lr or --lr-schedule, not both');
   if (lr !== undefined) return [[0, rangedOption(lr, 'lr', undefined, { min: 0, max: Infinity, minOpen: true })!]];
-  if (typeof v !== 'string') return undefined;
-  const out = v.split(',').map((p) => {
-    const parts = p.split(':');
-    const [s, l] = parts.map((x) => (x.trim() === '' ? NaN : Number(x)));
-    if (parts.length !== 2 || !Number.isInteger(s) || !Number.isFinite(l)) throw new UsageError(`--lr-schedule: '${p}' is not STEP:LR`);
-    return [s!, l!] as [number, number];
-  });
-  return out;
+  return typeof v === 'string' ? parseSchedule(v) : undefined;
 }
 
 export const trainCommand: Command = {

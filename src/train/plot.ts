@@ -167,3 +167,10 @@ export function plotPanels(panels: Panel[], width = 480 * panels.length, height 
   });
   return encodePng(r.px, width, height);
 }
+
+/** The training-loss panel of a run's curves: the noisy per-batch loss as a running mean over about 2% of the entries. */
+export function lossPanel(entries: readonly { step: number; loss: number }[]): Panel {
+  const k = Math.max(1, Math.round(entries.length / 50));
+  const smooth = entries.map((e, i) => [e.step, entries.slice(Math.max(0, i - k + 1), i + 1).reduce((a, b) => a + b.loss, 0) / Math.min(k, i + 1)] as [number, number]);
+  return { title: 'train loss', logY: true, series: [{ name: 'loss', color: [200, 60, 40], points: smooth }] };
+}

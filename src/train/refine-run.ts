@@ -13,7 +13,7 @@ import { readSafetensors } from '../model/safetensors.js';
 import { parseModelConfig } from '../model/weights.js';
 import { defaultScales } from '../infer/proposals.js';
 import { loadDataSets, setImages, type DataSetSpec } from './datasets.js';
-import { plotPanels } from './plot.js';
+import { lossPanel, plotPanels } from './plot.js';
 import { buildRefineCache, refineCacheKey, refineGeometry, RefineWindows, type RefineBatch } from './refine-data.js';
 import { lockRunFolder, OptionError, type StopReason } from './run.js';
 import { checkSchedule } from './run.js';
@@ -259,10 +259,8 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
 function curves(history: Record<string, unknown>[]): Uint8Array {
   const tr = history.filter((e) => e.type === 'train') as { step: number; loss: number }[];
   const va = history.filter((e) => e.type === 'val') as unknown as RefineMetrics[];
-  const k = Math.max(1, Math.round(tr.length / 50));
-  const smooth = tr.map((e, i) => [e.step, tr.slice(Math.max(0, i - k + 1), i + 1).reduce((a, b) => a + b.loss, 0) / Math.min(k, i + 1)] as [number, number]);
   return plotPanels([
-    { title: 'train loss', logY: true, series: [{ name: 'loss', color: [200, 60, 40], points: smooth }] },
+    lossPanel(tr),
     {
       title: 'held-out mask IoU',
       yRange: [0, 1],

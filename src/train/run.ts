@@ -13,7 +13,7 @@ import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import { exportModel, importModel, NonFiniteError, parseModelConfig, type ModelFileConfig } from '../model/weights.js';
 import { presetConfig } from '../model/presets.js';
 import type { HostTensor } from '../graph/module.js';
-import { plotPanels } from './plot.js';
+import { lossPanel, plotPanels } from './plot.js';
 import { BatchMaker, type Batch } from './batches.js';
 import { DEFAULT_TRAIN, Trainer, type LogEntry, type TrainOptions, type TrainState, type ValidationMetrics } from './trainer.js';
 
@@ -550,11 +550,8 @@ function readHistory(file: string, step: number, warn: (s: string) => void): Rec
 function curves(history: Record<string, unknown>[]): Uint8Array {
   const tr = history.filter((e) => e.type === 'train') as unknown as LogEntry[];
   const va = history.filter((e) => e.type === 'val') as unknown as ValidationMetrics[];
-  // Smooth the noisy per-batch loss with a running mean over ~20 entries.
-  const k = Math.max(1, Math.round(tr.length / 50));
-  const smooth = tr.map((e, i) => [e.step, tr.slice(Math.max(0, i - k + 1), i + 1).reduce((a, b) => a + b.loss, 0) / Math.min(k, i + 1)] as [number, number]);
   return plotPanels([
-    { title: 'train loss', logY: true, series: [{ name: 'loss', color: [200, 60, 40], points: smooth }] },
+    lossPanel(tr),
     {
       title: 'validation',
       yRange: [0, 1],
