@@ -184,6 +184,7 @@ test('a refinement that adds to the coarse masks: the same logits plus the coars
   const plain = build();
   const spec = { skips: ['s4', 's2', 's1'], mask: golden.mask, skipWidths: golden.widths, coarse: true };
   const res = new Refinement(spec, toyTrunk, golden.featureSize, golden.E, new Rng(1));
+  const fresh = new Refinement(spec, toyTrunk, golden.featureSize, golden.E, new Rng(1));
   res.loadState(new Map((await plain.exportState()).entries()));
   const emb = Tensor.from(win.embedding as number[], [golden.n, golden.E]);
   const cropShapes = win.cropShapes as number[][];
@@ -191,11 +192,14 @@ test('a refinement that adds to the coarse masks: the same logits plus the coars
   const m = 5, S = plain.maskSize;
   const coarseData = Float64Array.from({ length: golden.n * m * m }, (_, i) => Math.cos(i * 0.7) * 3);
   const coarse = Tensor.from(coarseData, [golden.n, m, m, 1]);
-  const [a, b] = noGrad(() => [plain.forward(emb, plain.skipWindows(crops)), res.forward(emb, res.skipWindows(crops), coarse)]);
+  const [a, b, c] = noGrad(() => [plain.forward(emb, plain.skipWindows(crops)), res.forward(emb, res.skipWindows(crops), coarse), fresh.forward(emb, fresh.skipWindows(crops), coarse)]);
   const { resizeRef } = await import('./lib/ref.js');
   const up = resizeRef(coarseData, golden.n, m, m, 1, S, S, false);
   const av = await a.read();
   assertClose(await b.read(), Array.from(av, (v, i) => v + up[i]!), 'refined + coarse', 1e-5);
+  assertClose(await c.read(), up, 'a new residual refinement leaves the coarse mask as it is (zero last layer)', 1e-6);
+  c.dispose();
+  fresh.dispose();
   assert.throws(() => res.forward(emb, res.skipWindows(crops)), /adds to the coarse masks: give them/);
   assert.throws(() => plain.forward(emb, plain.skipWindows(crops), coarse), /coarse masks given/);
   for (const t of [emb, coarse, a, b, ...crops]) t.dispose();

@@ -66,6 +66,10 @@ export class Refinement extends Module {
     this.encode = new Linear(embedWidth, F * F * km, { rng });
     this.stages = spec.skips.map((name, i) => new RefineStage(trunk.tap!(name).channels, km >> i, spec.skipWidths[i]!, rng));
     this.out = new Conv2d(km >> spec.skips.length, 1, 3, { pad: 1, rng });
+    // Adding to the coarse mask, the refinement starts as no change at all (a zero last layer, as
+    // residual branches are started): training begins from the coarse masks' quality, and the
+    // gradient reaches the last layer from the first step and the others once it has moved.
+    if (spec.coarse) for (const t of [this.out.weight, this.out.bias!]) t.replaceStorage(Tensor.from(new Float32Array(t.size), t.shape, { rt: t.rt }));
   }
 
   /** The trunk layers the horizontal branches read, from the trunk's stride down by halves. */
