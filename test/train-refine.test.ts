@@ -45,7 +45,7 @@ test('a refinement run caches the windows once, trains only the refinement, and 
   assert.is(computed, 0, 'the second run reads the cache');
   const out = join(dir, 'one', 'model');
   const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-  assert.equal(cfg.model.refine, { skips: ['features.12', 'features.9', 'features.6', 'features.3'], mask: 16, skipWidths: [16, 16, 16, 16] });
+  assert.equal(cfg.model.refine, { skips: ['features.12', 'features.9', 'features.6', 'features.3'], mask: 32, skipWidths: [16, 16, 16, 8] });
   assert.is(cfg.training.refinement.steps, 6);
   // The trunk and heads are the base model's, bit for bit; the refinement is new.
   const before = readSafetensors(readFileSync(join(base, 'model.safetensors'))).tensors;
@@ -64,7 +64,7 @@ test('a refinement run caches the windows once, trains only the refinement, and 
 
 test('the cached windows hold the model’s embeddings and skip maps around each positive window', async () => {
   const sets = loadDataSets([setA], 1);
-  const model = new DeepMask({ ...presetConfig('tiny'), refine: { skips: ['features.12', 'features.9', 'features.6', 'features.3'], mask: 16, skipWidths: [16, 16, 16, 16] } });
+  const model = new DeepMask({ ...presetConfig('tiny'), refine: { skips: ['features.12', 'features.9', 'features.6', 'features.3'], mask: 32, skipWidths: [16, 16, 16, 8] } });
   model.loadState(readSafetensors(readFileSync(join(base, 'model.safetensors'))).tensors, { partial: true });
   const g = refineGeometry(model);
   const cacheDir = join(dir, 'cache');

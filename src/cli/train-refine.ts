@@ -34,8 +34,8 @@ cached once (--cache) and each step costs only the refinement.
   --lr-schedule S      STEP:LR,... (default ${d.lrSchedule.map(([s, l]) => `${s}:${l}`).join(',')})
   --skips L,...        trunk layers for the skip connections, from the model's stride down by halves
                        (default for mobile: blocks.11,blocks.5,blocks.3,blocks.1)
-  --mask N             channels of the mask encoding, halved at each stage (default 16)
-  --widths W,...       width of each skip branch's first convolution (default 32,16,8,4)
+  --mask N             channels of the mask encoding, halved at each stage (default 32)
+  --widths W,...       width of each skip branch's first convolution (default 32,16,16,8)
   --add-coarse         add the coarse mask's logits to the refined ones: the refinement learns a
                        correction of the coarse mask (--no-add-coarse: the official design, a mask
                        decoded from the embedding alone)
@@ -89,7 +89,7 @@ export const trainRefineCommand: Command = {
       const skips = str(v.skips)!.split(',').map((x) => x.trim());
       const widths = str(v.widths)!.split(',').map((x) => (x.trim() === '' ? NaN : Number(x)));
       if (widths.length !== skips.length || !widths.every((w) => Number.isInteger(w) && w >= 1 && w <= 4096)) throw new UsageError(`--widths must hold one integer in 1..4096 per skip layer (${skips.length}), got '${str(v.widths)}'`);
-      const mask = rangedOption(v.mask, 'mask', 16, { min: 1, max: 4096, integer: true });
+      const mask = rangedOption(v.mask, 'mask', 32, { min: 1, max: 4096, integer: true });
       if (mask % 2 ** skips.length !== 0) throw new UsageError(`--mask must be a multiple of 2^${skips.length} = ${2 ** skips.length} (halved at each of the ${skips.length} stages), got ${mask}`);
       refine = { skips, mask, skipWidths: widths };
     }

@@ -21,7 +21,7 @@ import { DEFAULT_REFINE_TRAIN, RefineTrainer, type RefineMetrics, type RefineTra
 
 /** The refinement a preset gets unless told otherwise (MobileNet: the last block at each stride). */
 export function defaultRefineSpec(preset: string): RefineSpec {
-  if (preset === 'mobile') return { skips: ['blocks.11', 'blocks.5', 'blocks.3', 'blocks.1'], mask: 16, skipWidths: [32, 16, 8, 4] };
+  if (preset === 'mobile') return { skips: ['blocks.11', 'blocks.5', 'blocks.3', 'blocks.1'], mask: 32, skipWidths: [32, 16, 16, 8] };
   const t = presetConfig(preset).trunk;
   if (t.kind !== 'vgg') throw new OptionError(`--skips: no default skip layers for the ${preset} preset; name them`);
   // The last convolution before each pooling, from stride 16 down to stride 2.
@@ -37,7 +37,7 @@ export function defaultRefineSpec(preset: string): RefineSpec {
     }
   }
   const skips = [16, 8, 4, 2].map((s) => convs.filter((c) => c.stride === s).pop()?.name).filter((n): n is string => !!n);
-  return { skips, mask: Math.max(16, 2 ** skips.length), skipWidths: skips.map(() => 16) };
+  return { skips, mask: Math.max(32, 2 ** skips.length), skipWidths: skips.map((_, i) => (i === 3 ? 8 : 16)) };
 }
 
 export interface RefineRunOptions extends Partial<RefineTrainOptions> {
