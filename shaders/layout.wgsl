@@ -92,13 +92,19 @@ struct UpsampleParams { N: u32, h: u32, w: u32, C: u32, f: u32 }
 @group(0) @binding(0) var<uniform> up: UpsampleParams;
 
 // Nearest-neighbour upsampling by an integer factor f: [N, h, w, C] -> [N, f h, f w, C],
-// out[n, y, x, c] = in[n, y / f, x / f, c].
+// out[n, y, x, c] = in[n, y / f, x / f, c]. A lane per input element writes its f x f copies (one
+// load and one set of index arithmetic for f^2 stores).
 @compute @workgroup_size(64)
 fn upsample_nearest(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = workgroup_linear(wid, nwg) * 64u + lid;
-  if (i >= up.N * up.h * up.w * up.f * up.f * up.C) { return; }
-  let o = nhwc_coords(i / up.C, up.f * up.h, up.f * up.w);
-  dst[i] = src[nhwc_pixel(o.n, o.row / up.f, o.col / up.f, up.h, up.w) * up.C + i % up.C];
+  if (i >= up.N * up.h * up.w * up.C) { return; }
+  let q = nhwc_coords(i / up.C, up.h, up.w);
+  let c = i % up.C;
+  let v = src[i];
+  for (var dy = 0u; dy < up.f; dy++) {
+    let row = nhwc_pixel(q.n, q.row * up.f + dy, q.col * up.f, up.f * up.h, up.f * up.w) * up.C + c;
+    for (var dx = 0u; dx < up.f; dx++) { dst[row + dx * up.C] = v; }
+  }
 }
 
 // Its gradient: each input element sums the f x f output elements it was copied to.

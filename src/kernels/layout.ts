@@ -98,7 +98,7 @@ export function toHalf(rt: Runtime, src: BufferView, dst: BufferView, n: number)
 
 type UpsampleParams = { N: number; h: number; w: number; C: number; f: number };
 const upSizes = (p: UpsampleParams) => ({ src: p.N * p.h * p.w * p.C * (p.f * p.f), dst: p.N * p.h * p.w * p.C * (p.f * p.f) });
-const upsampleKernel = kernel<UpsampleParams>({ shader: 'layout', entry: 'upsample_nearest', workgroups: (p) => ceilDiv(upSizes(p).dst, 64), sizes: (p) => ({ src: p.N * p.h * p.w * p.C, dst: upSizes(p).dst }) });
+const upsampleKernel = kernel<UpsampleParams>({ shader: 'layout', entry: 'upsample_nearest', workgroups: (p) => ceilDiv(p.N * p.h * p.w * p.C, 64), sizes: (p) => ({ src: p.N * p.h * p.w * p.C, dst: upSizes(p).dst }) });
 const upsampleGradKernel = kernel<UpsampleParams>({ shader: 'layout', entry: 'upsample_nearest_grad', workgroups: (p) => ceilDiv(p.N * p.h * p.w * p.C, 64), sizes: (p) => ({ src: upSizes(p).src, dst: p.N * p.h * p.w * p.C }) });
 
 /**
