@@ -17,6 +17,7 @@ const CHUNK = 4 << 20;
  */
 export async function load(source?: ModelSource, opts: LoadOptions = {}): Promise<Segmenter> {
   let dir: string | null = null;
+  if (source === null) return loadUniversal(source, opts); // refused there, with the reason
   if (source === undefined) dir = bundledModel();
   else if (source instanceof URL) dir = source.protocol === 'file:' ? fileURLToPath(source) : null;
   else if (typeof source === 'string' && source.startsWith('file:')) dir = fileURLToPath(source);

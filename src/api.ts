@@ -14,7 +14,7 @@ import type { DeepMask } from './model/deepmask.js';
 import { importModel, parseModelConfig } from './model/weights.js';
 import type { ImageInput } from './data/image-input.js';
 import { area, contains, iou, merge, toBbox, type RLE } from './data/rle.js';
-import { encode, propose, ImageEncoding, type EncodeOptions, type InferOptions, type InferResult, type PointOptions, type Proposal } from './infer/proposals.js';
+import { checkQuery, encode, propose, ImageEncoding, type EncodeOptions, type InferOptions, type InferResult, type PointOptions, type Proposal } from './infer/proposals.js';
 
 /** Download or read progress, in bytes over the model's files (config.json, then model.safetensors). */
 export interface LoadProgress {
@@ -114,6 +114,7 @@ export class Segmenter {
 
   /** Masks for a click at (x, y) in image pixels, best first, those covering the point first. */
   async at(image: ImageInput | ImageEncoding, x: number, y: number, opts: PointOptions & EncodeOptions = {}): Promise<Proposal[]> {
+    checkQuery(opts);
     return this.withEncoding(image, opts, (enc) => enc.at(x, y, opts));
   }
 
@@ -127,7 +128,8 @@ export class Segmenter {
    * table between two objects is not what was meant).
    */
   async select(image: ImageInput | ImageEncoding, points: [number, number][], opts: Omit<PointOptions, 'count'> & EncodeOptions = {}): Promise<Selection> {
-    if (!points.length) throw new Error('select() needs at least one point');
+    if (!Array.isArray(points) || !points.length) throw new Error('select() needs at least one point');
+    checkQuery(opts);
     return this.withEncoding(image, opts, async (enc) => {
       const pool = new Map<string, Proposal>();
       const perPoint: Proposal[][] = [];
@@ -156,14 +158,7 @@ export class Segmenter {
     if (this.disposed) return;
     this.disposed = true;
     for (const p of this.model.parameters()) p.dispose();
-    if (this.ownedRuntime) {
-      this.ownedRuntime.destroy();
-      try {
-        if (getRuntime() === this.ownedRuntime) setRuntime(null);
-      } catch {
-        /* no default runtime */
-      }
-    }
+    if (this.ownedRuntime) releaseRuntime(this.ownedRuntime);
   }
 
   private check(): void {
@@ -191,15 +186,40 @@ function selection(masks: Proposal[], mode: 'one' | 'union'): Selection {
 
 // ---- loading -------------------------------------------------------------------------------------
 
-/** The runtime to load onto: the given one, the current default, or a new one (owned by the segmenter). */
+/**
+ * Runtimes that load() created, with how many segmenters use each: later loads share the first's,
+ * and the last segmenter disposed destroys it (disposing one never breaks another).
+ */
+const loadedRuntimes = new Map<Runtime, number>();
+
+/** The runtime to load onto: the given one, the current default, or a new one (shared by the segmenters load() makes). */
 async function runtimeFor(opts: LoadOptions): Promise<{ rt: Runtime; owned: boolean }> {
   if (opts.runtime) return { rt: opts.runtime, owned: false };
+  let rt: Runtime | null = null;
   try {
-    return { rt: getRuntime(), owned: false };
+    rt = getRuntime();
   } catch {
-    const rt = await Runtime.create(opts.runtimeOptions ?? {});
+    // none yet
+  }
+  if (rt && !loadedRuntimes.has(rt)) return { rt, owned: false }; // the caller's own (init())
+  if (!rt) {
+    rt = await Runtime.create(opts.runtimeOptions ?? {});
     setRuntime(rt);
-    return { rt, owned: true };
+  }
+  loadedRuntimes.set(rt, (loadedRuntimes.get(rt) ?? 0) + 1);
+  return { rt, owned: true };
+}
+
+/** One segmenter less on a runtime load() created; the last one destroys it. */
+function releaseRuntime(rt: Runtime): void {
+  const users = (loadedRuntimes.get(rt) ?? 1) - 1;
+  if (users > 0) return void loadedRuntimes.set(rt, users);
+  loadedRuntimes.delete(rt);
+  rt.destroy();
+  try {
+    if (getRuntime() === rt) setRuntime(null);
+  } catch {
+    /* no default runtime */
   }
 }
 
@@ -233,10 +253,7 @@ export async function segmenterFromFiles(config: ModelBytes['config'], weights: 
     return new Segmenter(model, source, owned ? rt : null);
   } catch (e) {
     if (model) for (const p of model.parameters()) p.dispose();
-    if (owned) {
-      rt.destroy();
-      setRuntime(null);
-    }
+    if (owned) releaseRuntime(rt);
     throw e;
   }
 }
@@ -260,6 +277,9 @@ function folderUrl(u: URL): URL {
  */
 export async function load(source?: ModelSource, opts: LoadOptions = {}): Promise<Segmenter> {
   checkAbort(opts.signal);
+  if (source === null || (source !== undefined && typeof source !== 'string' && typeof source !== 'object')) {
+    throw new Error(`load(): the source must be a model folder's URL or path, or its files as { config, weights }; got ${source === null ? 'null' : typeof source}`);
+  }
   if (source !== undefined && typeof source === 'object' && !(source instanceof URL)) {
     if (!('config' in source) || !('weights' in source)) throw new Error('load(): bytes must be given as { config, weights }');
     const total = toBytes(source.weights).byteLength;

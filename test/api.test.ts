@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { decodeImage, propose, Segmenter, load as loadUniversal } from '../src/index.js';
+import { decodeImage, propose, Segmenter, load as loadUniversal, setRuntime, Tensor } from '../src/index.js';
 import { load } from '../src/node.js';
 import { iou, annToRle, contains, merge, toCocoRle } from '../src/data/rle.js';
 import { generateScenes } from '../src/data/synth.js';
@@ -204,5 +204,39 @@ function insidePoint(rle: { counts: number[]; h: number; w: number }): [number, 
   }
   return best;
 }
+
+test('options are refused at the door, naming the option and the value', async () => {
+  const seg = await load(TINY);
+  const img = decodeImage(scenes.images[0]!.png);
+  const refused = async (p: Promise<unknown>, re: RegExp) => {
+    const e = await p.then(() => null, (x: Error) => x);
+    assert.ok(e, `expected a refusal matching ${re}`);
+    assert.match(e!.message, re);
+  };
+  for (const threshold of [NaN, 0, 2]) await refused(seg.everything(img, { threshold }), /threshold must be a probability in \(0, 1\), got/);
+  await refused(seg.everything(img, { proposals: -1 }), /proposals must be a positive integer, got -1/);
+  await refused(seg.at(img, 10, 10, { count: -1 }), /count must be a positive integer, got -1/);
+  await refused(seg.everything(img, { scales: [1e6] }), /scales: each pyramid scale must be a number from 2\^-8 to 2\^8 .*1000000/);
+  await refused(seg.everything(img, { rerank: { pool: 0, power: 1 } }), /rerank must be false or/);
+  await refused(load(null as unknown as string), /load\(\): the source must be .* got null/);
+  await refused(loadUniversal(null as unknown as string), /load\(\): the source must be .* got null/);
+  seg.dispose();
+});
+
+test('segmenters that load() made share its runtime: disposing one leaves the others working', async () => {
+  setRuntime(null); // as in a program that never called init()
+  try {
+    const a = await load(TINY), b = await load(TINY);
+    assert.ok(a.runtime === b.runtime && a.runtime !== rt, 'the second load shares the runtime the first made');
+    a.dispose();
+    const { proposals } = await b.everything(decodeImage(scenes.images[0]!.png), { proposals: 3 });
+    assert.is(proposals.length, 3, 'b still works after a is disposed');
+    const shared = b.runtime;
+    b.dispose();
+    assert.throws(() => Tensor.from([1], [1], { rt: shared }), /after destroy/, 'the last one disposed destroys the runtime');
+  } finally {
+    setRuntime(rt);
+  }
+});
 
 test.run();

@@ -192,6 +192,7 @@ export class ImageEncoding {
   /** The global top-N windows over all scales by objectness, their masks pasted into the image (as propose()). */
   async everything(o: { proposals?: number; threshold?: number; rerank?: Rerank | false; timeStages?: boolean; polygons?: boolean | PolygonOptions; onProgress?: (e: InferProgress) => void; signal?: AbortSignal } = {}): Promise<InferResult> {
     this.check();
+    checkQuery(o);
     const defaults = inferenceDefaults(this.model);
     const n = o.proposals ?? defaults.proposals;
     const rerank = o.rerank === undefined ? defaults.rerank : o.rerank || null; // false: objectness alone
@@ -217,6 +218,7 @@ export class ImageEncoding {
    */
   async at(x: number, y: number, o: PointOptions = {}): Promise<Proposal[]> {
     this.check();
+    checkQuery(o);
     if (!(x >= 0 && x < this.width && y >= 0 && y < this.height)) throw new Error(`point (${x}, ${y}) is outside the ${this.width}x${this.height} image`);
     const { stride } = this.model.config;
     const radius = o.radius ?? 1;
@@ -431,6 +433,24 @@ function pasteLayout(top: Candidate[], scales: number[], S: number, stride: numb
   return { meta, boxes, wins, words };
 }
 
+/** The pyramid scales encode() takes (those of `deepmask infer --scales`). */
+const MIN_SCALE = 2 ** -8, MAX_SCALE = 2 ** 8;
+
+/**
+ * Checks query options at the door, naming the option and the value: a NaN threshold or a count of
+ * -1 would otherwise pass silently (as an empty mask, or as a slice index).
+ */
+export function checkQuery(o: { proposals?: number; count?: number; threshold?: number; radius?: number; rerank?: Rerank | false }): void {
+  const bad = (name: string, want: string, v: unknown): never => {
+    throw new Error(`${name} must be ${want}, got ${String(v)}`);
+  };
+  for (const k of ['proposals', 'count'] as const) if (o[k] !== undefined && !(Number.isInteger(o[k]) && o[k]! >= 1)) bad(k, 'a positive integer', o[k]);
+  if (o.threshold !== undefined && !(typeof o.threshold === 'number' && o.threshold > 0 && o.threshold < 1)) bad('threshold', 'a probability in (0, 1)', o.threshold);
+  if (o.radius !== undefined && !(typeof o.radius === 'number' && o.radius >= 0 && o.radius <= 64)) bad('radius', 'a number of grid cells from 0 to 64', o.radius);
+  const r = o.rerank;
+  if (r !== undefined && r !== false && !(r && typeof r === 'object' && Number.isInteger(r.pool) && r.pool >= 1 && typeof r.power === 'number' && Number.isFinite(r.power) && r.power >= 0)) bad('rerank', 'false or { pool: a positive integer, power: a finite number >= 0 }', JSON.stringify(r));
+}
+
 /** Ranking of windows: objectness, then scale, row and column (a total order: results are reproducible). */
 const byRank = (a: Candidate, b: Candidate) => b.score - a.score || a.scale - b.scale || a.r - b.r || a.c - b.c;
 
@@ -445,7 +465,10 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
   const t00 = performance.now();
   const { inputSize: S } = model.config;
   const scales = o.scales ?? inferenceDefaults(model).scales;
-  if (!scales.length || !scales.every((s) => s > 0 && Number.isFinite(s))) throw new Error(`invalid pyramid scales [${scales.join(', ')}]`);
+  if (!Array.isArray(scales) || !scales.length || !scales.every((s) => typeof s === 'number' && s >= MIN_SCALE && s <= MAX_SCALE)) {
+    throw new Error(`scales: each pyramid scale must be a number from 2^-8 to 2^8 (${MIN_SCALE} to ${MAX_SCALE}), got [${Array.isArray(scales) ? scales.join(', ') : String(scales)}]`);
+  }
+  if (o.maxScaledSide !== undefined && !(Number.isFinite(o.maxScaledSide) && o.maxScaledSide >= 16)) throw new Error(`maxScaledSide must be a number of pixels >= 16, got ${o.maxScaledSide}`);
   const stage = async (key: keyof Timings, t0: number) => {
     await settled(rt);
     t[key] += performance.now() - t0;
@@ -602,6 +625,7 @@ export function submissionGroups(pixels: number[]): number[][] {
 
 /** Proposals for one image: encode() then everything(), in one call. */
 export async function propose(model: DenseModel, input: ImageInput, o: InferOptions & Pick<EncodeOptions, 'onProgress' | 'signal' | 'refine'> = {}): Promise<InferResult> {
+  checkQuery(o); // before the expensive part
   const enc = await encode(model, input, o);
   try {
     return await enc.everything(o);
