@@ -10,7 +10,7 @@ struct Params {
 
 const ADD: u32 = 0u;          // alpha*a + beta*b
 const MUL: u32 = 1u;          // alpha*a*b
-const RELU: u32 = 2u;         // max(a, 0)
+const RELU: u32 = 2u;         // max(a, 0), NaN kept
 const RELU_GRAD: u32 = 3u;    // b where a > 0 (a: forward input or output, b: upstream grad)
 const SIGMOID: u32 = 4u;      // 1 / (1 + exp(-a))
 const SIGMOID_GRAD: u32 = 5u; // b * a * (1 - a) (a: sigmoid output)
@@ -39,7 +39,7 @@ fn map(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   switch OP {
     case ADD: { r = p.alpha * x + p.beta * y; }
     case MUL: { r = p.alpha * x * y; }
-    case RELU: { r = max(x, 0.0); }
+    case RELU: { r = select(x, 0.0, x <= 0.0); }  // NaN passes through (as in PyTorch), so a divergence shows
     case RELU_GRAD: { r = select(0.0, y, x > 0.0); }
     case SIGMOID: { r = sigmoid(x); }
     case SIGMOID_GRAD: { r = y * x * (1.0 - x); }

@@ -84,6 +84,12 @@ test('scale, relu, sigmoid', async () => {
   r.data = r.data.map((v) => (Math.abs(v) < 0.01 ? v + 0.05 : v));
   await checkOp('relu', [r], ([a]) => ops.relu(a!), ([a]) => a!.map((v) => Math.max(0, v)));
   await checkOp('sigmoid', [input([3, 17], true, -6, 6)], ([a]) => ops.sigmoid(a!), ([a]) => a!.map(sigmoidRef));
+  // NaN passes through ReLU, as in PyTorch: a diverged value shows instead of turning into 0.
+  const nan = ops.relu(Tensor.from([NaN, -1, 2, Infinity, -Infinity], [5]));
+  const got = Array.from(await nan.read());
+  assert.ok(Number.isNaN(got[0]), `relu(NaN) = ${got[0]}`);
+  assert.equal(got.slice(1), [0, 2, Infinity, 0]);
+  nan.dispose();
 });
 
 test('reshape, flatten, sum, mean', async () => {
