@@ -210,6 +210,11 @@ test('GT in every COCO segmentation format, and malformed input errors', () => {
   const badDet: Detection = { image_id: 1, score: 1, segmentation: { size: [W, H], counts: rle.counts } };
   assert.throws(() => evaluate([img(1)], [gt(1, 1, b)], [badDet], segm), /detection 0: .*does not match image 1/);
   assert.throws(() => evaluate([img(1)], [gt(1, 1, b)], [{ image_id: 1, score: 1 }], segm), /neither/);
+  // A negative box size is an error, not a silent AR of 0.
+  for (const iouType of ['bbox', 'segm'] as const) {
+    assert.throws(() => evaluate([img(1)], [gt(1, 1, b)], [{ image_id: 1, score: 1, bbox: [10, 10, -10, 10] }], { iouType }), /detection 0: bbox \[x, y, w, h\] needs finite numbers and w, h >= 0, got \[10, 10, -10, 10\]/);
+  }
+  assert.throws(() => evaluate([img(1)], [gt(1, 1, b)], [{ image_id: 1, score: 1, bbox: [10, NaN, 10, 10] }], { iouType: 'bbox' }), /finite numbers/);
 });
 
 test('arAuc: mean AR over a log-spaced grid of proposal counts', () => {

@@ -116,14 +116,20 @@ function detectionRle(d: Detection, di: number, img: ImageInfo): RLE {
     }
   }
   // loadRes gives a box-only result the polygon of its box, which rasterises as frBbox does.
-  if (d.bbox && d.bbox.length === 4) return frBbox(d.bbox, img.height, img.width);
+  if (d.bbox && d.bbox.length === 4) return frBbox(checkBox(d.bbox, di), img.height, img.width);
   throw where('detection', di, undefined, 'has neither a segmentation nor a 4-number bbox');
+}
+
+/** A detection's box: finite numbers, width and height not negative (COCOeval would score such a box 0 without a word). */
+function checkBox(b: number[], di: number): number[] {
+  if (!b.every((v) => typeof v === 'number' && Number.isFinite(v)) || b[2]! < 0 || b[3]! < 0) throw where('detection', di, undefined, `bbox [x, y, w, h] needs finite numbers and w, h >= 0, got [${b.join(', ')}]`);
+  return b;
 }
 
 function detectionBox(d: Detection, di: number, img: ImageInfo): number[] {
   if (d.bbox && d.bbox.length > 0) {
     if (d.bbox.length !== 4) throw where('detection', di, undefined, `bbox must have 4 numbers [x, y, w, h], got ${d.bbox.length}`);
-    return d.bbox;
+    return checkBox(d.bbox, di);
   }
   // loadRes derives the box of a mask-only result with toBbox.
   if (d.segmentation) return toBbox(detectionRle(d, di, img));
