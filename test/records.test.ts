@@ -22,9 +22,18 @@ test('the shipped models record no absolute path', () => {
   const models = readdirSync(repoPath('models'));
   assert.ok(models.length >= 2);
   for (const m of models) {
-    const cfg = JSON.parse(readFileSync(repoPath(`models/${m}/config.json`), 'utf8')) as { training?: { data?: string } };
+    type Record = { data?: string; base?: Record; refinement?: { data?: { data?: string }[] } };
+    const cfg = JSON.parse(readFileSync(repoPath(`models/${m}/config.json`), 'utf8')) as { training?: Record };
     assert.equal(absolutePaths(cfg), [], `models/${m}/config.json`);
-    if (cfg.training) assert.type(cfg.training.data, 'string');
+    const t = cfg.training;
+    if (!t) continue;
+    // A refined model records both stages: the DeepMask heads' run and the refinement's data sets.
+    const base = t.refinement ? t.base : t;
+    assert.type(base?.data, 'string', `models/${m}: training data`);
+    if (t.refinement) {
+      assert.ok((t.refinement.data ?? []).length > 0, `models/${m}: refinement data`);
+      for (const d of t.refinement.data ?? []) assert.type(d.data, 'string', `models/${m}: refinement data`);
+    }
   }
 });
 
