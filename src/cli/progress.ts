@@ -1,6 +1,8 @@
 // One-line progress for long work: step, loss, throughput and ETA, rewritten in place on a TTY.
 export class Progress {
   private lastLen = 0;
+  /** Steps done before this process began (a resumed run): shown in the count, not in the rate or ETA. */
+  from = 0;
 
   constructor(
     private readonly total: number,
@@ -16,7 +18,7 @@ export class Progress {
     const secs = (performance.now() - this.start) / 1000;
     const eta = done > 0 ? (secs / done) * (this.total - done) : NaN;
     const extra = Object.entries(fields).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`);
-    this.show([`${this.label} ${done}/${this.total}`, ...extra, rateText(items, secs, this.unit), `ETA ${clock(eta)}`].join('  '));
+    this.show([`${this.label} ${this.from + done}/${this.from + this.total}`, ...extra, rateText(items, secs, this.unit), `ETA ${clock(eta)}`].join('  '));
   }
 
   /** Where item `index` (0-based) is within its own work: "image 1/1  trunk 3/6 (scale 0.354)". */

@@ -117,12 +117,13 @@ export const trainRefineCommand: Command = {
           },
           onExtract: (done, total, computed) => {
             extract ??= new Progress(total, 'images', 'caching windows');
-            extract.update(done, Math.max(computed, 1e-9), { computed });
+            extract.update(done, computed, { computed }); // the rate is of images computed, not of those already cached
             if (done === total) extract.done();
           },
           onTrainStart: (step, run) => {
             from = step;
             steps = new Progress(run.steps - step, 'windows', 'step');
+            steps.from = step;
           },
           onStep: (e, run) => steps?.update(e.step - from, (e.step - from) * run.batch, { loss: e.loss, lr: e.lr }),
           onValidate: (m) => {
