@@ -1,20 +1,25 @@
 // Training the heads from cached feature maps: the windows' geometry (positives centred on objects
-// at the canonical scale, negatives far from every object), learning, exact resume, the cache, and
-// the CLI's refusals.
+// at the canonical scale, negatives far from every object), learning, exact resume (after a stop at
+// any step, a signal or a kill), the cache, the run folder's contract (lock, run.json checked on
+// --resume), the CLI's refusals and its handling of bad input files.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DeepMask, Rng, Tensor } from '../src/index.js';
 import { writeSynth } from '../src/data/synth-files.js';
 import { decodeImage } from '../src/data/image.js';
 import { FeatureWindows, extractFeatureMaps, type BankImage } from '../src/train/feature-bank.js';
 import { DEFAULT_HEADS_TRAIN, HeadsTrainer } from '../src/train/train-heads.js';
+import { runHeadsTraining, type HeadsRunHooks, type HeadsRunOptions } from '../src/train/heads-run.js';
 import { cutTrunk } from '../src/model/trunks.js';
 import { presetConfig, type DeepMaskConfig } from '../src/model/presets.js';
-import { readSafetensors } from '../src/model/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
+import type { HostTensor } from '../src/graph/module.js';
 import { repoPath, sharedPath } from './lib/shared.js';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { rejects } from './lib/check.js';
 import { workDir } from './lib/trained.js';
 import './lib/gpu.js';
 
@@ -220,6 +225,236 @@ test('deepmask train-heads: mobile on synthetic scenes writes a model, caches fe
     assert.is(r.status, 2, `${extra.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, re);
   }
+});
+
+test('a heads run stopped after step 3 or step 7, or killed after its periodic checkpoint at step 5, resumes bit for bit', async () => {
+  const model = new DeepMask('tiny', { seed: 2 });
+  const b = await bank(model);
+  const geo = { ...model.config, featureSize: model.featureSize };
+  const opts = { ...DEFAULT_HEADS_TRAIN, steps: 12, batch: 8, lrSchedule: [[0, 0.01]] as [number, number][], logEvery: 1000, validateEvery: 1000, checkpointEvery: 1000 };
+  const state0 = await model.exportState(), rng0 = model.rng.state();
+  // Trains from the initial state (or a checkpoint), stopping when asked after step `stopAt`; returns every checkpoint written.
+  const train = async (o: typeof opts, from?: Uint8Array, stopAt?: number) => {
+    model.loadState(state0);
+    model.rng.setState(rng0);
+    const saved = new Map<number, Uint8Array>();
+    const t: HeadsTrainer = new HeadsTrainer(model, new FeatureWindows(b, ds.annotations, geo, new Rng(4)), o, {
+      onCheckpoint: (bytes, step) => void saved.set(step, bytes),
+      shouldStop: () => stopAt !== undefined && t.step >= stopAt,
+    });
+    if (from) t.restore(from, 'checkpoint');
+    await t.run();
+    const step = t.step;
+    t.dispose();
+    return { saved, step, state: await model.exportState() };
+  };
+  const straight = await train(opts);
+  const differing = (r: { state: Map<string, HostTensor> }) =>
+    [...straight.state].filter(([name, t]) => t.data.some((v, i) => v !== r.state.get(name)!.data[i])).map(([name, t]) => `${name} (by up to ${t.data.reduce((w, v, i) => Math.max(w, Math.abs(v - r.state.get(name)!.data[i]!)), 0)})`);
+  for (const k of [3, 7]) {
+    const stopped = await train(opts, undefined, k);
+    assert.is(stopped.step, k);
+    assert.ok(stopped.saved.has(k), `a checkpoint at the stop (step ${k})`);
+    const resumed = await train(opts, stopped.saved.get(k));
+    assert.is(resumed.step, 12);
+    assert.equal(differing(resumed), [], `stopped after step ${k} and resumed: weights differ from the uninterrupted run's`);
+  }
+  // kill -9 leaves the last periodic checkpoint.
+  const periodic = await train({ ...opts, checkpointEvery: 5 });
+  const resumed = await train(opts, periodic.saved.get(5));
+  assert.equal(differing(resumed), [], 'resumed from the periodic checkpoint at step 5: weights differ from the uninterrupted run\'s');
+  model.dispose();
+});
+
+// The CLI on the tiny preset: a trunk file in torchvision's layout (what --init reads), made here.
+const tinyTrunk = join(dir, 'tiny-trunk.safetensors');
+{
+  const m = new DeepMask('tiny', { seed: 7 });
+  const t = new Map<string, HostTensor>();
+  for (const [name, p] of m.trunk.namedParameters()) {
+    const v = await p.read();
+    if (p.shape.length !== 4) {
+      t.set(name, { shape: [...p.shape], data: v });
+      continue;
+    }
+    const [KH, KW, I, O] = p.shape as [number, number, number, number]; // ours HWIO, torchvision OIHW
+    const data = new Float32Array(v.length);
+    for (let y = 0; y < KH; y++) for (let x = 0; x < KW; x++) for (let i = 0; i < I; i++) for (let o = 0; o < O; o++) data[((o * I + i) * KH + y) * KW + x] = v[((y * KW + x) * I + i) * O + o]!;
+    t.set(name, { shape: [O, I, KH, KW], data });
+  }
+  writeFileSync(tinyTrunk, writeSafetensors(t));
+  m.dispose();
+}
+const synthData = join(dir, 'synth', 'instances.json'), synthImages = join(dir, 'synth', 'images');
+const tinyArgs = (out: string, ...extra: string[]) => ['--data', synthData, '--images', synthImages, '--preset', 'tiny', '--init', tinyTrunk, '--out', out, '--scales=-1:0.5:0.5', '--batch', '8', '--lr-schedule', '0:0.01', ...extra];
+const headsCli = (args: string[]) => spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'train-heads', ...args], { encoding: 'utf8', timeout: 300_000, killSignal: 'SIGKILL' });
+const weightsIn = (out: string) => readSafetensors(readFileSync(join(out, 'model', 'model.safetensors'))).tensors;
+const sameWeights = (a: string, b: string) => {
+  const x = weightsIn(a), y = weightsIn(b);
+  return [...x].filter(([name, t]) => !y.has(name) || t.data.some((v, i) => v !== y.get(name)!.data[i])).map(([name]) => name);
+};
+
+test('deepmask train-heads: SIGTERM checkpoints and stops (exit 143, no model/); --resume then ends bit for bit where an uninterrupted run does', async () => {
+  const out = join(dir, 'cli-term');
+  const child = spawn(process.execPath, [repoPath('bin/deepmask.js'), 'train-heads', ...tinyArgs(out, '--steps', '100000')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  // Training has begun (the windows are counted just before the first step); let it take some steps.
+  for (let t = 0; !/windows: /.test(stdout); t++) {
+    if (t > 1800 || child.exitCode !== null) assert.unreachable(`no training within 180 s\n${stdout}\n${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+  child.kill('SIGTERM');
+  const status = await exited;
+  const ckpt = join(out, 'checkpoint.safetensors');
+  assert.ok(existsSync(ckpt), `a checkpoint after SIGTERM\n${stderr}`);
+  assert.not.ok(existsSync(join(out, 'model')), 'no final model after a stop');
+  const stopped = (JSON.parse(readSafetensors(readFileSync(ckpt)).metadata.state!) as { step: number }).step;
+  assert.ok(stopped >= 1 && stopped < 100000, `stopped at step ${stopped}`);
+  const total = String(stopped + 5);
+  const resumed = headsCli([...tinyArgs(out, '--steps', total), '--resume']);
+  assert.is(resumed.status, 0, resumed.stderr);
+  const straight = headsCli(tinyArgs(join(dir, 'cli-straight'), '--steps', total));
+  assert.is(straight.status, 0, straight.stderr);
+  assert.equal(sameWeights(join(dir, 'cli-straight'), out), [], `stopped at step ${stopped} by SIGTERM and resumed to ${total}: these tensors differ from an uninterrupted run's`);
+  assert.is(status, 143, `SIGTERM exits 143 as the other trainers do\n${stderr}`);
+});
+
+test('deepmask train-heads: the run folder is locked and --resume refuses run-defining options that differ, naming the option and both values', async () => {
+  const out = join(dir, 'cli-run');
+  const first = headsCli(tinyArgs(out, '--steps', '4'));
+  assert.is(first.status, 0, first.stderr);
+  const ckpt = readFileSync(join(out, 'checkpoint.safetensors'));
+  const other = join(dir, 'other-data');
+  writeSynth(other, { images: 10, seed: 6 });
+  const valFile = join(dir, 'val-ids.json');
+  writeFileSync(valFile, JSON.stringify([ds.images[0].id]));
+  const cases: [string[], RegExp][] = [
+    [['--seed', '2'], /--seed 2 \(the run has 1\)/],
+    [['--batch', '4'], /--batch 4 \(the run has 8\)/],
+    [['--scales=-1:0:0.5'], /--scales -1:0:0\.5 \(the run has -1:0\.5:0\.5\)/],
+    [['--val-ids', valFile], /--val-ids .*val-ids\.json \(the run has none\)/],
+    [['--data', join(other, 'instances.json'), '--images', join(other, 'images')], /--data .*other-data.instances\.json \(the run has .*synth.instances\.json\)/],
+    [['--lr-schedule', '0:0.02'], /--lr-schedule 0:0\.02 \(the run has 0:0\.01\)/],
+    [['--tune-last'], /--tune-last 1 \(the run has 0\)/],
+  ];
+  for (const [extra, re] of cases) {
+    const r = headsCli([...tinyArgs(out, '--steps', '6'), '--resume', ...extra]);
+    assert.is(r.status, 2, `--resume ${extra.join(' ')}: exit ${r.status}\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, re, `--resume ${extra.join(' ')}`);
+    assert.ok(readFileSync(join(out, 'checkpoint.safetensors')).equals(ckpt), `--resume ${extra.join(' ')}: the checkpoint is untouched`);
+  }
+  // A second run into a folder in use is refused (the lock of a live process: this one).
+  writeFileSync(join(out, 'train.lock'), JSON.stringify({ pid: process.pid, host: hostname() }));
+  const locked = headsCli([...tinyArgs(out, '--steps', '6'), '--resume']);
+  assert.is(locked.status, 1, locked.stderr);
+  assert.match(locked.stderr, /is in use by another training run/);
+  rmSync(join(out, 'train.lock'));
+  // The run's options are its own on --resume: only --out and the new step count are needed.
+  const resumed = headsCli(['--out', out, '--resume', '--steps', '6']);
+  assert.is(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stdout, /resumed at step 4/);
+  const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
+  assert.is(run.seed, 1);
+  assert.is(run.batch, 8);
+  assert.is(JSON.parse(readFileSync(join(out, 'model', 'config.json'), 'utf8')).training.steps, 6);
+  assert.ok(existsSync(join(out, 'curves.png')), 'curves.png');
+  assert.not.ok(existsSync(join(out, 'train.lock')), 'the lock is released');
+  const log = readFileSync(join(out, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const steps = log.filter((e) => e.kind === 'train').map((e) => e.step);
+  assert.equal(steps, [...new Set(steps)], 'no step logged twice');
+});
+
+test('deepmask train-heads: a bad --val-ids file, or --init / --init-heads naming a folder, is a clear error naming the file, before any work', () => {
+  const bad = join(dir, 'bad');
+  mkdirSync(bad, { recursive: true });
+  const file = (name: string, text: string) => {
+    writeFileSync(join(bad, name), text);
+    return join(bad, name);
+  };
+  const out = join(dir, 'cli-bad');
+  const cases: [string, string[], RegExp][] = [
+    ['missing --val-ids', ['--val-ids', join(bad, 'nowhere.json')], /--val-ids .*nowhere\.json: not found/],
+    ['--val-ids not JSON', ['--val-ids', file('text.json', 'id 1, id 2')], /--val-ids .*text\.json: not valid JSON/],
+    ['--val-ids an object', ['--val-ids', file('object.json', '{"ids": [1, 2]}')], /--val-ids .*object\.json: .*a JSON array of integer image ids/],
+    ['--val-ids strings', ['--val-ids', file('strings.json', '["1", "2"]')], /--val-ids .*strings\.json: .*a JSON array of integer image ids/],
+    ['--val-ids of no image', ['--val-ids', file('unknown.json', '[999999]')], /--val-ids .*unknown\.json: none of its 1 ids is an image of .*instances\.json/],
+    ['--val-ids a folder', ['--val-ids', bad], /--val-ids .*bad: a folder/],
+    ['--init a folder', ['--init', bad], /--init .*bad: a folder.*safetensors/],
+    ['--init-heads a folder without a model', ['--init-heads', bad], /--init-heads .*bad: a folder without model\.safetensors/],
+  ];
+  for (const [what, extra, re] of cases) {
+    const r = headsCli([...tinyArgs(out, '--steps', '2'), ...extra]);
+    assert.ok(r.status === 1 || r.status === 2, `${what}: exit ${r.status}\n${r.stderr}`);
+    assert.match(r.stderr, re, what);
+    assert.not.match(r.stderr, /\n\s+at |TypeError|EISDIR|ENOENT/, `${what}: no internal error or stack trace`);
+    assert.not.ok(existsSync(out), `${what}: nothing written`);
+  }
+});
+
+test('deepmask train-heads: an image whose size on disk differs from the annotation file is skipped, named and counted; none usable is an error', () => {
+  const images = join(dir, 'resized');
+  cpSync(synthImages, images, { recursive: true });
+  const smaller = join(dir, 'smaller');
+  writeSynth(smaller, { images: 1, seed: 5, width: 64, height: 48 });
+  const im = ds.images[3];
+  copyFileSync(join(smaller, 'images', 'synth_000001.png'), join(images, im.file_name));
+  const args = (out: string) => [...tinyArgs(out, '--steps', '3'), '--images', images];
+  const r = headsCli(args(join(dir, 'cli-resized')));
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`${im.file_name}: the image is 64x48 on disk but ${im.width}x${im.height} in the annotation file`));
+  const training = JSON.parse(readFileSync(join(dir, 'cli-resized', 'model', 'config.json'), 'utf8')).training;
+  assert.is(training.skippedImages.length, 1);
+  assert.match(training.skippedImages[0], new RegExp(im.file_name));
+  // Every image of another size: nothing to train on.
+  const all = join(dir, 'all-resized');
+  mkdirSync(all, { recursive: true });
+  for (const x of ds.images) copyFileSync(join(smaller, 'images', 'synth_000001.png'), join(all, x.file_name));
+  const none = headsCli([...tinyArgs(join(dir, 'cli-all-resized'), '--steps', '3'), '--images', all]);
+  assert.is(none.status, 1, none.stderr);
+  assert.match(none.stderr, /no usable image.*10 skipped/);
+  assert.not.match(none.stderr, /\n\s+at |TypeError/);
+});
+
+test('runHeadsTraining: a stop while caching keeps the maps and leaves no run; stopped after step 3 or 7 and resumed, the model equals an uninterrupted run bit for bit; --force replaces a run', async () => {
+  const headsRun = (out: string, o: Partial<HeadsRunOptions> = {}, hooks: HeadsRunHooks = {}) =>
+    runHeadsTraining({ data: synthData, images: synthImages, preset: 'tiny', init: tinyTrunk, out, scales: [-1, 0.5, 0.5], steps: 10, batch: 8, lrSchedule: [[0, 0.01]], logEvery: 1, validateEvery: 4, checkpointEvery: 1000, ...o }, hooks);
+  // Asked to stop while caching: the images done are cached, nothing else is written, and a new run starts there.
+  const early = join(dir, 'lib-early');
+  const r0 = await headsRun(early, {}, { stopReason: () => 'SIGTERM' });
+  assert.is(r0.interrupted, 'SIGTERM');
+  assert.ok(readdirSync(join(early, 'features')).length >= 1, 'the maps done are kept');
+  for (const f of ['run.json', 'log.jsonl', 'checkpoint.safetensors']) assert.not.ok(existsSync(join(early, f)), `no ${f}`);
+  await headsRun(early, { steps: 2 });
+  assert.ok(existsSync(join(early, 'model', 'model.safetensors')), 'a run after it completes');
+
+  const whole = join(dir, 'lib-whole');
+  assert.is((await headsRun(whole)).steps, 10);
+  for (const k of [3, 7]) {
+    const out = join(dir, `lib-stop-${k}`);
+    let training = false, polls = 0;
+    const stopped = await headsRun(out, {}, { onTrainStart: () => (training = true), stopReason: () => (training && ++polls >= k ? 'SIGINT' : null) });
+    assert.is(stopped.interrupted, 'SIGINT');
+    assert.is(stopped.steps, k);
+    assert.not.ok(existsSync(join(out, 'model')), 'no final model after a stop');
+    const resumed = await headsRun(out, { resume: true });
+    assert.is(resumed.steps, 10);
+    assert.equal(sameWeights(whole, out), [], `stopped after step ${k} and resumed: these tensors differ from the uninterrupted run's`);
+    const log = readFileSync(join(out, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const steps = log.filter((e) => e.kind === 'train').map((e) => e.step);
+    assert.equal(steps, Array.from({ length: 10 }, (_, i) => i + 1), 'every step logged once');
+  }
+  await rejects(headsRun(whole), /already holds a run \(checkpoint\.safetensors, run\.json, log\.jsonl, curves\.png, model, done\.json\).*--resume.*--force/);
+  await rejects(headsRun(whole, { resume: true, seed: 3 }), /--resume with options that differ from the run's .*--seed 3 \(the run has 1\)/);
+  const cached = readdirSync(join(whole, 'features')).length;
+  let computed = -1;
+  await headsRun(whole, { force: true, steps: 2 }, { onExtract: (_d, _t, c) => (computed = c) });
+  assert.is(computed, 0, 'the feature cache is kept and read');
+  assert.is(readdirSync(join(whole, 'features')).length, cached);
+  assert.is(JSON.parse(readFileSync(join(whole, 'run.json'), 'utf8')).steps, 2);
 });
 
 test.run();

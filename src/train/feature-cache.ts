@@ -22,6 +22,9 @@ interface Header {
 export interface BankSource {
   id: number;
   file: string;
+  /** The size the annotation file gives the image: an image of another size is skipped (its annotations would not fit it). */
+  width?: number;
+  height?: number;
 }
 
 /** What identifies a cache's contents: the model's trunk and input geometry, and the scales. */
@@ -70,7 +73,8 @@ function decode(buf: Uint8Array, path: string, key: string): BankImage | null {
 
 /**
  * The bank for `sources`: each image's maps from the cache directory when present and made the
- * same way, otherwise computed (and cached). Images that cannot be decoded are skipped and counted.
+ * same way, otherwise computed (and cached). Images that cannot be decoded, or whose size differs
+ * from the annotation file's, are skipped and listed (file: reason).
  */
 export async function loadBank(
   model: DeepMask,
@@ -87,12 +91,22 @@ export async function loadBank(
     for (const flip of o.flips ? [false, true] : [false]) {
       const path = join(o.dir, `${s.id}${flip ? '-flip' : ''}.f16`);
       let im = existsSync(path) ? decode(readFileSync(path), path, o.key) : null;
+      // Maps cached from an image of another size are no better than the image itself.
+      if (im && sizeMismatch(s, im)) {
+        skipped.push(`${s.file}: ${sizeMismatch(s, im)}`);
+        break;
+      }
       if (!im) {
         let img;
         try {
           img = decodeImage(readFileSync(s.file), s.file);
         } catch (e) {
           skipped.push(`${s.file}: ${(e as Error).message}`);
+          break;
+        }
+        const wrong = sizeMismatch(s, img);
+        if (wrong) {
+          skipped.push(`${s.file}: ${wrong}`);
           break;
         }
         im = { id: s.id, width: img.width, height: img.height, flip, maps: await extractFeatureMaps(model, img, o.scales, flip) };
@@ -104,4 +118,10 @@ export async function loadBank(
     o.onProgress?.(i + 1, sources.length, computed);
   }
   return { bank, skipped };
+}
+
+/** Why an image of this size does not fit its annotations (as `deepmask train`'s loader says it), or null. */
+function sizeMismatch(s: BankSource, img: { width: number; height: number }): string | null {
+  if (s.width === undefined || s.height === undefined || (img.width === s.width && img.height === s.height)) return null;
+  return `the image is ${img.width}x${img.height} on disk but ${s.width}x${s.height} in the annotation file`;
 }

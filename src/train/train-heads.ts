@@ -115,13 +115,16 @@ export class HeadsTrainer {
     try {
       if (this.validation && this.step === 0) this.hooks.onValidate?.(await this.evaluate(this.validation));
       let t0 = performance.now(), n0 = 0;
-      // The next batch is rendered on the host while the GPU runs this one.
+      // The next batch is rendered on the host while the GPU runs this one. A checkpoint keeps the
+      // sampler's state from before that batch was drawn, so that a resumed run draws it again.
+      let before = this.rng.state();
       let next: WindowBatch | null = this.step < opts.steps ? this.windows.render(this.windows.sample(opts.batch, opts.positiveFraction)) : null;
       while (next) {
         const batch: WindowBatch = next;
         this.step++;
         const loss = rt.batched(() => this.trainStep(batch)); // a step is one submission
         n0 += batch.n;
+        before = this.rng.state();
         next = this.step < opts.steps ? this.windows.render(this.windows.sample(opts.batch, opts.positiveFraction)) : null;
         const value = await loss.item(); // one step in flight keeps memory bounded; the read is the step's sync
         loss.dispose();
@@ -139,7 +142,7 @@ export class HeadsTrainer {
           model.train();
         }
         const stop = this.hooks.shouldStop?.() ?? false;
-        if (this.step % opts.checkpointEvery === 0 || this.step === opts.steps || stop) await this.hooks.onCheckpoint?.(await this.checkpoint(), this.step);
+        if (this.step % opts.checkpointEvery === 0 || this.step === opts.steps || stop) await this.hooks.onCheckpoint?.(await this.checkpoint(before), this.step);
         if (stop) break;
       }
     } finally {
@@ -152,13 +155,17 @@ export class HeadsTrainer {
     return windowMetrics(this.model, val, this.opts.batch, this.step, (i0, n) => this.predict(val, i0, n));
   }
 
-  /** The trained parameters (heads and any trunk stages), the optimizer's velocities and the generators, as one safetensors file. */
-  async checkpoint(): Promise<Uint8Array> {
+  /**
+   * The trained parameters (heads and any trunk stages), the optimizer's velocities and the generators,
+   * as one safetensors file; `rng` is the sampler's state to resume from (run() passes the state from
+   * before the batch it rendered ahead).
+   */
+  async checkpoint(rng: number[] = this.rng.state()): Promise<Uint8Array> {
     const tensors = new Map<string, HostTensor>();
     for (const [name, p] of this.model.namedParameters()) if (p.requiresGrad) tensors.set(name, { shape: [...p.shape], data: await p.read() });
     const opt = await this.opt.exportState();
     for (const [name, v] of Object.entries(opt.velocities)) if (v) tensors.set(`optimizer.velocity.${name}`, v);
-    const state = { step: this.step, steps: opt.steps, rng: this.rng.state(), modelRng: this.model.rng.state(), trunkStages: this.stages };
+    const state = { step: this.step, steps: opt.steps, rng, modelRng: this.model.rng.state(), trunkStages: this.stages };
     return writeSafetensors(tensors, { format: 'deepmask-heads-checkpoint', state: JSON.stringify(state) });
   }
 
