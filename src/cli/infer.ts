@@ -5,12 +5,12 @@ import { init } from '../index.js';
 import { decodeImageBytes } from '../data/image-input.js';
 import { encodePng } from '../data/png.js';
 import { listInputs, shardImages, type InputList } from '../data/inputs.js';
-import { CONFIG_FILE, loadModel, WEIGHTS_FILE, writeFileAtomic } from '../model/files.js';
+import { CONFIG_FILE, loadModel, stageFile, WEIGHTS_FILE, writeFileAtomic, type StagedFile } from '../model/files.js';
 import { parseModelConfig } from '../model/weights.js';
 import { encode, inferenceDefaults, propose, scalesFromRange, type InferProgress, type Rerank, type Timings } from '../infer/proposals.js';
-import { drawProposals, nms, toCocoResults, withPolygons } from '../infer/results.js';
+import { drawProposals, nms, toCocoResults, vizNames, withPolygons } from '../infer/results.js';
 import {
-  finishedRun, identityDiff, idLine, idsWriter, ListWriter, modelSha256, prepareRunDir, RESULTS_FILE, RUN_FILE, shardDirName, SUCCESS_FILE,
+  finishedRun, identityDiff, idLine, idsWriter, ListWriter, lockFolder, modelSha256, prepareRunDir, RESULTS_FILE, RUN_FILE, shardDirName, SUCCESS_FILE,
   type RunIdentity, type RunRecord,
 } from '../infer/shards.js';
 import { bundledModel } from '../model/bundled.js';
@@ -55,7 +55,10 @@ annotations are in the pixels as stored.
                     faster, blobbier outlines); the bundled model refines by default
   --f16             weights held as f16 on the GPU (half the weight memory; f32 arithmetic)
   --viz             draw the top proposals on each image, labelled with rank and score
-                    (near-duplicates skipped)   --viz-top K (default 10)
+                    (near-duplicates skipped)   --viz-top K (default 10); pictures are named
+                    viz/<input name without extension, folders joined by __>.png, and
+                    inputs that would share a name keep their extension (x.jpg and x.png:
+                    viz/x.jpg.png and viz/x.png.png)
 
 Inputs and image ids:
   --manifest FILE   one image path per line (blank lines and # comments ignored); relative paths
@@ -63,6 +66,8 @@ Inputs and image ids:
   --coco FILE       a COCO instances file: alone, its images are the input (read from --images
                     ROOT, default: images/ beside the file); with images or a manifest, only
                     their ids come from it (by file name). A lone *.json argument is the same.
+                    An image whose size is not the file's width x height is skipped (named,
+                    counted as an unreadable one), so that eval accepts the results.
   Without a COCO file, ids are the numbers in the file names when all are distinct numbers
   (000000008193.jpg -> 8193), else 1 + the position in the list sorted by name. ids.json says
   which rule was used.
@@ -74,10 +79,15 @@ Large runs (see docs/SCALE.md):
                     AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array jobs)
   --force           redo a finished run (otherwise a rerun with the same settings does nothing,
                     and one with other settings is refused)
-  --allow-skips     exit 0 when some (not all) images could not be read (still counted)
+  --allow-skips     exit 0 when some (not all) images could not be read (still counted); a shard
+                    none of whose images can be read still finishes, empty, its skips recorded
+  A second process writing into the same output folder (e.g. the same shard) is refused (lock
+  file). Nothing is put in place until results, ids and run record are all written in full and
+  synced: on a write error (a full disk) the previous files are left as they were, with no _SUCCESS.
 
-Exit status: 0 done (or already done); 1 an image could not be read (skipped, counted in run.json)
-or nothing could be processed; 2 a usage error (checked before any work); 130/143 interrupted.`;
+Exit status: 0 done (or already done); 1 an image could not be read (skipped, counted in run.json),
+nothing could be processed, a file could not be written or the folder is in use; 2 a usage error
+(checked before any work); 130/143 interrupted.`;
 
 const SHARD_ENV = ['JOB_COMPLETION_INDEX', 'AWS_BATCH_JOB_ARRAY_INDEX'] as const;
 
@@ -177,6 +187,8 @@ export const inferCommand: Command = {
     const input: InputList = listInputs({ paths, manifest, coco, images: imagesRoot });
     const { index, count } = shard ?? { index: 0, count: 1 };
     const mine = shardImages(input.images, index, count);
+    // Picture names from the whole list (by position), so x.jpg and x.png never share one, in any shard.
+    const vizName = v.viz ? vizNames(input.images.map((im) => im.key)) : [];
     const out = shard ? join(outRoot, shardDirName(index, count)) : outRoot;
     const defaults = inferenceDefaults({ config });
     const scales = scalesArg ?? defaults.scales;
@@ -192,23 +204,37 @@ export const inferCommand: Command = {
     };
     const what = shard ? `shard ${index}/${count}` : 'run';
 
-    // A finished run with the same identity is not redone; one with another is not overwritten.
-    const done = v.force ? undefined : finishedRun(out);
-    if (done) {
-      const diff = identityDiff(identity, done.identity);
-      if (diff.length) throw new UsageError(`${out} holds a finished ${what} with other settings (${diff.join('; ')}); use another --out, or --force to replace it`);
-      const skipped = done.skipped.length;
-      console.log(`${what} already complete in ${out} (${done.processed} of ${done.images} images, finished ${done.finished}); nothing to do (--force redoes it)`);
-      if (skipped) {
-        console.warn(`${skipped} image(s) were skipped (listed in ${join(out, RUN_FILE)})`);
-        if (!v['allow-skips']) process.exitCode = 1;
+    // One process at a time writes an output folder: two on one shard removed each other's
+    // temporary files (a raw ENOENT on rename) or both reported success. Taken before the check for
+    // a finished run, so a process that comes after one that finished finds it finished.
+    mkdirSync(out, { recursive: true });
+    const unlock = lockFolder(out, `infer (${what})`);
+    let writing = false; // from then on the writing's own finally releases the lock
+    try {
+      // A finished run with the same identity is not redone; one with another is not overwritten.
+      const done = v.force ? undefined : finishedRun(out);
+      if (done) {
+        const diff = identityDiff(identity, done.identity);
+        if (diff.length) throw new UsageError(`${out} holds a finished ${what} with other settings (${diff.join('; ')}); use another --out, or --force to replace it`);
+        const skipped = done.skipped.length;
+        console.log(`${what} already complete in ${out} (${done.processed} of ${done.images} images, finished ${done.finished}); nothing to do (--force redoes it)`);
+        if (skipped) {
+          console.warn(`${skipped} image(s) were skipped (listed in ${join(out, RUN_FILE)})`);
+          if (!v['allow-skips']) process.exitCode = 1;
+        }
+        return;
       }
-      return;
+      prepareRunDir(out);
+      writing = true;
+    } finally {
+      if (!writing) unlock();
     }
 
-    prepareRunDir(out);
     if (v.viz) mkdirSync(join(out, 'viz'), { recursive: true });
-    const rt = await init();
+    const rt = await init().catch((e: unknown) => {
+      unlock();
+      throw e;
+    });
     const results = new ListWriter(join(out, RESULTS_FILE));
     const ids = idsWriter(out, input.rule);
     // Ctrl-C and SIGTERM stop after the current image; the temporary results are removed.
@@ -218,6 +244,7 @@ export const inferCommand: Command = {
       stop = sig;
     };
     process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+    let runFile: StagedFile | undefined;
     try {
       const model = loadModel(weights);
       if (v.f16) model.half();
@@ -246,6 +273,14 @@ export const inferCommand: Command = {
             skipped.push({ file: im.key, error });
             continue;
           }
+          if (im.size && (img.width !== im.size[0] || img.height !== im.size[1])) {
+            // Masks of another size than the COCO file's would make eval refuse the whole results
+            // file; skipped and counted like an unreadable image, so what is written evaluates.
+            const error = `decoded size ${img.width}x${img.height} differs from the COCO file's ${im.size[0]}x${im.size[1]} (width x height) for image ${im.id}`;
+            console.warn(`\nwarning: skipping ${im.path}: ${error}`);
+            skipped.push({ file: im.key, error });
+            continue;
+          }
           if (points.length) {
             // Clicks: encode once, then the best masks at each point (best first), tagged with it.
             const enc = await encode(model, img, { scales, refine: !v['no-refine'], onProgress: onProgress(i) });
@@ -269,7 +304,7 @@ export const inferCommand: Command = {
           if (r.notice) console.warn(`\nnote: ${im.path}: ${r.notice}`);
           for (const k of Object.keys(total) as (keyof Timings)[]) total[k] += r.timings[k];
           for (const res of toCocoResults(im.id, r.proposals)) results.add(JSON.stringify(res));
-          if (v.viz) writeFileSync(join(out, 'viz', `${im.key.replace(/\.[^./]*$/, '').replaceAll('/', '__')}.png`), encodePng(drawProposals(img, r.proposals, vizTop), img.width, img.height));
+          if (v.viz) writeFileSync(join(out, 'viz', vizName[im.position]!), encodePng(drawProposals(img, r.proposals, vizTop), img.width, img.height));
           processed++;
           progress.update(i + 1, i + 1, { ms: Math.round(r.timings.total) });
         }
@@ -283,15 +318,17 @@ export const inferCommand: Command = {
         process.exitCode = stop === 'SIGTERM' ? 143 : 130;
         return;
       }
-      if (mine.length && !processed) {
+      // A shard still finishes, empty, with its skips recorded: merge needs every shard of the run.
+      if (mine.length && !processed && !shard) {
         results.abort();
         ids.abort();
         throw new Error(`none of the ${mine.length} image(s) of this ${what} could be read (first: ${skipped[0]!.file}: ${skipped[0]!.error}); nothing written`);
       }
       const imageSeconds = (performance.now() - tLoop) / 1000;
-      // Results, ids and the run record are complete before the success marker says so.
-      results.commit();
-      ids.commit();
+      // Results, ids and the run record are all on disk (written in full, synced) before any is
+      // put in place, so a full disk leaves the previous files as they were; the marker comes last.
+      results.finish();
+      ids.finish();
       const record: RunRecord = {
         format: 'deepmask-infer-run/1',
         identity,
@@ -308,7 +345,10 @@ export const inferCommand: Command = {
         seconds: +((performance.now() - t00) / 1000).toFixed(3),
         image_seconds: +imageSeconds.toFixed(3),
       };
-      writeFileAtomic(join(out, RUN_FILE), `${JSON.stringify(record, null, 1)}\n`);
+      runFile = stageFile(join(out, RUN_FILE), `${JSON.stringify(record, null, 1)}\n`);
+      results.commit();
+      ids.commit();
+      runFile.commit();
       writeFileAtomic(join(out, SUCCESS_FILE), `${record.finished}\n`);
       const n = Math.max(1, processed);
       console.log(`mean per image: ${(total.total / n).toFixed(0)} ms (pyramid+trunk+heads ${((total.pyramid + total.trunk + total.heads) / n).toFixed(0)}, top-N ${(total.topN / n).toFixed(0)}, masks ${(total.masks / n).toFixed(0)}, paste ${(total.paste / n).toFixed(0)}, RLE ${(total.rle / n).toFixed(0)}); ${((imageSeconds * 1000) / n).toFixed(0)} ms with decoding and writing`);
@@ -321,7 +361,9 @@ export const inferCommand: Command = {
       process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
       results.abort();
       ids.abort();
+      runFile?.abort();
       rt.destroy();
+      unlock();
     }
   },
 };

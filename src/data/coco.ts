@@ -60,6 +60,16 @@ function show(v: unknown): string {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
+/**
+ * True when a box [x, y, w, h] of positive size lies entirely outside its width x height image: no
+ * pixel of the object is in the picture, so a window centred on it shows nothing of it (a converter's
+ * offset or a box meant for another image). Empty boxes are not "outside": they are too small anyway.
+ */
+export function boxOutsideImage(bbox: readonly number[], width: number, height: number): boolean {
+  const [x, y, w, h] = bbox as [number, number, number, number];
+  return w > 0 && h > 0 && (x >= width || y >= height || x + w <= 0 || y + h <= 0);
+}
+
 const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 
@@ -233,6 +243,7 @@ export function parseCoco(json: string | unknown, source: string): CocoDataset {
   const raw = top.annotations as unknown[];
   const annotations: CocoAnnotation[] = new Array(raw.length);
   const annIds = new Set<number>();
+  const outside: number[] = [];
   for (let i = 0; i < raw.length; i++) {
     const r = raw[i];
     const where = isObj(r) && isId(r.id) ? `annotation ${r.id}` : `annotation at index ${i}`;
@@ -291,9 +302,19 @@ export function parseCoco(json: string | unknown, source: string): CocoDataset {
     }
     // The model is class-agnostic, so an unknown category is worth a note, not a refusal.
     if (categories.length > 0 && !catIds.has(ann.category_id)) notes.add(`category_id ${ann.category_id} is not in categories`, `annotation ${id}`);
+    // Kept (eval scores against the file as it is, like COCOeval); the training sampler drops it.
+    if (boxOutsideImage(ann.bbox, img.width, img.height)) outside.push(id);
     annotations[i] = ann;
   }
-  return index(source, images, annotations, categories, notes.lines(source));
+  const warnings = notes.lines(source);
+  if (outside.length) {
+    // Counted in words: silently training on windows of empty image would teach wrong masks. First,
+    // since training shows only the first few warnings.
+    const n = outside.length, ids = outside.slice(0, 5).map((a) => `annotation ${a}`).join(', ');
+    const what = n === 1 ? '1 annotation has a box entirely outside its image and is' : `${n} annotations have a box entirely outside their image and are`;
+    warnings.unshift(`${source}: ${what} not trained on (${ids}${n > 5 ? `, and ${n - 5} more` : ''})`);
+  }
+  return index(source, images, annotations, categories, warnings);
 }
 
 /** Builds the lookup maps over already validated data. */

@@ -16,6 +16,9 @@ export interface InputImage {
   id: number;
   /** Index in the list sorted by key. */
   position: number;
+  /** With a COCO file: its width and height for this image, which the decoded pixels must have
+   *  (results of another size are refused by eval). */
+  size?: [number, number];
 }
 
 /**
@@ -56,7 +59,7 @@ function insideRoot(key: string, source: string): string {
 }
 
 export function listInputs(spec: InputSpec): InputList {
-  let entries: { key: string; path: string; id?: number }[];
+  let entries: { key: string; path: string; id?: number; size?: [number, number] }[];
   let rule: IdRule | undefined;
   const paths = spec.paths ?? [];
   const coco = spec.coco ? parseCoco(readFileSync(spec.coco, 'utf8'), spec.coco) : undefined;
@@ -82,7 +85,7 @@ export function listInputs(spec: InputSpec): InputList {
     const root = spec.images ?? join(dirname(spec.coco!), 'images');
     entries = coco.images.map((im) => {
       const key = insideRoot(toKey(im.file_name), spec.coco!);
-      return { key, path: join(root, key), id: im.id };
+      return { key, path: join(root, key), id: im.id, size: [im.width, im.height] as [number, number] };
     });
     if (!entries.length) throw new Error(`${spec.coco}: no images`);
     rule = 'coco';
@@ -95,13 +98,14 @@ export function listInputs(spec: InputSpec): InputList {
 
   if (coco && rule !== 'coco') {
     // Ids from the COCO file, matched by file name (the full key first, then the base name).
-    const byName = new Map<string, number>();
-    for (const im of coco.images) byName.set(toKey(im.file_name), im.id);
-    for (const im of coco.images) if (!byName.has(basename(im.file_name))) byName.set(basename(im.file_name), im.id);
+    const byName = new Map<string, (typeof coco.images)[number]>();
+    for (const im of coco.images) byName.set(toKey(im.file_name), im);
+    for (const im of coco.images) if (!byName.has(basename(im.file_name))) byName.set(basename(im.file_name), im);
     const missing: string[] = [];
     for (const e of entries) {
-      e.id = byName.get(e.key) ?? byName.get(basename(e.key));
-      if (e.id === undefined) missing.push(e.key);
+      const im = byName.get(e.key) ?? byName.get(basename(e.key));
+      if (!im) missing.push(e.key);
+      else [e.id, e.size] = [im.id, [im.width, im.height]];
     }
     if (missing.length) throw new Error(`${spec.coco}: ${missing.length} input image(s) are not in this COCO file (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}); drop --coco or give only its images`);
     rule = 'coco';
@@ -125,7 +129,7 @@ export function listInputs(spec: InputSpec): InputList {
   }
   const hash = createHash('sha256');
   for (const e of entries) hash.update(`${e.key}\t${e.id}\n`);
-  return { images: entries.map((e, position) => ({ key: e.key, path: e.path, id: e.id!, position })), rule, fingerprint: hash.digest('hex') };
+  return { images: entries.map((e, position) => ({ key: e.key, path: e.path, id: e.id!, position, ...(e.size ? { size: e.size } : {}) })), rule, fingerprint: hash.digest('hex') };
 }
 
 /**

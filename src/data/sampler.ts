@@ -6,6 +6,7 @@ import type { Rng } from '../graph/random.js';
 import type { DeepMaskConfig } from '../model/presets.js';
 import { normalizeRgb, type RgbImage } from './image.js';
 import { annToRle, decodeMask, frPoly, merge, type Segmentation } from './rle.js';
+import { boxOutsideImage } from './coco.js';
 
 export interface SampleImage {
   id: number;
@@ -68,6 +69,8 @@ export class PatchSampler {
   private readonly annById = new Map<number, SampleAnnotation>();
   private readonly excluded = new Set<number>();
   private readonly images: SampleImage[];
+  /** Annotations left out because their box lies entirely outside their image (parseCoco warns of them). */
+  readonly dropped: number[] = [];
 
   constructor(
     data: SamplerDataset,
@@ -81,6 +84,13 @@ export class PatchSampler {
     }
     const cats = new Map<number, SampleAnnotation[]>();
     for (const a of data.annotations) {
+      // A window centred on such a box shows none of the object: as a positive it would teach an
+      // empty mask, and it should not veto negatives either. Dropped whole.
+      const im = this.imageById.get(a.image_id);
+      if (im && boxOutsideImage(a.bbox as number[], im.width, im.height)) {
+        this.dropped.push(a.id);
+        continue;
+      }
       this.annById.set(a.id, a);
       this.annsByImage.get(a.image_id)?.push(a);
       const [, , w, h] = a.bbox as number[];
@@ -90,7 +100,10 @@ export class PatchSampler {
     }
     this.byCategory = [...cats.keys()].sort((a, b) => a - b).map((k) => cats.get(k)!);
     this.images = data.images;
-    if (this.byCategory.length === 0) throw new Error('no annotation can serve as a positive (need non-crowd objects of area >= 100 and sides >= 5 px)');
+    if (this.byCategory.length === 0) {
+      const why = this.dropped.length ? `; ${this.dropped.length} annotation(s) have a box entirely outside their image` : '';
+      throw new Error(`no annotation can serve as a positive (need non-crowd objects of area >= 100 and sides >= 5 px, inside their image${why})`);
+    }
   }
 
   /** Stops sampling from an image (e.g. one that failed to decode). */

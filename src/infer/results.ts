@@ -90,3 +90,24 @@ export function drawProposals(img: RgbImage, proposals: Proposal[], top = 10, nm
   }
   return out;
 }
+
+/**
+ * The --viz picture name of each input (`keys`: the whole run's input names, so that every shard
+ * names alike): its name without the extension, folders joined by `__`, plus `.png` (photo.jpg ->
+ * photo.png). Inputs that would share a name, like x.jpg and x.png, keep their extension instead
+ * (x.jpg.png, x.png.png) so that neither picture overwrites the other; names are compared ignoring
+ * case, as on macOS and Windows file systems. Anything still shared gets ~N, its position + 1.
+ */
+export function vizNames(keys: readonly string[]): string[] {
+  const flat = keys.map((k) => k.replaceAll('/', '__'));
+  const clashes = (names: string[]) => {
+    const count = new Map<string, number>();
+    for (const n of names) count.set(n.toLowerCase(), (count.get(n.toLowerCase()) ?? 0) + 1);
+    return (n: string) => count.get(n.toLowerCase())! > 1;
+  };
+  let names = keys.map((k) => `${k.replace(/\.[^./]*$/, '').replaceAll('/', '__')}.png`);
+  const shared = clashes(names);
+  names = names.map((n, i) => (shared(n) ? `${flat[i]}.png` : n));
+  const still = clashes(names);
+  return names.map((n, i) => (still(n) ? `${n.slice(0, -4)}~${i + 1}.png` : n));
+}

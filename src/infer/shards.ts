@@ -3,11 +3,12 @@
 // come the ids, the run record and last a success marker; `mergeShards` joins finished shards of
 // one run into the results a single process would have written, byte for byte.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { CONFIG_FILE, WEIGHTS_FILE, writeFileAtomic } from '../model/files.js';
+import { CONFIG_FILE, stageFile, WEIGHTS_FILE, writeAll, writeFileAtomic, type StagedFile } from '../model/files.js';
 import { shardSize, type IdRule } from '../data/inputs.js';
+import { lockRunFolder } from '../train/run.js';
 
 export const RESULTS_FILE = 'results.json';
 export const IDS_FILE = 'ids.json';
@@ -79,6 +80,7 @@ const short = (s: string | undefined) => (s === undefined ? 'absent' : s.length 
 /** The record of a finished run or shard in `dir` (success marker present), else undefined. */
 export function finishedRun(dir: string): RunRecord | undefined {
   if (!existsSync(join(dir, SUCCESS_FILE))) return undefined;
+  if (!existsSync(join(dir, RUN_FILE)) && existsSync(join(dir, SUMMARY_FILE))) throw new Error(`${dir} holds merged shards (${SUMMARY_FILE}), not an infer run; use another --out, or --force to replace them`);
   return readRun(dir);
 }
 
@@ -104,14 +106,15 @@ export function prepareRunDir(dir: string): void {
 /**
  * A JSON list written one item a line (`[`, items joined by `,` + newline, `]`) into a temporary
  * file that `commit` renames into place, so that the file is either the old one or complete.
+ * Every write is checked (writeAll): a full disk is an error naming the file, never a cut-off list.
  */
 export class ListWriter {
   readonly tmp: string;
-  private fd: number;
+  private fd: number | undefined;
   private first = true;
   private buf: string[] = [];
   private bytes = 0;
-  private open = true;
+  private state: 'writing' | 'finished' | 'done' = 'writing';
   count = 0;
 
   constructor(readonly path: string, private readonly head = '[', private readonly tail = ']') {
@@ -127,7 +130,7 @@ export class ListWriter {
   }
 
   private flush(): void {
-    if (this.buf.length) writeSync(this.fd, this.buf.join(''));
+    if (this.buf.length) writeAll(this.fd!, this.buf.join(''), this.path);
     this.buf = [];
     this.bytes = 0;
   }
@@ -138,20 +141,41 @@ export class ListWriter {
     this.count++;
   }
 
+  /** Writes the rest and fsyncs, without renaming: a run finishes all its files before it puts any in place. */
+  finish(): void {
+    if (this.state !== 'writing') return;
+    try {
+      this.push(`\n${this.tail}\n`);
+      this.flush();
+      fsyncSync(this.fd!);
+    } catch (e) {
+      const msg = (e as Error).message;
+      throw new Error(`${msg.startsWith(`${this.path}: `) ? msg : `${this.path}: cannot write (${msg})`}; the previous file, if any, is unchanged`);
+    }
+    closeSync(this.fd!);
+    this.fd = undefined;
+    this.state = 'finished';
+  }
+
   commit(): void {
-    this.push(`\n${this.tail}\n`);
-    this.flush();
-    fsyncSync(this.fd);
-    closeSync(this.fd);
-    this.open = false;
+    this.finish();
+    if (this.state === 'done') return;
     renameSync(this.tmp, this.path);
+    this.state = 'done';
   }
 
   /** Drops the temporary file (a no-op after commit). */
   abort(): void {
-    if (!this.open) return;
-    closeSync(this.fd);
-    this.open = false;
+    if (this.state === 'done') return;
+    if (this.fd !== undefined) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // closing after a failed write: the write's error is the one reported
+      }
+      this.fd = undefined;
+    }
+    this.state = 'done';
     rmSync(this.tmp, { force: true });
   }
 }
@@ -267,7 +291,7 @@ export function expandShardDirs(dirs: string[]): string[] {
  * and ids a single process would have written (the shards' lines interleaved back into sorted
  * order), a summary and a success marker.
  */
-export function mergeShards(dirs: string[], out: string): MergeSummary {
+export function mergeShards(dirs: string[], out: string, opts: { force?: boolean } = {}): MergeSummary {
   const shardDirs = expandShardDirs(dirs);
   if (!shardDirs.length) throw new Error('no shard folders given');
   const same = shardDirs.find((d) => resolve(d) === resolve(out));
@@ -321,30 +345,82 @@ export function mergeShards(dirs: string[], out: string): MergeSummary {
   }
 
   mkdirSync(out, { recursive: true });
-  prepareRunDir(out);
-  const results = new ListWriter(join(out, RESULTS_FILE));
-  const idsOut = idsWriter(out, ref.run.identity.input.rule);
+  // Held while writing: a second merge into the same folder would remove this one's temporary files.
+  const unlock = lockFolder(out, 'merge');
   try {
-    const readers = ordered.map((r) => new ResultsReader(join(r.dir, RESULTS_FILE)));
-    for (let p = 0; p < T; p++) {
-      const e = ids[p]!, reader = readers[p % N]!;
-      idsOut.add(idLine(e));
-      while (reader.peekId() === e.id) results.add(reader.take());
+    const replaced = checkMergeOut(out, ref.run.identity, !!opts.force);
+    prepareRunDir(out);
+    const results = new ListWriter(join(out, RESULTS_FILE));
+    const idsOut = idsWriter(out, ref.run.identity.input.rule);
+    const summary = mergeSummary(ordered.map((r) => r.run), N, T, ref.run.identity);
+    let summaryFile: StagedFile | undefined;
+    try {
+      const readers = ordered.map((r) => new ResultsReader(join(r.dir, RESULTS_FILE)));
+      const taken = ordered.map(() => 0);
+      for (let p = 0; p < T; p++) {
+        const e = ids[p]!, reader = readers[p % N]!;
+        idsOut.add(idLine(e));
+        while (reader.peekId() === e.id) {
+          results.add(reader.take());
+          taken[p % N]!++;
+        }
+      }
+      readers.forEach((reader, i) => {
+        if (!reader.atEnd) throw new Error(`${reader.path}: result for image id ${reader.peekId()} is not in ${join(ordered[i]!.dir, IDS_FILE)} or out of order`);
+      });
+      // A shard whose results file lost (or gained) lines would merge into a silently wrong total.
+      ordered.forEach((r, i) => {
+        if (taken[i] !== r.run.proposals) throw new Error(`${r.dir}: shard ${r.run.shard.index}/${N} has ${taken[i]} result(s) in ${RESULTS_FILE} but its ${RUN_FILE} records ${r.run.proposals}; the shard is damaged: rerun it with --force, then merge`);
+      });
+      // Every file is on disk before any is put in place; the marker comes last.
+      results.finish();
+      idsOut.finish();
+      summaryFile = stageFile(join(out, SUMMARY_FILE), `${JSON.stringify(summary, null, 1)}\n`);
+      results.commit();
+      idsOut.commit();
+      summaryFile.commit();
+    } catch (e) {
+      results.abort();
+      idsOut.abort();
+      summaryFile?.abort();
+      throw e;
     }
-    readers.forEach((reader, i) => {
-      if (!reader.atEnd) throw new Error(`${reader.path}: result for image id ${reader.peekId()} is not in ${join(ordered[i]!.dir, IDS_FILE)} or out of order`);
-    });
-    results.commit();
-    idsOut.commit();
-  } catch (e) {
-    results.abort();
-    idsOut.abort();
-    throw e;
+    // --force over an infer run: what belonged to that run goes, so nothing says it is still there.
+    for (const f of replaced) rmSync(join(out, f), { recursive: true, force: true });
+    writeFileAtomic(join(out, SUCCESS_FILE), `merged ${N} shard(s) ${new Date().toISOString()}\n`);
+    return summary;
+  } finally {
+    unlock();
   }
+}
 
-  const rs = ordered.map((r) => r.run);
+/**
+ * What `out` may hold before a merge writes into it: nothing of a run, or an earlier merge of the
+ * same run (merged again). An infer run (run.json), another run's merge or results of unknown
+ * origin are refused, so merge never leaves a folder whose record describes other results;
+ * with --force they are replaced whole. Returns the files to remove once the merge is in place.
+ */
+function checkMergeOut(out: string, identity: RunIdentity, force: boolean): string[] {
+  const has = (f: string) => existsSync(join(out, f));
+  let held: string | undefined;
+  if (has(RUN_FILE)) held = `an infer run (${RUN_FILE}${has(SUCCESS_FILE) ? `, ${SUCCESS_FILE}` : ''})`;
+  else if (has(SUMMARY_FILE)) {
+    let diff: string[];
+    try {
+      diff = identityDiff(identity, (JSON.parse(readFileSync(join(out, SUMMARY_FILE), 'utf8')) as MergeSummary).identity);
+    } catch (e) {
+      diff = [`${SUMMARY_FILE} unreadable: ${(e as Error).message}`];
+    }
+    if (diff.length) held = `the merge of another run (${diff.join('; ')})`;
+  } else if (has(RESULTS_FILE) || has(IDS_FILE)) held = `${has(RESULTS_FILE) ? RESULTS_FILE : IDS_FILE} not written by a merge`;
+  if (!held) return [];
+  if (!force) throw new Error(`--out ${out} holds ${held}; merge into another folder, or --force to replace it`);
+  return [RUN_FILE, 'viz'].filter(has);
+}
+
+function mergeSummary(rs: RunRecord[], N: number, T: number, identity: RunIdentity): MergeSummary {
   const processed = rs.reduce((a, r) => a + r.processed, 0);
-  const summary: MergeSummary = {
+  return {
     shards: N,
     images: T,
     processed,
@@ -356,9 +432,20 @@ export function mergeShards(dirs: string[], out: string): MergeSummary {
     wall_seconds: +((Math.max(...rs.map((r) => Date.parse(r.finished))) - Math.min(...rs.map((r) => Date.parse(r.started)))) / 1000).toFixed(3),
     adapters: [...new Set(rs.map((r) => r.adapter))],
     hosts: [...new Set(rs.map((r) => r.host))],
-    identity: ref.run.identity,
+    identity,
   };
-  writeFileAtomic(join(out, SUMMARY_FILE), `${JSON.stringify(summary, null, 1)}\n`);
-  writeFileAtomic(join(out, SUCCESS_FILE), `merged ${N} shard(s) ${new Date().toISOString()}\n`);
-  return summary;
 }
+
+/**
+ * Locks an output folder with the training runs' lock (train.lock, taken over from a dead process)
+ * for the time a process writes into it: two processes on one shard or merge folder would remove
+ * each other's temporary files, or both report success. `what` names the writer in the refusal.
+ */
+export function lockFolder(dir: string, what: string): () => void {
+  try {
+    return lockRunFolder(dir, (s) => console.warn(`warning: ${s}`));
+  } catch (e) {
+    throw new Error((e as Error).message.replace('in use by another training run', `in use by another process (refusing a second ${what} into it)`));
+  }
+}
+

@@ -8,7 +8,7 @@ import { WorkerLoader } from '../data/loader.js';
 import { NothingLeftError, PatchSampler, type SamplingRule } from '../data/sampler.js';
 import { Rng } from '../graph/random.js';
 import { DeepMask } from '../model/deepmask.js';
-import { loadTrunk, saveModel, writeFileAtomic, WEIGHTS_FILE, CONFIG_FILE } from '../model/files.js';
+import { loadTrunk, saveModel, writeFileAtomic, writeFileSynced, WEIGHTS_FILE, CONFIG_FILE } from '../model/files.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import { exportModel, importModel, NonFiniteError, parseModelConfig, type ModelFileConfig } from '../model/weights.js';
 import { presetConfig } from '../model/presets.js';
@@ -488,14 +488,22 @@ async function writeCheckpoint(root: string, model: DeepMask, st: TrainState, tr
   const { weights, config } = await exportModel(model, { training }); // refuses non-finite weights
   const tmp = join(root, `.tmp-${name}-${process.pid}`);
   mkdirSync(tmp, { recursive: true });
-  writeFileSync(join(tmp, WEIGHTS_FILE), weights);
-  writeFileSync(join(tmp, CONFIG_FILE), JSON.stringify(config, null, 2));
-  // Optimizer state by parameter name: velocity.<name> tensors, step counts by name.
-  const velocities = new Map<string, HostTensor>();
-  for (const [name, v] of Object.entries(st.optimizer.velocities)) if (v) velocities.set(`velocity.${name}`, v);
-  writeFileSync(join(tmp, 'optimizer.safetensors'), writeSafetensors(velocities));
-  const { optimizer, ...rest } = st;
-  writeFileSync(join(tmp, 'state.json'), JSON.stringify({ ...rest, optimizerSteps: optimizer.steps, ...extra }));
+  // Each file checked in full and synced (a full disk wrote short files that were renamed into a
+  // checkpoint); on an error the temporary folder goes and latest.json still names the last good one.
+  try {
+    const write = (file: string, data: Uint8Array | string) => writeFileSynced(join(tmp, file), data, join(root, name, file));
+    write(WEIGHTS_FILE, weights);
+    write(CONFIG_FILE, JSON.stringify(config, null, 2));
+    // Optimizer state by parameter name: velocity.<name> tensors, step counts by name.
+    const velocities = new Map<string, HostTensor>();
+    for (const [name, v] of Object.entries(st.optimizer.velocities)) if (v) velocities.set(`velocity.${name}`, v);
+    write('optimizer.safetensors', writeSafetensors(velocities));
+    const { optimizer, ...rest } = st;
+    write('state.json', JSON.stringify({ ...rest, optimizerSteps: optimizer.steps, ...extra }));
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new Error(`checkpoint ${name} not written: ${(e as Error).message}; ${join(root, 'latest.json')} still names the previous checkpoint, if any`);
+  }
   const latestFile = join(root, 'latest.json');
   let kept: string[] = [];
   try {
