@@ -11,7 +11,7 @@ import { writeSynth } from '../src/data/synth-files.js';
 import { generateScenes } from '../src/data/synth.js';
 import { decodeImage } from '../src/data/image.js';
 import { decodePng } from '../src/data/png.js';
-import { parseCoco } from '../src/data/coco.js';
+import { parseCoco, trainableAnnotations } from '../src/data/coco.js';
 import { PatchSampler } from '../src/data/sampler.js';
 import { Rng } from '../src/graph/random.js';
 import { presetConfig } from '../src/model/presets.js';
@@ -115,6 +115,8 @@ test('an annotation whose box lies entirely outside its image: a warning names t
   const drawn = new Set(sampler.batch(200, 'mask').map((s) => s.annId));
   assert.equal([...drawn], [1], 'only the object inside the image is a positive');
   assert.equal(sampler.annotationsOf(1).map((a) => a.id), [1]);
+  // What train-heads and train-refine learn from (their windows come from these).
+  assert.equal(trainableAnnotations(ds).map((a) => a.id), [1]);
   // Nothing else usable: the refusal says why.
   const only = outsideData() as { annotations: unknown[] };
   only.annotations.shift();

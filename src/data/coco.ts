@@ -70,6 +70,14 @@ export function boxOutsideImage(bbox: readonly number[], width: number, height: 
   return w > 0 && h > 0 && (x >= width || y >= height || x + w <= 0 || y + h <= 0);
 }
 
+/** The annotations a trainer may learn from: all but those whose box lies entirely outside their image (parseCoco warns of them). */
+export function trainableAnnotations(ds: CocoDataset): CocoAnnotation[] {
+  return ds.annotations.filter((a) => {
+    const im = ds.imageById.get(a.image_id);
+    return !im || !boxOutsideImage(a.bbox, im.width, im.height);
+  });
+}
+
 const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 

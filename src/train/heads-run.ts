@@ -5,7 +5,7 @@
 // (feature-cache.ts, OUT/features), so a run interrupted while caching loses nothing.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseCoco } from '../data/coco.js';
+import { parseCoco, trainableAnnotations } from '../data/coco.js';
 import { Rng } from '../graph/random.js';
 import { defaultScales, scalesFromRange } from '../infer/proposals.js';
 import { DeepMask } from '../model/deepmask.js';
@@ -163,6 +163,8 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
     if (!existsSync(initFile) || isDir(initFile)) throw new OptionError(`--init-heads ${run.initHeads}: a folder without ${WEIGHTS_FILE}; give a model folder or a train-heads checkpoint file`);
   }
   const ds = parseCoco(readFileSync(run.data, 'utf8'), run.data);
+  for (const w of ds.warnings.slice(0, 5)) warn(w);
+  const trainable = trainableAnnotations(ds);
   const rng = new Rng(run.seed);
   const valIds = run.valIds ? readValIds(run.valIds, new Set(ds.images.map((im) => im.id)), run.data) : seededSplit(ds.images.map((im) => im.id), rng);
   const missing = ds.images.filter((im) => !existsSync(join(run.images, im.file_name)));
@@ -237,9 +239,9 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
       const trainBank = bank.filter((b) => !valIds.has(b.id)), valBank = bank.filter((b) => valIds.has(b.id) && !b.flip);
       if (!trainBank.length) throw new Error(`${run.data}: no usable image left to train on (${skipped.length} skipped${skipped.length ? `, e.g. ${skipped[0]}` : ''}; ${valIds.size} held out)`);
       const geo = { ...model.config, featureSize: model.featureSize, context: run.tuneLast };
-      const windows = new FeatureWindows(trainBank, ds.annotations, geo, rng);
+      const windows = new FeatureWindows(trainBank, trainable, geo, rng);
       if (!windows.positives.length) throw new Error(`${run.data}: no training object has a window at the canonical size at these scales (${scales.map((s) => s.toFixed(3)).join(' ')}): check --scales`);
-      const val = valBank.length ? new FeatureWindows(valBank, ds.annotations, geo, new Rng(run.seed + 1)) : null;
+      const val = valBank.length ? new FeatureWindows(valBank, trainable, geo, new Rng(run.seed + 1)) : null;
       log(`windows: ${windows.positives.length} training objects with positive windows, ${val?.positives.length ?? 0} held out`);
       // Windows are only rendered once some are chosen (render reads the bank's first map).
       const valRefs = val && val.positives.length ? validationWindows(val, valBank, geo.stride) : [];

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { trainableAnnotations } from '../data/coco.js';
 import { decodeImage, paddedInput, resizeRgb, type RgbImage } from '../data/image.js';
 import { renderTarget, type SampleAnnotation } from '../data/sampler.js';
 import { noGrad } from '../graph/autograd.js';
@@ -209,7 +210,7 @@ export async function buildRefineCache(
   mkdirSync(o.dir, { recursive: true });
   const byImage = sets.map((s) => {
     const m = new Map<number, SampleAnnotation[]>();
-    for (const a of s.coco.annotations) {
+    for (const a of trainableAnnotations(s.coco)) {
       const list = m.get(a.image_id) ?? [];
       list.push(a as SampleAnnotation);
       m.set(a.image_id, list);

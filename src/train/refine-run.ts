@@ -108,6 +108,7 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
   const base = parseModelConfig(readFileSync(cfgPath, 'utf8'), cfgPath);
   const seed = o.seed ?? 1;
   const sets = loadDataSets(o.sets, seed);
+  for (const s of sets) for (const w of s.coco.warnings.slice(0, 5)) warn(w);
   for (const s of sets) if (s.missing) warn(`${s.missing} images named in ${s.spec.data} are missing from ${s.spec.images} and are skipped`);
   const spec = o.refine ?? defaultRefineSpec(base.model.preset);
   const refineSpec: RefineSpec = o.addCoarse === undefined ? spec : { ...spec, coarse: o.addCoarse };
