@@ -12,6 +12,7 @@ export const Usage = {
   COPY_DST: 0x8,
   UNIFORM: 0x40,
   STORAGE: 0x80,
+  QUERY_RESOLVE: 0x200,
 } as const;
 
 export type BufferKind = 'storage' | 'uniform' | 'readback';

@@ -1,6 +1,6 @@
 // GPU timestamps around every dispatch (one compute pass each), resolved at each submit and summed
 // per kernel: Runtime.profile() for runtimes created with `profile: true`.
-import type { BufferPool } from './pool.js';
+import { Usage, type BufferPool } from './pool.js';
 
 /** Timestamp pairs around every dispatch, resolved at each submit and summed per kernel. */
 export class Profiler {
@@ -27,7 +27,7 @@ export class Profiler {
   resolve(encoder: GPUCommandEncoder): void {
     if (!this.names.length) return;
     const bytes = this.names.length * 16;
-    const resolved = this.device.createBuffer({ size: bytes, usage: 0x200 | 0x4 }); // QUERY_RESOLVE | COPY_SRC
+    const resolved = this.device.createBuffer({ size: bytes, usage: Usage.QUERY_RESOLVE | Usage.COPY_SRC });
     const staging = this.pool.acquire('readback', bytes);
     encoder.resolveQuerySet(this.set, 0, this.names.length * 2, resolved, 0);
     encoder.copyBufferToBuffer(resolved, 0, staging, 0, bytes);

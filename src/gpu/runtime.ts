@@ -2,7 +2,7 @@
 // submitted in bounded batches and before any readback; pooled buffers; a pipeline cache keyed by
 // kernel and override constants only (shapes travel in uniforms); and errors that name the kernel.
 import { acquireDevice, type AdapterDescription, type DeviceOptions } from './device.js';
-import { BufferPool, type PoolStats } from './pool.js';
+import { BufferPool, Usage, type PoolStats } from './pool.js';
 import type { Constants, Kernel, KernelInfo, Params } from './kernel.js';
 import { halveToFit, planChunks, subView } from './chunks.js';
 import { Profiler } from './profiler.js';
@@ -131,7 +131,7 @@ export class Runtime {
     const share = (opts.shareLoads ?? adapter.slug === 'llvmpipe') && subgroupMinSize >= 4;
     this.shareLanes = share ? subgroupMinSize : 0;
     this.pool = new BufferPool(device, L.maxBufferSize, opts.maxFreeBytes);
-    this.empty = { buffer: device.createBuffer({ label: 'empty', size: 256, usage: 0x80 | 0x8 }), offset: 0, size: 256 };
+    this.empty = { buffer: device.createBuffer({ label: 'empty', size: 256, usage: Usage.STORAGE | Usage.COPY_DST }), offset: 0, size: 256 };
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
       this.fail(new GPUFailure(`WebGPU ${ev.error.constructor.name}: ${ev.error.message}`));
     };

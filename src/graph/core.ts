@@ -6,9 +6,8 @@ import { sumRows } from '../kernels/reduce.js';
 import { softMargin, softMarginGrad } from '../kernels/loss.js';
 import { toHalf, transpose } from '../kernels/layout.js';
 import { record } from './autograd.js';
-import { numel, Tensor } from './tensor.js';
+import { numel, shapeStr, Tensor } from './tensor.js';
 
-const shapeStr = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
 function like(t: Tensor, shape: readonly number[] = t.shape): Tensor {
   return Tensor.empty(shape, { rt: t.rt });

@@ -11,9 +11,8 @@ import { dropout as dropoutKernel } from '../kernels/dropout.js';
 import { meanSigmoidAbove as confidenceKernel, sumRows } from '../kernels/reduce.js';
 import { record } from './autograd.js';
 import { linear, reshape } from './core.js';
-import { Tensor } from './tensor.js';
+import { shapeStr, Tensor } from './tensor.js';
 
-const shapeStr = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
 function nhwc(op: string, x: Tensor): [number, number, number, number] {
   if (x.shape.length !== 4) throw new Error(`${op}: expected an NHWC tensor, got ${shapeStr(x.shape)}`);

@@ -4,9 +4,8 @@ import { fill } from '../kernels/elementwise.js';
 import { copyRows, gatherRows as gatherKernel } from '../kernels/layout.js';
 import { record } from './autograd.js';
 import { matmul } from './core.js';
-import { Tensor } from './tensor.js';
+import { shapeStr, Tensor } from './tensor.js';
 
-const shapeStr = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
 function rowsOf(op: string, x: Tensor): [number, number] {
   if (x.shape.length === 0) throw new Error(`${op}: needs a tensor with a leading dimension, got a scalar`);

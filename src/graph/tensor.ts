@@ -83,6 +83,8 @@ export function keep<T extends Tensor>(t: T): T {
 
 // ---- tensor ------------------------------------------------------------------------------------
 
+/** A shape as errors print it: [2, 3, 4]. */
+export const shapeStr = (s: readonly number[]): string => `[${s.join(', ')}]`;
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 export class Tensor {
