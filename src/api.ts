@@ -51,7 +51,6 @@ export interface ModelBytes {
 /** A model folder's URL (ending in '/', or the folder of a config.json URL), or the files' contents. */
 export type ModelSource = string | URL | ModelBytes;
 
-/** Pixels as a canvas gives them: RGBA bytes, row-major (ImageData and the like). */
 /** What a set of clicks selects: one mask that covers every point, else the union of each point's mask. */
 export interface Selection {
   rle: RLE;

@@ -4,7 +4,7 @@
 //
 // Structure is checked eagerly, so a broken custom file fails at load time with the source, the
 // image or annotation id and the problem. Masks are rasterised lazily (annotationMask): COCO
-// train has ~860k annotations and DeepMask samples only a few per batch (DEEPMASK_SPEC.md §2.2-2.3).
+// train has ~860k annotations and DeepMask samples only a few per batch (the paper §3.2; the official code's DataSampler.lua).
 
 import { annToRle, area, countsFromString, toBbox, type RLE, type Segmentation } from './rle.js';
 

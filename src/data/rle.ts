@@ -1,5 +1,5 @@
 // COCO run-length encoded masks with the exact semantics of cocoapi's common/maskApi.c and the
-// Python wrapper's conversions (see DEEPMASK_SPEC.md §6.2-6.3). GT masks and COCO AR depend on
+// Python wrapper's conversions (cocoapi's common/maskApi.c and PythonAPI/pycocotools/_mask.pyx). GT masks and COCO AR depend on
 // these bit-for-bit, so the algorithms (quirks included) follow the C code step by step.
 //
 // An RLE is column-major: pixel (x, y) of an h×w mask sits at x·h + y, and `counts` alternate
@@ -255,7 +255,6 @@ export function merge(rles: RLE[], intersect = false): RLE {
   return { h, w, counts: cnts };
 }
 
-/** rleArea: the number of on pixels. */
 /** Whether pixel (x, y) is set (runs go down columns); false outside the mask. */
 export function contains(rle: Pick<RLE, 'counts' | 'h' | 'w'>, x: number, y: number): boolean {
   if (x < 0 || y < 0 || x >= rle.w || y >= rle.h) return false;
@@ -268,6 +267,7 @@ export function contains(rle: Pick<RLE, 'counts' | 'h' | 'w'>, x: number, y: num
   return false;
 }
 
+/** The number of on pixels (maskApi's rleArea). */
 export function area(rle: RLE): number {
   let a = 0;
   for (let j = 1; j < rle.counts.length; j += 2) a += rle.counts[j]!;

@@ -1,4 +1,4 @@
-// DeepMask's training windows (spec §2). The sampler decides every random choice (which object,
+// DeepMask's training windows (the paper §3.2; the official code's DataSampler.lua). The sampler decides every random choice (which object,
 // jitter, flip, negative placement) from one seeded generator, so a batch is reproducible and a
 // resumed run continues exactly; renderSample() turns a decision into pixels and targets as a pure
 // function, in a worker or in a browser page.

@@ -1,5 +1,5 @@
 // Class-agnostic proposal evaluation (average recall) with the semantics of pycocotools' COCOeval
-// run as DeepMask's protocol does (DEEPMASK_SPEC.md §5.1): useCats = 0, IoU 0.50:0.05:0.95,
+// run as DeepMask's protocol does (the paper §4; cocoapi's PythonAPI/pycocotools/cocoeval.py): useCats = 0, IoU 0.50:0.05:0.95,
 // maxDets [10, 100, 1000], COCO's area ranges, then evaluate → accumulate → summarize, of which
 // only recall is computed here.
 import { annToRle, bboxIou, frBbox, iou as rleIou, toBbox, type RLE, type Segmentation } from '../data/rle.js';
@@ -283,7 +283,7 @@ export function evaluate(images: ImageInfo[], gts: GtAnnotation[], dts: Detectio
 }
 
 /**
- * Area under the AR-vs-proposals curve. The official code has no rule for it (spec §5.1), so we
+ * Area under the AR-vs-proposals curve. The official code has no rule for it, so we
  * take the reading the papers' numbers agree with: x = log10(N) over 1..1000 proposals, area
  * normalised to [0, 1]. AR(N) is a step function of the integer N, so we sample it at
  * N_i = round(10^(3i/K)), i = 0..K (K = 60, 20 samples a decade) and return the mean over all

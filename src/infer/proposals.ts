@@ -1,4 +1,4 @@
-// Full-scene inference (spec §4): an image pyramid, the trunk once over each whole scaled image,
+// Full-scene inference (the paper §3.3; the official code's InferDeepMask.lua): an image pyramid, the trunk once over each whole scaled image,
 // the heads in dense form (objectness at every window on the stride-16 grid), the global top-N
 // windows across scales, masks only for those N (one matrix product for all scales from their embedding
 // maps), and the masks resampled, thresholded and pasted into image coordinates on the GPU.

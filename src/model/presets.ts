@@ -171,7 +171,7 @@ export const PRESETS = {
     heads: { kind: 'shared', conv: 128, embed: 512, scoreHidden: 1024 },
     normalization: TF_INCEPTION,
     dropout: 0.5,
-    // The official code's pyramid for a 160 window (spec §4.2).
+    // The official code's pyramid for a 160 window (facebookresearch/deepmask, computeProposals.lua: 2^-2.5..2^0.5).
     inference: { scales: [-2.5, 0.5, 0.5] },
   },
   /** The paper's topology at reduced widths and a 112-pixel window: trains in minutes on a CPU. */
