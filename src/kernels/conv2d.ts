@@ -199,21 +199,22 @@ export function conv2dBackwardWeight(rt: Runtime, a: { x: BufferView; dy: Buffer
   const total = chunks * splitsPerChunk;
   const out = rows * full.Cout;
   const partialBytes = total * out * 4;
-  const partial = total > 1 ? { buffer: rt.alloc(partialBytes, 'conv2d.dw.partial'), offset: 0, size: partialBytes } : a.dw;
-  for (let c = 0; c < chunks; c++) {
-    const n = Math.min(imagesPerChunk, full.N - c * imagesPerChunk);
-    const n0 = c * imagesPerChunk;
-    const pChunk = ceilDiv(n * pixelsPerImage, splitsPerChunk);
-    const x = rt.subView(a.x, n0 * perX, n * perX).view;
-    const slice = (v: BufferView) => rt.subView(v, n0 * perDy, n * perDy).view;
-    rt.run(backwardWeightKernel, {
-      params: { ...full, N: n, pChunk, splits: splitsPerChunk, split0: c * splitsPerChunk }, // empty splits write zeros
-      bind: { x, bias: rt.empty, y: partial, dy4: slice(a.dy), act4: a.act ? slice(a.act) : rt.empty },
-      constants: { VEC: full.Cout % 4 === 0, SAME_TAP: full.Cin % ROWS === 0, RELU_MASK: !!a.act, ...lanes },
-    });
-  }
-  if (total > 1) {
-    reduceSplits(rt, { partial, out: a.dw, n: out, cols: full.Cout, splits: total });
-    rt.free(partial.buffer);
-  }
+  // One split writes dW directly; several write partial sums (scratch) that one more pass adds up.
+  const run = (partial: BufferView) => {
+    for (let c = 0; c < chunks; c++) {
+      const n = Math.min(imagesPerChunk, full.N - c * imagesPerChunk);
+      const n0 = c * imagesPerChunk;
+      const pChunk = ceilDiv(n * pixelsPerImage, splitsPerChunk);
+      const x = rt.subView(a.x, n0 * perX, n * perX).view;
+      const slice = (v: BufferView) => rt.subView(v, n0 * perDy, n * perDy).view;
+      rt.run(backwardWeightKernel, {
+        params: { ...full, N: n, pChunk, splits: splitsPerChunk, split0: c * splitsPerChunk }, // empty splits write zeros
+        bind: { x, bias: rt.empty, y: partial, dy4: slice(a.dy), act4: a.act ? slice(a.act) : rt.empty },
+        constants: { VEC: full.Cout % 4 === 0, SAME_TAP: full.Cin % ROWS === 0, RELU_MASK: !!a.act, ...lanes },
+      });
+    }
+    if (total > 1) reduceSplits(rt, { partial, out: a.dw, n: out, cols: full.Cout, splits: total });
+  };
+  if (total === 1) run(a.dw);
+  else rt.scratch(partialBytes, 'conv2d.dw.partial', run);
 }

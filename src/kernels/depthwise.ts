@@ -83,14 +83,16 @@ export function depthwiseBackwardWeight(rt: Runtime, a: { x: BufferView; dy: Buf
   const pChunk = ceilDiv(pixels, splits);
   splits = ceilDiv(pixels, pChunk);
   const n = p.KH * p.KW * p.C;
-  const partial = splits > 1 ? { buffer: rt.alloc(splits * n * 4, 'depthwise.dw.partial'), offset: 0, size: splits * n * 4 } : a.dw;
-  rt.run(backwardWeightKernel, {
-    params: { ...p, pChunk, splits },
-    bind: { x: a.x, x4: vec(p) ? a.x : rt.empty, y: partial, dy4: vec(p) ? a.dy : rt.empty, dy: vec(p) ? rt.empty : a.dy },
-    constants: { VEC: vec(p) },
-  });
-  if (splits > 1) {
+  // One split writes dW directly; several write partial sums (scratch) that one more pass adds up.
+  const run = (y: BufferView) =>
+    rt.run(backwardWeightKernel, {
+      params: { ...p, pChunk, splits },
+      bind: { x: a.x, x4: vec(p) ? a.x : rt.empty, y, dy4: vec(p) ? a.dy : rt.empty, dy: vec(p) ? rt.empty : a.dy },
+      constants: { VEC: vec(p) },
+    });
+  if (splits === 1) return run(a.dw);
+  rt.scratch(splits * n * 4, 'depthwise.dw.partial', (partial) => {
+    run(partial);
     reduceSplits(rt, { partial, out: a.dw, n, cols: p.C, splits });
-    rt.free(partial.buffer);
-  }
+  });
 }

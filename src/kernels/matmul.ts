@@ -100,39 +100,42 @@ export function matmul(rt: Runtime, x: MatmulArgs): void {
   }
   const kPieces = ceilDiv(K, kP);
   if (kPieces * mP * nP > lim && kPieces > 1) throw new Error(`matmul ${M}x${K}·${K}x${N}: too large to split under the storage binding limit`);
-  const partial = kPieces > 1 ? rt.alloc(kPieces * mP * nP * 4, 'matmul.kpieces') : null;
-  for (let m0 = 0; m0 < M; m0 += mP) {
-    for (let n0 = 0; n0 < N; n0 += nP) {
-      const m = Math.min(mP, M - m0), n = Math.min(nP, N - n0);
-      for (let k0 = 0, s = 0; k0 < K; k0 += kP, s++) {
-        const k = Math.min(kP, K - k0);
-        const A = window(rt, x.a, tA ? k0 * lda + m0 : m0 * lda + k0, tA ? (k - 1) * lda + m : (m - 1) * lda + k);
-        const B = window(rt, x.b, tB ? n0 * ldb + k0 : k0 * ldb + n0, tB ? (n - 1) * ldb + k : (k - 1) * ldb + n, x.halfB ? 2 : 4);
-        const C = partial
-          ? { view: { buffer: partial, offset: 0, size: kPieces * mP * nP * 4 }, off: s * m * n, ld: n }
-          : { ...window(rt, x.c, m0 * N + n0, (m - 1) * N + n), ld: N };
-        dispatch(rt, {
-          M: m, N: n, K: k, A, B, C, lda, ldb, transA: tA, transB: tB, halfB: !!x.halfB,
-          bias: partial ? undefined : x.bias && { ...window(rt, x.bias, n0, n) },
-          relu: !partial && !!x.relu,
-          reluMax: x.reluMax,
-          allowSplitK: !partial,
-        });
-      }
-      if (partial) {
-        const out = window(rt, x.c, m0 * N + n0, (m - 1) * N + n);
-        const bias = x.bias && window(rt, x.bias, n0, n);
-        reduceSplits(rt, {
-          partial: { buffer: partial, offset: 0, size: kPieces * m * n * 4 },
-          out: out.view, n: m * n, cols: n, splits: kPieces, ldo: N, outOff: out.off,
-          ...(bias ? { bias: bias.view, biasOff: bias.off } : {}),
-          relu: x.relu,
-          reluMax: x.reluMax,
-        });
+  // Several K pieces write partial sums (scratch) that one more pass adds up per output block.
+  const run = (partial: GPUBuffer | null) => {
+    for (let m0 = 0; m0 < M; m0 += mP) {
+      for (let n0 = 0; n0 < N; n0 += nP) {
+        const m = Math.min(mP, M - m0), n = Math.min(nP, N - n0);
+        for (let k0 = 0, s = 0; k0 < K; k0 += kP, s++) {
+          const k = Math.min(kP, K - k0);
+          const A = window(rt, x.a, tA ? k0 * lda + m0 : m0 * lda + k0, tA ? (k - 1) * lda + m : (m - 1) * lda + k);
+          const B = window(rt, x.b, tB ? n0 * ldb + k0 : k0 * ldb + n0, tB ? (n - 1) * ldb + k : (k - 1) * ldb + n, x.halfB ? 2 : 4);
+          const C = partial
+            ? { view: { buffer: partial, offset: 0, size: kPieces * mP * nP * 4 }, off: s * m * n, ld: n }
+            : { ...window(rt, x.c, m0 * N + n0, (m - 1) * N + n), ld: N };
+          dispatch(rt, {
+            M: m, N: n, K: k, A, B, C, lda, ldb, transA: tA, transB: tB, halfB: !!x.halfB,
+            bias: partial ? undefined : x.bias && { ...window(rt, x.bias, n0, n) },
+            relu: !partial && !!x.relu,
+            reluMax: x.reluMax,
+            allowSplitK: !partial,
+          });
+        }
+        if (partial) {
+          const out = window(rt, x.c, m0 * N + n0, (m - 1) * N + n);
+          const bias = x.bias && window(rt, x.bias, n0, n);
+          reduceSplits(rt, {
+            partial: { buffer: partial, offset: 0, size: kPieces * m * n * 4 },
+            out: out.view, n: m * n, cols: n, splits: kPieces, ldo: N, outOff: out.off,
+            ...(bias ? { bias: bias.view, biasOff: bias.off } : {}),
+            relu: x.relu,
+            reluMax: x.reluMax,
+          });
+        }
       }
     }
-  }
-  if (partial) rt.free(partial);
+  };
+  if (kPieces === 1) run(null);
+  else rt.scratch(kPieces * mP * nP * 4, 'matmul.kpieces', (v) => run(v.buffer));
 }
 
 interface Piece {
