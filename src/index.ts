@@ -6,6 +6,7 @@ import { Runtime, type RuntimeOptions } from './gpu/runtime.js';
 import { setRuntime } from './graph/tensor.js';
 
 export { Runtime, GPUFailure, type RuntimeOptions, type BufferView } from './gpu/runtime.js';
+export { NoAdapterError } from './gpu/no-adapter.js';
 export { kernel, ceilDiv, type Kernel, type KernelSpec } from './gpu/kernel.js';
 export type { PoolStats } from './gpu/pool.js';
 export { Tensor, scope, keep, setRuntime, getRuntime, numel, type DType } from './graph/tensor.js';

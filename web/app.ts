@@ -14,6 +14,7 @@ import {
   type ImageEncoding, type InferProgress, type LoadProgress, type Proposal, type Renderer, type RgbImage, type Runtime, type Segmenter, type Selection, type Timings,
 } from '../src/index.js';
 import { overlayColor, type Rgb } from '../src/data/draw.js';
+import { browserNoWebGPUMessage } from '../src/gpu/no-adapter.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const button = (id: string) => $<HTMLButtonElement>(id);
@@ -577,19 +578,21 @@ async function main() {
   const q = new URLSearchParams(location.search);
   const test = q.has('test');
   if (test) window.__deepmask = { done: false };
-  if (!('gpu' in navigator)) {
+  // Without WebGPU, or with no adapter, the header stops "looking" and the box says which browsers
+  // and flags give WebGPU (init()'s NoAdapterError carries the same message).
+  const noWebGPU = (msg: string) => {
     $('nogpu').style.display = 'block';
-    $('adapter').textContent = 'no WebGPU';
-    if (test) window.__deepmask = { done: true, error: 'no WebGPU' };
-    return;
-  }
+    $('nogpu').textContent = msg;
+    $('adapter').textContent = 'no WebGPU adapter: see below';
+    if (test) window.__deepmask = { done: true, error: msg };
+  };
+  const userAgent = navigator.userAgent;
+  if (!('gpu' in navigator)) return noWebGPU(browserNoWebGPUMessage({ hasGpu: false, userAgent }));
   try {
     rt = await init();
   } catch (e) {
-    $('nogpu').style.display = 'block';
-    $('nogpu').textContent = (e as Error).message;
-    if (test) window.__deepmask = { done: true, error: (e as Error).message };
-    return;
+    const err = e as Error;
+    return noWebGPU(err.name === 'NoAdapterError' ? err.message : `WebGPU could not start: ${err.message}`);
   }
   software = isSoftware(rt.adapter);
   const a = rt.adapter;

@@ -1,13 +1,14 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { extname, join } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import { init } from '../index.js';
 import { decodeImageBytes } from '../data/image-input.js';
+import type { RgbImage } from '../data/image.js';
 import { encodePng } from '../data/png.js';
 import { listInputs, shardImages, type InputList } from '../data/inputs.js';
 import { CONFIG_FILE, loadModel, stageFile, WEIGHTS_FILE, writeFileAtomic, type StagedFile } from '../model/files.js';
 import { parseModelConfig } from '../model/weights.js';
-import { encode, inferenceDefaults, propose, scalesFromRange, type InferProgress, type Rerank, type Timings } from '../infer/proposals.js';
+import { encode, inferenceDefaults, propose, scalesFromRange, type InferProgress, type Proposal, type Rerank, type Timings } from '../infer/proposals.js';
 import { drawProposals, nms, toCocoResults, vizNames, withPolygons } from '../infer/results.js';
 import {
   finishedRun, identityDiff, idLine, idsWriter, ListWriter, lockFolder, modelSha256, prepareRunDir, RESULTS_FILE, RUN_FILE, shardDirName, SUCCESS_FILE,
@@ -45,9 +46,13 @@ annotations are in the pixels as stored.
                     the mean probability of the pixels it claims; P from 1 to 100000, A >= 0
                     (default: the model's; mobile-coco's was chosen on training photos; off:
                     objectness alone, as in the paper)
-  --point X,Y       a click on the one image given: results.json holds the best masks at that
-                    point, best first, each with "point" (several --point allowed; encoded once;
-                    --proposals sets how many per point, default 3)
+  --point X,Y       a click on the one image given (exactly one image file: a folder, several
+                    images, a manifest or a COCO file are refused): results.json holds the best
+                    masks at that point, best first, each with "point" (several --point allowed;
+                    encoded once; --proposals sets how many per point, default 3). A point must
+                    lie inside the image (checked before any work). With --viz, viz/<image>.png
+                    shows the best mask at each point, numbered in --point order, and the points
+                    marked
   --polygons        also write each mask as COCO polygons ("polygons": [[x1,y1,x2,y2,...],...])
                     beside its RLE: outlines of its 4-connected parts, holes filled, simplified
                     (Douglas-Peucker) to --polygon-vertices in all, 3 to 100000 (default 64)
@@ -59,6 +64,7 @@ annotations are in the pixels as stored.
                     viz/<input name without extension, folders joined by __>.png, and
                     inputs that would share a name keep their extension (x.jpg and x.png:
                     viz/x.jpg.png and viz/x.png.png)
+  A run that fails or is interrupted before writing anything removes the output folder it created.
 
 Inputs and image ids:
   --manifest FILE   one image path per line (blank lines and # comments ignored); relative paths
@@ -141,6 +147,60 @@ export const inferCommand: Command = {
   summary: 'propose object masks for images (COCO results JSON, optional pictures; shards for large runs)',
   usage,
   async run(argv) {
+    // A run that fails before writing anything leaves no empty output folder it created itself.
+    const folder: OutFolder = {};
+    try {
+      await inferRun(argv, folder);
+    } finally {
+      if (!folder.wrote && folder.out) removeEmptyFolders(folder.out, folder.created);
+    }
+  },
+};
+
+/** The output folder of a run: where it is, the first folder the run created for it, whether anything was written. */
+interface OutFolder {
+  out?: string;
+  created?: string | undefined;
+  wrote?: boolean;
+}
+
+/** Removes `out` (and viz/ in it) and the folders above it up to `created`, each only when empty. */
+function removeEmptyFolders(out: string, created: string | undefined): void {
+  if (created === undefined) return; // the folder was there before the run
+  try {
+    rmdirSync(join(out, 'viz'));
+  } catch {
+    // absent, or it holds pictures: then out is not empty either
+  }
+  const top = resolve(created);
+  for (let d = resolve(out); ; d = dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return; // not empty: something was written, or another shard shares the parent
+    }
+    if (d === top || dirname(d) === d) return;
+  }
+}
+
+/** Marks clicked points on an RGBA picture: a white disc with a dark ring and centre. */
+export function markPoints(rgba: Uint8Array, width: number, height: number, points: [number, number][]): void {
+  const r = Math.max(4, Math.round(Math.min(width, height) / 60));
+  for (const [px, py] of points) {
+    const cx = Math.floor(px), cy = Math.floor(py);
+    for (let y = Math.max(0, cy - r); y <= Math.min(height - 1, cy + r); y++) {
+      for (let x = Math.max(0, cx - r); x <= Math.min(width - 1, cx + r); x++) {
+        const d = Math.hypot(x - cx, y - cy);
+        if (d > r) continue;
+        const v = d > r - 1.5 || d < 1.5 ? 0 : 255;
+        rgba.set([v, v, v, 255], 4 * (y * width + x));
+      }
+    }
+  }
+}
+
+async function inferRun(argv: string[], folder: OutFolder): Promise<void> {
+  {
     const t00 = performance.now(), started = new Date().toISOString();
     const spec = {
       weights: { type: 'string' }, out: { type: 'string' }, proposals: { type: 'string' }, scales: { type: 'string' }, threshold: { type: 'string' }, f16: { type: 'boolean' }, 'no-refine': { type: 'boolean' },
@@ -185,6 +245,23 @@ export const inferCommand: Command = {
     const config = parseModelConfig(readFileSync(join(weights, CONFIG_FILE), 'utf8'), join(weights, CONFIG_FILE)).model;
 
     const input: InputList = listInputs({ paths, manifest, coco, images: imagesRoot });
+    let pointImage: RgbImage | undefined;
+    if (points.length) {
+      // One point is one click on one picture; a folder or a COCO file would apply it to every image.
+      if (input.images.length !== 1) throw new UsageError(`--point answers clicks on one image: give exactly one image file, not ${paths.length ? `${paths[0]} (a folder of ${input.images.length} images)` : `${coco ?? manifest} (${input.images.length} images)`}`);
+      // Decoded now, so a point outside the picture is refused before any work, like every usage error.
+      const im = input.images[0]!;
+      try {
+        pointImage = await decodeImageBytes(readFileSync(im.path), im.path, { exif: !coco });
+      } catch {
+        // unreadable: the loop below skips it, named and counted, as without --point
+      }
+      for (const [x, y] of points) {
+        if (pointImage && !(x < pointImage.width && y < pointImage.height)) {
+          throw new UsageError(`--point ${x},${y} is outside ${im.path}, which is ${pointImage.width}x${pointImage.height} pixels (X below ${pointImage.width}, Y below ${pointImage.height})`);
+        }
+      }
+    }
     const { index, count } = shard ?? { index: 0, count: 1 };
     const mine = shardImages(input.images, index, count);
     // Picture names from the whole list (by position), so x.jpg and x.png never share one, in any shard.
@@ -207,7 +284,8 @@ export const inferCommand: Command = {
     // One process at a time writes an output folder: two on one shard removed each other's
     // temporary files (a raw ENOENT on rename) or both reported success. Taken before the check for
     // a finished run, so a process that comes after one that finished finds it finished.
-    mkdirSync(out, { recursive: true });
+    folder.out = out;
+    folder.created = mkdirSync(out, { recursive: true });
     const unlock = lockFolder(out, `infer (${what})`);
     let writing = false; // from then on the writing's own finally releases the lock
     try {
@@ -258,6 +336,7 @@ export const inferCommand: Command = {
       const onProgress = (i: number) => (showStages ? (e: InferProgress) => progress.stage(i, `${e.stage} ${e.done}/${e.total}${e.scale ? ` (scale ${+e.scale.toFixed(3)})` : ''}`) : undefined);
       const tLoop = performance.now();
       let processed = 0;
+      const clicks = { encode: 0, masks: 0 }; // --point: the one encoding, and the masks at the points
       try {
         for (const [i, im] of mine.entries()) {
           if (stop) break;
@@ -266,7 +345,7 @@ export const inferCommand: Command = {
           try {
             // EXIF orientation is applied (phone photos upright) except for COCO inputs, whose
             // annotations and sizes are those of the pixels as stored.
-            img = await decodeImageBytes(readFileSync(im.path), im.path, { exif: !coco });
+            img = pointImage ?? (await decodeImageBytes(readFileSync(im.path), im.path, { exif: !coco }));
           } catch (e) {
             const error = (e as Error).message.replace(`${im.path}: `, '');
             console.warn(`\nwarning: skipping ${im.path}: ${error}`);
@@ -284,14 +363,24 @@ export const inferCommand: Command = {
           if (points.length) {
             // Clicks: encode once, then the best masks at each point (best first), tagged with it.
             const enc = await encode(model, img, { scales, refine: !v['no-refine'], onProgress: onProgress(i) });
+            const best: Proposal[] = []; // the best mask at each point, for --viz
             try {
+              for (const k of Object.keys(total) as (keyof Timings)[]) total[k] += enc.timings[k];
+              clicks.encode += enc.timings.total;
+              const t0 = performance.now();
               for (const [x, y] of points) {
-                if (!(x < img.width && y < img.height)) throw new UsageError(`--point ${x},${y} is outside ${im.path} (${img.width}x${img.height})`);
                 const masks = await enc.at(x, y, { count: Number.isNaN(proposalsArg) ? 3 : proposals, threshold, rerank: rerank ?? false, ...(polygons ? { polygons } : {}) });
+                if (masks[0]) best.push(masks[0]);
                 for (const res of toCocoResults(im.id, masks)) results.add(JSON.stringify({ ...res, point: [x, y] }));
               }
+              clicks.masks += performance.now() - t0;
             } finally {
               enc.dispose();
+            }
+            if (v.viz) {
+              const picture = drawProposals(img, best, best.length, 1);
+              markPoints(picture, img.width, img.height, points);
+              writeFileSync(join(out, 'viz', vizName[im.position]!), encodePng(picture, img.width, img.height));
             }
             processed++;
             progress.update(i + 1, i + 1, { ms: Math.round(enc.timings.total) });
@@ -350,8 +439,11 @@ export const inferCommand: Command = {
       ids.commit();
       runFile.commit();
       writeFileAtomic(join(out, SUCCESS_FILE), `${record.finished}\n`);
+      folder.wrote = true;
       const n = Math.max(1, processed);
-      console.log(`mean per image: ${(total.total / n).toFixed(0)} ms (pyramid+trunk+heads ${((total.pyramid + total.trunk + total.heads) / n).toFixed(0)}, top-N ${(total.topN / n).toFixed(0)}, masks ${(total.masks / n).toFixed(0)}, paste ${(total.paste / n).toFixed(0)}, RLE ${(total.rle / n).toFixed(0)}); ${((imageSeconds * 1000) / n).toFixed(0)} ms with decoding and writing`);
+      if (points.length) {
+        console.log(`${points.length} point(s) on ${processed} image: encoded once in ${clicks.encode.toFixed(0)} ms (pyramid+trunk+heads ${(total.pyramid + total.trunk + total.heads).toFixed(0)}), ${results.count} masks at the points in ${clicks.masks.toFixed(0)} ms; ${(imageSeconds * 1000).toFixed(0)} ms with decoding and writing`);
+      } else console.log(`mean per image: ${(total.total / n).toFixed(0)} ms (pyramid+trunk+heads ${((total.pyramid + total.trunk + total.heads) / n).toFixed(0)}, top-N ${(total.topN / n).toFixed(0)}, masks ${(total.masks / n).toFixed(0)}, paste ${(total.paste / n).toFixed(0)}, RLE ${(total.rle / n).toFixed(0)}); ${((imageSeconds * 1000) / n).toFixed(0)} ms with decoding and writing`);
       console.log(`wrote ${join(out, RESULTS_FILE)} (${results.count} proposals for ${processed} images), ids.json, run.json${v.viz ? ` and ${join(out, 'viz')}/` : ''}`);
       if (skipped.length) {
         console.warn(`${skipped.length} of ${mine.length} image(s) could not be read and were skipped (listed in ${join(out, RUN_FILE)})`);
@@ -365,5 +457,5 @@ export const inferCommand: Command = {
       rt.destroy();
       unlock();
     }
-  },
-};
+  }
+}

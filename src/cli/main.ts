@@ -9,6 +9,7 @@ import { synthCommand } from './synth.js';
 import { inferCommand } from './infer.js';
 import { evalCommand } from './eval.js';
 import { mergeCommand } from './merge.js';
+import { setupCommand } from './setup.js';
 import type { Command } from './command.js';
 
 export type { Command } from './command.js';
@@ -23,6 +24,7 @@ const commands: Record<string, Command> = {
   merge: mergeCommand,
   eval: evalCommand,
   info: infoCommand,
+  setup: setupCommand,
 };
 
 /** The package's version, from its package.json (dist/src/cli/ is three folders below it). */

@@ -1,4 +1,5 @@
 // One entry point for a WebGPU device in Node (Dawn) or the browser (navigator.gpu).
+import { browserNoWebGPUMessage, NoAdapterError, nodeNoAdapterMessage } from './no-adapter.js';
 
 export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;
@@ -10,6 +11,8 @@ export interface DeviceOptions {
   timestamps?: boolean;
   /** Request `subgroups` when the adapter has it (default true). */
   subgroups?: boolean;
+  /** The WebGPU entry point to ask for an adapter instead of navigator.gpu or Dawn (tests use one that finds none). */
+  gpu?: Pick<GPU, 'requestAdapter'>;
 }
 
 export interface AdapterDescription {
@@ -29,17 +32,25 @@ export interface AcquiredDevice {
   subgroupMinSize: number;
 }
 
-const NO_ADAPTER =
-  'No WebGPU adapter found. On Linux without a GPU run `npm run setup` (it installs Mesa lavapipe); ' +
-  'in a browser, enable WebGPU (Chrome 113+, or --enable-unsafe-webgpu).';
+// The message says what to do where the code runs: what to install on this OS in Node (the
+// checkout's `npm run setup` does not exist for package users), which browsers give WebGPU on a page.
+async function noAdapter(hasGpu: boolean): Promise<NoAdapterError> {
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  if (isNode) {
+    const node = (await import('./node.js')) as Partial<typeof import('./node.js')>;
+    if (node.nodeHost) return new NoAdapterError(nodeNoAdapterMessage(node.nodeHost()));
+  }
+  const ua = (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ?? '';
+  return new NoAdapterError(browserNoWebGPUMessage({ hasGpu, userAgent: ua }));
+}
 
 async function gpuEntry(dawnFlags: string[]): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu;
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  if (!isNode) throw new Error('This browser has no WebGPU (navigator.gpu is missing). ' + NO_ADAPTER);
+  if (!isNode) throw await noAdapter(false);
   const node = (await import('./node.js')) as Partial<typeof import('./node.js')>;
-  if (!node.nodeGPU) throw new Error('This environment has no WebGPU (navigator.gpu is missing). ' + NO_ADAPTER);
+  if (!node.nodeGPU) throw await noAdapter(false);
   return node.nodeGPU(dawnFlags);
 }
 
@@ -54,9 +65,9 @@ function describe(info: GPUAdapterInfo): AdapterDescription {
 
 /** Requests an adapter and a device with the adapter's own limits (binding and buffer sizes, workgroup storage and size). */
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
-  const gpu = await gpuEntry(opts.dawnFlags ?? []);
+  const gpu = opts.gpu ?? (await gpuEntry(opts.dawnFlags ?? []));
   const adapter = await gpu.requestAdapter(opts.powerPreference ? { powerPreference: opts.powerPreference } : undefined);
-  if (!adapter) throw new Error(NO_ADAPTER);
+  if (!adapter) throw await noAdapter(true);
   const L = adapter.limits;
   const requiredLimits: Record<string, number> = {
     maxStorageBufferBindingSize: L.maxStorageBufferBindingSize,

@@ -1,11 +1,24 @@
 // Node-only: the Dawn bindings from the `webgpu` package (an optional dependency: browser projects
 // can omit its 132 MB). The browser never reaches this module: device.ts imports it only when
 // `navigator.gpu` is absent, and package.json's `browser` map empties it for bundlers.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import type { NodeHost } from './no-adapter.js';
+
 let instance: GPU | null = null;
+
+/** This host, for the no-adapter message (what to install here). */
+export function nodeHost(): NodeHost {
+  let osRelease: string | undefined;
+  try {
+    if (process.platform === 'linux') osRelease = readFileSync('/etc/os-release', 'utf8');
+  } catch {
+    // no os-release: the generic Linux advice
+  }
+  return { platform: process.platform, ...(osRelease !== undefined ? { osRelease } : {}) };
+}
 
 /**
  * The process-wide Dawn instance. It is held here for the life of the process: Dawn's instance
