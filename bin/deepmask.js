@@ -1,36 +1,23 @@
 #!/usr/bin/env node
 // The `deepmask` command. The TypeScript is compiled to dist/ by `npm run build` (npm start does it).
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 
 const entry = new URL('../dist/src/cli/main.js', import.meta.url);
 if (!existsSync(entry)) {
   console.error('deepmask: dist/ is missing; run `npm run build` (or `npm start`) first');
   process.exit(1);
 }
-const argv = process.argv.slice(2);
-const dawnLog = await import(new URL('../dist/src/cli/dawn-log.js', import.meta.url).href);
-if (dawnLog.wantsFilteredChild(argv)) {
-  // GPU commands run in a child whose stderr is cleared of Dawn's native log noise (dawn-log.ts).
-  dawnLog.runFilteredChild(fileURLToPath(import.meta.url), argv);
-} else {
-  dawnLog.asFilteredChild();
-  await run();
-}
-
-async function run() {
-  const { main } = await import(entry.href);
-  try {
-    await main(argv);
-  } catch (e) {
-    if (e && e.name === 'UsageError') {
-      console.error(`deepmask: ${e.message}`);
-      process.exitCode = 2;
-    } else {
-      console.error(process.env.DEEPMASK_DEBUG ? e : `deepmask: ${e && e.message ? e.message : e}`);
-      process.exitCode = 1;
-    }
+const { main } = await import(entry.href);
+try {
+  await main(process.argv.slice(2));
+} catch (e) {
+  if (e && e.name === 'UsageError') {
+    console.error(`deepmask: ${e.message}`);
+    process.exitCode = 2;
+  } else {
+    console.error(process.env.DEEPMASK_DEBUG ? e : `deepmask: ${e && e.message ? e.message : e}`);
+    process.exitCode = 1;
   }
-  // After a failure nothing may keep the process alive (a worker thread, a device): exit regardless.
-  if (process.exitCode) setTimeout(() => process.exit(), 3000).unref();
 }
+// After a failure nothing may keep the process alive (a worker thread, a device): exit regardless.
+if (process.exitCode) setTimeout(() => process.exit(), 3000).unref();
