@@ -7,11 +7,11 @@ if (!existsSync(entry)) {
   console.error('deepmask: dist/ is missing; run `npm run build` (or `npm start`) first');
   process.exit(1);
 }
-const { main } = await import(entry.href);
+const { main, isUsageError } = await import(entry.href);
 try {
   await main(process.argv.slice(2));
 } catch (e) {
-  if (e && e.name === 'UsageError') {
+  if (isUsageError(e)) {
     console.error(`deepmask: ${e.message}`);
     process.exitCode = 2;
   } else {

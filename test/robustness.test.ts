@@ -14,7 +14,7 @@ import type { SampleAnnotation } from '../src/data/sampler.js';
 import { loadModel } from '../src/model/files.js';
 import { presetConfig } from '../src/model/presets.js';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
-import { runTraining, type RunOptions } from '../src/train/run.js';
+import { OptionError, runTraining, type RunOptions } from '../src/train/run.js';
 import { cliRunHooks } from '../src/cli/run-hooks.js';
 import { repoPath } from './lib/shared.js';
 import { rejects } from './lib/check.js';
@@ -70,7 +70,7 @@ test('5: --resume with different run-defining options is refused with the differ
   const e = await rejects(runTraining({ ...base, out: run1, steps: 4, resume: true, seed: 2, batch: 4 }), /differ from the run's/, 'changed seed and batch');
   assert.match(e.message, /--seed 2 \(the run has 1\)/);
   assert.match(e.message, /--batch 4 \(the run has 2\)/);
-  assert.is(e.name, 'UsageError', 'reported as a usage error (exit 2)');
+  assert.instance(e, OptionError, 'reported as a usage error (exit 2)');
   cpSync(base.images, join(dir, 'elsewhere'), { recursive: true });
   await rejects(runTraining({ ...base, out: run1, steps: 4, resume: true, data: join(run1, '..', 'data', '.', 'instances.json'), images: join(dir, 'elsewhere') }), /--images .*elsewhere/, 'changed --images');
   await rejects(runTraining({ ...base, out: run1, steps: 4, resume: true, preset: 'squeeze', allowChanges: true }), /cannot change --preset squeeze/, 'changed preset');

@@ -1,5 +1,6 @@
 // Option parsing shared by the commands: node:util parseArgs with errors that say what to fix.
 import { parseArgs } from 'node:util';
+import { OptionError } from '../train/run.js';
 
 type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
 
@@ -16,7 +17,8 @@ export function parse(argv: string[], options: OptionSpec, usage: string): Parse
   }
 }
 
-export class UsageError extends Error {
+/** A command line the CLI cannot run: reported with its usage, exit 2 (as a library OptionError is). */
+export class UsageError extends OptionError {
   override name = 'UsageError';
 }
 

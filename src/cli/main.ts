@@ -11,8 +11,12 @@ import { evalCommand } from './eval.js';
 import { mergeCommand } from './merge.js';
 import { setupCommand } from './setup.js';
 import type { Command } from './command.js';
+import { OptionError } from '../train/run.js';
 
 export type { Command } from './command.js';
+
+/** Whether an error is the caller's (a usage error or a library option error: exit 2) rather than the run's (exit 1). */
+export const isUsageError = (e: unknown): boolean => e instanceof OptionError;
 
 const commands: Record<string, Command> = {
   demo: demoCommand,

@@ -74,7 +74,7 @@ export interface RunHooks {
 
 /** A bad option value or a conflict between options and the run on disk; the CLI reports it as a usage error (exit 2). */
 export class OptionError extends Error {
-  override name = 'UsageError';
+  override name = 'OptionError';
 }
 
 /** What defines a run: stored with every checkpoint and compared on --resume. */
