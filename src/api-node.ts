@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { load as loadUniversal, segmenterFromFiles, type LoadOptions, type ModelSource, type Segmenter } from './api.js';
 import { bundledModel } from './model/bundled.js';
 import { CONFIG_FILE, WEIGHTS_FILE } from './model/files.js';
+import { checkAbort } from './infer/abort.js';
 
 const CHUNK = 4 << 20;
 
@@ -24,9 +25,7 @@ export async function load(source?: ModelSource, opts: LoadOptions = {}): Promis
   else if (typeof source === 'string' && !/^(https?|blob|data):/i.test(source)) dir = source;
   if (dir === null) return loadUniversal(source, opts);
 
-  const aborted = () => {
-    if (opts.signal?.aborted) throw opts.signal.reason instanceof Error && opts.signal.reason.name === 'AbortError' ? opts.signal.reason : new DOMException('loading was aborted', 'AbortError');
-  };
+  const aborted = () => checkAbort(opts.signal, 'loading');
   aborted();
   const paths = [join(dir, CONFIG_FILE), join(dir, WEIGHTS_FILE)];
   const sizes = await Promise.all(

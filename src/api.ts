@@ -15,6 +15,7 @@ import { importModel, parseModelConfig } from './model/weights.js';
 import type { ImageInput } from './data/image-input.js';
 import { area, contains, iou, merge, toBbox, type RLE } from './data/rle.js';
 import { checkQuery, encode, propose, ImageEncoding, type EncodeOptions, type InferOptions, type InferResult, type PointOptions, type Proposal } from './infer/proposals.js';
+import { abortError, checkAbort as checkLoadAbort } from './infer/abort.js';
 
 /** Download or read progress, in bytes over the model's files (config.json, then model.safetensors). */
 export interface LoadProgress {
@@ -67,12 +68,7 @@ export interface Selection {
 export const DEFAULT_CACHE = 'deepmask-webgpu-models';
 const CONFIG = 'config.json', WEIGHTS = 'model.safetensors';
 
-const abortError = (signal: AbortSignal): Error =>
-  signal.reason instanceof Error && signal.reason.name === 'AbortError' ? signal.reason : new DOMException('loading was aborted', 'AbortError');
-
-function checkAbort(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw abortError(signal);
-}
+const checkAbort = (signal: AbortSignal | undefined): void => checkLoadAbort(signal, 'loading');
 
 const toBytes = (b: Uint8Array | ArrayBuffer): Uint8Array => (b instanceof Uint8Array ? b : new Uint8Array(b));
 
@@ -327,7 +323,7 @@ async function fetchModel(folder: URL, opts: LoadOptions): Promise<{ config: Uin
       return { url, r, fromCache: false };
     }),
   ).catch((e: Error) => {
-    if (opts.signal?.aborted) throw abortError(opts.signal);
+    if (opts.signal?.aborted) throw abortError(opts.signal, 'loading');
     throw e;
   });
   const lengths = responses.map(({ r }) => Number(r.headers.get('content-length') ?? NaN));
@@ -346,7 +342,7 @@ async function fetchModel(folder: URL, opts: LoadOptions): Promise<{ config: Uin
     }
   } catch (e) {
     for (const { r } of responses) if (!r.bodyUsed) await r.body?.cancel().catch(() => undefined);
-    if (opts.signal?.aborted) throw abortError(opts.signal);
+    if (opts.signal?.aborted) throw abortError(opts.signal, 'loading');
     throw e;
   }
   const [config, weights] = bodies as [Uint8Array, Uint8Array];

@@ -11,6 +11,7 @@ import { axisWeights, paddedInput, resizeRgb } from '../data/image.js';
 import { imageFromInput, type ImageInput } from '../data/image-input.js';
 import { area, contains, toBbox, type RLE } from '../data/rle.js';
 import { rleToPolygons, type PolygonOptions } from '../data/polygon.js';
+import { checkAbort } from './abort.js';
 
 export interface InferOptions {
   /** Proposals to keep per image (global top-N by objectness over all scales). */
@@ -157,10 +158,6 @@ interface ScaleMap {
   scale: number;
   /** Objectness logits, row-major [rows * cols]. */
   scores: Float32Array;
-}
-
-function checkAbort(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new DOMException('the operation was aborted', 'AbortError');
 }
 
 /**
