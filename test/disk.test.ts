@@ -66,7 +66,7 @@ test('setup: four synthetic scenes; a folder whose odd positions cannot be read'
   writeFileSync(at('mixed/d.png'), Buffer.from([0xff, 0xd8, 0xff, 0, 1]));
 });
 
-test('issue 1: infer on a full disk keeps the previous results, run record and ids, exits 1 naming the file, no _SUCCESS', () => {
+test('infer on a full disk keeps the previous results, run record and ids, exits 1 naming the file, no _SUCCESS', () => {
   const r = cli(['infer', 'scenes/images', ...common, '--out', 'inf']);
   assert.is(r.code, 0, r.err);
   const before = snapshot('inf');
@@ -83,7 +83,7 @@ test('issue 1: infer on a full disk keeps the previous results, run record and i
   }
 });
 
-test('issue 1: merge on a full disk keeps the previous merge, exits 1 naming the file, no _SUCCESS', () => {
+test('merge on a full disk keeps the previous merge, exits 1 naming the file, no _SUCCESS', () => {
   for (const i of [0, 1]) {
     const r = cli(['infer', 'scenes/images', ...common, '--shard', `${i}/2`, '--out', 'sh']);
     assert.is(r.code, 0, r.err);
@@ -106,7 +106,7 @@ test('issue 1: merge on a full disk keeps the previous merge, exits 1 naming the
   assert.is(read('mg/results.json'), Buffer.from(before['results.json']!, 'base64').toString());
 });
 
-test('issue 1: training on a full disk: a checkpoint or the model that cannot be written leaves the previous one, exit 1', () => {
+test('training on a full disk: a checkpoint or the model that cannot be written leaves the previous one, exit 1', () => {
   const train = ['train', '--data', 'scenes/instances.json', '--images', 'scenes/images', '--batch', '2', '--val-windows', '4', '--hold-out', '1', '--checkpoint-every', '1', '--validate-every', '1000', '--out', 'tr'];
   const r = cli([...train, '--preset', 'tiny', '--steps', '1']);
   assert.is(r.code, 0, r.err);
@@ -126,7 +126,7 @@ test('issue 1: training on a full disk: a checkpoint or the model that cannot be
   assert.equal(temporaries('tr'), []);
 });
 
-test('issue 2: merge --out into a finished infer run is refused; --force replaces that run whole', () => {
+test('merge --out into a finished infer run is refused; --force replaces that run whole', () => {
   const r = cli(['infer', 'scenes/images', ...common, '--out', 'fin']);
   assert.is(r.code, 0, r.err);
   const before = snapshot('fin');
@@ -146,7 +146,7 @@ test('issue 2: merge --out into a finished infer run is refused; --force replace
   assert.match(again.err, /fin holds merged shards \(summary\.json\), not an infer run/);
 });
 
-test('issue 3: a shard none of whose images can be read finishes empty, recording its skips; merge joins it', () => {
+test('a shard none of whose images can be read finishes empty, recording its skips; merge joins it', () => {
   // Shard 1/2 of mixed/ is b.png and d.png, both unreadable.
   const s1 = cli(['infer', 'mixed', ...common, '--shard', '1/2', '--out', 'mx']);
   assert.is(s1.code, 1, 'skips without --allow-skips still exit 1');
@@ -168,7 +168,7 @@ test('issue 3: a shard none of whose images can be read finishes empty, recordin
   assert.equal([...new Set((JSON.parse(read('mx-merged/results.json')) as { image_id: number }[]).map((r) => r.image_id))], [1, 3]);
 });
 
-test('issue 3: a shard folder is written by one process at a time (lock), never both', async () => {
+test('a shard folder is written by one process at a time (lock), never both', async () => {
   // A live process (this one) holds the shard's lock: infer is refused and leaves the folder alone.
   const dir = at('locked/shard-00000-of-00002');
   mkdirSync(dir, { recursive: true });
@@ -191,7 +191,7 @@ test('issue 3: a shard folder is written by one process at a time (lock), never 
   assert.equal(readdirSync(at('race/shard-00000-of-00002')).sort(), ['_SUCCESS', 'ids.json', 'results.json', 'run.json']);
 });
 
-test('issue 3: merge checks each shard\'s results against its run record, naming the shard and both counts', () => {
+test('merge checks each shard\'s results against its run record, naming the shard and both counts', () => {
   cpSync(at('sh'), at('damaged'), { recursive: true });
   const file = at('damaged/shard-00001-of-00002/results.json');
   const lines = readFileSync(file, 'utf8').split('\n');

@@ -1,4 +1,4 @@
-// Hostile but realistic use (issue 13): every failure is a clear error or a counted skip, nothing
+// Hostile but realistic use: every failure is a clear error or a counted skip, nothing
 // is lost, nothing hangs. Small synthetic data and the tiny model keep this fast.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -49,7 +49,7 @@ const latestOf = (out: string) => JSON.parse(readFileSync(join(out, 'checkpoints
 const weightsOf = (d: string) => readSafetensors(readFileSync(join(d, 'model.safetensors'))).tensors;
 const run1 = join(dir, 'run1');
 
-test('1: a new run into a run folder is refused and the old run is left intact; pruning keeps what latest.json names', async () => {
+test('a new run into a run folder is refused and the old run is left intact; pruning keeps what latest.json names', async () => {
   await runTraining({ ...base, out: run1, steps: 2 });
   const log = readFileSync(join(run1, 'log.jsonl')), model = readFileSync(join(run1, 'model', 'model.safetensors'));
   await rejects(runTraining({ ...base, out: run1, steps: 1 }), /already holds a training run.*--resume.*--force/, 'fresh run into a run folder');
@@ -66,7 +66,7 @@ test('1: a new run into a run folder is refused and the old run is left intact; 
   assert.equal(dirs, ['latest.json', 'step-0000002', 'step-0000003', 'step-0000900', 'step-0000901'], `pruned by write order: ${dirs}`);
 });
 
-test('5: --resume with different run-defining options is refused with the differences, unless --allow-changes (logged)', async () => {
+test('--resume with different run-defining options is refused with the differences, unless --allow-changes (logged)', async () => {
   const e = await rejects(runTraining({ ...base, out: run1, steps: 4, resume: true, seed: 2, batch: 4 }), /differ from the run's/, 'changed seed and batch');
   assert.match(e.message, /--seed 2 \(the run has 1\)/);
   assert.match(e.message, /--batch 4 \(the run has 2\)/);
@@ -89,7 +89,7 @@ test('5: --resume with different run-defining options is refused with the differ
   assert.ok(readFileSync(join(run1, 'log.jsonl'), 'utf8').trim().split('\n').every((l) => JSON.parse(l).step <= 1));
 });
 
-test('2: a non-finite loss stops the run with an error, keeps the last finite checkpoint, writes no model; non-finite weights never load', async () => {
+test('a non-finite loss stops the run with an error, keeps the last finite checkpoint, writes no model; non-finite weights never load', async () => {
   const out = join(dir, 'nan');
   // A sane step, then a learning rate that blows the weights up.
   const e = await rejects(runTraining({ ...base, out, steps: 6, lrSchedule: [[0, 0.01], [2, 1e30]] }), /the loss is (NaN|-?Infinity) at step \d/, 'diverging run');
@@ -108,7 +108,7 @@ test('2: a non-finite loss stops the run with an error, keeps the last finite ch
   assert.throws(() => loadModel(broken), /model\.safetensors: tensor '.*' holds 1 non-finite value/);
 });
 
-test('3: an image whose size on disk differs from the annotation file is a counted skip naming the file and both sizes', async () => {
+test('an image whose size on disk differs from the annotation file is a counted skip naming the file and both sizes', async () => {
   const ds = parseCoco(readFileSync(base.data, 'utf8'), base.data);
   const im = ds.images[0]!;
   const ann = ds.annotationsByImage.get(im.id)![0]!;
@@ -144,7 +144,7 @@ function variant(name: string, edit: (ds: { images: { id: number; file_name: str
 }
 const spoil = (images: string, file: string) => writeFileSync(join(images, file), 'not an image');
 
-test('6: every failure before the first step exits non-zero at once (no hang, no spinning core)', async () => {
+test('every failure before the first step exits non-zero at once (no hang, no spinning core)', async () => {
   const opts = cliData.slice(4);
   const cases: [string, string[], RegExp][] = [
     ['no usable objects', [...variant('crowd', (ds) => ds.annotations.forEach((a) => (a.iscrowd = 1))), ...opts, '--out', join(dir, 'o-crowd')], /no annotation can serve as a positive/],
@@ -162,7 +162,7 @@ test('6: every failure before the first step exits non-zero at once (no hang, no
   }
 });
 
-test('7: unreadable held-out images are skipped (or replaced when none can be read); resume stays exact after skipped images', async () => {
+test('unreadable held-out images are skipped (or replaced when none can be read); resume stays exact after skipped images', async () => {
   const held = (JSON.parse(readFileSync(join(run1, 'model', 'config.json'), 'utf8')).training.heldOutImages as number[]) ?? [];
   assert.is(held.length, 3);
   // All three held-out images and two training images are unreadable.
@@ -186,7 +186,7 @@ test('7: unreadable held-out images are skipped (or replaced when none can be re
   assert.ok(worst <= 1e-6, `largest weight difference ${worst}`);
 });
 
-test('9: SIGTERM checkpoints and stops without a final model; a second run into the same folder is refused meanwhile', async () => {
+test('SIGTERM checkpoints and stops without a final model; a second run into the same folder is refused meanwhile', async () => {
   const out = join(dir, 'term');
   const cli = cliRunHooks({ quiet: true }); // the CLI's signal handling, as `deepmask train` installs it
   const running = warnings(() => runTraining({ ...base, out, steps: 100000, checkpointEvery: 100000 }, cli.hooks).finally(() => cli.close()));
@@ -212,7 +212,7 @@ test('9: SIGTERM checkpoints and stops without a final model; a second run into 
   assert.ok(lines.some((l) => /taking over the lock of a run that ended/.test(l)), lines.join('\n'));
 });
 
-test('10: bad options are refused before any work, naming the option, the value and the range (exit 2)', () => {
+test('bad options are refused before any work, naming the option, the value and the range (exit 2)', () => {
   const cases: [string[], RegExp][] = [
     [['train', ...cliData, '--out', join(dir, 'o10'), '--batch', '0'], /--batch must be an integer from 1 to 65536, got '0'/],
     [['train', ...cliData, '--out', join(dir, 'o10'), '--lr', '0'], /--lr must be a number above 0, got '0'/],
@@ -232,7 +232,7 @@ test('10: bad options are refused before any work, naming the option, the value 
   assert.not.ok(existsSync(join(dir, 'o10')) || existsSync(join(dir, 'o10s')), 'nothing was written');
 });
 
-test('10: a corrupt latest.json and a config with "stride": 0 are errors naming the file', async () => {
+test('a corrupt latest.json and a config with "stride": 0 are errors naming the file', async () => {
   const out = join(dir, 'corrupt-latest');
   cpSync(run1, out, { recursive: true });
   writeFileSync(join(out, 'checkpoints', 'latest.json'), '{"dir": "step-00');
@@ -245,7 +245,7 @@ test('10: a corrupt latest.json and a config with "stride": 0 are errors naming 
   assert.throws(() => loadModel(model), /stride0\/config\.json: model\.stride must be an integer from 1 to 65536, got 0/);
 });
 
-test('11: file_name leading out of the image folder is refused', () => {
+test('file_name leading out of the image folder is refused', () => {
   const ds = JSON.parse(readFileSync(base.data, 'utf8'));
   for (const bad of ['../../x.png', '/etc/passwd', 'a/../../b.png', '..\\x.png']) {
     ds.images[0].file_name = bad;
@@ -255,7 +255,7 @@ test('11: file_name leading out of the image folder is refused', () => {
   parseCoco(JSON.stringify(ds), 'inst.json');
 });
 
-test('11: safetensors: the header is padded on its UTF-8 bytes; overlapping, gapped or trailing data is refused', () => {
+test('safetensors: the header is padded on its UTF-8 bytes; overlapping, gapped or trailing data is refused', () => {
   const t = new Map([['a', { shape: [2], data: Float32Array.of(1, 2) }], ['b', { shape: [1], data: Float32Array.of(3) }]]);
   for (const note of ['plain', 'é', 'ünïcödé 数据 ✓']) {
     const bytes = writeSafetensors(t, { note });

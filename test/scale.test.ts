@@ -1,4 +1,4 @@
-// Large runs (issue 17) and infer's hostile-input fixes (issue 13, items 4, 8 and 10 for infer and
+// Large runs (shards, merge) and infer's hostile-input guarantees (ids, kills, skips and options for infer and
 // eval): deterministic input lists and ids, shards run by a local runner as a cluster would run
 // them, idempotent outputs, merge; the CLI is run as a user runs it (node bin/deepmask.js).
 import { test } from 'uvu';
@@ -126,7 +126,7 @@ test('shard index from --shard I/N or from the environment with --shards N; bad 
   }
 });
 
-test('issue 13 item 4: two images never share an image_id; ids are stable and written beside the results', () => {
+test('two images never share an image_id; ids are stable and written beside the results', () => {
   const dir = join(tmp, 'ids');
   mkdirSync(dir, { recursive: true });
   // Before: 1.png took id 1 from its name and b.png id 1 from a counter; their proposals merged.
@@ -149,7 +149,7 @@ test('issue 13 item 4: two images never share an image_id; ids are stable and wr
 
 let whole = '';
 
-test('issue 17: three shards by xargs -P (index from the environment), one killed mid-way and rerun, merged == one whole run', async () => {
+test('three shards by xargs -P (index from the environment), one killed mid-way and rerun, merged == one whole run', async () => {
   // One whole run, for reference.
   const w = cli(['infer', 'scenes/images', ...common, '--out', 'whole']);
   assert.is(w.code, 0, w.err);
@@ -195,7 +195,7 @@ test('issue 17: three shards by xargs -P (index from the environment), one kille
   assert.match(other.err, /holds a finished shard 1\/3 with other settings \(settings\.threshold: 0\.3 vs 0\.2\)/);
 });
 
-test('issue 17: merge refuses a missing, unfinished, repeated or foreign shard, naming it', () => {
+test('merge refuses a missing, unfinished, repeated or foreign shard, naming it', () => {
   const missing = cli(['merge', 'run/shard-00000-of-00003', 'run/shard-00002-of-00003', '--out', 'm-missing']);
   assert.is(missing.code, 1);
   assert.match(missing.err, /missing shard 1\/3 \(shard-00001-of-00003\)/);
@@ -219,7 +219,7 @@ test('issue 17: merge refuses a missing, unfinished, repeated or foreign shard, 
   assert.equal(identityDiff({ a: { b: 1, c: [1, 2] } }, { a: { b: 1, c: [1, 3] } }), ['a.c: [1,2] vs [1,3]']);
 });
 
-test('issue 13 item 8: a killed infer leaves the previous results.json as it was', async () => {
+test('a killed infer leaves the previous results.json as it was', async () => {
   // An earlier results file (as the old infer wrote it: no marker); the new run is killed mid-way.
   mkdirSync(join(tmp, 'kept'), { recursive: true });
   writeFileSync(join(tmp, 'kept/results.json'), whole);
@@ -229,7 +229,7 @@ test('issue 13 item 8: a killed infer leaves the previous results.json as it was
   assert.not.ok(existsSync(join(tmp, 'kept/_SUCCESS')));
 });
 
-test('issue 13 item 8: unreadable images are skipped, counted and make the exit non-zero; none readable: nothing written', () => {
+test('unreadable images are skipped, counted and make the exit non-zero; none readable: nothing written', () => {
   const dir = join(tmp, 'some-bad');
   mkdirSync(dir, { recursive: true });
   copyFileSync(join(scenes, 'images', 'synth_000001.png'), join(dir, 'a.png'));
@@ -261,7 +261,7 @@ test('issue 13 item 8: unreadable images are skipped, counted and make the exit 
   assert.not.ok(existsSync(join(tmp, 'all-bad-out/_SUCCESS')));
 });
 
-test('issue 13 item 10: infer and eval options are checked before any work, naming the option, value and range (exit 2)', () => {
+test('infer and eval options are checked before any work, naming the option, value and range (exit 2)', () => {
   const cases: [string[], RegExp][] = [
     [['--threshold', '0'], /--threshold must be a number in \(0, 1\), got '0'/],
     [['--threshold', '1.5'], /--threshold must be a number in \(0, 1\), got '1\.5'/],
