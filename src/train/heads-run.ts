@@ -15,8 +15,7 @@ import { readSafetensors } from '../model/safetensors.js';
 import { cutTrunk } from '../model/trunks.js';
 import { FeatureWindows, type BankImage, type WindowRef } from './feature-bank.js';
 import { cacheKey, loadBank } from './feature-cache.js';
-import { lossPanel, plotPanels } from './plot.js';
-import { checkSchedule, lockRunFolder, OptionError, type StopReason } from './run.js';
+import { checkSchedule, curves, lockRunFolder, OptionError, resumeLog, type StopReason } from './run.js';
 import type { ValidationMetrics } from './trainer.js';
 import { DEFAULT_HEADS_TRAIN, HeadsTrainer, type HeadsTrainOptions } from './train-heads.js';
 
@@ -252,7 +251,7 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
       if (!saved) writeFileAtomic(runFile, `${JSON.stringify({ ...run, steps }, null, 2)}\n`);
       else if (saved.steps !== steps) writeFileAtomic(runFile, `${JSON.stringify({ ...saved, steps }, null, 2)}\n`);
       const logFile = join(out, LOG);
-      const history: Record<string, unknown>[] = o.resume && existsSync(logFile) ? readHistory(logFile, warn) : [];
+      const history: Record<string, unknown>[] = [];
       const write = (e: Record<string, unknown>) => {
         history.push(e);
         appendFileSync(logFile, `${JSON.stringify(e)}\n`);
@@ -272,7 +271,7 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
             last = m;
             write({ ...m, kind: 'val' });
             hooks.onValidate?.(m);
-            writeFileAtomic(join(out, 'curves.png'), curves(history));
+            writeFileAtomic(join(out, 'curves.png'), curves(history, 'kind'));
           },
           onCheckpoint: (bytes) => writeFileAtomic(ckpt, bytes),
           shouldStop: stopping,
@@ -282,16 +281,12 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
       try {
         if (o.resume) {
           trainer.restore(readFileSync(ckpt), ckpt);
-          // The log keeps what the checkpoint covers.
-          const kept = history.filter((e) => (e.step as number) <= trainer.step);
-          history.length = 0;
-          history.push(...kept);
-          writeFileAtomic(logFile, kept.map((e) => JSON.stringify(e)).join('\n') + (kept.length ? '\n' : ''));
           log(`resumed at step ${trainer.step}`);
-        } else writeFileSync(logFile, '');
+        }
+        history.push(...resumeLog(logFile, trainer.step, warn)); // the log keeps what the checkpoint covers
         hooks.onTrainStart?.(trainer.step, { steps: opts.steps, batch: opts.batch });
         await trainer.run();
-        writeFileAtomic(join(out, 'curves.png'), curves(history));
+        writeFileAtomic(join(out, 'curves.png'), curves(history, 'kind'));
         if (stop && trainer.step < opts.steps) {
           log(`${stop === 'SIGINT' ? 'interrupted' : 'terminated'} at step ${trainer.step} of ${opts.steps}: checkpoint in ${ckpt}; continue with --resume (no final model written)`);
           return { steps: trainer.step, metrics: last, modelDir: join(out, 'model'), skippedImages: skipped, interrupted: stop };
@@ -449,32 +444,3 @@ function validationWindows(val: FeatureWindows, bank: readonly BankImage[], stri
   return [...pos, ...Array.from({ length: pos.length }, () => val.negative())];
 }
 
-/** The log's entries; a torn last line (a kill mid-write) is dropped. */
-function readHistory(file: string, warn: (s: string) => void): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line) continue;
-    try {
-      out.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      warn(`${file}: dropping an unreadable line (${line.slice(0, 40)})`);
-    }
-  }
-  return out;
-}
-
-function curves(history: Record<string, unknown>[]): Uint8Array {
-  const tr = history.filter((e) => e.kind === 'train') as unknown as { step: number; loss: number }[];
-  const va = history.filter((e) => e.kind === 'val') as unknown as ValidationMetrics[];
-  return plotPanels([
-    lossPanel(tr),
-    {
-      title: 'held-out windows',
-      yRange: [0, 1],
-      series: [
-        { name: 'mask IoU', color: [40, 90, 200], points: va.map((m) => [m.step, m.iouMean]) },
-        { name: 'score acc', color: [30, 150, 60], points: va.map((m) => [m.step, m.scoreAccuracy]) },
-      ],
-    },
-  ]);
-}

@@ -3,7 +3,7 @@
 // run-defining options checked, a stop on request after a checkpoint, and the final model with its
 // training record. The frozen model's windows are cached first (refine-data.ts), shared by runs
 // that refine the same model the same way.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Rng } from '../graph/random.js';
 import { DeepMask } from '../model/deepmask.js';
@@ -15,7 +15,7 @@ import { defaultScales } from '../infer/proposals.js';
 import { loadDataSets, setImages, type DataSetSpec } from './datasets.js';
 import { lossPanel, plotPanels } from './plot.js';
 import { buildRefineCache, refineCacheKey, refineGeometry, RefineWindows, type RefineBatch } from './refine-data.js';
-import { lockRunFolder, OptionError, type StopReason } from './run.js';
+import { lockRunFolder, OptionError, resumeLog, type StopReason } from './run.js';
 import { checkSchedule } from './run.js';
 import { DEFAULT_REFINE_TRAIN, RefineTrainer, type RefineMetrics, type RefineTrainOptions } from './train-refine.js';
 
@@ -187,7 +187,7 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
       } else warn('no held-out object at a canonical scale: no validation');
 
       const logFile = join(o.out, 'log.jsonl');
-      const history: Record<string, unknown>[] = o.resume && existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : [];
+      const history: Record<string, unknown>[] = [];
       const write = (e: Record<string, unknown>) => {
         history.push(e);
         appendFileSync(logFile, `${JSON.stringify(e)}\n`);
@@ -217,13 +217,9 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
       try {
         if (o.resume) {
           trainer.restore(readFileSync(ckpt), ckpt);
-          // The log keeps what the checkpoint covers.
-          const kept = history.filter((e) => (e.step as number) <= trainer.step);
-          history.length = 0;
-          history.push(...kept);
-          writeFileAtomic(logFile, kept.map((e) => JSON.stringify(e)).join('\n') + (kept.length ? '\n' : ''));
           log(`resumed at step ${trainer.step}`);
-        } else writeFileSync(logFile, '');
+        }
+        history.push(...resumeLog(logFile, trainer.step, warn)); // the log keeps what the checkpoint covers
         hooks.onTrainStart?.(trainer.step, { steps: opts.steps, batch: opts.batch });
         await trainer.run();
         if (stop && trainer.step < opts.steps) {

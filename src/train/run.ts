@@ -298,8 +298,7 @@ async function runLocked(o: RunOptions, present: CocoDataset, hooks: RunHooks): 
     const maker = new BatchMaker(sampler, loader.render, model.config, onSkip);
 
     const logFile = join(o.out, 'log.jsonl');
-    const history = readHistory(logFile, from?.state.step ?? 0, warn);
-    writeFileAtomic(logFile, history.map((e) => JSON.stringify(e)).join('\n') + (history.length ? '\n' : ''));
+    const history = resumeLog(logFile, from?.state.step ?? 0, warn);
     const record = (e: Record<string, unknown>) => {
       history.push(e);
       appendFileSync(logFile, `${JSON.stringify(e)}\n`);
@@ -539,25 +538,32 @@ function readState(dir: string): { state: TrainState; extra: Record<string, unkn
   return { state, extra: { run: s.run, skipped: s.skipped } };
 }
 
-/** Log entries up to `step` (a resumed run rewrites what came after its checkpoint); a torn last line is dropped. */
-function readHistory(file: string, step: number, warn: (s: string) => void): Record<string, unknown>[] {
-  if (!existsSync(file) || step === 0) return [];
+/**
+ * A run's JSONL log as it resumes at `step` (0: a new run): the entries up to that step, the file
+ * rewritten (atomically) to hold just those, since what came after the checkpoint is redone; a
+ * torn last line (a kill mid-write) is dropped with a warning. Every trainer's run folder uses it.
+ */
+export function resumeLog(file: string, step: number, warn: (s: string) => void): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line) continue;
-    try {
-      const e = JSON.parse(line) as Record<string, unknown>;
-      if ((e.step as number) <= step) out.push(e);
-    } catch {
-      warn(`${file}: dropping an unreadable line (${line.slice(0, 40)})`);
+  if (existsSync(file) && step > 0) {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (!line) continue;
+      try {
+        const e = JSON.parse(line) as Record<string, unknown>;
+        if ((e.step as number) <= step) out.push(e);
+      } catch {
+        warn(`${file}: dropping an unreadable line (${line.slice(0, 40)})`);
+      }
     }
   }
+  writeFileAtomic(file, out.map((e) => JSON.stringify(e)).join('\n') + (out.length ? '\n' : ''));
   return out;
 }
 
-function curves(history: Record<string, unknown>[]): Uint8Array {
-  const tr = history.filter((e) => e.type === 'train') as unknown as LogEntry[];
-  const va = history.filter((e) => e.type === 'val') as unknown as ValidationMetrics[];
+/** Loss and held-out mask IoU / score accuracy of a DeepMask run's log (`tag`: the field naming an entry's kind). */
+export function curves(history: Record<string, unknown>[], tag: 'type' | 'kind' = 'type'): Uint8Array {
+  const tr = history.filter((e) => e[tag] === 'train') as unknown as LogEntry[];
+  const va = history.filter((e) => e[tag] === 'val') as unknown as ValidationMetrics[];
   return plotPanels([
     lossPanel(tr),
     {
