@@ -14,7 +14,7 @@ import type { Server } from 'node:http';
 import { decodeImage, propose, rle } from '../src/index.js';
 import { generateScenes } from '../src/data/synth.js';
 import { loadModel } from '../src/model/files.js';
-import { repoPath } from './lib/shared.js';
+import { repoPath, skipped } from './lib/shared.js';
 import type * as Web from '../scripts/web.mjs';
 import './lib/gpu.js';
 
@@ -28,7 +28,7 @@ type Browser = Awaited<ReturnType<typeof import('playwright-core')['chromium']['
 /** Bundles the page, serves it (with `files`) and opens headless Chromium on a fresh profile. */
 async function withBrowser(files: Record<string, Uint8Array>, fn: (b: Browser, origin: string, requests: string[]) => Promise<void>): Promise<boolean> {
   if (!existsSync(CHROMIUM)) {
-    console.log(`  (skipped: no Chromium at ${CHROMIUM}; npm test installs Debian's chromium, or set CHROMIUM)`);
+    skipped(`no Chromium at ${CHROMIUM}; npm test installs Debian's chromium, or set CHROMIUM`);
     return false;
   }
   // scripts/web.mjs sits beside dist/, not inside it: import it by URL from the compiled test.

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { annotationMask, parseCoco, subset, summary, type CocoAnnotation, type CocoDataset } from '../src/data/coco.js';
 import { annToRle, area, countsToString, frPoly, merge, toBbox } from '../src/data/rle.js';
-import { sharedPath } from './lib/shared.js';
+import { sharedPath, skipped } from './lib/shared.js';
 
 const SRC = 'custom/instances.json';
 
@@ -50,7 +50,7 @@ const tinyPath = sharedPath('data/coco-tiny-train2017/instances.json');
 const tiny: CocoDataset | null = tinyPath && existsSync(tinyPath) ? parseCoco(readFileSync(tinyPath, 'utf8'), 'coco-tiny-train2017/instances.json') : null;
 const skip = (): boolean => {
   if (tiny) return false;
-  console.log('  (skipped: ../shared/data/coco-tiny-train2017 not found; set DEEPMASK_SHARED)');
+  skipped('../shared/data/coco-tiny-train2017 not found; set DEEPMASK_SHARED');
   return true;
 };
 

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
-import { repoPath } from './lib/shared.js';
+import { repoPath, skipped } from './lib/shared.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
@@ -12,7 +12,7 @@ type Got = Record<string, { width: number; height: number; corners: number[][] }
 
 test('browser inputs (canvas, ImageBitmap, OffscreenCanvas, <img>, ImageData, WebP bytes and Blob, PNG bytes) become the same RgbImage', async () => {
   if (!existsSync(CHROMIUM)) {
-    console.log(`  (skipped: no Chromium at ${CHROMIUM}; npm test installs Debian's chromium, or set CHROMIUM)`);
+    skipped(`no Chromium at ${CHROMIUM}; npm test installs Debian's chromium, or set CHROMIUM`);
     return;
   }
   const { build } = await import('esbuild');
