@@ -2,7 +2,6 @@
 // file, and annotations whose box lies outside their image. Each is handled in a way the user is told.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,27 +16,13 @@ import { Rng } from '../src/graph/random.js';
 import { presetConfig } from '../src/model/presets.js';
 import { runTraining } from '../src/train/run.js';
 import { repoPath } from './lib/shared.js';
+import { cli, warnings } from './lib/cli.js';
 import './lib/gpu.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'deepmask-hostile-'));
 const tiny = repoPath('models/tiny-synth');
 
-function cli(args: string[], timeout = 120_000) {
-  const r = spawnSync(process.execPath, [repoPath('bin/deepmask.js'), ...args], { encoding: 'utf8', timeout, killSignal: 'SIGKILL' });
-  return { status: r.status, err: r.stderr, out: r.stdout };
-}
 
-/** Collects console.warn lines while `f` runs. */
-async function warnings<T>(f: () => Promise<T>): Promise<{ value: T; lines: string[] }> {
-  const lines: string[] = [];
-  const warn = console.warn;
-  console.warn = (s: string) => lines.push(String(s));
-  try {
-    return { value: await f(), lines };
-  } finally {
-    console.warn = warn;
-  }
-}
 
 test('infer --viz: x.jpg and x.png in one folder get distinct pictures (x.jpg.png, x.png.png); a unique name keeps x.png', () => {
   const scenes = generateScenes({ images: 3, seed: 31, width: 96, height: 80 }).images;

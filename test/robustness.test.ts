@@ -2,7 +2,6 @@
 // is lost, nothing hangs. Small synthetic data and the tiny model keep this fast.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
 import { OptionError, runTraining, type RunOptions } from '../src/train/run.js';
 import { cliRunHooks } from '../src/cli/run-hooks.js';
 import { repoPath } from './lib/shared.js';
+import { cli, warnings } from './lib/cli.js';
 import { rejects } from './lib/check.js';
 import './lib/gpu.js';
 
@@ -26,23 +26,7 @@ writeSynth(data, { images: 10, seed: 21, width: 96, height: 80 });
 const base: RunOptions = { data: join(data, 'instances.json'), images: join(data, 'images'), preset: 'tiny', out: '', holdOut: 3, valWindows: 4, batch: 2, lrSchedule: [[0, 0.01]], logEvery: 1, validateEvery: 1000, checkpointEvery: 1 };
 const cliData = ['--data', base.data, '--images', base.images, '--preset', 'tiny', '--steps', '2', '--batch', '2', '--val-windows', '4', '--hold-out', '3'];
 
-/** Runs the CLI; status null means it had to be killed (it hung). */
-function cli(args: string[], timeout = 90_000) {
-  const r = spawnSync(process.execPath, [repoPath('bin/deepmask.js'), ...args], { encoding: 'utf8', timeout, killSignal: 'SIGKILL' });
-  return { status: r.status, err: r.stderr, out: r.stdout };
-}
 
-/** Collects console.warn lines while `f` runs. */
-async function warnings<T>(f: () => Promise<T>): Promise<{ value: T; lines: string[] }> {
-  const lines: string[] = [];
-  const warn = console.warn;
-  console.warn = (s: string) => lines.push(String(s));
-  try {
-    return { value: await f(), lines };
-  } finally {
-    console.warn = warn;
-  }
-}
 
 
 const latestOf = (out: string) => JSON.parse(readFileSync(join(out, 'checkpoints', 'latest.json'), 'utf8')) as { dir: string; step: number };
