@@ -71,19 +71,13 @@ export interface HeadsRunResult {
 }
 
 /** What defines a run: stored in OUT/run.json and compared on --resume (paths resolved). */
-interface HeadsRecord {
+interface HeadsRecord extends Pick<HeadsTrainOptions, 'batch' | 'lrSchedule' | 'momentum' | 'weightDecay' | 'lambda' | 'positiveFraction'> {
   data: string;
   images: string;
   preset: string;
   init: string;
   valIds: string | null;
   seed: number;
-  batch: number;
-  lrSchedule: [number, number][];
-  momentum: number;
-  weightDecay: number;
-  lambda: number;
-  positiveFraction: number;
   scales: [number, number, number] | null;
   heads: [number, number, number] | null;
   tuneLast: number;
