@@ -36,6 +36,8 @@ test('conv2d with f16 weights equals the float64 reference on the rounded weight
     [{ N: 2, H: 13, W: 17, Cin: 3, Cout: 5, KH: 3, KW: 3, stride: 2, pad: 1, dil: 1 }, false], // scalar weight loads
     [{ N: 1, H: 11, W: 9, Cin: 8, Cout: 12, KH: 3, KW: 3, stride: 1, pad: 1, dil: 1 }, true], // vec4 loads, fused ReLU
     [{ N: 1, H: 19, W: 18, Cin: 6, Cout: 7, KH: 7, KW: 7, stride: 1, pad: 0, dil: 2 }, false], // the score head's dilated 7x7
+    [{ N: 3, H: 10, W: 9, Cin: 6, Cout: 3, KH: 3, KW: 3, stride: 1, pad: 1, dil: 1 }, false], // fewer channels than a lane's 8 columns (the refinement's last layers), scalar loads
+    [{ N: 2, H: 12, W: 11, Cin: 5, Cout: 4, KH: 3, KW: 3, stride: 2, pad: 1, dil: 1 }, true], // the same with vec4 loads
   ];
   for (const [g, relu] of cases) {
     const xd = randomData(g.N * g.H * g.W * g.Cin, rng), wd = randomData(g.KH * g.KW * g.Cin * g.Cout, rng), bd = randomData(g.Cout, rng);
@@ -57,6 +59,12 @@ test('f16 weights over the binding limit: conv tap slices and matmul windows', a
   const xd = randomData(9 * 9 * 16, rng), wd = randomData(7 * 7 * 16 * 32, rng), bd = randomData(32, rng);
   const y = noGrad(() => ops.conv2d(Tensor.from(xd, [1, 9, 9, 16], { rt: small }), ops.half(Tensor.from(wd, [7, 7, 16, 32], { rt: small })), Tensor.from(bd, [32], { rt: small }), { relu: true }));
   assertClose(await y.read(), conv2dRef(xd, rounded(wd), bd, g, true), 'f16 tap slices', 1e-5);
+  // Tap slices with 4 output channels: 5x5 96 -> 4 is 19 KiB of halves; the input fits a binding.
+  const gn: ConvRefGeometry = { N: 1, H: 6, W: 7, Cin: 96, Cout: 4, KH: 5, KW: 5, stride: 1, pad: 0, dil: 1 };
+  const xn = randomData(6 * 7 * 96, rng), wn = randomData(5 * 5 * 96 * 4, rng), bn = randomData(4, rng);
+  const yn = noGrad(() => ops.conv2d(Tensor.from(xn, [1, 6, 7, 96], { rt: small }), ops.half(Tensor.from(wn, [5, 5, 96, 4], { rt: small })), Tensor.from(bn, [4], { rt: small }), { relu: true }));
+  assertClose(await yn.read(), conv2dRef(xn, rounded(wn), bn, gn, true), 'f16 tap slices, 4 channels', 1e-5);
+  yn.dispose();
   // Linear layers with [in, out] weights of 2 * 2049 * out bytes: K pieces; N = 8 (vec4) and N = 7 (scalar).
   for (const O of [8, 7]) {
     const [B, I] = [5, 2049];
