@@ -302,12 +302,4 @@ test('drawOverlay: translucent fill, solid 1-px outline, distinct colours, input
   assert.throws(() => drawOverlay(rgba, W, H, [new Uint8Array(3)]), /mask 0/);
 });
 
-test('timing (printed, not asserted)', () => {
-  const t0 = performance.now();
-  const ds = generateScenes({ images: 100 });
-  const ms = performance.now() - t0;
-  const kb = ds.images.reduce((s, i) => s + i.png.length, 0) / ds.images.length / 1024;
-  console.log(`  synth: 100 scenes of 256x192 in ${ms.toFixed(0)} ms, ${ds.coco.annotations.length} annotations, ${kb.toFixed(1)} KiB per PNG`);
-});
-
 test.run();
