@@ -1,10 +1,10 @@
-// Locates the workspace's shared data (../shared beside the checkout, or DEEPMASK_SHARED).
+// Locates the workspace's shared data: DEEPMASK_SHARED, else ../shared beside the checkout.
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const candidates = [process.env.DEEPMASK_SHARED, join(repo, '../shared'), '/work/shared'].filter((p): p is string => !!p);
+const candidates = [process.env.DEEPMASK_SHARED, join(repo, '../shared')].filter((p): p is string => !!p);
 
 export const sharedDir: string | null = candidates.find((p) => existsSync(join(p, 'data'))) ?? null;
 
