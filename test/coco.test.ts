@@ -533,17 +533,18 @@ test('subset of the real data: a split covers everything once', () => {
   console.log(`  train ${summary(train)}; val ${summary(val)}`);
 });
 
-test('parsing stays lazy: 100k annotations parse fast', () => {
+test('parsing stays lazy: complete annotations are not rasterised until a mask is asked for', () => {
+  // Stated area and box are kept as given (the mask would give another area), nothing is noted;
+  // annotationMask rasterises on demand. (The parse rate of 100k annotations is a loader bench row.)
   const d = mk();
-  const n = 100_000;
+  const n = 1000;
   const poly = Array.from({ length: 40 }, (_, i) => (i % 2 ? 4 + 3 * Math.sin(i) : 5 + 4 * Math.cos(i)));
   d.annotations = Array.from({ length: n }, (_, i) => ({ id: i + 1, image_id: 1 + (i % 3), category_id: 1 + (i % 2), iscrowd: 0, area: 1, bbox: [0, 0, 1, 1], segmentation: [poly] }));
-  const t0 = performance.now();
   const ds = parse(d);
-  const ms = performance.now() - t0;
   assert.is(ds.annotations.length, n);
-  console.log(`  parsed ${n} annotations in ${ms.toFixed(0)} ms`);
-  assert.ok(ms < 3000, `${ms} ms`);
+  assert.ok(ds.annotations.every((a) => a.area === 1 && a.bbox.join() === '0,0,1,1'), 'stated area and box kept');
+  assert.equal(ds.warnings, []);
+  assert.ok(area(annotationMask(ds, ds.annotations[0]!)) > 1, 'the mask, rasterised on demand, has its real area');
 });
 
 test.run();
