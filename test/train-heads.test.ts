@@ -1,7 +1,8 @@
 // Training the heads from cached feature maps: the windows' geometry (positives centred on objects
 // at the canonical scale, negatives far from every object), learning, exact resume (after a stop at
 // any step, a signal or a kill), the cache, the run folder's contract (lock, run.json checked on
-// --resume), the CLI's refusals and its handling of bad input files.
+// --resume, checkpoints/, a folder of the old layout resumed), the CLI's refusals and its handling
+// of bad input files.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,8 @@ import { decodeImage } from '../src/data/image.js';
 import { FeatureWindows, extractFeatureMaps, type BankImage } from '../src/train/feature-bank.js';
 import { DEFAULT_HEADS_TRAIN, HeadsTrainer } from '../src/train/train-heads.js';
 import { runHeadsTraining, type HeadsRunHooks, type HeadsRunOptions } from '../src/train/heads-run.js';
+import { findCheckpoint, TRAINER_CHECKPOINT } from '../src/train/run-folder.js';
+import { toOldLayout } from './lib/old-layout.js';
 import { cutTrunk } from '../src/model/trunks.js';
 import { presetConfig, type DeepMaskConfig } from '../src/model/presets.js';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
@@ -205,7 +208,7 @@ test('deepmask train-heads: mobile on synthetic scenes writes a model, caches fe
   const args = ['--data', join(dir, 'synth', 'instances.json'), '--images', join(dir, 'synth', 'images'), '--preset', 'mobile', '--init', trunk, '--out', out, '--steps', '6', '--batch', '8', '--scales=-1:0.5:0.5'];
   const first = cli();
   assert.is(first.status, 0, first.stderr);
-  assert.ok(existsSync(join(out, 'model', 'model.safetensors')) && existsSync(join(out, 'checkpoint.safetensors')));
+  assert.ok(existsSync(join(out, 'model', 'model.safetensors')) && existsSync(join(out, 'checkpoints', 'latest.json')));
   assert.is(readdirSync(join(out, 'features')).length, ds.images.length);
   const cfg = JSON.parse(readFileSync(join(out, 'model', 'config.json'), 'utf8'));
   assert.is(cfg.training.steps, 6);
@@ -289,6 +292,8 @@ const synthData = join(dir, 'synth', 'instances.json'), synthImages = join(dir, 
 const tinyArgs = (out: string, ...extra: string[]) => ['--data', synthData, '--images', synthImages, '--preset', 'tiny', '--init', tinyTrunk, '--out', out, '--scales=-1:0.5:0.5', '--batch', '8', '--lr-schedule', '0:0.01', ...extra];
 const headsCli = (args: string[]) => spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'train-heads', ...args], { encoding: 'utf8', timeout: 300_000, killSignal: 'SIGKILL' });
 const weightsIn = (out: string) => readSafetensors(readFileSync(join(out, 'model', 'model.safetensors'))).tensors;
+/** The trainer's checkpoint file latest.json names. */
+const newestCheckpoint = (out: string) => join(findCheckpoint(out)!.dir, TRAINER_CHECKPOINT);
 const sameWeights = (a: string, b: string) => {
   const x = weightsIn(a), y = weightsIn(b);
   return [...x].filter(([name, t]) => !y.has(name) || t.data.some((v, i) => v !== y.get(name)!.data[i])).map(([name]) => name);
@@ -309,8 +314,8 @@ test('deepmask train-heads: SIGTERM checkpoints and stops (exit 143, no model/);
   await new Promise((r) => setTimeout(r, 1500));
   child.kill('SIGTERM');
   const status = await exited;
-  const ckpt = join(out, 'checkpoint.safetensors');
-  assert.ok(existsSync(ckpt), `a checkpoint after SIGTERM\n${stderr}`);
+  assert.ok(findCheckpoint(out), `a checkpoint after SIGTERM\n${stderr}`);
+  const ckpt = newestCheckpoint(out);
   assert.not.ok(existsSync(join(out, 'model')), 'no final model after a stop');
   const stopped = (JSON.parse(readSafetensors(readFileSync(ckpt)).metadata.state!) as { step: number }).step;
   assert.ok(stopped >= 1 && stopped < 100000, `stopped at step ${stopped}`);
@@ -327,7 +332,7 @@ test('deepmask train-heads: the run folder is locked and --resume refuses run-de
   const out = join(dir, 'cli-run');
   const first = headsCli(tinyArgs(out, '--steps', '4'));
   assert.is(first.status, 0, first.stderr);
-  const ckpt = readFileSync(join(out, 'checkpoint.safetensors'));
+  const ckpt = readFileSync(newestCheckpoint(out));
   const other = join(dir, 'other-data');
   writeSynth(other, { images: 10, seed: 6 });
   const valFile = join(dir, 'val-ids.json');
@@ -345,7 +350,7 @@ test('deepmask train-heads: the run folder is locked and --resume refuses run-de
     const r = headsCli([...tinyArgs(out, '--steps', '6'), '--resume', ...extra]);
     assert.is(r.status, 2, `--resume ${extra.join(' ')}: exit ${r.status}\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stderr, re, `--resume ${extra.join(' ')}`);
-    assert.ok(readFileSync(join(out, 'checkpoint.safetensors')).equals(ckpt), `--resume ${extra.join(' ')}: the checkpoint is untouched`);
+    assert.ok(readFileSync(newestCheckpoint(out)).equals(ckpt), `--resume ${extra.join(' ')}: the checkpoint is untouched`);
   }
   // A second run into a folder in use is refused (the lock of a live process: this one).
   writeFileSync(join(out, 'train.lock'), JSON.stringify({ pid: process.pid, host: hostname() }));
@@ -364,7 +369,7 @@ test('deepmask train-heads: the run folder is locked and --resume refuses run-de
   assert.ok(existsSync(join(out, 'curves.png')), 'curves.png');
   assert.not.ok(existsSync(join(out, 'train.lock')), 'the lock is released');
   const log = readFileSync(join(out, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-  const steps = log.filter((e) => e.kind === 'train').map((e) => e.step);
+  const steps = log.filter((e) => e.type === 'train').map((e) => e.step);
   assert.equal(steps, [...new Set(steps)], 'no step logged twice');
 });
 
@@ -419,15 +424,22 @@ test('deepmask train-heads: an image whose size on disk differs from the annotat
   assert.not.match(none.stderr, /\n\s+at |TypeError/);
 });
 
+const headsRun = (out: string, o: Partial<HeadsRunOptions> = {}, hooks: HeadsRunHooks = {}) =>
+  runHeadsTraining({ data: synthData, images: synthImages, preset: 'tiny', init: tinyTrunk, out, scales: [-1, 0.5, 0.5], steps: 10, batch: 8, lrSchedule: [[0, 0.01]], logEvery: 1, validateEvery: 4, checkpointEvery: 1000, ...o }, hooks);
+/** A run of `headsRun` asked to stop once training has taken `k` steps. */
+const stoppedAt = (out: string, k: number) => {
+  let training = false, polls = 0;
+  return headsRun(out, {}, { onTrainStart: () => (training = true), stopReason: () => (training && ++polls >= k ? 'SIGINT' : null) });
+};
+const trainSteps = (out: string) => readFileSync(join(out, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.type === 'train').map((e) => e.step);
+
 test('runHeadsTraining: a stop while caching keeps the maps and leaves no run; stopped after step 3 or 7 and resumed, the model equals an uninterrupted run bit for bit; --force replaces a run', async () => {
-  const headsRun = (out: string, o: Partial<HeadsRunOptions> = {}, hooks: HeadsRunHooks = {}) =>
-    runHeadsTraining({ data: synthData, images: synthImages, preset: 'tiny', init: tinyTrunk, out, scales: [-1, 0.5, 0.5], steps: 10, batch: 8, lrSchedule: [[0, 0.01]], logEvery: 1, validateEvery: 4, checkpointEvery: 1000, ...o }, hooks);
   // Asked to stop while caching: the images done are cached, nothing else is written, and a new run starts there.
   const early = join(dir, 'lib-early');
   const r0 = await headsRun(early, {}, { stopReason: () => 'SIGTERM' });
   assert.is(r0.interrupted, 'SIGTERM');
   assert.ok(readdirSync(join(early, 'features')).length >= 1, 'the maps done are kept');
-  for (const f of ['run.json', 'log.jsonl', 'checkpoint.safetensors']) assert.not.ok(existsSync(join(early, f)), `no ${f}`);
+  for (const f of ['run.json', 'log.jsonl', 'checkpoints']) assert.not.ok(existsSync(join(early, f)), `no ${f}`);
   await headsRun(early, { steps: 2 });
   assert.ok(existsSync(join(early, 'model', 'model.safetensors')), 'a run after it completes');
 
@@ -435,19 +447,16 @@ test('runHeadsTraining: a stop while caching keeps the maps and leaves no run; s
   assert.is((await headsRun(whole)).steps, 10);
   for (const k of [3, 7]) {
     const out = join(dir, `lib-stop-${k}`);
-    let training = false, polls = 0;
-    const stopped = await headsRun(out, {}, { onTrainStart: () => (training = true), stopReason: () => (training && ++polls >= k ? 'SIGINT' : null) });
+    const stopped = await stoppedAt(out, k);
     assert.is(stopped.interrupted, 'SIGINT');
     assert.is(stopped.steps, k);
     assert.not.ok(existsSync(join(out, 'model')), 'no final model after a stop');
     const resumed = await headsRun(out, { resume: true });
     assert.is(resumed.steps, 10);
     assert.equal(sameWeights(whole, out), [], `stopped after step ${k} and resumed: these tensors differ from the uninterrupted run's`);
-    const log = readFileSync(join(out, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    const steps = log.filter((e) => e.kind === 'train').map((e) => e.step);
-    assert.equal(steps, Array.from({ length: 10 }, (_, i) => i + 1), 'every step logged once');
+    assert.equal(trainSteps(out), Array.from({ length: 10 }, (_, i) => i + 1), 'every step logged once');
   }
-  await rejects(headsRun(whole), /already holds a run \(checkpoint\.safetensors, run\.json, log\.jsonl, curves\.png, model, done\.json\).*--resume.*--force/);
+  await rejects(headsRun(whole), /already holds a run \(checkpoints, run\.json, log\.jsonl, curves\.png, model\).*--resume.*--force/);
   await rejects(headsRun(whole, { resume: true, seed: 3 }), /--resume with options that differ from the run's .*--seed 3 \(the run has 1\)/);
   const cached = readdirSync(join(whole, 'features')).length;
   let computed = -1;
@@ -455,6 +464,18 @@ test('runHeadsTraining: a stop while caching keeps the maps and leaves no run; s
   assert.is(computed, 0, 'the feature cache is kept and read');
   assert.is(readdirSync(join(whole, 'features')).length, cached);
   assert.is(JSON.parse(readFileSync(join(whole, 'run.json'), 'utf8')).steps, 2);
+});
+
+test('runHeadsTraining: a run folder of the old layout (checkpoint.safetensors, log tagged `kind`) resumes bit for bit and moves to checkpoints/', async () => {
+  const out = join(dir, 'lib-old-layout');
+  assert.is((await stoppedAt(out, 3)).steps, 3);
+  toOldLayout(out, 'kind');
+  const resumed = await headsRun(out, { resume: true });
+  assert.is(resumed.steps, 10);
+  assert.equal(sameWeights(join(dir, 'lib-stop-3'), out), [], 'resumed from the old layout: these tensors differ from those of a run resumed from the current one (equal to an uninterrupted run above)');
+  assert.equal(trainSteps(out), Array.from({ length: 10 }, (_, i) => i + 1), 'the old records read as `type`, every step logged once');
+  assert.not.ok(existsSync(join(out, TRAINER_CHECKPOINT)), 'the old single checkpoint is superseded');
+  assert.is(findCheckpoint(out)?.step, 10);
 });
 
 test.run();

@@ -1,9 +1,10 @@
 // Training SharpMask's refinement from cached windows: the cache (made once, reused, keyed on the
-// frozen weights), what the windows hold, learning, exact resume after a stop, the run folder's
-// refusals, positives-only data sets, and the CLI's checks before any work.
+// frozen weights), what the windows hold, learning, exact resume after a stop (also from a run folder
+// of the old layout), the run folder's refusals, positives-only data sets, and the CLI's checks
+// before any work.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { DeepMask, noGrad, propose, Rng, Tensor } from '../src/index.js';
@@ -16,6 +17,9 @@ import { readSafetensors } from '../src/model/safetensors.js';
 import { loadDataSets } from '../src/train/datasets.js';
 import { refineGeometry, RefineWindows, type RefineEntry } from '../src/train/refine-data.js';
 import { runRefineTraining, type RefineRunHooks, type RefineRunOptions } from '../src/train/refine-run.js';
+import { runTraining } from '../src/train/run.js';
+import { findCheckpoint, TRAINER_CHECKPOINT } from '../src/train/run-folder.js';
+import { toOldLayout } from './lib/old-layout.js';
 import { repoPath } from './lib/shared.js';
 import { rejects } from './lib/check.js';
 import { workDir } from './lib/trained.js';
@@ -52,7 +56,7 @@ test('a refinement run caches the windows once, trains only the refinement, and 
   const after = readSafetensors(readFileSync(join(out, 'model.safetensors'))).tensors;
   for (const [k, t] of before) assert.equal(Array.from(after.get(k)!.data), Array.from(t.data), `${k} unchanged`);
   assert.ok([...after.keys()].some((k) => k.startsWith('refine.stages.3.horizontal.0')), 'refinement saved');
-  for (const f of ['log.jsonl', 'curves.png', 'run.json', 'checkpoint.safetensors']) assert.ok(existsSync(join(dir, 'one', f)), f);
+  for (const f of ['log.jsonl', 'curves.png', 'run.json', 'checkpoints/latest.json']) assert.ok(existsSync(join(dir, 'one', f)), f);
   // It loads and proposes: masks at full window resolution pasted into the image.
   const model = loadModel(out);
   const img = decodeImage(readFileSync(join(setA.images, readdirSync(setA.images)[0]!)));
@@ -126,6 +130,20 @@ test('a stopped refinement run resumes exactly: N steps equal K, stop, resume, N
   assert.equal(log.filter((e) => e.type === 'train').map((e) => e.step), [...new Set(log.filter((e) => e.type === 'train').map((e) => e.step))], 'no step logged twice');
 });
 
+test('a refinement run folder of the old layout (one checkpoint.safetensors) resumes bit for bit and moves to checkpoints/', async () => {
+  const out = join(dir, 'old-layout');
+  let cached = false, polls = 0;
+  const stopped = await run(out, {}, { onExtract: (d, t) => (cached = d === t), stopReason: () => (cached && ++polls >= 3 ? 'SIGINT' : null) });
+  assert.is(stopped.steps, 3);
+  toOldLayout(out, 'type');
+  assert.is((await run(out, { resume: true })).steps, 6);
+  const a = readSafetensors(readFileSync(join(dir, 'whole', 'model', 'model.safetensors'))).tensors;
+  const b = readSafetensors(readFileSync(join(out, 'model', 'model.safetensors'))).tensors;
+  for (const [k, t] of a) assert.equal(Array.from(b.get(k)!.data), Array.from(t.data), `${k} bitwise equal`);
+  assert.not.ok(existsSync(join(out, TRAINER_CHECKPOINT)), 'the old single checkpoint is superseded');
+  assert.is(findCheckpoint(out)?.step, 6);
+});
+
 test('a refinement run refuses a used --out, a resume with other options, and a second run into the same folder', async () => {
   const out = join(dir, 'whole');
   await rejects(run(out), /already holds a refinement run/);
@@ -136,6 +154,16 @@ test('a refinement run refuses a used --out, a resume with other options, and a 
   (await import('node:fs')).rmSync(join(out, 'train.lock'));
   const pos = (await run(join(dir, 'pos-only'), { sets: [setB], steps: 2 })).steps;
   assert.is(pos, 2, 'a positives-only set alone trains the refinement');
+});
+
+test('one trainer does not resume another’s run folder: the error says which command made it', async () => {
+  // A refinement run (the folder of the old-layout test, moved to checkpoints/) given to train.
+  await rejects(runTraining({ ...setA, out: join(dir, 'old-layout'), resume: true, steps: 8 }), /step-0000006: holds a train-heads or train-refine checkpoint \(checkpoint\.safetensors\), not one of deepmask train/);
+  // A train run's checkpoint (a model folder) given to train-refine.
+  const trained = join(dir, 'train-run');
+  mkdirSync(join(trained, 'checkpoints', 'step-0000002'), { recursive: true });
+  writeFileSync(join(trained, 'checkpoints', 'latest.json'), JSON.stringify({ dir: 'step-0000002', step: 2 }));
+  await rejects(run(trained, { resume: true }), /step-0000002: no checkpoint\.safetensors in it: a checkpoint of deepmask train.*resume it with deepmask train/);
 });
 
 test('deepmask train-refine checks its options before any work', () => {

@@ -1,7 +1,9 @@
-// `deepmask train-heads`: the options and the progress lines over runHeadsTraining (src/train/heads-run.ts),
-// which owns the run folder's contract; Ctrl-C and SIGTERM are handled as by the other trainers.
+// `deepmask train-heads`: the options and the progress lines over runHeadsTraining (src/train/heads-run.ts);
+// the run folder is the one every trainer writes (src/train/run-folder.ts), and Ctrl-C and SIGTERM
+// are handled as by the other trainers (run-hooks.ts).
 import { init } from '../index.js';
 import { checkHeadsOptions, runHeadsTraining, type HeadsRunOptions } from '../train/heads-run.js';
+import { runFolderHelp } from '../train/run-folder.js';
 import { DEFAULT_HEADS_TRAIN } from '../train/train-heads.js';
 import { parse, parseSchedule, rangedOption, str, UsageError, withNegativeValues } from './args.js';
 import type { Command } from './command.js';
@@ -23,7 +25,7 @@ windows are cells of those maps: exactly the windows inference scores. Fast on a
   --images DIR         folder holding the images named in --data
   --preset NAME        e.g. mobile (MobileNetV1 trunk) or squeeze
   --init FILE          the ImageNet trunk, e.g. ../shared/weights/mobilenet_v1_1.0_224-imagenet-features.safetensors
-  --out DIR            run folder: model/, checkpoint.safetensors, run.json, log.jsonl, curves.png,
+  --out DIR            run folder: ${runFolderHelp({ runRecord: true })},
                        features/ (the cache, kept by --force and reused by later runs)
   --val-ids FILE       JSON array of image ids held out for validation (never trained on);
                        default: a seeded 10% of the images
@@ -41,7 +43,7 @@ windows are cells of those maps: exactly the windows inference scores. Fast on a
                        checkpoint instead of at random; the trunk still comes from --init
   --flips              also extract the mirror image of every photo (twice the extraction time)
   --validate-every N   (default ${d.validateEvery})   --checkpoint-every N (default ${d.checkpointEvery})
-  --resume             continue exactly from DIR/checkpoint.safetensors: the run's options (run.json) are
+  --resume             continue exactly from the latest checkpoint in DIR: the run's options (run.json) are
                        its own; any given must match them (--steps may change)
   --force              start a new run in an --out that holds one, deleting that run
   --seed N             (default 1)          --save-f16 store the final model in f16`;

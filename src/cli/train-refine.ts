@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { init } from '../index.js';
 import type { DataSetSpec } from '../train/datasets.js';
 import { runRefineTraining, type RefineRunOptions } from '../train/refine-run.js';
+import { runFolderHelp } from '../train/run-folder.js';
 import { checkSchedule } from '../train/run.js';
 import { DEFAULT_REFINE_TRAIN } from '../train/train-refine.js';
 import { parse, parseSchedule, rangedOption, str, UsageError, withNegativeValues } from './args.js';
@@ -28,7 +29,7 @@ cached once (--cache) and each step costs only the refinement.
   --positives-only FILE
                        the data set of this annotation file labels only some objects of each image:
                        a source of positive windows, never of negatives (repeatable)
-  --out DIR            run folder: model/, checkpoint.safetensors, run.json, log.jsonl, curves.png
+  --out DIR            run folder: ${runFolderHelp({ runRecord: true })}
   --cache DIR          the window cache (default OUT/cache); runs that refine the same model share it
   --steps N            (default ${d.steps})     --batch B (default ${d.batch})
   --lr-schedule S      STEP:LR,... (default ${d.lrSchedule.map(([s, l]) => `${s}:${l}`).join(',')})
@@ -40,7 +41,7 @@ cached once (--cache) and each step costs only the refinement.
                        correction of the coarse mask (--no-add-coarse: the official design, a mask
                        decoded from the embedding alone)
   --validate-every N   (default ${d.validateEvery})   --checkpoint-every N (default ${d.checkpointEvery})
-  --resume             continue exactly from the checkpoint in --out (the run's options must match)
+  --resume             continue exactly from the latest checkpoint in --out (the run's options must match)
   --force              start a new run in an --out that holds one, deleting that run
   --seed N             (default 1)          --save-f16 store the final model in f16`;
 

@@ -1,4 +1,5 @@
 import { init } from '../index.js';
+import { runFolderHelp } from '../train/run-folder.js';
 import { checkRunOptions, runTraining, type RunOptions } from '../train/run.js';
 import { cliRunHooks } from './run-hooks.js';
 import { parse, parseSchedule, rangedOption, str, UsageError, withNegativeValues } from './args.js';
@@ -10,7 +11,7 @@ const usage = `Usage: deepmask train --data instances.json --images DIR --preset
   --data FILE            COCO-format instances (polygons, RLE and crowd regions all fine)
   --images DIR           folder holding the images named in --data
   --preset NAME          tiny (CPU-friendly), squeeze (ImageNet SqueezeNet trunk), vgg-a (the paper), vgg16
-  --out DIR              run folder: model/, checkpoints/, log.jsonl, curves.png
+  --out DIR              run folder: ${runFolderHelp({ runRecord: false })}
   --init FILE            ImageNet trunk in torchvision's layout (safetensors), e.g.
                          ../shared/weights/squeezenet1_1-imagenet-features.safetensors
   --steps N              training steps (default 1000)

@@ -1,21 +1,25 @@
-// Node: a heads training run (train-heads) with the run-folder contract of `train` and
-// `train-refine`: a lock, run.json (the run-defining options, checked on --resume), a JSONL log, a
-// PNG of the curves, an atomic checkpoint, exact resume, a stop on request after a checkpoint, and
-// the final model with its training record. The trunk's feature maps are cached first
+// Node: a heads training run (train-heads) in the run folder every trainer writes (run-folder.ts):
+// a lock, run.json (the run-defining options, checked on --resume), the JSONL log, curves.png,
+// atomic checkpoints, exact resume, a stop on request after a checkpoint, and the final model with
+// its training record. The trunk's feature maps are cached first
 // (feature-cache.ts, OUT/features), so a run interrupted while caching loses nothing.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseCoco, trainableAnnotations } from '../data/coco.js';
 import { Rng } from '../graph/random.js';
 import { defaultScales, scalesFromRange } from '../infer/proposals.js';
 import { DeepMask } from '../model/deepmask.js';
-import { loadTrunk, saveModel, WEIGHTS_FILE, writeFileAtomic } from '../model/files.js';
+import { loadTrunk, WEIGHTS_FILE } from '../model/files.js';
 import { presetConfig } from '../model/presets.js';
 import { readSafetensors } from '../model/safetensors.js';
 import { cutTrunk } from '../model/trunks.js';
 import { FeatureWindows, type BankImage, type WindowRef } from './feature-bank.js';
 import { cacheKey, loadBank } from './feature-cache.js';
-import { checkSchedule, curves, lockRunFolder, OptionError, resumeLog, type StopReason } from './run.js';
+import {
+  claimRunFolder, existingRun, lockRunFolder, makeRunFolder, modelDir, OptionError, readRunRecord, RunLog, runFolderTaken, RUN, StopFlag, stoppedLine, stopWord,
+  TRAINER_CHECKPOINT, trainerCheckpoint, writeCheckpoint, writeCurves, writeFinalModel, writeRunRecord, type StopReason,
+} from './run-folder.js';
+import { checkSchedule, curves } from './run.js';
 import type { ValidationMetrics } from './trainer.js';
 import { DEFAULT_HEADS_TRAIN, HeadsTrainer, type HeadsTrainOptions } from './train-heads.js';
 
@@ -91,30 +95,22 @@ const FLAGS: Record<keyof HeadsRecord, string> = {
   tuneLast: '--tune-last', initHeads: '--init-heads', flips: '--flips',
 };
 
-const CHECKPOINT = 'checkpoint.safetensors';
-const RUN = 'run.json';
-const LOG = 'log.jsonl';
-/** What a run writes besides the feature cache (which later runs reuse): --force deletes these. */
-const RUN_FILES = [CHECKPOINT, RUN, LOG, 'curves.png', 'model', 'done.json'];
-
 export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks = {}): Promise<HeadsRunResult> {
   const log = (s: string) => hooks.log?.(s);
   const warn = (s: string) => console.warn(`warning: ${s}`);
   checkHeadsOptions(o);
   const out = o.out;
-  const ckpt = join(out, CHECKPOINT), runFile = join(out, RUN);
+  const runFile = join(out, RUN);
   if (o.resume && o.force) throw new OptionError('give --resume (continue the run in --out) or --force (replace it), not both');
-  if (o.resume && !existsSync(ckpt)) throw new OptionError(`--resume: ${ckpt} not found`);
-  const existing = () => RUN_FILES.filter((f) => existsSync(join(out, f)));
-  const refuse = (found: string[]) => new OptionError(`${out} already holds a run (${found.join(', ')}): continue it with --resume, replace it with --force, or choose another --out`);
-  if (!o.resume && !o.force && existing().length) throw refuse(existing()); // at once; checked again under the lock
+  if (o.resume && !trainerCheckpoint(out)) throw new OptionError(`--resume: ${out} holds no checkpoint to resume from`);
+  if (!o.resume && !o.force && existingRun(out).length) throw runFolderTaken(out, existingRun(out), 'a run'); // at once; checked again under the lock
 
   // The run's options: this call's, or on --resume the recorded ones, which given options must match.
   const given = givenRecord(o);
   let saved: (HeadsRecord & { steps?: number }) | null = null;
   if (o.resume) {
-    if (existsSync(runFile)) saved = readRecord(runFile);
-    else warn(`${out}: no ${RUN} (a run from before it was written): the given options are not checked against the run's`);
+    saved = readRecord(out);
+    if (!saved) warn(`${out}: no ${RUN} (a run from before it was written): the given options are not checked against the run's`);
   }
   if (o.resume && !saved) for (const k of ['data', 'images', 'preset', 'init'] as const) if (!o[k]) throw new OptionError(`--${k} is required to resume a run without ${RUN}`);
   if (saved) {
@@ -183,27 +179,15 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
       log(`init: ${start.size} tensors from ${initFile}`);
     }
 
-    try {
-      mkdirSync(out, { recursive: true });
-    } catch (e) {
-      throw new Error(`${out}: cannot create the run folder (${(e as Error).message})`);
-    }
+    makeRunFolder(out);
     const unlock = lockRunFolder(out, warn);
     try {
       hooks.onLocked?.(unlock);
-      if (!o.resume) {
-        const found = existing();
-        if (found.length) {
-          if (!o.force) throw refuse(found);
-          for (const f of found) rmSync(join(out, f), { recursive: true, force: true });
-          warn(`--force: deleted the previous run in ${out} (${found.join(', ')}; the feature cache is kept)`);
-        }
-      }
+      claimRunFolder(out, { resume: o.resume, force: o.force, what: 'a run', kept: 'the feature cache is kept' }, warn);
       log(`data: ${ds.images.length} images (${valIds.size} held out), scales ${scales.map((s) => s.toFixed(3)).join(' ')}`);
 
       // Feature maps: computed once, cached, reused. A stop while caching keeps the maps done.
-      let stop: StopReason | null = null;
-      const stopping = () => (stop ??= hooks.stopReason?.() ?? null) !== null;
+      const stop = new StopFlag(hooks.stopReason);
       const bankModel = run.tuneLast > 0 ? new DeepMask({ ...config, trunk: cut }, { seed: run.seed }) : model; // the maps cached: the trunk's output, or the cut trunk's
       const abort = new AbortController();
       let loaded: { bank: BankImage[]; skipped: string[] } | null;
@@ -214,7 +198,7 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
           scales, dir: join(out, 'features'), key: cacheKey(bankModel, scales, run.init), flips: run.flips, signal: abort.signal,
           onProgress: (done, total, computed) => {
             hooks.onExtract?.(done, total, computed);
-            if (stopping()) abort.abort();
+            if (stop.poll()) abort.abort();
           },
         }).catch((e: Error) => {
           if (abort.signal.aborted) return null;
@@ -224,8 +208,8 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
         if (bankModel !== model) bankModel.dispose();
       }
       if (!loaded) {
-        log(`${stop === 'SIGINT' ? 'interrupted' : 'terminated'} while caching feature maps (the images done are kept in ${join(out, 'features')}); run again to continue`);
-        return { steps: 0, metrics: null, modelDir: join(out, 'model'), skippedImages: [], interrupted: stop };
+        log(`${stopWord(stop.reason!)} while caching feature maps (the images done are kept in ${join(out, 'features')}); run again to continue`);
+        return { steps: 0, metrics: null, modelDir: modelDir(out), skippedImages: [], interrupted: stop.reason };
       }
       const { bank, skipped } = loaded;
       for (const s of skipped) warn(`skipped ${s}`);
@@ -242,14 +226,9 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
       if (!valBatch) warn('no held-out object has a window at the canonical size: no validation');
 
       // The run is defined from here on: its options are recorded (a stop while caching leaves none).
-      if (!saved) writeFileAtomic(runFile, `${JSON.stringify({ ...run, steps }, null, 2)}\n`);
-      else if (saved.steps !== steps) writeFileAtomic(runFile, `${JSON.stringify({ ...saved, steps }, null, 2)}\n`);
-      const logFile = join(out, LOG);
-      const history: Record<string, unknown>[] = [];
-      const write = (e: Record<string, unknown>) => {
-        history.push(e);
-        appendFileSync(logFile, `${JSON.stringify(e)}\n`);
-      };
+      if (!saved) writeRunRecord(out, { ...run, steps });
+      else if (saved.steps !== steps) writeRunRecord(out, { ...saved, steps });
+      let runLog: RunLog | null = null; // opened once the step resumed from is known
       let last: ValidationMetrics | null = null;
       const t0 = performance.now();
       const trainer = new HeadsTrainer(
@@ -258,50 +237,51 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
         opts,
         {
           onLog: (e) => {
-            write({ ...e, kind: 'train' });
+            runLog!.add({ type: 'train', ...e });
             hooks.onStep?.(e, { steps: opts.steps, batch: opts.batch });
           },
           onValidate: (m) => {
             last = m;
-            write({ ...m, kind: 'val' });
+            runLog!.add({ type: 'val', ...m });
             hooks.onValidate?.(m);
-            writeFileAtomic(join(out, 'curves.png'), curves(history, 'kind'));
+            writeCurves(out, curves(runLog!.records));
           },
-          onCheckpoint: (bytes) => writeFileAtomic(ckpt, bytes),
-          shouldStop: stopping,
+          onCheckpoint: (bytes, step) => writeCheckpoint(out, step, [[TRAINER_CHECKPOINT, bytes]]),
+          shouldStop: stop.poll,
         },
         valBatch,
       );
       try {
         if (o.resume) {
+          const ckpt = trainerCheckpoint(out)!;
           trainer.restore(readFileSync(ckpt), ckpt);
           log(`resumed at step ${trainer.step}`);
         }
-        history.push(...resumeLog(logFile, trainer.step, warn)); // the log keeps what the checkpoint covers
+        runLog = new RunLog(out, trainer.step, warn); // the log keeps what the checkpoint covers
         hooks.onTrainStart?.(trainer.step, { steps: opts.steps, batch: opts.batch });
         await trainer.run();
-        writeFileAtomic(join(out, 'curves.png'), curves(history, 'kind'));
-        if (stop && trainer.step < opts.steps) {
-          log(`${stop === 'SIGINT' ? 'interrupted' : 'terminated'} at step ${trainer.step} of ${opts.steps}: checkpoint in ${ckpt}; continue with --resume (no final model written)`);
-          return { steps: trainer.step, metrics: last, modelDir: join(out, 'model'), skippedImages: skipped, interrupted: stop };
+        writeCurves(out, curves(runLog.records));
+        if (stop.reason && trainer.step < opts.steps) {
+          log(stoppedLine(stop.reason, trainer.step, opts.steps, out));
+          return { steps: trainer.step, metrics: last, modelDir: modelDir(out), skippedImages: skipped, interrupted: stop.reason };
         }
         const metrics = valBatch ? await trainer.evaluate(valBatch) : null;
-        const modelDir = join(out, 'model');
         const stages = run.tuneLast;
-        await saveModel(model, modelDir, {
-          ...(o.saveF16 ? { dtype: 'F16' as const } : {}),
-          training: {
+        const dir = await writeFinalModel(
+          out,
+          model,
+          {
             method: stages > 0 ? `heads and the trunk's last ${stages} stage(s), windows from cached maps of the trunk cut short` : 'heads on a frozen trunk, windows from cached feature maps',
             ...(stages > 0 ? { tunedStages: stages } : {}), ...(initFile ? { initHeads: initFile } : {}),
             steps: opts.steps, batch: opts.batch, lrSchedule: opts.lrSchedule, momentum: opts.momentum, weightDecay: opts.weightDecay, lambda: opts.lambda, seed: run.seed,
             data: run.data, trunk: run.init, scales, flips: run.flips, trainImages: new Set(trainBank.map((b) => b.id)).size,
             heldOutImages: [...valIds].sort((a, b) => a - b), skippedImages: skipped, validation: metrics, seconds: Math.round((performance.now() - t0) / 1000),
           },
-        });
-        writeFileSync(join(out, 'done.json'), `${JSON.stringify({ steps: opts.steps, validation: metrics }, null, 2)}\n`);
+          o.saveF16,
+        );
         if (skipped.length) log(`skipped ${skipped.length} image(s) (see the warnings above; listed in the model's training record)`);
-        log(`model: ${modelDir}`);
-        return { steps: trainer.step, metrics, modelDir, skippedImages: skipped, interrupted: null };
+        log(`model: ${dir}`);
+        return { steps: trainer.step, metrics, modelDir: dir, skippedImages: skipped, interrupted: null };
       } finally {
         trainer.dispose();
       }
@@ -385,14 +365,11 @@ function show(k: keyof HeadsRecord, v: unknown): string {
   return String(v);
 }
 
-function readRecord(file: string): HeadsRecord & { steps?: number } {
-  try {
-    const r = JSON.parse(readFileSync(file, 'utf8')) as HeadsRecord & { steps?: number };
-    if (!r || typeof r !== 'object' || typeof r.data !== 'string' || typeof r.preset !== 'string') throw new Error('not a train-heads run record');
-    return r;
-  } catch (e) {
-    throw new Error(`${file}: cannot read the run's options (${(e as Error).message})`);
-  }
+/** The run's run.json as a train-heads record (null when there is none). */
+function readRecord(out: string): (HeadsRecord & { steps?: number }) | null {
+  const r = readRunRecord(out);
+  if (r && (typeof r.data !== 'string' || typeof r.preset !== 'string')) throw new Error(`${join(out, RUN)}: cannot read the run's options (not a train-heads run record)`);
+  return r as (HeadsRecord & { steps?: number }) | null;
 }
 
 /** The held-out ids of a --val-ids file, with errors that name the file. */

@@ -1,13 +1,13 @@
-// Node: a refinement training run (SharpMask on a trained DeepMask), with the run-folder contract of
-// `train`: a lock, a JSONL log, a PNG of the curves, an atomic checkpoint, exact resume with the
-// run-defining options checked, a stop on request after a checkpoint, and the final model with its
-// training record. The frozen model's windows are cached first (refine-data.ts), shared by runs
-// that refine the same model the same way.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+// Node: a refinement training run (SharpMask on a trained DeepMask), in the run folder every trainer
+// writes (run-folder.ts): a lock, run.json (the run-defining options, checked on --resume), the JSONL
+// log, curves.png, atomic checkpoints, exact resume, a stop on request after a checkpoint, and the
+// final model with its training record. The frozen model's windows are cached first
+// (refine-data.ts), shared by runs that refine the same model the same way.
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Rng } from '../graph/random.js';
 import { DeepMask } from '../model/deepmask.js';
-import { CONFIG_FILE, saveModel, WEIGHTS_FILE, writeFileAtomic } from '../model/files.js';
+import { CONFIG_FILE, WEIGHTS_FILE } from '../model/files.js';
 import { presetConfig, type RefineSpec } from '../model/presets.js';
 import { readSafetensors } from '../model/safetensors.js';
 import { parseModelConfig } from '../model/weights.js';
@@ -15,7 +15,10 @@ import { defaultScales } from '../infer/proposals.js';
 import { loadDataSets, setImages, type DataSetSpec } from './datasets.js';
 import { lossPanel, plotPanels } from './plot.js';
 import { buildRefineCache, refineCacheKey, refineGeometry, RefineWindows, type RefineBatch } from './refine-data.js';
-import { lockRunFolder, OptionError, resumeLog, type StopReason } from './run.js';
+import {
+  claimRunFolder, lockRunFolder, makeRunFolder, modelDir, OptionError, readRunRecord, RUN, RunLog, StopFlag, stoppedLine, stopWord, TRAINER_CHECKPOINT, trainerCheckpoint,
+  writeCheckpoint, writeCurves, writeFinalModel, writeRunRecord, type StopReason,
+} from './run-folder.js';
 import { checkSchedule } from './run.js';
 import { DEFAULT_REFINE_TRAIN, RefineTrainer, type RefineMetrics, type RefineTrainOptions } from './train-refine.js';
 
@@ -92,9 +95,6 @@ interface RefineRecord {
   key: string;
 }
 
-const CHECKPOINT = 'checkpoint.safetensors';
-const RUN = 'run.json';
-
 export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHooks = {}): Promise<RefineRunResult> {
   const log = (s: string) => hooks.log?.(s);
   const warn = (s: string) => console.warn(`warning: ${s}`);
@@ -129,19 +129,14 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
     if (absent.length) throw new Error(`${wPath}: missing tensor '${absent[0]}' (${absent.length} in all): not a model of its config's preset`);
     const scales = o.scales ?? defaultScales(model);
 
-    mkdirSync(o.out, { recursive: true });
+    makeRunFolder(o.out);
     const unlock = lockRunFolder(o.out, warn);
     try {
       hooks.onLocked?.(unlock);
-      const ckpt = join(o.out, CHECKPOINT), runFile = join(o.out, RUN);
-      if (!o.resume) {
-        const existing = [CHECKPOINT, RUN, 'log.jsonl', 'model'].filter((f) => existsSync(join(o.out, f)));
-        if (existing.length) {
-          if (!o.force) throw new OptionError(`${o.out} already holds a refinement run (${existing.join(', ')}): continue it with --resume, replace it with --force, or choose another --out`);
-          for (const f of [...existing, 'curves.png']) rmSync(join(o.out, f), { recursive: true, force: true });
-          warn(`--force: deleted the previous run in ${o.out} (${existing.join(', ')})`);
-        }
-      } else if (!existsSync(ckpt) || !existsSync(runFile)) throw new OptionError(`--resume: ${o.out} holds no refinement checkpoint (${CHECKPOINT} and ${RUN})`);
+      const runFile = join(o.out, RUN);
+      claimRunFolder(o.out, { resume: o.resume, force: o.force, what: 'a refinement run' }, warn);
+      const from = o.resume ? trainerCheckpoint(o.out) : null;
+      if (o.resume && (!from || !existsSync(runFile))) throw new OptionError(`--resume: ${o.out} holds no refinement checkpoint (a checkpoint and ${RUN})`);
 
       const cacheDir = o.cache ?? join(o.out, 'cache');
       log(`scales ${scales.map((s) => s.toFixed(3)).join(' ')}; window cache ${cacheDir}`);
@@ -151,25 +146,25 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
         refine: refineSpec, scales, seed, batch: opts.batch, lrSchedule: opts.lrSchedule, momentum: opts.momentum, weightDecay: opts.weightDecay, key,
       };
       if (o.resume) {
-        const saved = JSON.parse(readFileSync(runFile, 'utf8')) as RefineRecord;
+        const saved = readRunRecord(o.out) as unknown as RefineRecord;
         const differ = (Object.keys(record) as (keyof RefineRecord)[]).filter((k) => JSON.stringify(record[k]) !== JSON.stringify(saved[k]));
         if (differ.length) throw new OptionError(`${o.out}: --resume with ${differ.map((k) => (k === 'key' ? 'other frozen weights or scales' : k)).join(', ')} different from the run's (${runFile}); give the run's, or start a new run in another --out`);
-      } else writeFileAtomic(runFile, `${JSON.stringify(record, null, 2)}\n`);
+      } else writeRunRecord(o.out, record);
 
       // The windows: cached once per image, training images and held-out ones apart.
       const images = setImages(sets);
-      let stop: StopReason | null = null;
+      const stop = new StopFlag(hooks.stopReason);
       const cache = await buildRefineCache(model, sets, images, {
         dir: cacheDir, key, scales,
         onProgress: hooks.onExtract,
-        shouldStop: () => (stop ??= hooks.stopReason?.() ?? null) !== null,
+        shouldStop: stop.poll,
       }).catch((e: Error) => {
-        if (stop) return null;
+        if (stop.reason) return null;
         throw e;
       });
       if (!cache) {
-        log(`${stop === 'SIGINT' ? 'interrupted' : 'terminated'} while caching windows (the images done are kept); run again to continue`);
-        return { steps: 0, metrics: null, modelDir: join(o.out, 'model'), interrupted: stop };
+        log(`${stopWord(stop.reason!)} while caching windows (the images done are kept); run again to continue`);
+        return { steps: 0, metrics: null, modelDir: modelDir(o.out), interrupted: stop.reason };
       }
       for (const s of cache.skipped) warn(`skipped ${s}`);
       const isVal = (e: { set: number; image: number }) => sets[e.set]!.valIds.has(e.image);
@@ -186,12 +181,7 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
         validation = { n: refs.length, render: (i0: number, n: number): RefineBatch => val.render(refs.slice(i0, i0 + n)) };
       } else warn('no held-out object at a canonical scale: no validation');
 
-      const logFile = join(o.out, 'log.jsonl');
-      const history: Record<string, unknown>[] = [];
-      const write = (e: Record<string, unknown>) => {
-        history.push(e);
-        appendFileSync(logFile, `${JSON.stringify(e)}\n`);
-      };
+      let runLog: RunLog | null = null; // opened once the step resumed from is known
       let last: RefineMetrics | null = null;
       const t0 = performance.now();
       const trainer = new RefineTrainer(
@@ -200,36 +190,36 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
         opts,
         {
           onLog: (e) => {
-            write({ type: 'train', ...e });
+            runLog!.add({ type: 'train', ...e });
             hooks.onStep?.(e, { steps: opts.steps, batch: opts.batch });
           },
           onValidate: (m) => {
             last = m;
-            write({ type: 'val', ...m });
+            runLog!.add({ type: 'val', ...m });
             hooks.onValidate?.(m);
-            writeFileAtomic(join(o.out, 'curves.png'), curves(history));
+            writeCurves(o.out, curves(runLog!.records));
           },
-          onCheckpoint: (bytes) => writeFileAtomic(ckpt, bytes),
-          shouldStop: () => (stop ??= hooks.stopReason?.() ?? null) !== null,
+          onCheckpoint: (bytes, step) => writeCheckpoint(o.out, step, [[TRAINER_CHECKPOINT, bytes]]),
+          shouldStop: stop.poll,
         },
         validation,
       );
       try {
-        if (o.resume) {
-          trainer.restore(readFileSync(ckpt), ckpt);
+        if (from) {
+          trainer.restore(readFileSync(from), from);
           log(`resumed at step ${trainer.step}`);
         }
-        history.push(...resumeLog(logFile, trainer.step, warn)); // the log keeps what the checkpoint covers
+        runLog = new RunLog(o.out, trainer.step, warn); // the log keeps what the checkpoint covers
         hooks.onTrainStart?.(trainer.step, { steps: opts.steps, batch: opts.batch });
         await trainer.run();
-        if (stop && trainer.step < opts.steps) {
-          log(`${stop === 'SIGINT' ? 'interrupted' : 'terminated'} at step ${trainer.step} of ${opts.steps}: checkpoint in ${ckpt}; continue with --resume (no final model written)`);
-          return { steps: trainer.step, metrics: last, modelDir: join(o.out, 'model'), interrupted: stop };
+        if (stop.reason && trainer.step < opts.steps) {
+          log(stoppedLine(stop.reason, trainer.step, opts.steps, o.out));
+          return { steps: trainer.step, metrics: last, modelDir: modelDir(o.out), interrupted: stop.reason };
         }
-        const modelDir = join(o.out, 'model');
-        await saveModel(model, modelDir, {
-          ...(o.saveF16 ? { dtype: 'F16' as const } : {}),
-          training: {
+        const dir = await writeFinalModel(
+          o.out,
+          model,
+          {
             ...(base.training ? { base: base.training } : {}),
             refinement: {
               method: 'SharpMask refinement on the frozen trunk and heads: positive windows only, soft-margin loss at full window resolution, from cached skip maps',
@@ -239,9 +229,10 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
               validation: last, seconds: Math.round((performance.now() - t0) / 1000),
             },
           },
-        });
-        log(`model: ${modelDir}`);
-        return { steps: trainer.step, metrics: last, modelDir, interrupted: null };
+          o.saveF16,
+        );
+        log(`model: ${dir}`);
+        return { steps: trainer.step, metrics: last, modelDir: dir, interrupted: null };
       } finally {
         trainer.dispose();
       }
