@@ -59,8 +59,9 @@ annotations are in the pixels as stored.
   --no-refine       a refining model's coarse masks (56x56 per window, no SharpMask refinement:
                     faster, blobbier outlines); the bundled model refines by default
   --f16             weights held as f16 on the GPU (half the weight memory; f32 arithmetic)
-  --viz             draw the top proposals on each image, labelled with rank and score
-                    (near-duplicates skipped)   --viz-top K (default 10); pictures are named
+  --viz             draw the top proposals on each image as outlines over light fills,
+                    labelled with rank and score, no label covering another (near-duplicates
+                    skipped)   --viz-top K (default 10); pictures are named
                     viz/<input name without extension, folders joined by __>.png, and
                     inputs that would share a name keep their extension (x.jpg and x.png:
                     viz/x.jpg.png and viz/x.png.png)

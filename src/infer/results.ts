@@ -1,5 +1,5 @@
 // Proposals as COCO results and as pictures (universal).
-import { drawLabel, drawOverlay, labelSize, overlayColor } from '../data/draw.js';
+import { drawMasks, overlayColor } from '../data/draw.js';
 import { decodeMask, iou, toCocoRle } from '../data/rle.js';
 import { rleToPolygons, type PolygonOptions } from '../data/polygon.js';
 import type { RgbImage } from '../data/image.js';
@@ -61,34 +61,19 @@ export function nms(proposals: Proposal[], threshold: number, limit = Infinity):
 }
 
 /**
- * The image with its top proposals as coloured translucent fills with outlines (best drawn last,
- * on top), each labelled in its colour with its rank in `proposals` (1 = best) and its score at the
- * top-left of its box (`labels: false` leaves them out). Near-duplicates (mask IoU > `nmsThreshold`,
- * default 0.5) are skipped so that the picture shows distinct objects; pass 1 to draw the raw ranking.
+ * The image with its top proposals drawn by drawMasks: light fills (largest first, big ones
+ * fainter), a 2-px outline in each one's colour, and each labelled with its rank in `proposals`
+ * (1 = best) and its score where the label covers no better one's (`labels: false` leaves them out).
+ * Near-duplicates (mask IoU > `nmsThreshold`, default 0.5) are skipped so that the picture shows
+ * distinct objects; pass 1 to draw the raw ranking.
  */
 export function drawProposals(img: RgbImage, proposals: Proposal[], top = 10, nmsThreshold = 0.5, o: { labels?: boolean } = {}): Uint8Array {
   const chosen = nmsThreshold < 1 ? nms(proposals, nmsThreshold, top) : proposals.slice(0, top);
-  const colors = chosen.map((_, k) => overlayColor(k));
-  const out = drawOverlay(toRgba(img), img.width, img.height, chosen.map((p) => decodeMask(p.rle)).reverse(), { colors: [...colors].reverse() });
-  if (o.labels ?? true) {
-    // Best first, each at the first free place: above its box, else down its left edge.
-    const taken: [number, number, number, number][] = [];
-    const W = img.width, H = img.height;
-    chosen.forEach((p, k) => {
-      const text = `${proposals.indexOf(p) + 1} ${p.score.toFixed(2)}`;
-      const [lw, lh] = labelSize(text);
-      const [bx, by, , bh] = p.bbox;
-      const fit = (y: number): [number, number] => [Math.max(0, Math.min(bx, W - lw)), Math.max(0, Math.min(y, H - lh))];
-      const free = ([x, y]: [number, number]) => taken.every(([tx, ty, tw, th]) => x + lw <= tx || tx + tw <= x || y + lh <= ty || ty + th <= y);
-      const places = [fit(by - lh)];
-      for (let y = by; y <= by + Math.max(0, bh - lh); y += lh) places.push(fit(y));
-      const [x, y] = places.find(free) ?? places[0]!;
-      taken.push([x, y, lw, lh]);
-      const c = colors[k]!, light = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] > 110;
-      drawLabel(out, W, H, x, y, text, c, light ? [0, 0, 0] : [255, 255, 255]);
-    });
-  }
-  return out;
+  return drawMasks(toRgba(img), img.width, img.height, chosen.map((p, k) => ({
+    mask: decodeMask(p.rle),
+    color: overlayColor(k),
+    ...(o.labels ?? true ? { label: `${proposals.indexOf(p) + 1} ${p.score.toFixed(2)}` } : {}),
+  })));
 }
 
 /**
