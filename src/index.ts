@@ -1,7 +1,7 @@
 // deepmask-webgpu: the library's public API.
-// The declarations use WebGPU's types (GPUDevice, GPUBuffer): this makes a consumer's tsc load them
-// (preserve: TypeScript drops reference directives from .d.ts output otherwise).
-/// <reference types="@webgpu/types" preserve="true" />
+// The declarations name WebGPU's types (GPUDevice, GPUBuffer) through src/gpu/global-types.ts: they
+// are the consumer's own (lib "dom" in TypeScript 6+, or @webgpu/types), so nothing here forces
+// @webgpu/types onto a program whose lib already declares them.
 import { Runtime, type RuntimeOptions } from './gpu/runtime.js';
 import { setRuntime } from './graph/tensor.js';
 

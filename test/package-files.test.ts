@@ -1,11 +1,9 @@
-// What the published package carries: a LICENSE, `deepmask --version`, declarations that bring
-// WebGPU's types to a consumer's tsc, and no source maps that point at sources left out.
+// What the published package carries: a LICENSE, `deepmask --version`, and no source maps that
+// point at sources left out (package-types.test.ts checks the declarations in a consumer's tsc).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { repoPath } from './lib/shared.js';
 
 const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { version: string; license: string };
@@ -34,34 +32,6 @@ test('the packed files: a LICENSE that matches package.json, no source maps', ()
   // Nor a pointer to a map (bundlers warn about each missing one).
   const pointing = files.filter((f) => f.endsWith('.js') && f.startsWith('dist/') && readFileSync(repoPath(f), 'utf8').includes('//# sourceMappingURL='));
   assert.equal(pointing, [], 'packed scripts point at source maps');
-});
-
-test("the declarations bring WebGPU's types to a consumer's tsc", () => {
-  // A consumer that imports the built entry points and names WebGPU types itself, with no
-  // @webgpu/types of its own in its tsconfig.
-  const dir = mkdtempSync(join(tmpdir(), 'deepmask-consumer-'));
-  try {
-    const entry = (f: string): string => JSON.stringify(repoPath(`dist/src/${f}`));
-    writeFileSync(join(dir, 'consumer.ts'), [
-      `import { Runtime, type Tensor } from ${entry('index.js')};`,
-      `import { loadModel } from ${entry('node.js')};`,
-      'export function device(rt: Runtime): GPUDevice { return rt.device; }',
-      'export const usage: GPUBufferUsageFlags = 0;',
-      'export type Buffers = GPUBuffer[];',
-      'export type Loaded = Awaited<ReturnType<typeof loadModel>>;',
-      'export type T = Tensor;',
-      '',
-    ].join('\n'));
-    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022', 'DOM'], types: [], strict: true, noEmit: true, skipLibCheck: true },
-      files: ['consumer.ts'],
-    }));
-    const r = spawnSync(process.execPath, [repoPath('node_modules/typescript/bin/tsc'), '-p', dir], { encoding: 'utf8' });
-    assert.is(r.status, 0, `tsc: ${r.stdout}${r.stderr}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-  assert.match(readFileSync(repoPath('dist/src/index.d.ts'), 'utf8'), /<reference types="@webgpu\/types"/);
 });
 
 test.run();

@@ -4,26 +4,13 @@
 // and no Dawn.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoPath } from './lib/shared.js';
-
-const run = (cmd: string, args: string[], cwd: string) => {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'error' } });
-  assert.is(r.status, 0, `${cmd} ${args.join(' ')}: ${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-};
+import { installPacked, runOk as run } from './lib/packed.js';
 
 test('the packed tarball installs into an empty project and works there in Node and for a browser bundle', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'deepmask-install-'));
-  const packed = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], repoPath('.'))) as { filename: string }[];
-  const tarball = join(dir, packed[0]!.filename);
-  const app = join(dir, 'app');
-  run('mkdir', ['-p', app], dir);
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-  run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], app);
+  const app = installPacked('deepmask-install-');
 
   // Node: both entry points, the bundled model and photos inside the installed package.
   writeFileSync(join(app, 'node.mjs'), [

@@ -4,6 +4,7 @@
 // <video> and OffscreenCanvas. Universal: DOM types are only touched after a typeof check, and Node's
 // file system only through process.getBuiltinModule, so the browser bundle reaches no Node module.
 import { decodeImage, rgbFromBytes, type RgbImage } from './image.js';
+import type { GlobalClass } from '../gpu/global-types.js';
 
 /** Pixels in memory: `data` row-major, RGBA or RGB bytes (told apart by length), or RGB floats in [0, 1]. */
 export interface PixelsLike {
@@ -12,21 +13,24 @@ export interface PixelsLike {
   data: Uint8Array | Uint8ClampedArray | Float32Array;
 }
 
-/** Everything imageFromInput() accepts. */
+/**
+ * Everything imageFromInput() accepts. The DOM classes are taken from the program (GlobalClass), so
+ * that the declaration checks without lib "dom"; there they drop out (an ImageData is PixelsLike).
+ */
 export type ImageInput =
   | RgbImage
   | PixelsLike
-  | ImageData
+  | GlobalClass<'ImageData', never>
   | Uint8Array // encoded bytes (a Node Buffer too)
   | ArrayBuffer
-  | Blob
+  | GlobalClass<'Blob', never> // lib "dom", or @types/node's
   | string // a file path in Node, a URL elsewhere
-  | URL
-  | ImageBitmap
-  | HTMLImageElement
-  | HTMLCanvasElement
-  | HTMLVideoElement
-  | OffscreenCanvas;
+  | GlobalClass<'URL', never> // lib "dom", or @types/node's
+  | GlobalClass<'ImageBitmap', never>
+  | GlobalClass<'HTMLImageElement', never>
+  | GlobalClass<'HTMLCanvasElement', never>
+  | GlobalClass<'HTMLVideoElement', never>
+  | GlobalClass<'OffscreenCanvas', never>;
 
 export interface ImageInputOptions {
   /** Apply a JPEG's EXIF orientation (default true: phone photos come out upright). */

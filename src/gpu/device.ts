@@ -1,5 +1,6 @@
 // One entry point for a WebGPU device in Node (Dawn) or the browser (navigator.gpu).
 import { browserNoWebGPUMessage, NoAdapterError, nodeNoAdapterMessage } from './no-adapter.js';
+import type { GPU, GPUDevice, GPUPowerPreference } from './global-types.js'; // the globals, as declarations that check without WebGPU types
 
 export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;

@@ -4,6 +4,7 @@
 // buffers are bounded: past `maxFreeBytes` (by default the larger of 64 MiB and the peak in use),
 // the sizes used least recently are destroyed, so that a long run over images of many sizes keeps
 // at most about twice its working set instead of one free list per size ever seen.
+import type { GPUDevice, GPUBuffer } from './global-types.js'; // the globals, as declarations that check without WebGPU types
 
 /** WebGPU usage bits (spec values), so the engine needs no runtime globals. */
 export const Usage = {

@@ -9,6 +9,7 @@ import { Profiler } from './profiler.js';
 import { promoteRegisters } from './unroll.js';
 import { SHADERS_SUBGROUPS } from './shaders.gen.js';
 import { checkBindings, checkParams } from './validate.js';
+import type { GPUDevice, GPUBuffer } from './global-types.js'; // the globals, as declarations that check without WebGPU types
 
 export interface RuntimeOptions extends DeviceOptions {
   /** Dispatches per queue submit (default 16, as tfjs and ONNX Runtime do). */
