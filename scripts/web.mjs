@@ -50,7 +50,10 @@ export async function bundle() {
   return result;
 }
 
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.map': 'application/json', '.json': 'application/json', '.png': 'image/png', '.jpg': 'image/jpeg', '.safetensors': 'application/octet-stream', '.css': 'text/css' };
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.map': 'application/json', '.json': 'application/json', '.png': 'image/png', '.jpg': 'image/jpeg', '.webp': 'image/webp', '.safetensors': 'application/octet-stream', '.css': 'text/css' };
+
+/** Type and length: the length gives the page's model download its total (a chunked reply has none). */
+const headers = (path, body) => ({ 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'content-length': String(body.byteLength) });
 
 /**
  * A static server for web/ (the page at /) and models/ (at /models/), on 127.0.0.1. Tests may add
@@ -61,7 +64,7 @@ export function serve(port = 8080, { files = {}, onRequest } = {}) {
     const url = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     onRequest?.(url);
     if (files[url]) {
-      res.writeHead(200, { 'content-type': TYPES[extname(url)] ?? 'application/octet-stream' }).end(files[url]);
+      res.writeHead(200, headers(url, files[url])).end(files[url]);
       return;
     }
     const rel = url === '/' ? 'web/index.html' : url.startsWith('/models/') ? url.slice(1) : join('web', url);
@@ -72,7 +75,7 @@ export function serve(port = 8080, { files = {}, onRequest } = {}) {
     }
     try {
       const body = await readFile(path);
-      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' }).end(body);
+      res.writeHead(200, headers(path, body)).end(body);
     } catch {
       res.writeHead(404).end('not found');
     }

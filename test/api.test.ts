@@ -130,6 +130,31 @@ test('load() from bytes; a click (at) and shift-clicks (select) on an encoding',
   seg.dispose();
 });
 
+test('select() passes points to leave out to each point: no mask of its answer covers them', async () => {
+  const seg = await loadUniversal({ config: readFileSync(`${TINY}/config.json`, 'utf8'), weights: readFileSync(`${TINY}/model.safetensors`) });
+  const scene = scenes.images[0]!, img = decodeImage(scene.png);
+  const a = scenes.coco.annotations.filter((q) => q.image_id === scene.id).sort((p, q) => q.area - p.area)[0]!;
+  const gt = annToRle(a.segmentation, img.height, img.width);
+  const enc = await seg.encode(img);
+  // Two points on one object: one mask covers both.
+  const p1 = insidePoint(gt);
+  const [bx, by, bw, bh] = a.bbox.map(Math.round) as [number, number, number, number];
+  let p2: [number, number] | null = null;
+  for (let y = by; y < by + bh && !p2; y++) for (let x = bx; x < bx + bw && !p2; x++) if (contains(gt, x, y) && Math.hypot(x - p1[0], y - p1[1]) > Math.min(bw, bh) / 4) p2 = [x, y];
+  const whole = await seg.select(enc, [p1, p2!]);
+  assert.is(whole.mode, 'one');
+  // A pixel of that mask away from both points, left out: the answer no longer covers it.
+  let n: [number, number] | null = null;
+  const [wx, wy, ww, wh] = whole.bbox;
+  for (let y = wy; y < wy + wh && !n; y++) for (let x = wx; x < wx + ww && !n; x++) if (contains(whole.rle, x, y) && [p1, p2!].every(([px, py]) => Math.hypot(x - px, y - py) > 6)) n = [x, y];
+  const left = await seg.select(enc, [p1, p2!], { negative: [n!] });
+  console.log(`    two points, ${n} left out: ${left.mode} of ${left.masks.length}, ${left.area} px (was one mask, ${whole.area} px)`);
+  if (left.mode === 'one') assert.ok(!contains(left.rle, ...n!), `the one mask leaves ${n} out`);
+  else left.masks.forEach((m, i) => assert.ok(!contains(m.rle, ...n!), `part ${i} leaves ${n} out`));
+  enc.dispose();
+  seg.dispose();
+});
+
 test('load() from an http URL: progress, abort frees everything, the Cache API is used when present', async () => {
   const { server, url, hits } = await modelServer(5);
   const before = await idle();

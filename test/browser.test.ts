@@ -2,8 +2,12 @@
 // 1. It proposes masks for the bundled test scene with the bundled tiny model; the page's masks must
 //    equal a Node run's and the page must show them.
 // 2. The page as a tool: a real mouse click inside an object of a scene returns a mask that covers
-//    the point and matches the object; a shift-click on a second object adds it; Cancel stops a job;
-//    a bad file is a visible error; a second visit reads the model from the Cache API, not the network.
+//    the point and matches the object; a shift-click on a second object adds it; Ctrl+Z and the Undo
+//    button take steps back; a right-click leaves a point out; a chosen alternative is what the mask
+//    and cut-out PNGs hold; a dragged box gives the object's window; the pointer previews the mask
+//    under it from the encoding; Cancel stops a job; a bad file is a visible error; the model download
+//    has a total (Content-Length); a second visit reads the model from the Cache API, not the network;
+//    a WebP file opens; the page opens on a sample photo.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -12,6 +16,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { decodeImage, propose, rle } from '../src/index.js';
+import { decodePng } from '../src/data/png.js';
 import { generateScenes } from '../src/data/synth.js';
 import { loadModel } from '../src/model/files.js';
 import { repoPath, skipped } from './lib/shared.js';
@@ -22,7 +27,11 @@ const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const FLAGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 type PageMask = { score: number; size: [number, number]; counts: string };
-type PageState = { done: boolean; error?: string; adapter?: string; proposals?: PageMask[]; shown?: number; clicks?: { points: number[][]; masks: PageMask[]; selection: PageMask & { mode: string } }[]; clickErrors?: string[] };
+type PageState = {
+  done: boolean; error?: string; adapter?: string; proposals?: PageMask[]; shown?: number; clickErrors?: string[];
+  clicks?: { points: number[][]; negative: number[][]; box: number[] | null; masks: PageMask[]; selection: PageMask & { mode: string } }[];
+  previews?: (PageMask & { point: number[]; ms: number })[]; chosen?: PageMask[]; encodes?: number; download?: { loaded: number; total?: number };
+};
 type Browser = Awaited<ReturnType<typeof import('playwright-core')['chromium']['launchPersistentContext']>>;
 
 /** Bundles the page, serves it (with `files`) and opens headless Chromium on a fresh profile. */
@@ -83,7 +92,7 @@ test('the demo page in headless Chromium proposes the same masks as Node and sho
   model.dispose();
 });
 
-test('the page as a tool: a click inside an object returns its mask, shift-click adds one, cancel, errors, the cached model', async () => {
+test('the page as a tool: click, shift-click, undo, a point left out, a dragged box, hover preview, a chosen alternative exported as mask and cut-out, cancel, errors, download total, the cached model, WebP, the sample photo', async () => {
   // A scene the tiny model never saw, with its ground truth: the two objects farthest apart among the
   // three largest (tiny's pyramid cannot see the smallest shapes at their size).
   const scenes = generateScenes({ images: 1, seed: 77 });
@@ -103,17 +112,36 @@ test('the page as a tool: a click inside an object returns its mask, shift-click
     await tab.waitForFunction(() => (window as unknown as { __deepmask?: { done: boolean } }).__deepmask?.done, null, { timeout: 120_000 });
     const first = await state(tab);
     assert.not.ok(first.error, `the page failed: ${first.error}`);
-    // A real mouse click at image pixel (x, y): page coordinates of the canvas's content box.
-    const clickAt = async ([x, y]: [number, number], shift = false) => {
+    // The download had a total: the server sends Content-Length.
+    const sizes = ['config.json', 'model.safetensors'].map((f) => readFileSync(repoPath(`models/tiny-synth/${f}`)).byteLength);
+    assert.equal(first.download, { loaded: sizes[0]! + sizes[1]!, total: sizes[0]! + sizes[1]! }, 'the model download knows its total');
+    // Page coordinates of image pixel (x, y): the canvas's content box.
+    const onPage = async ([x, y]: [number, number]) => {
       const box = await tab.evaluate(() => {
-        const v = document.getElementById('view')!, r = v.getBoundingClientRect();
+        const v = document.getElementById('view')!;
+        v.scrollIntoView({ block: 'nearest' }); // the mouse reaches only what is in the viewport
+        const r = v.getBoundingClientRect();
         return { left: r.left + v.clientLeft, top: r.top + v.clientTop, w: v.clientWidth, h: v.clientHeight };
       });
+      // Mouse events land on whole CSS pixels: the first whole one inside the image pixel (drawn 1:1 or larger).
+      return [Math.ceil(box.left + (x * box.w) / scene.width), Math.ceil(box.top + (y * box.h) / scene.height)] as const;
+    };
+    // A real mouse click at image pixel (x, y).
+    const clickAt = async (p: [number, number], shift = false, button: 'left' | 'right' = 'left') => {
+      const [px, py] = await onPage(p);
       if (shift) await tab.keyboard.down('Shift');
-      await tab.mouse.click(box.left + ((x + 0.5) * box.w) / scene.width, box.top + ((y + 0.5) * box.h) / scene.height);
+      await tab.mouse.click(px, py, { button });
       if (shift) await tab.keyboard.up('Shift');
     };
     const clicks = async () => (await state(tab)).clicks?.length ?? 0;
+    /** The n-th prompt's record, once the page has it. */
+    const prompt = async (n: number) => {
+      await tab.waitForFunction((n) => ((window as unknown as { __deepmask: PageState }).__deepmask.clicks?.length ?? 0) >= n || (window as unknown as { __deepmask: PageState }).__deepmask.clickErrors?.length, n, { timeout: 60_000 });
+      const s = await state(tab);
+      assert.not.ok(s.clickErrors?.length, String(s.clickErrors));
+      return s.clicks![n - 1]!;
+    };
+    const maskOf = (m: PageMask) => rle.annToRle(m, scene.height, scene.width);
 
     // A bad file: a visible error, and the picture stays.
     await tab.setInputFiles('#imageFile', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not an image') });
@@ -121,7 +149,7 @@ test('the page as a tool: a click inside an object returns its mask, shift-click
     await tab.waitForFunction(() => getComputedStyle(document.getElementById('error')!).display !== 'none', null, { timeout: 15_000 }).catch(() => {});
     const error = await tab.evaluate(() => ({ text: document.getElementById('error')!.textContent, shown: getComputedStyle(document.getElementById('error')!).display !== 'none' }));
     assert.ok(error.shown, 'the error is shown on the page');
-    assert.match(error.text ?? '', /notes\.png: cannot decode image/);
+    assert.match(error.text ?? '', /notes\.png: (this browser )?cannot decode the image/);
 
     // A click, cancelled at once: the job stops, nothing is recorded, the buttons come back.
     await clickAt(A);
@@ -185,6 +213,89 @@ test('the page as a tool: a click inside an object returns its mask, shift-click
     assert.is(results.length, 1);
     assert.is(results[0]!.segmentation.counts, two.selection.counts, 'the COCO file holds the selection');
 
+    // Ctrl+Z: back to the first click's selection, asked again from the encoding.
+    const tq = Date.now();
+    await tab.keyboard.press('Control+z');
+    const undone = await prompt(3);
+    assert.equal(undone.points, [A], 'Ctrl+Z takes the second point back');
+    assert.is(undone.selection.counts, one.selection.counts, "the first click's mask again");
+    console.log(`    undo: ${((Date.now() - tq) / 1000).toFixed(1)} s (a query from the encoding)`);
+
+    // A right-click leaves a point out: a pixel of the mask that another mask at the click does not cover.
+    const first3 = maskOf(one.selection);
+    const N = one.masks.map(maskOf).filter((m) => rle.contains(m, ...A)).flatMap((m) => {
+      const [x0, y0, w, h] = rle.toBbox(first3);
+      for (let y = y0; y < y0 + h; y++) for (let x = x0; x < x0 + w; x++) if (rle.contains(first3, x, y) && !rle.contains(m, x, y) && dist([x, y], A) > 12) return [[x, y] as [number, number]];
+      return [];
+    })[0];
+    assert.ok(N, 'an alternative at the click leaves part of the mask out');
+    await clickAt(N!, false, 'right');
+    const excluded = await prompt(4);
+    assert.equal([excluded.points, excluded.negative], [[A], [N]]);
+    const without = maskOf(excluded.selection);
+    assert.ok(!rle.contains(without, ...N!) && rle.contains(without, ...A), `the mask leaves ${N} out and still covers ${A}`);
+    // The Undo button brings the point back.
+    await tab.click('#undo');
+    const back = await prompt(5);
+    assert.equal([back.points, back.negative, back.selection.counts], [[A], [], one.selection.counts], 'Undo takes the left-out point back');
+
+    // Choosing an alternative from the list: it is drawn, and it is what the downloads hold.
+    const entries = await tab.evaluate(() => [...document.querySelectorAll('#list > div')].map((d) => d.textContent ?? ''));
+    const alt = entries.findIndex((t) => /alternative/.test(t));
+    assert.ok(alt >= 0, `an alternative is listed (${entries.join(' | ')})`);
+    await tab.click(`#list > div:nth-child(${alt + 1})`);
+    const chosen = (await state(tab)).chosen?.[0];
+    assert.ok(chosen && chosen.counts !== back.selection.counts, 'a different mask is chosen');
+    assert.match(await tab.evaluate((i) => document.querySelectorAll('#list > div')[i]!.textContent ?? '', alt), /chosen/);
+    const saved = async (id: string) => {
+      const [d] = await Promise.all([tab.waitForEvent('download'), tab.click(id)]);
+      return { name: d.suggestedFilename(), png: decodePng(new Uint8Array(readFileSync((await d.path())!))) };
+    };
+    const chosenMask = maskOf(chosen!);
+    const maskFile = await saved('#dlMask');
+    assert.match(maskFile.name, /scene-mask\.png$/);
+    assert.equal([maskFile.png.width, maskFile.png.height], [scene.width, scene.height]);
+    let wrong = 0;
+    for (let y = 0; y < scene.height; y++) for (let x = 0; x < scene.width; x++) if ((maskFile.png.rgba[(y * scene.width + x) * 4] === 255) !== rle.contains(chosenMask, x, y)) wrong++;
+    assert.is(wrong, 0, 'the mask PNG is white exactly on the chosen mask');
+    const cut = await saved('#dlCutout');
+    const [cx, cy, cw, ch] = rle.toBbox(chosenMask);
+    assert.equal([cut.png.width, cut.png.height], [cw, ch], "the cut-out is the mask's box");
+    wrong = 0;
+    for (let y = 0; y < ch; y++) for (let x = 0; x < cw; x++) {
+      const o = (y * cw + x) * 4, i = ((cy + y) * scene.width + cx + x) * 4, inside = rle.contains(chosenMask, cx + x, cy + y);
+      const ok = inside ? cut.png.rgba[o + 3] === 255 && [0, 1, 2].every((c) => cut.png.rgba[o + c] === scene.rgba[i + c]) : cut.png.rgba[o + 3] === 0;
+      if (!ok) wrong++;
+    }
+    assert.is(wrong, 0, "the cut-out holds the photo's pixels under the mask, transparent elsewhere");
+
+    // A box dragged around the object: the window nearest it gives the object's mask.
+    const [gx, gy, gw, gh] = rle.toBbox(gts[0]!);
+    await tab.mouse.move(...(await onPage([gx - 2, gy - 2])));
+    await tab.mouse.down();
+    await tab.mouse.move(...(await onPage([gx + gw + 1, gy + gh + 1])), { steps: 4 });
+    await tab.mouse.up();
+    const boxed = await prompt(6);
+    assert.equal(boxed.points, []);
+    assert.ok(boxed.box && Math.abs(boxed.box[0]! - (gx - 2)) <= 1 && Math.abs(boxed.box[2]! - (gw + 4)) <= 2, `the box ${boxed.box} is the one dragged`);
+    const iouBox = rle.iou([maskOf(boxed.selection)], [gts[0]!], [false])[0]![0]!;
+    console.log(`    box around the object: IoU ${iouBox.toFixed(3)}`);
+    assert.ok(iouBox >= 0.5, `IoU ${iouBox} of the box's mask with the object`);
+    assert.is(await clicks(), 6, 'the drag was not also a click');
+
+    // Hover: the mask under the pointer, from the encoding (no new encoding), drawn over the picture.
+    const encodes = (await state(tab)).encodes;
+    const before = await pixel(B);
+    await tab.mouse.move(...(await onPage(B)));
+    await tab.waitForFunction((b) => (window as unknown as { __deepmask: PageState }).__deepmask.previews?.some((p) => p.point[0] === b[0] && p.point[1] === b[1]), B, { timeout: 30_000 });
+    const pv = (await state(tab)).previews!.find((p) => p.point[0] === B[0] && p.point[1] === B[1])!;
+    console.log(`    hover preview: ${pv.ms.toFixed(0)} ms a query`);
+    assert.ok(rle.contains(maskOf(pv), ...B), 'the preview covers the pointer');
+    assert.not.equal(await pixel(B), before, 'the preview is drawn');
+    assert.is((await state(tab)).encodes, encodes, 'no new encoding');
+    await tab.mouse.move(0, 0);
+    assert.equal(await pixel(B), before, 'leaving the picture drops the preview');
+
     // A second visit reads the model from the Cache API: no new request for the weights.
     const weightRequests = () => requests.filter((p) => p.endsWith('/tiny-synth/model.safetensors')).length;
     assert.is(weightRequests(), 1);
@@ -192,6 +303,29 @@ test('the page as a tool: a click inside an object returns its mask, shift-click
     await tab.waitForFunction(() => (window as unknown as { __deepmask?: { done: boolean } }).__deepmask?.done, null, { timeout: 120_000 });
     assert.not.ok((await state(tab)).error);
     assert.is(weightRequests(), 1, 'the second visit downloads no weights');
+
+    // A WebP file opens (the browser decodes it).
+    const webp = await tab.evaluate(async () => {
+      const c = document.createElement('canvas');
+      [c.width, c.height] = [48, 32];
+      const g = c.getContext('2d')!;
+      g.fillStyle = '#3a6';
+      g.fillRect(0, 0, 48, 32);
+      const b = await new Promise<Blob>((ok) => c.toBlob((b) => ok(b!), 'image/webp'));
+      return [...new Uint8Array(await b.arrayBuffer())];
+    });
+    await tab.setInputFiles('#imageFile', { name: 'green.webp', mimeType: 'image/webp', buffer: Buffer.from(webp) });
+    await tab.waitForFunction(() => /green\.webp: 48x32/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 15_000 });
+    assert.equal(await tab.evaluate(() => [(document.getElementById('view') as HTMLCanvasElement).width, (document.getElementById('view') as HTMLCanvasElement).height]), [48, 32]);
+
+    // A plain visit opens on a sample photo, ready for a click (no model downloaded yet).
+    const plain = await browser.newPage();
+    plain.on('pageerror', (e) => errors.push(e.message));
+    const weightsBefore = requests.length;
+    await plain.goto(`${origin}/`);
+    await plain.waitForFunction(() => /000000062554\.jpg: 640x428/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 30_000 });
+    assert.equal(await plain.evaluate(() => [(document.getElementById('view') as HTMLCanvasElement).width, (document.getElementById('sample') as HTMLSelectElement).value]), [640, '/assets/photos/000000062554.jpg']);
+    assert.not.ok(requests.slice(weightsBefore).some((p) => p.endsWith('.safetensors')), 'no model is downloaded before a click');
     assert.equal(errors, [], 'no page errors');
   });
   console.log(`    the page-as-a-tool test took ${((Date.now() - t0) / 1000).toFixed(1)} s`);

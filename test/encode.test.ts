@@ -11,7 +11,7 @@ import { parseModelConfig } from '../src/model/weights.js';
 import { rerankOption } from '../src/cli/infer.js';
 import { assertClose } from './lib/check.js';
 import { decodeImage } from '../src/data/image.js';
-import { annToRle, iou, toCocoRle } from '../src/data/rle.js';
+import { annToRle, contains, iou, toCocoRle } from '../src/data/rle.js';
 import { generateScenes } from '../src/data/synth.js';
 import { loadModel } from '../src/model/files.js';
 import { rt } from './lib/gpu.js';
@@ -113,6 +113,89 @@ function decodeMaskOf(rle: { counts: number[]; h: number; w: number }): Uint8Arr
   });
   return out;
 }
+
+/** A scene's largest object: its mask, and its visible pixel nearest its box centre. */
+function largestObject(scene: (typeof scenes.images)[number]): { gt: ReturnType<typeof annToRle>; point: [number, number] } {
+  const a = scenes.coco.annotations.filter((q) => q.image_id === scene.id).sort((p, q) => q.area - p.area)[0]!;
+  const gt = annToRle(a.segmentation, scene.height, scene.width);
+  const mask = decodeMaskOf(gt);
+  const [bx, by, bw, bh] = a.bbox;
+  let point: [number, number] = [0, 0], d = Infinity;
+  for (let x = 0; x < scene.width; x++) for (let y = 0; y < scene.height; y++) {
+    const e = (x - bx - bw / 2) ** 2 + (y - by - bh / 2) ** 2;
+    if (mask[x * scene.height + y] && e < d) [d, point] = [e, [x, y]];
+  }
+  return { gt, point };
+}
+
+test('a negative point inside the best mask makes at() prefer a mask that leaves it out and still covers the click', async () => {
+  const model = loadModel(repoPath('models/tiny-synth'));
+  const scene = scenes.images[0]!;
+  const enc = await encode(model, decodeImage(scene.png));
+  const { point: [x, y] } = largestObject(scene);
+  const masks = await enc.at(x, y, { count: 8 });
+  const best = masks[0]!;
+  assert.ok(contains(best.rle, x, y));
+  // A pixel of the best mask that another candidate covering the click leaves out.
+  const [bx, by, bw, bh] = best.bbox;
+  const leftOut = (p: Proposal): [number, number] | null => {
+    for (let yy = by; yy < by + bh; yy++) for (let xx = bx; xx < bx + bw; xx++) if (contains(best.rle, xx, yy) && !contains(p.rle, xx, yy)) return [xx, yy];
+    return null;
+  };
+  const neg = masks.filter((p) => p !== best && contains(p.rle, x, y)).map(leftOut).find((n) => n);
+  assert.ok(neg, 'another candidate covering the click leaves part of the best mask out');
+  const [first] = await enc.at(x, y, { count: 1, negative: [neg!] });
+  assert.ok(!contains(first!.rle, ...neg!), `the mask leaves the negative point ${neg} out`);
+  assert.ok(contains(first!.rle, x, y), 'and covers the click');
+  // The best mask itself is back without the negative point.
+  assert.is(toCocoRle((await enc.at(x, y, { count: 1 }))[0]!.rle).counts, toCocoRle(best.rle).counts);
+  enc.dispose();
+  model.dispose();
+});
+
+test("a box prompt returns the window whose object box is nearest the drawn box (DeepMask's windows are boxes)", async () => {
+  const model = loadModel(repoPath('models/tiny-synth'));
+  const { objectSize, inputSize } = model.config;
+  const scene = scenes.images[0]!;
+  const enc = await encode(model, decodeImage(scene.png));
+  const { point: [x, y] } = largestObject(scene);
+  // Each candidate window's own object box (centred in the window, side objectSize at its scale),
+  // drawn as the box: that window comes first, at whichever scale it is.
+  const masks = await enc.at(x, y, { count: 8 });
+  const key = (p: Proposal) => `${p.scale}:${p.cell}`;
+  const scales = new Set<number>();
+  for (const p of masks.filter((q) => contains(q.rle, x, y))) {
+    if (scales.has(p.scale)) continue;
+    scales.add(p.scale);
+    const [wx, wy, side] = p.window, obj = (side * objectSize) / inputSize;
+    const box: [number, number, number, number] = [wx + side / 2 - obj / 2, wy + side / 2 - obj / 2, obj, obj];
+    const [first] = await enc.at(x, y, { count: 1, box });
+    assert.is(key(first!), key(p), `the box ${box.map(Math.round)} gives its window`);
+    // A box a little off in position and size still finds it; a flat one is framed by its longer side.
+    const [near] = await enc.at(x, y, { count: 1, box: [box[0] + obj * 0.02, box[1] - obj * 0.02, obj * 1.1, obj * 1.1] });
+    assert.is(key(near!), key(p), 'a nearby box gives the same window');
+    const [flat] = await enc.at(x, y, { count: 1, box: [box[0], box[1] + obj * 0.2, obj, obj * 0.6] });
+    assert.is(key(flat!), key(p), 'a flat box gives the window of its longer side');
+  }
+  assert.ok(scales.size >= 2, `windows at ${scales.size} scales tried`);
+  enc.dispose();
+  model.dispose();
+});
+
+test('negative points and boxes are refused at the door, naming the option and the value', async () => {
+  const model = loadModel(repoPath('models/tiny-synth'));
+  const enc = await encode(model, decodeImage(scenes.images[0]!.png), { scales: [1] });
+  const refused = (o: object, re: RegExp) => enc.at(5, 5, o).then(() => assert.unreachable(`${JSON.stringify(o)} must be refused`), (e: Error) => assert.match(e.message, re));
+  await refused({ negative: [[5, 5, 5]] }, /negative must be a list of points \[x, y\] inside the \d+x\d+ image, got \[\[5,5,5\]\]/);
+  await refused({ negative: [[-1, 5]] }, /negative must be .* got \[\[-1,5\]\]/);
+  await refused({ negative: [5, 5] }, /negative must be/);
+  await refused({ box: [0, 0, 0, 10] }, /box must be \[x, y, w, h\] with w, h > 0, .* got \[0,0,0,10\]/);
+  await refused({ box: [0, 0, 10] }, /box must be/);
+  await refused({ box: [1e5, 0, 10, 10] }, /box must be .*overlapping/);
+  await refused({ box: [0, 0, NaN, 10] }, /box must be/);
+  enc.dispose();
+  model.dispose();
+});
 
 test('progress events arrive in order; a cancelled encoding stops within a stage and frees its GPU memory', async () => {
   const model = new DeepMask('tiny', { seed: 4 });

@@ -1,19 +1,22 @@
 // The demo page as a tool: the library from src/ (the same engine, shaders and model code as in Node),
-// bundled by scripts/web.mjs. Load a photo, click an object to get its mask (the image is encoded
-// once, each click only computes the masks it returns), shift-click to add points, or propose every
-// object; progress per stage with elapsed time, Cancel, visible errors, downloads (overlay PNG, COCO
-// results JSON, a model trained in the page).
+// bundled by scripts/web.mjs. Load a photo (a sample is shown on first load; any image the browser
+// decodes), click an object to get its mask (the image is encoded once, each click only computes the
+// masks it returns), shift-click to add points, right- or alt-click for a point to leave out, drag a
+// box around an object, Undo (Ctrl+Z), choose among the alternatives, hover for a preview, or propose
+// every object; progress per stage with elapsed time, Cancel, visible errors, downloads (overlay PNG,
+// the chosen mask as a PNG and as a cut-out with transparency, COCO results JSON, a model trained in
+// the page).
 //
 // Test hook: `?test&model=URL&image=URL&proposals=N[&scales=a,b,...]` loads the model and image and
-// proposes N masks (none with proposals=0), then sets window.__deepmask.done; every click on the
-// picture afterwards (a real mouse click, driven by the browser test) appends its result to
-// window.__deepmask.clicks.
+// proposes N masks (none with proposals=0), then sets window.__deepmask.done; every prompt on the
+// picture afterwards (real mouse clicks and drags, driven by the browser test) appends its result to
+// window.__deepmask.clicks, every hover preview to .previews, every chosen alternative to .chosen.
 import {
-  BatchMaker, DEFAULT_TRAIN, DeepMask, Rng, Trainer, decodeImage, exportModel, generateScenes, inferenceDefaults, init, load, nms,
+  BatchMaker, DEFAULT_TRAIN, DeepMask, Rng, Trainer, exportModel, generateScenes, imageFromInput, inferenceDefaults, init, load, nms,
   PatchSampler, propose, renderSample, rle, toCocoResults, drawOverlay, toRgba,
   type ImageEncoding, type InferProgress, type LoadProgress, type Proposal, type Renderer, type RgbImage, type Runtime, type Segmenter, type Selection, type Timings,
 } from '../src/index.js';
-import { overlayColor, type Rgb } from '../src/data/draw.js';
+import { drawMasks, inkOn, labelFor, overlayColor, placeLabels, type Rgb } from '../src/data/draw.js';
 import { browserNoWebGPUMessage } from '../src/gpu/no-adapter.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -22,7 +25,8 @@ const status = (s: string) => ($('status').textContent = s);
 const trainStatus = (s: string) => ($('trainStatus').textContent = s);
 
 type PageMask = { score: number; size: [number, number]; counts: string };
-type ClickRecord = { points: [number, number][]; masks: PageMask[]; selection: PageMask & { mode: string } };
+type Box = [number, number, number, number];
+type ClickRecord = { points: [number, number][]; negative: [number, number][]; box: Box | null; masks: PageMask[]; selection: PageMask & { mode: string } };
 
 declare global {
   interface Window {
@@ -36,6 +40,14 @@ declare global {
       model?: string;
       clicks?: ClickRecord[];
       clickErrors?: string[];
+      /** Hover previews: the pointer's pixel, the mask, and the query's time. */
+      previews?: (PageMask & { point: [number, number]; ms: number })[];
+      /** Alternatives chosen from the list, in order. */
+      chosen?: PageMask[];
+      /** Encodings run (a hover preview must not add one). */
+      encodes?: number;
+      /** The model download's last progress event. */
+      download?: { loaded: number; total?: number };
     };
   }
 }
@@ -56,10 +68,20 @@ let mode: 'all' | 'click' = 'all';
 let proposals: Proposal[] = [];
 let timings: Timings | null = null;
 let points: [number, number][] = [];
+/** Points to leave out (right- or alt-click) and the box dragged around the object, with `points` the prompt of click mode. */
+let negative: [number, number][] = [];
+let box: Box | null = null;
+/** The prompts applied in click mode, the current one last: Undo goes back one. */
+let history: Prompt[] = [];
 let selection: Selection | null = null;
 let hovered = -1;
 let busy: AbortController | null = null;
 const maskCache = new WeakMap<Proposal, Uint8Array>();
+let encodes = 0;
+let lastLoad: LoadProgress | null = null;
+
+/** What a click-mode query asks: points on the object, points to leave out, a box around it. */
+type Prompt = { points: [number, number][]; negative: [number, number][]; box: Box | null };
 
 // ---- errors, progress, busy ---------------------------------------------------------------------
 
@@ -85,7 +107,8 @@ function renderProgress() {
 }
 
 function stageText(e: InferProgress): string {
-  const names: Record<InferProgress['stage'], string> = { trunk: 'trunk', heads: 'dense heads', scores: 'reading objectness', masks: 'masks', paste: 'pasting masks', rle: 'encoding masks' };
+  if (e.stage === 'compile') return `compiling GPU kernels (first run only): ${e.done}/${e.total}`;
+  const names: Record<Exclude<InferProgress['stage'], 'compile'>, string> = { trunk: 'trunk', heads: 'dense heads', scores: 'reading objectness', masks: 'masks', paste: 'pasting masks', rle: 'encoding masks' };
   return e.scale !== undefined ? `${names[e.stage]} scale ${e.done}/${e.total} (×${e.scale.toFixed(2)}) done` : `${names[e.stage]} done`;
 }
 
@@ -107,6 +130,8 @@ async function job<T>(label: string, fn: (signal: AbortSignal) => Promise<T>): P
   syncButtons();
   const t0 = performance.now();
   try {
+    await previewRun?.catch(() => undefined); // a hover query in flight ends first (it sees `busy` and stops)
+    dropPreview();
     const r = await fn(busy.signal);
     progress(`${label}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return r;
@@ -129,10 +154,12 @@ async function job<T>(label: string, fn: (signal: AbortSignal) => Promise<T>): P
 function syncButtons() {
   button('run').disabled = !!busy || !image;
   button('cancel').disabled = !busy;
-  button('clear').disabled = !!busy || (!points.length && !proposals.length);
+  button('clear').disabled = !!busy || (!points.length && !box && !selection && !proposals.length);
   const hasMasks = mode === 'click' ? !!selection : proposals.length > 0;
   button('dlPng').disabled = !image;
   button('dlCoco').disabled = !hasMasks;
+  button('dlMask').disabled = button('dlCutout').disabled = !(mode === 'click' && selection);
+  button('undo').disabled = !!busy || !history.length;
 }
 
 // ---- the model ------------------------------------------------------------------------------------
@@ -163,7 +190,7 @@ async function ensureModel(signal: AbortSignal): Promise<Segmenter> {
   }
   const url = chosenModelUrl();
   if (segmenter && segmenterKey === url) return segmenter;
-  const seg = await load(url, { signal, onProgress: (e) => progress(loadText(e)) });
+  const seg = await load(url, { signal, onProgress: (e) => progress(loadText((lastLoad = e))) });
   setSegmenter(seg, url);
   return seg;
 }
@@ -186,14 +213,19 @@ function dropEncoding() {
   encodingKey = '';
 }
 
+/** What the current encoding must have been made with: the model, the image, the pyramid, sharp masks. */
+const wantedEncodingKey = () => `${segmenterKey}|${imageVersion}|${chosenScales().join(',')}|${$<HTMLInputElement>('sharp').checked}`;
+
 async function ensureEncoding(signal: AbortSignal): Promise<ImageEncoding> {
   const seg = await ensureModel(signal);
   const scales = chosenScales();
   const refine = $<HTMLInputElement>('sharp').checked;
-  const key = `${segmenterKey}|${imageVersion}|${scales.join(',')}|${refine}`;
+  const key = wantedEncodingKey();
   if (encoding && encodingKey === key) return encoding;
   dropEncoding();
   progress('encoding the image');
+  encodes++;
+  if (window.__deepmask) window.__deepmask.encodes = encodes;
   encoding = await seg.encode(image!, { scales, refine, timeStages: true, signal, onProgress: (e) => progress(`encoding: ${stageText(e)}`) });
   encodingKey = key;
   timings = encoding.timings;
@@ -205,7 +237,7 @@ async function ensureEncoding(signal: AbortSignal): Promise<ImageEncoding> {
 const maskOf = (p: Proposal | { rle: Proposal['rle'] }) => {
   let m = maskCache.get(p as Proposal);
   if (!m) {
-    m = rle.decodeMask(p.rle); // row-major, as drawOverlay takes it
+    m = rle.decodeMask(p.rle); // row-major, as drawMasks takes it
     maskCache.set(p as Proposal, m);
   }
   return m;
@@ -215,19 +247,21 @@ const maskOf = (p: Proposal | { rle: Proposal['rle'] }) => {
 function listed(): Proposal[] {
   if (mode === 'click') {
     if (!selection) return [];
-    const same = (p: Proposal, q: Proposal) => p.scale === q.scale && p.cell[0] === q.cell[0] && p.cell[1] === q.cell[1];
-    return selection.masks.concat(clickAlternatives.filter((p) => !selection!.masks.some((q) => same(p, q))));
+    // The alternatives keep their places when one is chosen; parts of the selection that are not among them come first.
+    return selection.masks.filter((q) => !clickAlternatives.some((p) => sameWindow(p, q))).concat(clickAlternatives);
   }
   return proposals.slice(0, Number($<HTMLInputElement>('topN').value));
 }
 let clickAlternatives: Proposal[] = [];
+const sameWindow = (p: Proposal, q: Proposal) => p.scale === q.scale && p.cell[0] === q.cell[0] && p.cell[1] === q.cell[1];
+const inSelection = (p: Proposal) => !!selection?.masks.some((q) => sameWindow(p, q));
 
 /** Redraws the picture and rebuilds the list (a hover redraws only the picture). */
 function render() {
   if (!image) return;
   $('topNValue').textContent = $<HTMLInputElement>('topN').value;
   const entries = listed();
-  drawPicture(entries);
+  redraw(entries);
   renderList(entries);
   if (timings) $('timings').innerHTML = Object.entries(timings).map(([k, v]) => `<tr><th>${k}</th><td>${v.toFixed(1)} ms</td></tr>`).join('');
   if (window.__deepmask) window.__deepmask.shown = $('list').children.length;
@@ -237,39 +271,37 @@ function render() {
 function drawPicture(entries: Proposal[]) {
   const canvas = $<HTMLCanvasElement>('view');
   if (!image) return;
+  const { width: W, height: H } = image;
   const n = Number($<HTMLInputElement>('topN').value);
   const colour = (i: number): Rgb => overlayColor(i);
-  // Drawn masks with their rank (1-based, in the list): distinct ones only (mask NMS 0.5), best on top.
-  // A hovered entry is drawn strongly over the others, which fade (and lose their labels).
+  // Drawn masks with their rank (1-based, in the list), best first: distinct ones only (mask NMS 0.5).
+  // A hovered entry is drawn strongly over the others, which fade to bare tints (and lose their labels).
   const base = mode === 'click' ? (selection ? [{ p: selection as Proposal | Selection, rank: 1 }] : []) : nms(entries, 0.5, n).map((p) => ({ p: p as Proposal | Selection, rank: entries.indexOf(p) + 1 }));
   const hot = hovered >= 0 && entries[hovered] ? { p: entries[hovered]! as Proposal | Selection, rank: hovered + 1 } : null;
-  const ordered = [...base].reverse();
-  let rgba = drawOverlay(toRgba(image), image.width, image.height, ordered.map((d) => maskOf(d.p as Proposal)), {
-    colors: ordered.map((d) => colour(d.rank - 1)),
-    alpha: hot ? 0.15 : 0.45,
-    outline: !hot,
-  });
-  if (hot) rgba = drawOverlay(rgba, image.width, image.height, [maskOf(hot.p as Proposal)], { colors: [colour(hot.rank - 1)], alpha: 0.6 });
+  const ranked = (ds: typeof base) => ds.map((d) => ({ mask: maskOf(d.p as Proposal), color: colour(d.rank - 1) }));
+  let rgba = drawMasks(toRgba(image), W, H, ranked(base), hot ? { fillAlpha: 0.12, outlineWidth: 0 } : {});
+  if (hot) rgba = drawMasks(rgba, W, H, ranked([hot]), { fillAlpha: 0.5 });
   const drawn = hot ? [hot] : base;
-  canvas.width = image.width;
-  canvas.height = image.height;
+  canvas.width = W;
+  canvas.height = H;
   const g = canvas.getContext('2d')!;
-  g.putImageData(new ImageData(new Uint8ClampedArray(rgba), image.width, image.height), 0, 0);
-  // Scores and ranks on the picture, at each drawn mask's box corner.
-  const fs = Math.max(11, Math.round(Math.max(image.width, image.height) / 45));
+  g.putImageData(new ImageData(new Uint8ClampedArray(rgba), W, H), 0, 0);
+  // Ranks and scores, placed as in --viz pictures: in rank order, none covering another.
+  const fs = Math.max(11, Math.round(Math.max(W, H) / 45));
   g.font = `bold ${fs}px system-ui, sans-serif`;
   g.textBaseline = 'top';
-  for (const { p, rank } of drawn) {
-    const [x, y] = p.bbox;
-    const label = mode === 'click' && hovered < 0 ? `${(p as Selection).mode === 'union' ? 'union' : '#1'} ${p.score.toFixed(2)}` : `#${rank} ${p.score.toFixed(2)}`;
-    const w = g.measureText(label).width + 6;
-    const [r, gg, b] = colour(rank - 1);
-    g.fillStyle = `rgba(${r}, ${gg}, ${b}, 0.9)`;
-    const lx = Math.min(Math.max(0, x), image.width - w), ly = Math.min(Math.max(0, y), image.height - fs - 4);
-    g.fillRect(lx, ly, w, fs + 4);
-    g.fillStyle = '#000';
-    g.fillText(label, lx + 3, ly + 2);
-  }
+  const labels = drawn.map(({ p, rank }) => (mode === 'click' && hovered < 0 ? `${(p as Selection).mode === 'union' ? 'union' : '#1'} ${p.score.toFixed(2)}` : `#${rank} ${p.score.toFixed(2)}`));
+  const widths = labels.map((l) => Math.ceil(g.measureText(l).width) + 6);
+  const spots = placeLabels(W, H, drawn.map(({ p }, j) => labelFor(maskOf(p as Proposal), W, H, widths[j]!, fs + 4)));
+  drawn.forEach(({ rank }, j) => {
+    const spot = spots[j];
+    if (!spot) return; // no free place: left out rather than cover a better one's label
+    const c = colour(rank - 1), ink = inkOn(c);
+    g.fillStyle = `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+    g.fillRect(spot[0], spot[1], widths[j]!, fs + 4);
+    g.fillStyle = `rgb(${ink[0]}, ${ink[1]}, ${ink[2]})`;
+    g.fillText(labels[j]!, spot[0] + 3, spot[1] + 2);
+  });
   // The clicked points.
   for (const [px, py] of points) {
     g.beginPath();
@@ -288,17 +320,21 @@ function renderList(entries: Proposal[]) {
   entries.forEach((p, i) => {
     const div = document.createElement('div');
     const [r, g, b] = overlayColor(i);
-    const tag = mode === 'click' ? (selection?.masks.includes(p) ? (selection.mode === 'union' ? 'part' : 'chosen') : 'alternative') : '';
+    const tag = mode === 'click' ? (inSelection(p) ? (selection!.mode === 'union' ? 'part' : 'chosen') : 'alternative (click to choose)') : '';
     div.innerHTML = `<span class="swatch" style="background: rgb(${r}, ${g}, ${b})"></span>#${i + 1} score ${p.score.toFixed(3)} box ${p.bbox.map((v) => Math.round(v)).join(',')} ${tag}`;
+    if (mode === 'click') {
+      div.classList.toggle('chosen', inSelection(p));
+      div.onclick = () => choose(p);
+    }
     div.onmouseenter = () => {
       hovered = i;
       div.classList.add('hover');
-      drawPicture(entries);
+      redraw(entries);
     };
     div.onmouseleave = () => {
       hovered = -1;
       div.classList.remove('hover');
-      drawPicture(entries);
+      redraw(entries);
     };
     list.appendChild(div);
   });
@@ -313,6 +349,9 @@ async function proposeAll(count = 50): Promise<void> {
     const r = await segmenter!.everything(enc, { proposals: count, signal, onProgress: (e) => progress(stageText(e)) });
     mode = 'all';
     points = [];
+    negative = [];
+    box = null;
+    history = [];
     selection = null;
     proposals = r.proposals;
     timings = r.timings;
@@ -321,38 +360,232 @@ async function proposeAll(count = 50): Promise<void> {
   });
 }
 
-async function clickAt(x: number, y: number, add: boolean): Promise<void> {
+/** A single proposal as the selection. */
+const selectionOf = (p: Proposal): Selection => ({ rle: p.rle, bbox: p.bbox, area: p.area, score: p.score, mode: 'one', masks: [p] });
+const pageMask = (p: { score: number; rle: Proposal['rle'] }): PageMask => ({ score: p.score, ...rle.toCocoRle(p.rle) });
+const boxCentre = ([x, y, w, h]: Box): [number, number] => [x + w / 2, y + h / 2];
+
+function promptText(p: Prompt): string {
+  const n = (k: number, what: string) => (k ? `${k} ${what}${k > 1 ? 's' : ''}` : '');
+  return [n(p.points.length, 'point'), n(p.negative.length, 'point') && `${n(p.negative.length, 'point')} left out`, p.box ? 'a box' : ''].filter(Boolean).join(', ');
+}
+
+/**
+ * Answers a prompt from the encoding: several points are a selection (Segmenter.select), one point or
+ * a box the best mask at() gives; points to leave out and the box go to both. The alternatives are
+ * at()'s masks at the last point (or the box's centre). On success `nextHistory` becomes the history.
+ */
+async function ask(next: Prompt, nextHistory: Prompt[]): Promise<void> {
   if (!image) return;
-  const next: [number, number][] = add && mode === 'click' ? [...points, [x, y]] : [[x, y]];
-  await job(next.length > 1 ? `selecting with ${next.length} points` : `mask at (${x}, ${y})`, async (signal) => {
+  await job(`mask for ${promptText(next)}`, async (signal) => {
     const enc = await ensureEncoding(signal);
-    progress('masks at the click');
-    const sel = await segmenter!.select(enc, next, { signal });
-    const alternatives = await segmenter!.at(enc, x, y, { count: 3, signal });
+    progress('masks at the prompt');
+    const opts = { signal, ...(next.negative.length ? { negative: next.negative } : {}), ...(next.box ? { box: next.box } : {}) };
+    const [ax, ay] = next.points.at(-1) ?? boxCentre(next.box!);
+    const sel = next.points.length ? await segmenter!.select(enc, next.points, opts) : null;
+    const alternatives = await enc.at(Math.min(image!.width - 1, Math.max(0, ax)), Math.min(image!.height - 1, Math.max(0, ay)), { ...opts, count: 3 });
+    if (!sel && !alternatives.length) throw new Error('no window of the pyramid is near this box: draw it over the picture');
     mode = 'click';
-    points = next;
-    selection = sel;
+    ({ points, negative, box } = next);
+    history = nextHistory;
+    selection = sel ?? selectionOf(alternatives[0]!);
     clickAlternatives = alternatives;
     hovered = -1;
+    const what = promptText(next);
     status(
-      sel.mode === 'one'
-        ? `the best mask covering ${next.length > 1 ? `all ${next.length} points` : 'the click'}: score ${sel.score.toFixed(3)}, ${sel.area} px (shift-click to add points; hover the list for alternatives)`
-        : `the union of each point's mask (no single mask covers all ${next.length} points and agrees with them), ${sel.area} px`,
+      selection.mode === 'one'
+        ? `the best mask for ${what}: score ${selection.score.toFixed(3)}, ${selection.area} px (shift-click adds a point, right- or alt-click leaves one out, drag a box; click an alternative in the list to choose it)`
+        : `the union of each point's mask (no single mask covers all ${next.points.length} points and agrees with them), ${selection.area} px`,
     );
     render();
     if (window.__deepmask) {
-      const cm = (p: { score: number; rle: Proposal['rle'] }) => ({ score: p.score, ...rle.toCocoRle(p.rle) });
-      (window.__deepmask.clicks ??= []).push({ points: next, masks: alternatives.map(cm), selection: { ...cm(sel), mode: sel.mode } });
+      (window.__deepmask.clicks ??= []).push({ points: next.points, negative: next.negative, box: next.box, masks: alternatives.map(pageMask), selection: { ...pageMask(selection), mode: selection.mode } });
     }
   }).catch((e) => {
     window.__deepmask && (window.__deepmask.clickErrors ??= []).push(String(e));
   });
 }
 
-function setImage(bytes: Uint8Array, name: string) {
+const NOTHING: Prompt = { points: [], negative: [], box: null };
+/** The prompt on the picture now (nothing outside click mode). */
+const currentPrompt = (): Prompt => (mode === 'click' && (points.length || box) ? { points, negative, box } : NOTHING);
+/** The history after `current` is replaced by a new prompt (the last 50 are kept). */
+const pushed = (current: Prompt) => [...history, current].slice(-50);
+
+/** A click: a new prompt, or (shift) one more point on the object, or (right, alt) one more point to leave out. */
+function clickAt(x: number, y: number, kind: 'new' | 'add' | 'exclude'): void {
+  const current = currentPrompt();
+  if (kind === 'exclude') {
+    if (current === NOTHING) return void status('a point to leave out needs a mask first: click the object, or drag a box around it');
+    return void ask({ ...current, negative: [...negative, [x, y]] }, pushed(current));
+  }
+  void ask(kind === 'add' && current !== NOTHING ? { ...current, points: [...points, [x, y]] } : { points: [[x, y]], negative: [], box: null }, pushed(current));
+}
+
+/** Back to the prompt before the last one: asked again from the encoding, or nothing selected. */
+function undo(): void {
+  if (busy || !history.length) return;
+  const previous = history.at(-1)!;
+  if (previous !== NOTHING && (previous.points.length || previous.box)) return void ask(previous, history.slice(0, -1));
+  history = history.slice(0, -1);
+  ({ points, negative, box } = NOTHING);
+  selection = null;
+  clickAlternatives = [];
+  mode = 'all';
+  status('nothing selected (undone)');
+  render();
+}
+
+/** An alternative from the list becomes the selection (what is drawn and exported). */
+function choose(p: Proposal): void {
+  if (mode !== 'click' || busy || (selection?.mode === 'one' && inSelection(p))) return;
+  selection = selectionOf(p);
+  status(`chose the mask of score ${p.score.toFixed(3)}, ${p.area} px: the downloads give this one`);
+  render();
+  if (window.__deepmask) (window.__deepmask.chosen ??= []).push(pageMask(p));
+}
+
+// ---- overlays: the hover preview, the prompt's points and box, the box being dragged ---------------
+
+/** The latest pointer pixel waiting for a preview, the query in flight, and the preview shown. */
+let previewWanted: [number, number] | null = null;
+let previewRun: Promise<void> | null = null;
+let preview: Proposal | null = null;
+/** Bumped by every prompt: a preview asked before it is stale. */
+let promptEpoch = 0;
+/** A box being dragged (image pixels), and whether the pointer moved far enough to be a drag. */
+let drag: { from: [number, number]; to: [number, number]; screen: [number, number]; moved: boolean } | null = null;
+let swallowClick = false;
+/** At most this often a preview query: on a software adapter one takes tens of ms. */
+const PREVIEW_MS = 80;
+
+function dropPreview(): void {
+  promptEpoch++;
+  previewWanted = null;
+  if (preview) {
+    preview = null;
+    redraw();
+  }
+}
+
+/** Hover: the mask under the pointer from the current encoding (never an encoding of its own), one query at a time, the latest position. */
+function previewAt(x: number, y: number): void {
+  if (busy || !encoding || encodingKey !== wantedEncodingKey()) return;
+  previewWanted = [x, y];
+  previewRun ??= (async () => {
+    try {
+      while (previewWanted && !busy && encoding && encodingKey === wantedEncodingKey()) {
+        const at = previewWanted, epoch = promptEpoch;
+        previewWanted = null;
+        const t0 = performance.now();
+        const [m] = await encoding.at(at[0], at[1], { count: 1 });
+        const ms = performance.now() - t0;
+        if (!m || busy || epoch !== promptEpoch) continue;
+        preview = m;
+        redraw();
+        if (window.__deepmask) (window.__deepmask.previews ??= []).push({ point: at, ms, ...pageMask(m) });
+        await new Promise((ok) => setTimeout(ok, Math.max(0, PREVIEW_MS - ms)));
+      }
+    } catch {
+      // the encoding was replaced under the query: the next move asks again
+    } finally {
+      previewRun = null;
+    }
+  })();
+}
+
+/** The picture (drawPicture) with the page's overlays over it. */
+function redraw(entries: Proposal[] = listed()): void {
+  drawPicture(entries);
+  drawOverlays();
+}
+
+function drawOverlays(): void {
+  if (!image) return;
+  const { width: W, height: H } = image;
+  const g = $<HTMLCanvasElement>('view').getContext('2d')!;
+  if (preview && !drag) {
+    // The preview: a light wash over the mask's pixels.
+    const m = maskOf(preview), px = g.getImageData(0, 0, W, H), d = px.data;
+    for (let i = 0; i < W * H; i++) if (m[i]) for (let c = 0; c < 3; c++) d[i * 4 + c] = Math.round(d[i * 4 + c]! * 0.55 + [80, 200, 255][c]! * 0.45);
+    g.putImageData(px, 0, 0);
+  }
+  const r = Math.max(4, Math.round(Math.max(W, H) / 110));
+  g.lineWidth = Math.max(2, r / 3);
+  const lw = g.lineWidth;
+  // A box: a dark edge under a coloured line, visible on any photo.
+  const rect = ([x, y, w, h]: Box, colour: string) => {
+    [['#000', lw + 2], [colour, lw]].forEach(([c, width]) => {
+      g.strokeStyle = c as string;
+      g.lineWidth = width as number;
+      g.strokeRect(x + 0.5, y + 0.5, w - 1, h - 1);
+    });
+  };
+  if (mode === 'click' && box) rect(box, '#3c3');
+  if (drag?.moved) rect(boxOf(drag), '#fff');
+  if (mode !== 'click') return;
+  // Points on the object: green with a plus; points left out: red with a minus.
+  const marker = ([x, y]: [number, number], colour: string, plus: boolean) => {
+    g.beginPath();
+    g.arc(x + 0.5, y + 0.5, r, 0, 2 * Math.PI);
+    g.fillStyle = colour;
+    g.fill();
+    g.strokeStyle = '#fff';
+    g.stroke();
+    g.beginPath();
+    g.moveTo(x + 0.5 - r / 2, y + 0.5);
+    g.lineTo(x + 0.5 + r / 2, y + 0.5);
+    if (plus) {
+      g.moveTo(x + 0.5, y + 0.5 - r / 2);
+      g.lineTo(x + 0.5, y + 0.5 + r / 2);
+    }
+    g.stroke();
+  };
+  g.lineWidth = lw;
+  for (const p of points) marker(p, '#1a1', true);
+  for (const p of negative) marker(p, '#d22', false);
+}
+
+const boxOf = (d: { from: [number, number]; to: [number, number] }): Box => {
+  const x = Math.min(d.from[0], d.to[0]), y = Math.min(d.from[1], d.to[1]);
+  return [x, y, Math.abs(d.to[0] - d.from[0]) + 1, Math.abs(d.to[1] - d.from[1]) + 1];
+};
+
+// ---- exports of the chosen mask ------------------------------------------------------------------
+
+function pngOf(rgba: Uint8ClampedArray<ArrayBuffer>, width: number, height: number): Promise<Blob> {
+  const c = document.createElement('canvas');
+  [c.width, c.height] = [width, height];
+  c.getContext('2d')!.putImageData(new ImageData(rgba, width, height), 0, 0);
+  return new Promise((ok, fail) => c.toBlob((b) => (b ? ok(b) : fail(new Error('the browser could not encode the PNG'))), 'image/png'));
+}
+
+/** The chosen mask at the image's size: white on black. */
+function maskPng(sel: Selection): Promise<Blob> {
+  const { width: W, height: H } = image!;
+  const m = maskOf(sel), out = new Uint8ClampedArray(W * H * 4);
+  for (let i = 0; i < W * H; i++) out.set(m[i] ? [255, 255, 255, 255] : [0, 0, 0, 255], i * 4);
+  return pngOf(out, W, H);
+}
+
+/** The photo's pixels under the chosen mask, cut to its box, transparent elsewhere. */
+function cutoutPng(sel: Selection): Promise<Blob> {
+  const { width: W } = image!;
+  const [bx, by, bw, bh] = sel.bbox.map(Math.round) as Box;
+  if (!(bw > 0 && bh > 0)) return Promise.reject(new Error('the chosen mask is empty: nothing to cut out'));
+  const m = maskOf(sel), rgba = toRgba(image!), out = new Uint8ClampedArray(bw * bh * 4);
+  for (let y = 0; y < bh; y++) for (let x = 0; x < bw; x++) {
+    const i = (by + y) * W + bx + x;
+    if (m[i]) out.set([rgba[i * 4]!, rgba[i * 4 + 1]!, rgba[i * 4 + 2]!, 255], (y * bw + x) * 4);
+  }
+  return pngOf(out, bw, bh);
+}
+
+/** Any image the browser decodes (PNG and JPEG in JS with EXIF orientation; WebP, GIF, AVIF, BMP by createImageBitmap). */
+async function setImage(bytes: Uint8Array, name: string): Promise<void> {
   let img: RgbImage;
   try {
-    img = decodeImage(bytes, name);
+    img = await imageFromInput(bytes, { source: name });
   } catch (e) {
     showError((e as Error).message);
     status('');
@@ -363,9 +596,13 @@ function setImage(bytes: Uint8Array, name: string) {
   imageName = name;
   imageVersion++;
   dropEncoding();
+  dropPreview();
   proposals = [];
   selection = null;
   points = [];
+  negative = [];
+  box = null;
+  history = [];
   timings = null;
   mode = 'all';
   $('timings').innerHTML = '';
@@ -398,10 +635,26 @@ async function fileBytes(f: File): Promise<Uint8Array> {
   return new Uint8Array(await f.arrayBuffer());
 }
 
+/** The sample shown or loading: choosing it again (say while the first-load one arrives) changes nothing. */
+let sampleUrl = '';
+
+async function loadSample(url: string): Promise<void> {
+  if (!url || url === sampleUrl) return;
+  sampleUrl = url;
+  $<HTMLSelectElement>('sample').value = url;
+  try {
+    await setImage(await fetchBytes(url), url.split('/').pop()!);
+  } catch (err) {
+    sampleUrl = '';
+    showError((err as Error).message);
+  }
+}
+
 function wireInference() {
   $<HTMLInputElement>('imageFile').onchange = async (e) => {
     const f = (e.target as HTMLInputElement).files?.[0];
-    if (f) setImage(await fileBytes(f), f.name);
+    sampleUrl = '';
+    if (f) await setImage(await fileBytes(f), f.name);
   };
   const drop = $('drop');
   drop.ondragover = (e) => {
@@ -413,17 +666,10 @@ function wireInference() {
     e.preventDefault();
     drop.classList.remove('over');
     const f = e.dataTransfer?.files[0];
-    if (f) setImage(await fileBytes(f), f.name);
+    sampleUrl = '';
+    if (f) await setImage(await fileBytes(f), f.name);
   };
-  $<HTMLSelectElement>('sample').onchange = async (e) => {
-    const url = (e.target as HTMLSelectElement).value;
-    if (!url) return;
-    try {
-      setImage(await fetchBytes(url), url.split('/').pop()!);
-    } catch (err) {
-      showError((err as Error).message);
-    }
-  };
+  $<HTMLSelectElement>('sample').onchange = (e) => void loadSample((e.target as HTMLSelectElement).value);
   $<HTMLSelectElement>('weights').onchange = (e) => {
     if ((e.target as HTMLSelectElement).value === 'files') $('weightFiles').click();
   };
@@ -443,6 +689,9 @@ function wireInference() {
   button('cancel').onclick = () => busy?.abort();
   button('clear').onclick = () => {
     points = [];
+    negative = [];
+    box = null;
+    history = [];
     selection = null;
     proposals = [];
     mode = 'all';
@@ -450,16 +699,65 @@ function wireInference() {
   };
   $<HTMLInputElement>('topN').oninput = render;
   const view = $<HTMLCanvasElement>('view');
-  view.onclick = (e) => {
-    if (!image) return;
-    // The content box (the border excluded; offsetX is measured from the border in some browsers).
+  // Image pixel under the pointer: the content box (the border excluded; offsetX is measured from the
+  // border in some browsers); null outside the picture unless clamped.
+  const pixelAt = (e: MouseEvent, clamp = false): [number, number] | null => {
+    if (!image) return null;
     const r = view.getBoundingClientRect();
-    const x = Math.floor(((e.clientX - r.left - view.clientLeft) / view.clientWidth) * image.width);
-    const y = Math.floor(((e.clientY - r.top - view.clientTop) / view.clientHeight) * image.height);
-    if (x < 0 || y < 0 || x >= image.width || y >= image.height) return;
-    void clickAt(x, y, e.shiftKey);
+    let x = Math.floor(((e.clientX - r.left - view.clientLeft) / view.clientWidth) * image.width);
+    let y = Math.floor(((e.clientY - r.top - view.clientTop) / view.clientHeight) * image.height);
+    if (clamp) [x, y] = [Math.min(image.width - 1, Math.max(0, x)), Math.min(image.height - 1, Math.max(0, y))];
+    return x < 0 || y < 0 || x >= image.width || y >= image.height ? null : [x, y];
   };
+  view.onclick = (e) => {
+    if (swallowClick) return void (swallowClick = false); // the end of a box drag
+    const p = pixelAt(e);
+    if (p) clickAt(...p, e.altKey ? 'exclude' : e.shiftKey ? 'add' : 'new');
+  };
+  view.oncontextmenu = (e) => {
+    e.preventDefault();
+    const p = pixelAt(e);
+    if (p) clickAt(...p, 'exclude');
+  };
+  // A drag draws a box: DeepMask's windows are boxes, and at() finds the one nearest it.
+  view.onmousedown = (e) => {
+    const p = e.button === 0 && !busy ? pixelAt(e) : null;
+    drag = p ? { from: p, to: p, screen: [e.clientX, e.clientY], moved: false } : null;
+  };
+  window.addEventListener('mousemove', (e) => {
+    if (drag) {
+      drag.to = pixelAt(e, true)!;
+      drag.moved ||= Math.hypot(e.clientX - drag.screen[0], e.clientY - drag.screen[1]) > 6;
+      if (drag.moved) redraw();
+      return;
+    }
+    if (e.target !== view) return;
+    const p = pixelAt(e);
+    if (p) previewAt(...p);
+  });
+  window.addEventListener('mouseup', () => {
+    const d = drag;
+    drag = null;
+    if (!d?.moved) return;
+    swallowClick = true;
+    setTimeout(() => (swallowClick = false), 0); // the click that ends a drag comes before this
+    const b = boxOf(d);
+    void ask({ points: [], negative: [], box: b }, [{ points: [], negative: [], box: b }]);
+  });
+  view.onmouseleave = () => {
+    if (!drag) dropPreview();
+  };
+  button('undo').onclick = undo;
+  window.addEventListener('keydown', (e) => {
+    const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement || e.target instanceof HTMLTextAreaElement;
+    if ((e.ctrlKey || e.metaKey) && !e.shiftKey && e.key.toLowerCase() === 'z' && !typing) {
+      e.preventDefault();
+      undo();
+    }
+  });
   button('dlPng').onclick = () => view.toBlob((b) => b && download(`${stem()}-masks.png`, b), 'image/png');
+  button('dlMask').onclick = () => selection && void maskPng(selection).then((b) => download(`${stem()}-mask.png`, b), (e: Error) => showError(e.message));
+  button('dlCutout').onclick = () => selection && void cutoutPng(selection).then((b) => download(`${stem()}-cutout.png`, b), (e: Error) => showError(e.message));
   button('dlCoco').onclick = () => {
     const ps: Proposal[] = mode === 'click' && selection ? [{ ...selection.masks[0]!, rle: selection.rle, bbox: selection.bbox, area: selection.area, score: selection.score }] : proposals;
     download(`${stem()}-results.json`, new Blob([JSON.stringify(toCocoResults(imageId(), ps))], { type: 'application/json' }));
@@ -600,14 +898,15 @@ async function main() {
   wireInference();
   wireTraining();
   syncButtons();
-  if (!test) return;
+  // A photo to click on at once (the model downloads at the first click).
+  if (!test) return void loadSample($<HTMLSelectElement>('sample').options[1]!.value);
   try {
     // ?test runs tiny on the sample scene; &model=URL&image=URL&proposals=N time other pairs.
     const modelUrl = q.get('model') ?? '/models/tiny-synth/', imageUrl = q.get('image') ?? '/assets/scene.png';
     const weights = $<HTMLSelectElement>('weights');
     if (![...weights.options].some((o) => o.value === modelUrl)) weights.add(new Option(modelUrl, modelUrl));
     weights.value = modelUrl;
-    setImage(await fetchBytes(imageUrl), imageUrl.split('/').pop()!);
+    await setImage(await fetchBytes(imageUrl), imageUrl.split('/').pop()!);
     const n = Number(q.get('proposals') ?? 20);
     if (n > 0) await proposeAll(n);
     else await job('loading the model', (signal) => ensureModel(signal));
@@ -620,6 +919,8 @@ async function main() {
       timings: timings ?? undefined,
       shown: $('list').children.length,
       clicks: [],
+      encodes,
+      ...(lastLoad ? { download: { loaded: lastLoad.loaded, ...(lastLoad.total !== undefined ? { total: lastLoad.total } : {}) } } : {}),
     };
   } catch (e) {
     window.__deepmask = { done: true, error: (e as Error).stack ?? String(e) };

@@ -114,7 +114,8 @@ interface Candidate {
 
 /** Where a long call is: events arrive in order, per scale for the pyramid stages. */
 export interface InferProgress {
-  stage: 'trunk' | 'heads' | 'scores' | 'masks' | 'paste' | 'rle';
+  /** 'compile': GPU pipelines compiled of those the call needs (a device's first call only; done counts pipelines). */
+  stage: 'compile' | 'trunk' | 'heads' | 'scores' | 'masks' | 'paste' | 'rle';
   /** The pyramid scale (trunk and heads). */
   scale?: number;
   done: number;
@@ -145,6 +146,18 @@ export interface PointOptions {
   rerank?: Rerank | false;
   /** Also give each mask as COCO polygons (`true`: at most 64 vertices; see rleToPolygons). */
   polygons?: boolean | PolygonOptions;
+  /**
+   * Points [x, y] the mask should leave out (a negative click): among the candidates, masks that
+   * cover fewer of them come first (after covering the point itself), and more candidates are weighed.
+   */
+  negative?: [number, number][];
+  /**
+   * A box [x, y, w, h] drawn around the object. DeepMask's windows are boxes (an object centred in
+   * its window, its longer side the model's objectSize), so the candidates become the windows
+   * nearest the box in position and scale instead of those near the point, nearest first; the point
+   * and the negative points then choose among them. Pass the box's centre when there is no point.
+   */
+  box?: [number, number, number, number];
   signal?: AbortSignal;
 }
 
@@ -211,39 +224,80 @@ export class ImageEncoding {
    * Masks for a click at (x, y) in the caller's pixels: the windows at every scale whose centre lies
    * within `radius` cells of the point (so the point is near the middle of their mask), best
    * objectness first, and among the best few those whose mask covers the clicked pixel first (the
-   * user clicked on the object).
+   * user clicked on the object), then those that cover fewer `negative` points. With a `box`, the
+   * windows nearest the box instead (see PointOptions.box).
    */
   async at(x: number, y: number, o: PointOptions = {}): Promise<Proposal[]> {
     this.check();
     checkQuery(o);
     if (!(x >= 0 && x < this.width && y >= 0 && y < this.height)) throw new Error(`point (${x}, ${y}) is outside the ${this.width}x${this.height} image`);
-    const { stride } = this.model.config;
+    const negative = this.checkNegative(o.negative);
+    const box = o.box === undefined ? null : this.checkBox(o.box);
+    const { stride, objectSize } = this.model.config;
     const radius = o.radius ?? 1;
+    // Windows within `radius` cells of (x, y) at every scale; window (r, c) is centred on analysed
+    // pixel (stride * c, stride * r) / scale, i.e. on the caller's (stride * c, stride * r) / s.
+    const near = (x: number, y: number, take: (c: Candidate, s: number) => void) =>
+      this.maps.forEach((m, k) => {
+        const s = this.scales[k]! / this.f;
+        const cx = (x * s) / stride, cy = (y * s) / stride;
+        for (let r = Math.max(0, Math.ceil(cy - radius)); r <= Math.min(m.rows - 1, Math.floor(cy + radius)); r++) {
+          for (let c = Math.max(0, Math.ceil(cx - radius)); c <= Math.min(m.cols - 1, Math.floor(cx + radius)); c++) take({ score: m.scores[r * m.cols + c]!, scale: k, r, c }, s);
+        }
+      });
     const cands: Candidate[] = [];
-    this.maps.forEach((m, k) => {
-      // Window (r, c) is centred on analysed pixel (stride * c, stride * r) / scale.
-      const s = this.scales[k]! / this.f;
-      const cx = (x * s) / stride, cy = (y * s) / stride;
-      for (let r = Math.max(0, Math.ceil(cy - radius)); r <= Math.min(m.rows - 1, Math.floor(cy + radius)); r++) {
-        for (let c = Math.max(0, Math.ceil(cx - radius)); c <= Math.min(m.cols - 1, Math.floor(cx + radius)); c++) cands.push({ score: m.scores[r * m.cols + c]!, scale: k, r, c });
-      }
-    });
-    cands.sort(byRank);
+    if (box) {
+      // Distance of a window's object box (centred on the window, side objectSize / s) to the drawn
+      // box, squared up as DeepMask frames objects: centre offset in box sides plus the size ratio in octaves.
+      const [bx, by, bw, bh] = box, side = Math.max(bw, bh), bcx = bx + bw / 2, bcy = by + bh / 2;
+      const dist = new Map<Candidate, number>();
+      near(bcx, bcy, (c, s) => {
+        dist.set(c, Math.hypot((stride * c.c) / s - bcx, (stride * c.r) / s - bcy) / side + Math.abs(Math.log2(objectSize / s / side)));
+        cands.push(c);
+      });
+      cands.sort((a, b) => dist.get(a)! - dist.get(b)! || byRank(a, b));
+    } else {
+      near(x, y, (c) => cands.push(c));
+      cands.sort(byRank);
+    }
     const count = o.count ?? 3;
     const t: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, refine: 0, paste: 0, rle: 0, total: 0 };
     const defaults = inferenceDefaults(this.model);
-    const power = o.rerank === undefined ? defaults.rerank?.power : o.rerank ? o.rerank.power : undefined;
+    // A box orders the candidates by nearness: re-ranking by confidence would undo that.
+    const power = box ? undefined : o.rerank === undefined ? defaults.rerank?.power : o.rerank ? o.rerank.power : undefined;
     const threshold = o.threshold ?? defaults.threshold;
     // The choice is made on the coarse masks; a refining model then refines only the masks it returns.
-    const pool = cands.slice(0, Math.max(8, 4 * count));
+    // A negative point says the best masks were wrong: more candidates are weighed.
+    const pool = cands.slice(0, Math.max(8, 4 * count) * (negative.length ? 4 : 1));
     const masks = await this.materialize(pool, threshold, t, { ...o, power, coarse: true });
-    const px = Math.min(this.width - 1, Math.floor(x)), py = Math.min(this.height - 1, Math.floor(y));
-    const covers = (p: Proposal) => contains(p.rle, px, py);
-    const chosen = [...masks.filter(covers), ...masks.filter((p) => !covers(p))].slice(0, count);
+    const pixel = (x: number, px: number) => Math.min(px - 1, Math.floor(x));
+    const covers = (p: Proposal, [x, y]: [number, number]) => contains(p.rle, pixel(x, this.width), pixel(y, this.height));
+    // Covering the point first, then leaving out the negative points; ties keep the candidates' order.
+    const misses = (p: Proposal) => (covers(p, [x, y]) ? 0 : negative.length + 1) + negative.filter((n) => covers(p, n)).length;
+    const order = (ps: Proposal[]) => ps.map((p, i) => ({ p, i, m: misses(p) })).sort((a, b) => a.m - b.m || a.i - b.i).map((e) => e.p);
+    // A refined mask can reach a negative point its coarse mask left out: a few more are refined and ordered again.
+    const chosen = order(masks).slice(0, negative.length && this.refining ? count + 3 : count);
     if (!this.refining) return addPolygons(chosen, o.polygons);
     const candidate = (p: Proposal) => pool.find((c) => c.r === p.cell[0] && c.c === p.cell[1] && this.scales[c.scale]! / this.f === p.scale)!;
-    const refined = await this.materialize(chosen.map(candidate), threshold, t, { signal: o.signal });
-    return addPolygons(refined.map((p, i) => ({ ...p, score: chosen[i]!.score, ...(chosen[i]!.confidence !== undefined ? { confidence: chosen[i]!.confidence } : {}) })), o.polygons);
+    const refined = (await this.materialize(chosen.map(candidate), threshold, t, { signal: o.signal })).map((p, i) => ({ ...p, score: chosen[i]!.score, ...(chosen[i]!.confidence !== undefined ? { confidence: chosen[i]!.confidence } : {}) }));
+    return addPolygons((negative.length ? order(refined) : refined).slice(0, count), o.polygons);
+  }
+
+  /** at()'s negative points, checked: pairs of numbers inside the image. */
+  private checkNegative(points: PointOptions['negative']): [number, number][] {
+    if (points === undefined) return [];
+    const ok = (p: unknown) => Array.isArray(p) && p.length === 2 && p[0] >= 0 && p[0] < this.width && p[1] >= 0 && p[1] < this.height;
+    if (!Array.isArray(points) || !points.every(ok)) throw new Error(`negative must be a list of points [x, y] inside the ${this.width}x${this.height} image, got ${JSON.stringify(points)}`);
+    return points;
+  }
+
+  /** at()'s box, checked: [x, y, w, h] with a positive size, overlapping the image. */
+  private checkBox(box: unknown): [number, number, number, number] {
+    const b = box as number[];
+    if (!(Array.isArray(b) && b.length === 4 && b.every((v) => typeof v === 'number' && Number.isFinite(v)) && b[2]! > 0 && b[3]! > 0 && b[0]! < this.width && b[1]! < this.height && b[0]! + b[2]! > 0 && b[1]! + b[3]! > 0)) {
+      throw new Error(`box must be [x, y, w, h] with w, h > 0, overlapping the ${this.width}x${this.height} image, got ${JSON.stringify(box)}`);
+    }
+    return b as [number, number, number, number];
   }
 
   /** Whether this encoding refines its masks (a refining model encoded with its skip maps). */
