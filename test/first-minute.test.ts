@@ -153,4 +153,23 @@ test('a failed infer run removes the output folders it created, and only those',
   assert.ok(existsSync(kept), 'a folder that was there before stays');
 });
 
+test('npm start (deepmask demo): the bundled model on photos first, then a model of your own; the pictures are listed at the end', () => {
+  const photos = join(tmp, 'demo-photos');
+  mkdirSync(photos);
+  cpSync(one, join(photos, 'scene0.png'));
+  const out = join(tmp, 'demo');
+  const bad = cli(['demo', '--photos', join(tmp, 'no-such-folder'), '--out', out]);
+  assert.is(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /--photos: no such folder/);
+  assert.not.ok(existsSync(out), 'refused before any work');
+  // Three stages, the bundled model's kernels compiled on a cold shader cache: more than cli()'s two minutes.
+  const r = spawnSync(process.execPath, [bin, 'demo', '--photos', photos, '--steps', '2', '--out', out], { encoding: 'utf8', timeout: 600_000 });
+  assert.is(r.status, 0, r.stderr);
+  const first = r.stdout.indexOf('1/3 the bundled model'), second = r.stdout.indexOf('2/3 training a model of your own'), third = r.stdout.indexOf('3/3 your model');
+  assert.ok(first >= 0 && first < second && second < third, `stages in order:\n${r.stdout}`);
+  for (const f of [join(out, 'viz-photos', 'scene0.png'), join(out, 'viz-synth', 'synth_100001.png'), join(out, 'tiny', 'curves.png')]) assert.ok(existsSync(f), `${f} written`);
+  const done = r.stdout.slice(r.stdout.indexOf('done. Pictures:'));
+  for (const p of [join(out, 'viz-photos'), join(out, 'viz-synth'), join(out, 'tiny', 'curves.png')]) assert.ok(done.includes(p), `${p} listed at the end:\n${done}`);
+});
+
 test.run();
