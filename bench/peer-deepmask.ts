@@ -99,7 +99,6 @@ export class PeerDeepMask {
 
   /** forward, loss, backward and a momentum SGD update (weight decay added to the loss as L2). */
   step(x: T4, t: Parameters<PeerDeepMask['loss']>[1]): tfType.Scalar {
-    const tf = this.tf;
     return this.opt.minimize(() => this.loss(this.forward(x, true), t), true) as tfType.Scalar;
   }
 

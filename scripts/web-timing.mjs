@@ -4,7 +4,6 @@
 //   SCALES: comma-separated factors (default: the page's choice, which on a software adapter drops
 //   the model's two largest scales; e.g. 0.1768,0.25,0.3536,0.5,0.7071,1 for mobile-coco's own six)
 //   default: /models/mobile-coco/ on /assets/photos/000000062554.jpg, 20 proposals
-import { join } from 'node:path';
 import { bundle, serve, launchChromium } from './web.mjs';
 
 const [model = '/models/mobile-coco/', image = '/assets/photos/000000062554.jpg', proposals = '20', scales] = process.argv.slice(2);

@@ -15,7 +15,6 @@ import { repoPath } from './lib/shared.js';
 import { rt } from './lib/gpu.js';
 
 const rng = new Rng(5);
-const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const rounded = (d: ArrayLike<number>) => Float64Array.from(d, (v) => f16ToF32(f32ToF16(v)));
 
 test('half() rounds to IEEE f16 (nearest even) and read() unpacks; odd lengths', async () => {

@@ -104,8 +104,8 @@ test('infer --polygons writes COCO polygons beside each RLE that rasterise back 
   const r = spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'infer', join(dir, 'phone.jpg'), '--weights', repoPath('models/tiny-synth'), '--proposals', '10', '--polygons', '--polygon-vertices', '40', '--viz', '--out', join(dir, 'out')], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
   // A lone image shows its stages (each scale through the trunk and heads, then the masks) and a rate per image.
-  assert.match(r.stderr, /image 1\/1  trunk 1\/\d+ \(scale [\d.]+\)\n/);
-  assert.match(r.stderr, /image 1\/1  paste 1\/1\n/);
+  assert.match(r.stderr, /image 1\/1 {2}trunk 1\/\d+ \(scale [\d.]+\)\n/);
+  assert.match(r.stderr, /image 1\/1 {2}paste 1\/1\n/);
   assert.match(r.stderr, /\d+\.\d (s\/image|images\/s)/);
   const res = JSON.parse(readFileSync(join(dir, 'out', 'results.json'), 'utf8')) as { segmentation: { size: [number, number]; counts: string }; polygons: number[][] }[];
   assert.is(res.length, 10);

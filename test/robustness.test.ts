@@ -15,7 +15,6 @@ import { presetConfig } from '../src/model/presets.js';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
 import { OptionError, runTraining, type RunOptions } from '../src/train/run.js';
 import { cliRunHooks } from '../src/cli/run-hooks.js';
-import { repoPath } from './lib/shared.js';
 import { cli, warnings } from './lib/cli.js';
 import { rejects } from './lib/check.js';
 import './lib/gpu.js';

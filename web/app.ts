@@ -402,7 +402,7 @@ async function ask(next: Prompt, nextHistory: Prompt[]): Promise<void> {
       (window.__deepmask.clicks ??= []).push({ points: next.points, negative: next.negative, box: next.box, masks: alternatives.map(pageMask), selection: { ...pageMask(selection), mode: selection.mode } });
     }
   }).catch((e) => {
-    window.__deepmask && (window.__deepmask.clickErrors ??= []).push(String(e));
+    if (window.__deepmask) (window.__deepmask.clickErrors ??= []).push(String(e));
   });
 }
 

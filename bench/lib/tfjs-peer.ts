@@ -33,15 +33,19 @@ export async function tfjsPeer(tf: Tf): Promise<Peer> {
     async check(fn) {
       be.device.pushErrorScope('validation');
       be.device.pushErrorScope('out-of-memory');
+      // The scopes are popped whatever happens; a GPU error is the one reported, being the cause.
+      let failure: unknown = null;
       try {
         await fn();
         await sync();
-      } finally {
-        const oom = await be.device.popErrorScope();
-        const invalid = await be.device.popErrorScope();
-        const e = oom ?? invalid;
-        if (e) throw new Error(e.message.split('\n')[0]);
+      } catch (e) {
+        failure = e;
       }
+      const oom = await be.device.popErrorScope();
+      const invalid = await be.device.popErrorScope();
+      const e = oom ?? invalid;
+      if (e) throw new Error(e.message.split('\n')[0]);
+      if (failure) throw failure;
     },
   };
 }

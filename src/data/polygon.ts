@@ -30,10 +30,22 @@ export function traceOutlines(mask: ArrayLike<number>, width: number, height: nu
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       if (!mask[y * width + x]) continue;
-      if (!on(x, y - 1)) (out[y * W1 + x] |= 1), edges++; // top: (x, y) -> (x+1, y)
-      if (!on(x + 1, y)) (out[y * W1 + x + 1] |= 2), edges++; // right: (x+1, y) -> (x+1, y+1)
-      if (!on(x, y + 1)) (out[(y + 1) * W1 + x + 1] |= 4), edges++; // bottom: (x+1, y+1) -> (x, y+1)
-      if (!on(x - 1, y)) (out[(y + 1) * W1 + x] |= 8), edges++; // left: (x, y+1) -> (x, y)
+      if (!on(x, y - 1)) {
+        out[y * W1 + x] |= 1; // top: (x, y) -> (x+1, y)
+        edges++;
+      }
+      if (!on(x + 1, y)) {
+        out[y * W1 + x + 1] |= 2; // right: (x+1, y) -> (x+1, y+1)
+        edges++;
+      }
+      if (!on(x, y + 1)) {
+        out[(y + 1) * W1 + x + 1] |= 4; // bottom: (x+1, y+1) -> (x, y+1)
+        edges++;
+      }
+      if (!on(x - 1, y)) {
+        out[(y + 1) * W1 + x] |= 8; // left: (x, y+1) -> (x, y)
+        edges++;
+      }
     }
   }
   const DX = [1, 0, -1, 0], DY = [0, 1, 0, -1];
