@@ -107,7 +107,7 @@ function renderProgress() {
 }
 
 function stageText(e: InferProgress): string {
-  if (e.stage === 'compile') return `compiling GPU kernels (first run only): ${e.done}/${e.total}`;
+  if (e.stage === 'compile') return 'compiling GPU kernels (the first run in this browser takes longer)…';
   const names: Record<Exclude<InferProgress['stage'], 'compile'>, string> = { trunk: 'trunk', heads: 'dense heads', scores: 'reading objectness', masks: 'masks', paste: 'pasting masks', rle: 'encoding masks' };
   return e.scale !== undefined ? `${names[e.stage]} scale ${e.done}/${e.total} (×${e.scale.toFixed(2)}) done` : `${names[e.stage]} done`;
 }

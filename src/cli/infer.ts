@@ -16,7 +16,7 @@ import {
 } from '../infer/shards.js';
 import { bundledModel } from '../model/bundled.js';
 import { withNegativeValues, parse, rangedOption, str, UsageError } from './args.js';
-import { Progress } from './progress.js';
+import { Progress, stageLine } from './progress.js';
 import type { Command } from './command.js';
 
 const usage = `Usage: deepmask infer IMAGE_OR_DIR... --out DIR [options]
@@ -334,7 +334,10 @@ async function inferRun(argv: string[], folder: OutFolder): Promise<void> {
       // Stages of one image (the pyramid's scales through the trunk and heads, then the masks): shown
       // for a lone image, where a photo takes seconds, and on a terminal, where the line is rewritten.
       const showStages = mine.length === 1 || process.stderr.isTTY;
-      const onProgress = (i: number) => (showStages ? (e: InferProgress) => progress.stage(i, `${e.stage} ${e.done}/${e.total}${e.scale ? ` (scale ${+e.scale.toFixed(3)})` : ''}`) : undefined);
+      // The first run's compiling (up to a minute on lavapipe) is shown whatever the number of images.
+      const onProgress = (i: number) => (e: InferProgress) => {
+        if (showStages || e.stage === 'compile') progress.stage(i, stageLine(e));
+      };
       const tLoop = performance.now();
       let processed = 0;
       const clicks = { encode: 0, masks: 0 }; // --point: the one encoding, and the masks at the points

@@ -1,4 +1,5 @@
 // One-line progress for long work: step, loss, throughput and ETA, rewritten in place on a TTY.
+import type { InferProgress } from '../infer/proposals.js';
 export class Progress {
   private lastLen = 0;
   /** Steps done before this process began (a resumed run): shown in the count, not in the rate or ETA. */
@@ -39,6 +40,15 @@ export class Progress {
     if (this.out.isTTY && this.lastLen) this.out.write('\n');
   }
 }
+
+/** An inference stage for Progress.stage(): "trunk 3/6 (scale 0.354)", or the first inference's compiling. */
+export function stageLine(e: InferProgress): string {
+  if (e.stage === 'compile') return COMPILE_LINE;
+  return `${e.stage} ${e.done}/${e.total}${e.scale ? ` (scale ${+e.scale.toFixed(3)})` : ''}`;
+}
+
+/** What a process's first inference says while its GPU kernels compile. */
+export const COMPILE_LINE = 'compiling GPU kernels (a first run on a machine takes up to a minute)…';
 
 /** Throughput that reads sensibly at any speed: "12.5 images/s", or "4.2 s/image" below one a second. */
 export function rateText(items: number, secs: number, unit: string): string {

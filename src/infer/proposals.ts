@@ -114,7 +114,7 @@ interface Candidate {
 
 /** Where a long call is: events arrive in order, per scale for the pyramid stages. */
 export interface InferProgress {
-  /** 'compile': GPU pipelines compiled of those the call needs (a device's first call only; done counts pipelines). */
+  /** 'compile': a runtime's first inference, which compiles the GPU kernels as it reaches them (done 0 of 1, before any other stage). */
   stage: 'compile' | 'trunk' | 'heads' | 'scores' | 'masks' | 'paste' | 'rle';
   /** The pyramid scale (trunk and heads). */
   scale?: number;
@@ -525,6 +525,13 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
     t[key] += performance.now() - t0;
   };
   checkAbort(o.signal);
+  // A runtime's first inference compiles its GPU kernels as it first dispatches them (lavapipe: LLVM,
+  // one pipeline at a time, up to a minute with an empty shader cache), so its first stage event
+  // comes late: the 'compile' stage says why beforehand.
+  if (!inferredOn.has(rt)) {
+    inferredOn.add(rt);
+    o.onProgress?.({ stage: 'compile', done: 0, total: 1 });
+  }
 
   // Oversized images are downscaled so that the largest scale stays within the device's reach.
   let image = input, notice: string | undefined;
@@ -673,6 +680,9 @@ export function submissionGroups(pixels: number[]): number[][] {
   });
   return groups;
 }
+
+/** Runtimes that have run an inference (and so compiled its kernels). */
+const inferredOn = new WeakSet<object>();
 
 /** Proposals for one image: encode() then everything(), in one call. */
 export async function propose(model: DenseModel, input: ImageInput, o: InferOptions & Pick<EncodeOptions, 'onProgress' | 'signal' | 'refine'> = {}): Promise<InferResult> {

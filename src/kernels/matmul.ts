@@ -3,7 +3,7 @@
 // transposed B, or K ranges summed through partials), so a 205 MB fully connected weight works.
 import { kernel, ceilDiv, type Constants } from '../gpu/kernel.js';
 import type { BufferView, Runtime } from '../gpu/runtime.js';
-import { lanesFor, lanesOf, tiles } from './tiling.js';
+import { lanesFor, lanesOf, tiles, type Lanes } from './tiling.js';
 
 /** Below this many workgroups a long K is split, so that every core or SM has work. */
 const TARGET_WORKGROUPS = 64;
@@ -156,9 +156,19 @@ interface Piece {
   allowSplitK: boolean;
 }
 
+/**
+ * The lane layout for N columns. Where lanes share loads across a subgroup (lavapipe), a workgroup
+ * runs as one SIMD row of the subgroup's width after another, so a wider one adds nothing but a
+ * variant to compile (LLVM takes seconds for each): at most one subgroup of lanes there.
+ */
+export function matmulLanes(rt: Pick<Runtime, 'shareLanes'>, N: number): Lanes {
+  const lanes = lanesFor(N), cap = rt.shareLanes;
+  return cap > 0 && lanes.COL_LANES > cap ? { WG: cap, COL_LANES: cap } : lanes;
+}
+
 /** One dispatch; a long K with few output tiles is split within it and reduced in a fixed order. */
 function dispatch(rt: Runtime, q: Piece): void {
-  const lanes = lanesFor(q.N);
+  const lanes = matmulLanes(rt, q.N);
   const t = tiles(q.M, q.N, lanes);
   let splits = 1;
   if (q.allowSplitK && t < TARGET_WORKGROUPS && q.K >= 2 * MIN_K_PER_SPLIT) {
