@@ -44,7 +44,8 @@ const { values, positionals } = parseArgs({
   },
 });
 const which = positionals[0] as Case | undefined;
-if (!which || !CASES.includes(which)) throw new Error(`usage: node dist/bench/ab.js ${CASES.join('|')} [options] (see bench/ab.ts); got ${JSON.stringify(positionals[0] ?? null)}`);
+if (!which || !CASES.includes(which))
+  throw new Error(`usage: node dist/bench/ab.js ${CASES.join('|')} [options] (see bench/ab.ts); got ${JSON.stringify(positionals[0] ?? null)}`);
 const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
 if (rounds !== undefined && !(Number.isInteger(rounds) && rounds >= 1)) throw new Error(`--rounds must be a whole number >= 1, got ${values.rounds}`);
 
@@ -57,7 +58,10 @@ const json = (text: string, option: string): RuntimeOptions => {
 };
 const here = resolve(fileURLToPath(import.meta.url), '../..'); // this build's dist/
 const sides: Side[] = [];
-for (const [dist, opts, label] of [[values.a ?? here, json(values['a-opts']!, '--a-opts'), 'A'], [values.b ?? here, json(values['b-opts']!, '--b-opts'), 'B']] as const) {
+for (const [dist, opts, label] of [
+  [values.a ?? here, json(values['a-opts']!, '--a-opts'), 'A'],
+  [values.b ?? here, json(values['b-opts']!, '--b-opts'), 'B'],
+] as const) {
   // One after the other: two devices created at once can crash lavapipe.
   const m = (await import(pathToFileURL(resolve(dist, 'src/node.js')).href)) as Engine;
   const grads = which === 'grads';
@@ -111,7 +115,8 @@ const matmulCase = (M: number, K: number, N: number): OpCase => ({
   name: `matmul ${M}x${K}x${N}`,
   flops: 2 * M * K * N,
   make: (m) => {
-    const a = m.Tensor.from(rnd(M * K), [M, K]), w = m.Tensor.from(rnd(K * N), [K, N]);
+    const a = m.Tensor.from(rnd(M * K), [M, K]),
+      w = m.Tensor.from(rnd(K * N), [K, N]);
     return () => m.noGrad(() => m.ops.matmul(a, w)).dispose();
   },
 });
@@ -119,7 +124,8 @@ const convCase = (H: number, W: number, Cin: number, Cout: number, k: number): O
   name: `conv ${k}x${k} ${H}x${W}x${Cin}->${Cout}`,
   flops: 2 * H * W * Cin * Cout * k * k,
   make: (m) => {
-    const x = m.Tensor.from(rnd(H * W * Cin), [1, H, W, Cin]), w = m.Tensor.from(rnd(k * k * Cin * Cout), [k, k, Cin, Cout]);
+    const x = m.Tensor.from(rnd(H * W * Cin), [1, H, W, Cin]),
+      w = m.Tensor.from(rnd(k * k * Cin * Cout), [k, k, Cin, Cout]);
     return () => m.noGrad(() => m.ops.conv2d(x, w, null, { pad: (k - 1) / 2 })).dispose();
   },
 });
@@ -133,12 +139,26 @@ async function opCases(cases: OpCase[], n: number): Promise<void> {
 
 switch (which) {
   case 'ops':
-    await opCases([matmulCase(512, 512, 512), matmulCase(1024, 1024, 1024), convCase(56, 56, 256, 256, 3), convCase(160, 112, 128, 128, 1), convCase(40, 28, 512, 512, 1), convCase(28, 28, 512, 512, 3)], rounds ?? 8);
+    await opCases(
+      [
+        matmulCase(512, 512, 512),
+        matmulCase(1024, 1024, 1024),
+        convCase(56, 56, 256, 256, 3),
+        convCase(160, 112, 128, 128, 1),
+        convCase(40, 28, 512, 512, 1),
+        convCase(28, 28, 512, 512, 3),
+      ],
+      rounds ?? 8,
+    );
     break;
   case 'matmul': {
     const shapes = values.shapes!.split(',').map((s) => s.split('x').map(Number));
-    if (!shapes.every((s) => s.length === 3 && s.every((v) => Number.isInteger(v) && v >= 1))) throw new Error(`--shapes must be MxKxN,... with whole numbers, got ${values.shapes}`);
-    await opCases(shapes.map(([M, K, N]) => matmulCase(M!, K!, N!)), rounds ?? 12);
+    if (!shapes.every((s) => s.length === 3 && s.every((v) => Number.isInteger(v) && v >= 1)))
+      throw new Error(`--shapes must be MxKxN,... with whole numbers, got ${values.shapes}`);
+    await opCases(
+      shapes.map(([M, K, N]) => matmulCase(M!, K!, N!)),
+      rounds ?? 12,
+    );
     break;
   }
   case 'propose': {
@@ -147,18 +167,26 @@ switch (which) {
     console.log(`${values.photo}: ${image.width}x${image.height}, model ${values.model}`);
     const last = new Map<Side, { submits: number; proposals: Awaited<ReturnType<Engine['propose']>>['proposals'] }>();
     const t = await paired(rounds ?? 6, async (s) => {
-      const s0 = s.rt.counters.submits, t0 = performance.now();
+      const s0 = s.rt.counters.submits,
+        t0 = performance.now();
       const r = await s.m.propose(models.get(s)!, image);
       const ms = performance.now() - t0;
       last.set(s, { submits: s.rt.counters.submits - s0, proposals: r.proposals });
       return ms;
     });
-    sides.forEach((s, k) => console.log(`${s.name}: ${t[k]!.map((x) => x.toFixed(0)).join(' ')} ms, median ${median(t[k]!).toFixed(0)} ms, ${last.get(s)!.submits} submissions, peak GPU memory in use ${(s.rt.memory().peakInUseBytes / 2 ** 20).toFixed(0)} MiB`));
+    sides.forEach((s, k) =>
+      console.log(
+        `${s.name}: ${t[k]!.map((x) => x.toFixed(0)).join(' ')} ms, median ${median(t[k]!).toFixed(0)} ms, ${last.get(s)!.submits} submissions, peak GPU memory in use ${(s.rt.memory().peakInUseBytes / 2 ** 20).toFixed(0)} MiB`,
+      ),
+    );
     console.log(ratioLine('propose', t));
-    const pa = last.get(sides[0]!)!.proposals, pb = last.get(sides[1]!)!.proposals;
+    const pa = last.get(sides[0]!)!.proposals,
+      pb = last.get(sides[1]!)!.proposals;
     const same = pa.filter((p, i) => pb[i] && JSON.stringify(p.rle) === JSON.stringify(pb[i]!.rle)).length;
     const ious = pa.map((p, i) => (pb[i] ? sides[1]!.m.rle.iou([p.rle], [pb[i]!.rle], [false])[0]![0]! : 0));
-    console.log(`proposals ${pa.length} vs ${pb.length}: ${same} identical RLEs at the same rank; mean IoU at the same rank ${(ious.reduce((a, x) => a + x, 0) / Math.max(1, ious.length)).toFixed(4)}, min ${Math.min(...ious).toFixed(4)}`);
+    console.log(
+      `proposals ${pa.length} vs ${pb.length}: ${same} identical RLEs at the same rank; mean IoU at the same rank ${(ious.reduce((a, x) => a + x, 0) / Math.max(1, ious.length)).toFixed(4)}, min ${Math.min(...ious).toFixed(4)}`,
+    );
     break;
   }
   case 'train-step': {
@@ -172,12 +200,27 @@ switch (which) {
         const rng = new m.Rng(0);
         const { inputSize: S, gtSize: G } = model.config;
         const r = (n: number, f: () => number) => Float32Array.from({ length: n }, f);
-        const x = m.Tensor.from(r(B * S * S * 3, () => rng.uniform(-2, 2)), [B, S, S, 3]);
+        const x = m.Tensor.from(
+          r(B * S * S * 3, () => rng.uniform(-2, 2)),
+          [B, S, S, 3],
+        );
         const targets = {
-          masks: m.Tensor.from(r(B * G * G, () => (rng.next() < 0.3 ? 1 : -1)), [B, G, G, 1]),
-          maskWeights: m.Tensor.from(r(B * G * G, () => 1 / (G * G)), [B, G, G, 1]),
-          scores: m.Tensor.from(r(B, () => (rng.next() < 0.5 ? 1 : -1)), [B, 1]),
-          scoreWeights: m.Tensor.from(r(B, () => 1 / 32), [B, 1]),
+          masks: m.Tensor.from(
+            r(B * G * G, () => (rng.next() < 0.3 ? 1 : -1)),
+            [B, G, G, 1],
+          ),
+          maskWeights: m.Tensor.from(
+            r(B * G * G, () => 1 / (G * G)),
+            [B, G, G, 1],
+          ),
+          scores: m.Tensor.from(
+            r(B, () => (rng.next() < 0.5 ? 1 : -1)),
+            [B, 1],
+          ),
+          scoreWeights: m.Tensor.from(
+            r(B, () => 1 / 32),
+            [B, 1],
+          ),
         };
         model.train();
         const step = () => {
@@ -191,17 +234,24 @@ switch (which) {
         return [s, step] as const;
       }),
     );
-    console.log(ratioLine(`${values.preset} batch ${B}, one training step (forward, joint loss, backward)`, await paired(rounds ?? 8, (s) => timed(s, steps.get(s)!))));
+    console.log(
+      ratioLine(`${values.preset} batch ${B}, one training step (forward, joint loss, backward)`, await paired(rounds ?? 8, (s) => timed(s, steps.get(s)!))),
+    );
     break;
   }
   case 'grads':
     // GPU time per kernel (profiled runtimes), so the two gradients are told apart.
-    for (const [H, C] of [[56, 256], [28, 512], [112, 128]] as const) {
+    for (const [H, C] of [
+      [56, 256],
+      [28, 512],
+      [112, 128],
+    ] as const) {
       const ms: [number, number][] = [];
       for (const s of sides) {
         const { m, rt } = s;
         m.setRuntime(rt);
-        const x = m.Tensor.from(rnd(H * H * C), [1, H, H, C]), w = m.Tensor.from(rnd(9 * C * C), [3, 3, C, C]);
+        const x = m.Tensor.from(rnd(H * H * C), [1, H, H, C]),
+          w = m.Tensor.from(rnd(9 * C * C), [3, 3, C, C]);
         x.requiresGrad = true;
         w.requiresGrad = true;
         const step = () => m.scope(() => m.ops.conv2d(x, w, null, { pad: 1 }).backward(m.Tensor.from(rnd(H * H * C), [1, H, H, C])));
@@ -216,7 +266,10 @@ switch (which) {
         ms.push([of('conv2d.backward_input'), of('conv2d.backward_weight')]);
       }
       const gf = (t: number) => ((2 * H * H * C * C * 9) / t / 1e6).toFixed(1);
-      for (const [k, name] of [[0, 'dX'], [1, 'dW']] as const) {
+      for (const [k, name] of [
+        [0, 'dX'],
+        [1, 'dW'],
+      ] as const) {
         const [a, b] = [ms[0]![k], ms[1]![k]];
         console.log(`${name} 3x3 ${H}x${H}x${C}->${C}: A ${a.toFixed(1)} ms (${gf(a)} GFLOP/s), B ${b.toFixed(1)} ms (${gf(b)}), B/A ${(b / a).toFixed(2)}`);
       }

@@ -22,7 +22,9 @@ export function clickPhoto(): { img: RgbImage; name: string } {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Clicks on a 3x3 grid over the image (the middles of its ninths). */
-export const CLICKS: [number, number][] = [1, 3, 5].flatMap((fy) => [1, 3, 5].map((fx): [number, number] => [Math.round((fx * 640) / 6), Math.round((fy * 480) / 6)]));
+export const CLICKS: [number, number][] = [1, 3, 5].flatMap((fy) =>
+  [1, 3, 5].map((fx): [number, number] => [Math.round((fx * 640) / 6), Math.round((fy * 480) / 6)]),
+);
 
 export async function clickBench({ rt, quick }: BenchContext): Promise<Section> {
   const model = loadModel(bundledModel());
@@ -37,7 +39,12 @@ export async function clickBench({ rt, quick }: BenchContext): Promise<Section> 
     enc = await encode(model, img);
     tEnc.push(performance.now() - t0);
   }
-  rows.push({ name: 'encode 640x480 (pyramid, trunk, dense heads, score readback)', ours: Math.min(...tEnc), unit: 'ms', detail: { windows: enc.windows, scales: enc.scales.length } });
+  rows.push({
+    name: 'encode 640x480 (pyramid, trunk, dense heads, score readback)',
+    ours: Math.min(...tEnc),
+    unit: 'ms',
+    detail: { windows: enc.windows, scales: enc.scales.length },
+  });
 
   // Clicks: one warm-up (mask-head and paste pipelines), then each grid point `reps` times.
   await enc.at(CLICKS[4]![0], CLICKS[4]![1]);
@@ -54,7 +61,10 @@ export async function clickBench({ rt, quick }: BenchContext): Promise<Section> 
   rows.push({ name: 'click: at(x, y), 3 masks, median', ours: median(clicks), unit: 'ms', detail: { clicks: clicks.length, max: Math.max(...clicks) } });
 
   // The model's ranking (mobile-coco re-ranks its best 1000 windows by mask confidence) and objectness alone.
-  for (const [what, rerank] of [['top 100 re-ranked from 1000 (the default)', undefined], ['top 100 by objectness (--rerank off)', false]] as const) {
+  for (const [what, rerank] of [
+    ['top 100 re-ranked from 1000 (the default)', undefined],
+    ['top 100 by objectness (--rerank off)', false],
+  ] as const) {
     const every: number[] = [];
     let stages = '';
     for (let r = 0; r < (quick ? 1 : 3); r++) {

@@ -18,7 +18,11 @@ import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
   options: {
-    model: { type: 'string' }, image: { type: 'string' }, rounds: { type: 'string' }, variants: { type: 'string' }, baseline: { type: 'string' },
+    model: { type: 'string' },
+    image: { type: 'string' },
+    rounds: { type: 'string' },
+    variants: { type: 'string' },
+    baseline: { type: 'string' },
     child: { type: 'string' },
   },
 });
@@ -47,8 +51,10 @@ async function child(variant: string): Promise<Measured> {
   const rt = await init();
   // Counted here, not by the runtime, so that any build is measured alike.
   const device = rt.device;
-  let pipelines = 0, pipelineMs = 0;
-  const create = device.createComputePipeline.bind(device), createAsync = device.createComputePipelineAsync.bind(device);
+  let pipelines = 0,
+    pipelineMs = 0;
+  const create = device.createComputePipeline.bind(device),
+    createAsync = device.createComputePipelineAsync.bind(device);
   device.createComputePipeline = (d: GPUComputePipelineDescriptor) => {
     const t0 = performance.now();
     try {
@@ -74,8 +80,13 @@ async function child(variant: string): Promise<Measured> {
   const secondS = (performance.now() - t1) / 1000;
   rt.destroy();
   return {
-    variant, firstS, cpuS: (cpu.user + cpu.system) / 1e6, pipelines, pipelineS: pipelineMs / 1000,
-    secondS, proposals: r.proposals.length,
+    variant,
+    firstS,
+    cpuS: (cpu.user + cpu.system) / 1e6,
+    pipelines,
+    pipelineS: pipelineMs / 1000,
+    secondS,
+    proposals: r.proposals.length,
   };
 }
 
@@ -99,13 +110,17 @@ async function parent(): Promise<void> {
       const m = JSON.parse(line) as Measured;
       runs.push(m);
       const f = (x: number) => x.toFixed(1);
-      console.log(`${v.padEnd(6)} first ${f(m.firstS)} s  cpu ${f(m.cpuS)} s  pipelines ${m.pipelines}  creating ${f(m.pipelineS)} s  second ${f(m.secondS)} s  (${m.proposals} proposals)`);
+      console.log(
+        `${v.padEnd(6)} first ${f(m.firstS)} s  cpu ${f(m.cpuS)} s  pipelines ${m.pipelines}  creating ${f(m.pipelineS)} s  second ${f(m.secondS)} s  (${m.proposals} proposals)`,
+      );
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const by = (v: string, k: keyof Measured) => median(runs.filter((r) => r.variant === v).map((r) => r[k] as number));
   const base = variants[0]!;
   for (const v of variants.slice(1)) {
-    console.log(`${v} / ${base}: first propose ${(by(v, 'firstS') / by(base, 'firstS')).toFixed(2)}x (${by(v, 'firstS').toFixed(1)} s vs ${by(base, 'firstS').toFixed(1)} s), cpu ${(by(v, 'cpuS') / by(base, 'cpuS')).toFixed(2)}x, pipelines ${by(v, 'pipelines')} vs ${by(base, 'pipelines')}`);
+    console.log(
+      `${v} / ${base}: first propose ${(by(v, 'firstS') / by(base, 'firstS')).toFixed(2)}x (${by(v, 'firstS').toFixed(1)} s vs ${by(base, 'firstS').toFixed(1)} s), cpu ${(by(v, 'cpuS') / by(base, 'cpuS')).toFixed(2)}x, pipelines ${by(v, 'pipelines')} vs ${by(base, 'pipelines')}`,
+    );
   }
 }

@@ -20,9 +20,15 @@ export async function convBench({ rt, peer, quick }: BenchContext): Promise<Sect
     for (const [S, Cin, Cout] of SHAPES) {
       const g = convGeometry({ N, H: S, W: S, Cin, Cout, KH: 3, KW: 3 }, { pad: 1 });
       const rand = (n: number) => Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
-      const X = rand(N * S * S * Cin), Wt = rand(9 * Cin * Cout), DY = rand(N * S * S * Cout);
-      const x = Tensor.from(X, [N, S, S, Cin]), w = Tensor.from(Wt, [3, 3, Cin, Cout]), dy = Tensor.from(DY, [N, S, S, Cout]);
-      const y = Tensor.empty([N, S, S, Cout]), dx = Tensor.empty(x.shape), dw = Tensor.empty(w.shape);
+      const X = rand(N * S * S * Cin),
+        Wt = rand(9 * Cin * Cout),
+        DY = rand(N * S * S * Cout);
+      const x = Tensor.from(X, [N, S, S, Cin]),
+        w = Tensor.from(Wt, [3, 3, Cin, Cout]),
+        dy = Tensor.from(DY, [N, S, S, Cout]);
+      const y = Tensor.empty([N, S, S, Cout]),
+        dx = Tensor.empty(x.shape),
+        dw = Tensor.empty(w.shape);
       const sync = () => rt.sync();
       const fwd = await time(() => conv2dForward(rt, { x: x.view(), w: w.view(), y: y.view(), g }), sync);
       const bwdX = await time(() => conv2dBackwardInput(rt, { dy: dy.view(), w: w.view(), dx: dx.view(), g }), sync);
@@ -32,17 +38,29 @@ export async function convBench({ rt, peer, quick }: BenchContext): Promise<Sect
       const peerMs: Partial<Record<'fwd' | 'dx' | 'dw', number>> = {};
       if (peer) {
         const { tf } = peer;
-        const px = tf.tensor4d(X, [N, S, S, Cin]), pw = tf.tensor4d(Wt, [3, 3, Cin, Cout]), pdy = tf.tensor4d(DY, [N, S, S, Cout]);
+        const px = tf.tensor4d(X, [N, S, S, Cin]),
+          pw = tf.tensor4d(Wt, [3, 3, Cin, Cout]),
+          pdy = tf.tensor4d(DY, [N, S, S, Cout]);
         const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined } as const;
-        const run = (name: string, inputs: object, extra: object) => () => (tf.engine().runKernel(name, inputs as never, { ...attrs, ...extra } as never) as { dispose(): void }).dispose();
-        peerMs.fwd = (await time(() => tf.conv2d(px, pw, 1, 'same').dispose(), () => peer.sync())).ms;
+        const run = (name: string, inputs: object, extra: object) => () =>
+          (tf.engine().runKernel(name, inputs as never, { ...attrs, ...extra } as never) as { dispose(): void }).dispose();
+        peerMs.fwd = (
+          await time(
+            () => tf.conv2d(px, pw, 1, 'same').dispose(),
+            () => peer.sync(),
+          )
+        ).ms;
         peerMs.dx = (await time(run('Conv2DBackpropInput', { dy: pdy, filter: pw }, { inputShape: [N, S, S, Cin] }), () => peer.sync())).ms;
         peerMs.dw = (await time(run('Conv2DBackpropFilter', { x: px, dy: pdy }, { filterShape: [3, 3, Cin, Cout] }), () => peer.sync())).ms;
         for (const t of [px, pw, pdy]) t.dispose();
       }
       const flops = 2 * N * S * S * 9 * Cin * Cout;
       const name = `N=${N} ${S}²×${Cin}→${Cout}`;
-      for (const [k, ms] of [['fwd', fwd.ms], ['dx', bwdX.ms], ['dw', bwdW.ms]] as const) {
+      for (const [k, ms] of [
+        ['fwd', fwd.ms],
+        ['dx', bwdX.ms],
+        ['dw', bwdW.ms],
+      ] as const) {
         const p = peerMs[k];
         rows[k].push({
           name,

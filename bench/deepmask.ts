@@ -15,7 +15,9 @@ import { PeerDeepMask } from './peer-deepmask.js';
 /** Multiply-adds x 2 of the patch model's forward pass for one window. */
 export function forwardFlops(c: DeepMaskConfig): number {
   if (c.trunk.kind !== 'vgg' || c.heads.kind !== 'paper') throw new Error('FLOP count covers VGG trunks with the paper heads');
-  let size = c.inputSize, cin = 3, macs = 0;
+  let size = c.inputSize,
+    cin = 3,
+    macs = 0;
   for (const l of (c.trunk as VggTrunk).layers) {
     if (l === 'M') size = Math.floor(size / 2);
     else {
@@ -23,7 +25,9 @@ export function forwardFlops(c: DeepMaskConfig): number {
       cin = l;
     }
   }
-  const h = c.heads, F = size, P = Math.floor(F / 2);
+  const h = c.heads,
+    F = size,
+    P = Math.floor(F / 2);
   macs += F * F * cin * h.maskConv + F * F * h.maskConv * h.lowRank + h.lowRank * c.maskSize ** 2;
   let w = P * P * cin;
   for (const o of h.scoreHidden) {
@@ -50,21 +54,43 @@ export async function deepmaskBench({ rt, peer, quick }: BenchContext): Promise<
   const rng = new Rng(0);
   // The adapter's measured peak: our best GEMM in this run (square, and the shape of a 3x3 conv at 56x56x256).
   let peak = 0;
-  for (const [M, N, K] of [[1024, 1024, 1024], [2048, 2048, 2048], [3136, 256, 2304]] as const) {
-    const a = Tensor.from(Float32Array.from({ length: M * K }, () => rng.uniform(-1, 1)), [M, K]);
-    const b = Tensor.from(Float32Array.from({ length: K * N }, () => rng.uniform(-1, 1)), [K, N]);
-    const t = await time(() => noGrad(() => ops.matmul(a, b)).dispose(), () => rt.sync(), { minReps: 2, minMs: 0 });
+  for (const [M, N, K] of [
+    [1024, 1024, 1024],
+    [2048, 2048, 2048],
+    [3136, 256, 2304],
+  ] as const) {
+    const a = Tensor.from(
+      Float32Array.from({ length: M * K }, () => rng.uniform(-1, 1)),
+      [M, K],
+    );
+    const b = Tensor.from(
+      Float32Array.from({ length: K * N }, () => rng.uniform(-1, 1)),
+      [K, N],
+    );
+    const t = await time(
+      () => noGrad(() => ops.matmul(a, b)).dispose(),
+      () => rt.sync(),
+      { minReps: 2, minMs: 0 },
+    );
     peak = Math.max(peak, gflops(2 * M * N * K, t.ms));
     a.dispose();
     b.dispose();
   }
-  const stepRows: Row[] = [], inferRows: Row[] = [];
+  const stepRows: Row[] = [],
+    inferRows: Row[] = [];
   // vgg-a at batch 32 is in the model section (ours only: the peer cannot bind its 411 MB activations).
-  const plans: [string, number[]][] = quick ? [['tiny', [8, 32]]] : [['tiny', [8, 32]], ['vgg-a', [8]]];
+  const plans: [string, number[]][] = quick
+    ? [['tiny', [8, 32]]]
+    : [
+        ['tiny', [8, 32]],
+        ['vgg-a', [8]],
+      ];
   const img = await photo();
   for (const [preset, batches] of plans) {
     const model = new DeepMask(preset, { seed: 1 });
-    const c = model.config, S = c.inputSize, G = c.gtSize;
+    const c = model.config,
+      S = c.inputSize,
+      G = c.gtSize;
     const peerModel = peer ? new PeerDeepMask(peer.tf, c, 1) : null;
     const fl = forwardFlops(c);
     for (const B of batches) {
@@ -72,12 +98,23 @@ export async function deepmaskBench({ rt, peer, quick }: BenchContext): Promise<
       const opts = slow ? { minReps: 1, minMs: 0 } : {};
       const X = Float32Array.from({ length: B * S * S * 3 }, () => rng.uniform(-2, 2));
       const GT = Float32Array.from({ length: B * G * G }, () => (rng.next() < 0.3 ? 1 : -1));
-      const MW = new Float32Array(B * G * G).fill(1 / (G * G)), L = Float32Array.from({ length: B }, (_, i) => (i % 2 ? 1 : -1)), LW = new Float32Array(B).fill(1 / 32);
+      const MW = new Float32Array(B * G * G).fill(1 / (G * G)),
+        L = Float32Array.from({ length: B }, (_, i) => (i % 2 ? 1 : -1)),
+        LW = new Float32Array(B).fill(1 / 32);
       const x = Tensor.from(X, [B, S, S, 3]);
-      const t = { masks: Tensor.from(GT, [B, G, G, 1]), maskWeights: Tensor.from(MW, [B, G, G, 1]), scores: Tensor.from(L, [B, 1]), scoreWeights: Tensor.from(LW, [B, 1]) };
+      const t = {
+        masks: Tensor.from(GT, [B, G, G, 1]),
+        maskWeights: Tensor.from(MW, [B, G, G, 1]),
+        scores: Tensor.from(L, [B, 1]),
+        scoreWeights: Tensor.from(LW, [B, 1]),
+      };
       const opt = new SGD(model.parameters(), { lr: 1e-3, momentum: 0.9, weightDecay: 5e-4 });
       model.eval();
-      const fwd = await time(() => noGrad(() => model.forward(x)).masks.dispose(), () => rt.sync(), opts);
+      const fwd = await time(
+        () => noGrad(() => model.forward(x)).masks.dispose(),
+        () => rt.sync(),
+        opts,
+      );
       model.train();
       const submitEvery = rt.submitEvery;
       rt.submitEvery = Infinity;
@@ -97,12 +134,19 @@ export async function deepmaskBench({ rt, peer, quick }: BenchContext): Promise<
       opt.zeroGrad();
       opt.dispose();
       for (const v of [x, ...Object.values(t)]) v.dispose();
-      let pf: number | undefined, ps: number | undefined, note = '';
+      let pf: number | undefined,
+        ps: number | undefined,
+        note = '';
       if (peerModel && peer) {
         const { tf } = peer;
         try {
           const px = tf.tensor4d(X, [B, S, S, 3]);
-          const pt = { masks: tf.tensor4d(GT, [B, G, G, 1]), maskWeights: tf.tensor4d(MW, [B, G, G, 1]), scores: tf.tensor2d(L, [B, 1]), scoreWeights: tf.tensor2d(LW, [B, 1]) };
+          const pt = {
+            masks: tf.tensor4d(GT, [B, G, G, 1]),
+            maskWeights: tf.tensor4d(MW, [B, G, G, 1]),
+            scores: tf.tensor2d(L, [B, 1]),
+            scoreWeights: tf.tensor2d(LW, [B, 1]),
+          };
           const fwdRun = () => tf.tidy(() => peerModel.forward(px, false).masks).dispose();
           const stepRun = () => tf.tidy(() => peerModel.step(px, pt).dispose());
           await peer.check(fwdRun);
@@ -116,8 +160,20 @@ export async function deepmaskBench({ rt, peer, quick }: BenchContext): Promise<
         }
       }
       const frac = (ms: number, flops: number) => gflops(flops, ms) / peak;
-      stepRows.push({ name: `${preset} forward B=${B}`, unit: 'ms', ours: fwd.ms, ...(pf !== undefined ? { peer: pf } : {}), detail: { 'ours GFLOP/s': gflops(B * fl, fwd.ms), 'of peak': frac(fwd.ms, B * fl), ...(note ? { note } : {}) } });
-      stepRows.push({ name: `${preset} step B=${B}`, unit: 'ms', ours: step.ms, ...(ps !== undefined ? { peer: ps } : {}), detail: { 'ours GFLOP/s': gflops(3 * B * fl, step.ms), 'of peak': frac(step.ms, 3 * B * fl), 'samples/s': (1000 * B) / step.ms } });
+      stepRows.push({
+        name: `${preset} forward B=${B}`,
+        unit: 'ms',
+        ours: fwd.ms,
+        ...(pf !== undefined ? { peer: pf } : {}),
+        detail: { 'ours GFLOP/s': gflops(B * fl, fwd.ms), 'of peak': frac(fwd.ms, B * fl), ...(note ? { note } : {}) },
+      });
+      stepRows.push({
+        name: `${preset} step B=${B}`,
+        unit: 'ms',
+        ours: step.ms,
+        ...(ps !== undefined ? { peer: ps } : {}),
+        detail: { 'ours GFLOP/s': gflops(3 * B * fl, step.ms), 'of peak': frac(step.ms, 3 * B * fl), 'samples/s': (1000 * B) / step.ms },
+      });
     }
     // Full-scene inference on one 640x480 image, 100 proposals, the preset's default scales.
     model.eval();
@@ -127,10 +183,16 @@ export async function deepmaskBench({ rt, peer, quick }: BenchContext): Promise<
     model.zeroGrad();
     rt.pool.trim();
     rt.pool.resetPeaks();
-    const ours = await time(() => propose(model, img, { proposals: 100, scales }), () => rt.sync(), inferOpts);
+    const ours = await time(
+      () => propose(model, img, { proposals: 100, scales }),
+      () => rt.sync(),
+      inferOpts,
+    );
     const staged = await propose(model, img, { proposals: 100, scales, timeStages: true });
-    const peakF32 = rt.memory().peakInUseBytes / 2 ** 20, weightsF32 = weightMiB();
-    let theirs: number | undefined, inferNote = '';
+    const peakF32 = rt.memory().peakInUseBytes / 2 ** 20,
+      weightsF32 = weightMiB();
+    let theirs: number | undefined,
+      inferNote = '';
     if (peerModel && peer) {
       const t0 = performance.now();
       try {
@@ -146,19 +208,40 @@ export async function deepmaskBench({ rt, peer, quick }: BenchContext): Promise<
       unit: 'ms',
       ours: ours.ms,
       ...(theirs !== undefined ? { peer: theirs } : {}),
-      detail: { pyramid: st.pyramid, trunk: st.trunk, heads: st.heads, 'top-N': st.topN, masks: st.masks, paste: st.paste, RLE: st.rle, 'peak MiB': peakF32, 'weights MiB': weightsF32, ...(inferNote ? { note: inferNote } : {}) },
+      detail: {
+        pyramid: st.pyramid,
+        trunk: st.trunk,
+        heads: st.heads,
+        'top-N': st.topN,
+        masks: st.masks,
+        paste: st.paste,
+        RLE: st.rle,
+        'peak MiB': peakF32,
+        'weights MiB': weightsF32,
+        ...(inferNote ? { note: inferNote } : {}),
+      },
     });
     // The same with f16 weights (model.half()): half the weight memory and traffic, f32 arithmetic.
     model.half();
     rt.pool.trim();
     rt.pool.resetPeaks();
-    const halfT = await time(() => propose(model, img, { proposals: 100, scales }), () => rt.sync(), inferOpts);
+    const halfT = await time(
+      () => propose(model, img, { proposals: 100, scales }),
+      () => rt.sync(),
+      inferOpts,
+    );
     const hs = (await propose(model, img, { proposals: 100, scales, timeStages: true })).timings;
     inferRows.push({
       name: `${preset} 640x480, f16 weights`,
       unit: 'ms',
       ours: halfT.ms,
-      detail: { trunk: hs.trunk, heads: hs.heads, 'f32 / f16 time': ours.ms / halfT.ms, 'peak MiB': rt.memory().peakInUseBytes / 2 ** 20, 'weights MiB': weightMiB() },
+      detail: {
+        trunk: hs.trunk,
+        heads: hs.heads,
+        'f32 / f16 time': ours.ms / halfT.ms,
+        'peak MiB': rt.memory().peakInUseBytes / 2 ** 20,
+        'weights MiB': weightMiB(),
+      },
     });
     peerModel?.dispose();
     model.zeroGrad();
@@ -166,7 +249,15 @@ export async function deepmaskBench({ rt, peer, quick }: BenchContext): Promise<
     rt.pool.trim();
   }
   return [
-    { title: 'DeepMask patch model: forward and training step (forward+backward+SGD)', rows: stepRows, notes: [`peak: our best GEMM in this run, ${peak.toFixed(1)} GFLOP/s`, 'the peer step is tf.train.momentum without weight decay'] },
-    { title: 'DeepMask full-scene inference (pyramid, trunk, dense heads, top-100, masks, paste, RLE)', rows: inferRows, notes: ['stage columns: ours, with the GPU synchronised at each stage boundary'] },
+    {
+      title: 'DeepMask patch model: forward and training step (forward+backward+SGD)',
+      rows: stepRows,
+      notes: [`peak: our best GEMM in this run, ${peak.toFixed(1)} GFLOP/s`, 'the peer step is tf.train.momentum without weight decay'],
+    },
+    {
+      title: 'DeepMask full-scene inference (pyramid, trunk, dense heads, top-100, masks, paste, RLE)',
+      rows: inferRows,
+      notes: ['stage columns: ours, with the GPU synchronised at each stage boundary'],
+    },
   ];
 }

@@ -27,12 +27,30 @@ export async function loaderBench({ quick }: BenchContext): Promise<Section> {
   const big = {
     images: [1, 2, 3].map((id) => ({ id, file_name: `${id}.jpg`, width: 640, height: 480 })),
     categories: [{ id: 1, name: 'a' }],
-    annotations: Array.from({ length: 100_000 }, (_, i) => ({ id: i + 1, image_id: 1 + (i % 3), category_id: 1, iscrowd: 0, area: 1, bbox: [0, 0, 1, 1], segmentation: [poly] })),
+    annotations: Array.from({ length: 100_000 }, (_, i) => ({
+      id: i + 1,
+      image_id: 1 + (i % 3),
+      category_id: 1,
+      iscrowd: 0,
+      area: 1,
+      bbox: [0, 0, 1, 1],
+      segmentation: [poly],
+    })),
   };
   const p0 = performance.now();
   parseCoco(big, 'bench');
-  rows.push({ name: 'COCO annotations parsed (polygons, not rasterised)', unit: 'samples/s', ours: (100_000 * 1000) / (performance.now() - p0), detail: { annotations: 100_000 } });
-  rows.push({ name: 'synthetic scenes generated (drawn, PNG-encoded)', unit: 'samples/s', ours: (100 * 1000) / ms, detail: { size: '256x192', 'KiB per PNG': Number(kib.toFixed(1)), objects: scenes.coco.annotations.length } });
+  rows.push({
+    name: 'COCO annotations parsed (polygons, not rasterised)',
+    unit: 'samples/s',
+    ours: (100_000 * 1000) / (performance.now() - p0),
+    detail: { annotations: 100_000 },
+  });
+  rows.push({
+    name: 'synthetic scenes generated (drawn, PNG-encoded)',
+    unit: 'samples/s',
+    ours: (100 * 1000) / ms,
+    detail: { size: '256x192', 'KiB per PNG': Number(kib.toFixed(1)), objects: scenes.coco.annotations.length },
+  });
   const coco = '../shared/data/coco-tiny-train2017';
   const synth = join(mkdtempSync(join(tmpdir(), 'deepmask-bench-')), 'synth');
   writeSynth(synth, { images: 100, seed: 1 });
@@ -42,14 +60,25 @@ export async function loaderBench({ quick }: BenchContext): Promise<Section> {
     const cfg = presetConfig(preset);
     const ds = parseCoco(readFileSync(data, 'utf8'), data);
     for (const workers of quick ? [1] : [1, 2]) {
-      const loader = new WorkerLoader({ imagesDir: images, files: new Map(ds.images.map((im) => [im.id, im.file_name])), geo: cfg, norm: cfg.normalization, workers });
+      const loader = new WorkerLoader({
+        imagesDir: images,
+        files: new Map(ds.images.map((im) => [im.id, im.file_name])),
+        geo: cfg,
+        norm: cfg.normalization,
+        workers,
+      });
       const maker = new BatchMaker(new PatchSampler(ds, cfg, new Rng(1)), loader.render, cfg);
       await maker.make(32, 'joint'); // warm the image caches
       const t0 = performance.now();
       let n = 0;
       while (performance.now() - t0 < 3000) n += (await maker.make(32, 'joint')).n;
       const rate = (n * 1000) / (performance.now() - t0);
-      rows.push({ name: `${preset} windows, ${workers} worker${workers > 1 ? 's' : ''}`, unit: 'samples/s', ours: rate, detail: { window: cfg.inputSize, 'ground truth': cfg.gtSize } });
+      rows.push({
+        name: `${preset} windows, ${workers} worker${workers > 1 ? 's' : ''}`,
+        unit: 'samples/s',
+        ours: rate,
+        detail: { window: cfg.inputSize, 'ground truth': cfg.gtSize },
+      });
       await loader.close();
     }
   }

@@ -9,16 +9,27 @@ export async function matmulBench({ rt, peer, quick }: BenchContext): Promise<Se
   const rng = new Rng(0);
   for (const n of quick ? [256, 512] : [256, 512, 1024]) {
     const data = () => Float32Array.from({ length: n * n }, () => rng.uniform(-1, 1));
-    const A = data(), B = data();
-    const a = Tensor.from(A, [n, n]), b = Tensor.from(B, [n, n]);
-    const ours = await time(() => noGrad(() => ops.matmul(a, b)).dispose(), () => rt.sync());
+    const A = data(),
+      B = data();
+    const a = Tensor.from(A, [n, n]),
+      b = Tensor.from(B, [n, n]);
+    const ours = await time(
+      () => noGrad(() => ops.matmul(a, b)).dispose(),
+      () => rt.sync(),
+    );
     a.dispose();
     b.dispose();
     let theirs: number | undefined;
     if (peer) {
       const { tf } = peer;
-      const pa = tf.tensor2d(A, [n, n]), pb = tf.tensor2d(B, [n, n]);
-      theirs = (await time(() => tf.matMul(pa, pb).dispose(), () => peer.sync())).ms;
+      const pa = tf.tensor2d(A, [n, n]),
+        pb = tf.tensor2d(B, [n, n]);
+      theirs = (
+        await time(
+          () => tf.matMul(pa, pb).dispose(),
+          () => peer.sync(),
+        )
+      ).ms;
       pa.dispose();
       pb.dispose();
     }

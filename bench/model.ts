@@ -8,12 +8,27 @@ function batch(m: DeepMask, B: number, rng: Rng) {
   const { inputSize: S, gtSize: G } = m.config;
   const r = (n: number, f: () => number) => Float32Array.from({ length: n }, f);
   return {
-    x: Tensor.from(r(B * S * S * 3, () => rng.uniform(-2, 2)), [B, S, S, 3]),
+    x: Tensor.from(
+      r(B * S * S * 3, () => rng.uniform(-2, 2)),
+      [B, S, S, 3],
+    ),
     t: {
-      masks: Tensor.from(r(B * G * G, () => (rng.next() < 0.3 ? 1 : -1)), [B, G, G, 1]),
-      maskWeights: Tensor.from(r(B * G * G, () => 1 / (G * G)), [B, G, G, 1]),
-      scores: Tensor.from(r(B, () => (rng.next() < 0.5 ? 1 : -1)), [B, 1]),
-      scoreWeights: Tensor.from(r(B, () => 1 / 32), [B, 1]),
+      masks: Tensor.from(
+        r(B * G * G, () => (rng.next() < 0.3 ? 1 : -1)),
+        [B, G, G, 1],
+      ),
+      maskWeights: Tensor.from(
+        r(B * G * G, () => 1 / (G * G)),
+        [B, G, G, 1],
+      ),
+      scores: Tensor.from(
+        r(B, () => (rng.next() < 0.5 ? 1 : -1)),
+        [B, 1],
+      ),
+      scoreWeights: Tensor.from(
+        r(B, () => 1 / 32),
+        [B, 1],
+      ),
     },
   };
 }
@@ -21,7 +36,16 @@ function batch(m: DeepMask, B: number, rng: Rng) {
 export async function modelBench({ rt, quick }: BenchContext): Promise<Section> {
   const rows: Section['rows'] = [];
   const rng = new Rng(0);
-  const plans: [string, number[]][] = quick ? [['tiny', [8, 32]], ['squeeze', [8]]] : [['tiny', [1, 8, 32]], ['squeeze', [1, 8, 32]], ['vgg-a', [1, 8, 32]]];
+  const plans: [string, number[]][] = quick
+    ? [
+        ['tiny', [8, 32]],
+        ['squeeze', [8]],
+      ]
+    : [
+        ['tiny', [1, 8, 32]],
+        ['squeeze', [1, 8, 32]],
+        ['vgg-a', [1, 8, 32]],
+      ];
   for (const [preset, batches] of plans) {
     const m = new DeepMask(preset);
     for (const B of batches) {
@@ -31,7 +55,11 @@ export async function modelBench({ rt, quick }: BenchContext): Promise<Section> 
       rt.flush();
       rt.pool.resetPeaks();
       m.eval();
-      const fwd = await time(() => noGrad(() => m.forward(x)).masks.dispose(), () => rt.sync(), opts);
+      const fwd = await time(
+        () => noGrad(() => m.forward(x)).masks.dispose(),
+        () => rt.sync(),
+        opts,
+      );
       m.train();
       const step = await time(
         () => {

@@ -24,7 +24,12 @@ import { loadModel } from '../src/model/files.js';
 
 const { values } = parseArgs({
   options: {
-    models: { type: 'string' }, data: { type: 'string' }, limit: { type: 'string' }, 'time-photos': { type: 'string' }, reuse: { type: 'boolean' }, results: { type: 'string' },
+    models: { type: 'string' },
+    data: { type: 'string' },
+    limit: { type: 'string' },
+    'time-photos': { type: 'string' },
+    reuse: { type: 'boolean' },
+    results: { type: 'string' },
   },
 });
 const modelDirs = (values.models ?? 'models/squeeze-coco,models/mobile-coco').split(',');
@@ -35,7 +40,10 @@ const PROPOSALS = 1000;
 
 const gt: CocoDataset = parseCoco(readFileSync(join(dataDir, 'instances.json'), 'utf8'), join(dataDir, 'instances.json'));
 const valIds = new Set(JSON.parse(readFileSync(join(dataDir, 'val-ids.json'), 'utf8')) as number[]);
-const photos = gt.images.filter((im) => valIds.has(im.id)).sort((a, b) => a.id - b.id).slice(0, limit);
+const photos = gt.images
+  .filter((im) => valIds.has(im.id))
+  .sort((a, b) => a.id - b.id)
+  .slice(0, limit);
 const rt = await init();
 console.log(`adapter: ${rt.adapter.description}; ${photos.length} validation photos of ${dataDir}`);
 
@@ -53,7 +61,12 @@ function load(file: string): RgbImage {
 }
 
 /** Every photo's top proposals over the model's default pyramid (cached on disk as COCO results with scales). */
-const given = new Map((values.results ?? '').split(',').filter(Boolean).map((e) => e.split('=') as [string, string]));
+const given = new Map(
+  (values.results ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((e) => e.split('=') as [string, string]),
+);
 
 async function rank(dir: string, model: DeepMask): Promise<{ ranked: Ranked[]; ms: number }> {
   const cache = join('runs/bench-models', basename(dir), 'proposals.json');
@@ -65,8 +78,20 @@ async function rank(dir: string, model: DeepMask): Promise<{ ranked: Ranked[]; m
     const res = JSON.parse(text.endsWith(']') ? text : `${text.replace(/,$/, '')}]`) as (CocoResult & { score: number })[];
     const ranked = photos.map((im) => ({
       image: im.id,
-      proposals: res.filter((r) => r.image_id === im.id).sort((a, b) => b.score - a.score)
-        .map((r) => ({ score: r.score, objectness: r.score, rle: annToRle(r.segmentation, im.height, im.width), bbox: r.bbox, area: 0, scale: 0, window: [0, 0, 0] as [number, number, number], cell: [0, 0] as [number, number], scaleIndex: -1 })),
+      proposals: res
+        .filter((r) => r.image_id === im.id)
+        .sort((a, b) => b.score - a.score)
+        .map((r) => ({
+          score: r.score,
+          objectness: r.score,
+          rle: annToRle(r.segmentation, im.height, im.width),
+          bbox: r.bbox,
+          area: 0,
+          scale: 0,
+          window: [0, 0, 0] as [number, number, number],
+          cell: [0, 0] as [number, number],
+          scaleIndex: -1,
+        })),
     }));
     // A run cut short covers the photos it finished (it writes them in order): compare on those.
     return { ranked: ranked.filter((r) => r.proposals.length), ms: NaN };
@@ -81,7 +106,11 @@ async function rank(dir: string, model: DeepMask): Promise<{ ranked: Ranked[]; m
     const byThreshold: Record<string, Proposal[]> = {};
     for (const t of THRESHOLDS) byThreshold[t] = (await enc.everything({ proposals: 100, threshold: t })).proposals;
     enc.dispose();
-    ranked.push({ image: im.id, byThreshold, proposals: r.proposals.map((p) => ({ ...p, scaleIndex: scales.findIndex((s) => Math.abs(s - p.scale) < 1e-9) })) });
+    ranked.push({
+      image: im.id,
+      byThreshold,
+      proposals: r.proposals.map((p) => ({ ...p, scaleIndex: scales.findIndex((s) => Math.abs(s - p.scale) < 1e-9) })),
+    });
     process.stderr.write(`\r${basename(dir)}: ${i + 1}/${photos.length} photos, ${(ms / (i + 1) / 1000).toFixed(1)} s each`);
   }
   process.stderr.write('\n');
@@ -129,8 +158,15 @@ for (const { dir, model } of models) {
   const scales = defaultScales(model);
   const ranked = (await rank(dir, model)).ranked.map((r) => ({
     ...r,
-    proposals: r.proposals[0]?.scaleIndex === -1 ? r.proposals : r.proposals.filter((p) => scales.some((s) => Math.abs(s - p.scale) < 1e-9)).map((p) => ({ ...p, scaleIndex: scales.findIndex((s) => Math.abs(s - p.scale) < 1e-9) })),
-    byThreshold: r.byThreshold && Object.fromEntries(Object.entries(r.byThreshold).map(([t, ps]) => [t, ps.filter((p) => scales.some((s) => Math.abs(s - p.scale) < 1e-9))])),
+    proposals:
+      r.proposals[0]?.scaleIndex === -1
+        ? r.proposals
+        : r.proposals
+            .filter((p) => scales.some((s) => Math.abs(s - p.scale) < 1e-9))
+            .map((p) => ({ ...p, scaleIndex: scales.findIndex((s) => Math.abs(s - p.scale) < 1e-9) })),
+    byThreshold:
+      r.byThreshold &&
+      Object.fromEntries(Object.entries(r.byThreshold).map(([t, ps]) => [t, ps.filter((p) => scales.some((s) => Math.abs(s - p.scale) < 1e-9))])),
   }));
   rankings.set(dir, ranked);
 }
@@ -144,30 +180,74 @@ for (const { dir, model } of models) {
   const all = ar(ranked);
   if (everything.length > ranked.length) {
     const full = ar(everything);
-    fullRows.push(`| ${basename(dir)} (${model.config.preset}), all ${everything.length} photos | ${f(full.segm['AR@10'])} | ${f(full.segm['AR@100'])} | ${f(full.segm['AR@1000'])} | ${f(full.segm['AR_small@1000'])} / ${f(full.segm['AR_medium@1000'])} / ${f(full.segm['AR_large@1000'])} | ${f(full.bbox['AR@10'])} | ${f(full.bbox['AR@100'])} | ${f(full.bbox['AR@1000'])} | | | |`);
+    fullRows.push(
+      `| ${basename(dir)} (${model.config.preset}), all ${everything.length} photos | ${f(full.segm['AR@10'])} | ${f(full.segm['AR@100'])} | ${f(full.segm['AR@1000'])} | ${f(full.segm['AR_small@1000'])} / ${f(full.segm['AR_medium@1000'])} / ${f(full.segm['AR_large@1000'])} | ${f(full.bbox['AR@10'])} | ${f(full.bbox['AR@100'])} | ${f(full.bbox['AR@1000'])} | | | |`,
+    );
     (report as Record<string, unknown>)[`${dir} on all photos`] = full;
   }
   // Each scale's contribution: AR with that scale's windows removed from the global ranking (the same
   // as a pyramid without it for AR@10/100, since the top 100 are refilled from the other scales' top 1000).
-  const perScale = ranked[0]!.proposals[0]?.scaleIndex === -1 ? [] : scales.map((s, k) => {
-    const without = ar(ranked, (p) => p.scaleIndex !== k);
-    return { scale: +s.toFixed(3), share: ranked.reduce((n, r) => n + r.proposals.slice(0, 100).filter((p) => p.scaleIndex === k).length, 0) / (100 * ranked.length), lossSegm100: all.segm['AR@100']! - without.segm['AR@100']!, lossBbox100: all.bbox['AR@100']! - without.bbox['AR@100']! };
-  });
-  const withNms = Object.fromEntries([0.5, 0.7, 0.8].map((t) => [t, ar(ranked, () => true, (ps) => nms(ps, t, 100))]));
+  const perScale =
+    ranked[0]!.proposals[0]?.scaleIndex === -1
+      ? []
+      : scales.map((s, k) => {
+          const without = ar(ranked, (p) => p.scaleIndex !== k);
+          return {
+            scale: +s.toFixed(3),
+            share: ranked.reduce((n, r) => n + r.proposals.slice(0, 100).filter((p) => p.scaleIndex === k).length, 0) / (100 * ranked.length),
+            lossSegm100: all.segm['AR@100']! - without.segm['AR@100']!,
+            lossBbox100: all.bbox['AR@100']! - without.bbox['AR@100']!,
+          };
+        });
+  const withNms = Object.fromEntries(
+    [0.5, 0.7, 0.8].map((t) => [
+      t,
+      ar(
+        ranked,
+        () => true,
+        (ps) => nms(ps, t, 100),
+      ),
+    ]),
+  );
   const thresholds = ranked[0]!.byThreshold
-    ? Object.fromEntries(THRESHOLDS.map((t) => [t, ar(ranked.map((r) => ({ image: r.image, proposals: r.byThreshold![t]!.map((p) => ({ ...p, scaleIndex: 0 })) })))]))
+    ? Object.fromEntries(
+        THRESHOLDS.map((t) => [t, ar(ranked.map((r) => ({ image: r.image, proposals: r.byThreshold![t]!.map((p) => ({ ...p, scaleIndex: 0 })) })))]),
+      )
     : {};
   // What `deepmask infer` writes by default: the model's own NMS (if any) keeping the best 100 of the
   // top 1000; the NMS rows above already hold it for the usual thresholds.
   const ownNms = inferenceDefaults(model).nms;
-  const asInfer = ownNms < 1 ? (withNms[ownNms] ?? ar(ranked, () => true, (ps) => nms(ps, ownNms, 100))) : ar(ranked, () => true, (ps) => ps.slice(0, 100));
-  results[dir] = { preset: model.config.preset, scales: scales.map((s) => +s.toFixed(3)), msPerPhoto: median(timing.get(dir)), AR: all, asInfer: { nms: ownNms, AR: asInfer }, perScale, nms: withNms, thresholds };
-  rows.push(`| ${basename(dir)} (${model.config.preset}) | ${f(all.segm['AR@10'])} | ${f(all.segm['AR@100'])} | ${f(all.segm['AR@1000'])} | ${f(all.segm['AR_small@1000'])} / ${f(all.segm['AR_medium@1000'])} / ${f(all.segm['AR_large@1000'])} | ${f(all.bbox['AR@10'])} | ${f(all.bbox['AR@100'])} | ${f(all.bbox['AR@1000'])} | ${f(asInfer.segm['AR@10'])} / ${f(asInfer.segm['AR@100'])} | ${f(asInfer.bbox['AR@10'])} / ${f(asInfer.bbox['AR@100'])} | ${Number.isNaN(median(timing.get(dir))) ? '-' : `${(median(timing.get(dir)) / 1000).toFixed(2)} s`} |`);
+  const asInfer =
+    ownNms < 1
+      ? (withNms[ownNms] ??
+        ar(
+          ranked,
+          () => true,
+          (ps) => nms(ps, ownNms, 100),
+        ))
+      : ar(
+          ranked,
+          () => true,
+          (ps) => ps.slice(0, 100),
+        );
+  results[dir] = {
+    preset: model.config.preset,
+    scales: scales.map((s) => +s.toFixed(3)),
+    msPerPhoto: median(timing.get(dir)),
+    AR: all,
+    asInfer: { nms: ownNms, AR: asInfer },
+    perScale,
+    nms: withNms,
+    thresholds,
+  };
+  rows.push(
+    `| ${basename(dir)} (${model.config.preset}) | ${f(all.segm['AR@10'])} | ${f(all.segm['AR@100'])} | ${f(all.segm['AR@1000'])} | ${f(all.segm['AR_small@1000'])} / ${f(all.segm['AR_medium@1000'])} / ${f(all.segm['AR_large@1000'])} | ${f(all.bbox['AR@10'])} | ${f(all.bbox['AR@100'])} | ${f(all.bbox['AR@1000'])} | ${f(asInfer.segm['AR@10'])} / ${f(asInfer.segm['AR@100'])} | ${f(asInfer.bbox['AR@10'])} / ${f(asInfer.bbox['AR@100'])} | ${Number.isNaN(median(timing.get(dir))) ? '-' : `${(median(timing.get(dir)) / 1000).toFixed(2)} s`} |`,
+  );
 }
 function inferenceDefaultsOf(dir: string): number {
   return inferenceDefaults(models.find((m) => m.dir === dir)!.model).threshold;
 }
-const sign = (v: number): string => `${v >= 0 ? "+" : ""}${v.toFixed(3)}`;
+const sign = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(3)}`;
 function f(v: number | undefined): string {
   return v === undefined ? '-' : v.toFixed(3);
 }
@@ -179,7 +259,7 @@ const md = [
   '',
   `Made by \`npm run bench:models\` on ${rt.adapter.description}, ${report.date!.toString().slice(0, 10)}: ${common.size} photos of`,
   '`coco-subset-2017` listed in `val-ids.json` (no shipped model trained on them), 1000 proposals per photo,',
-  "each model's default pyramid, threshold and re-ranking, no NMS. \"As infer\": the 100 proposals that",
+  'each model\'s default pyramid, threshold and re-ranking, no NMS. "As infer": the 100 proposals that',
   "`deepmask infer` writes by default (the model's own mask NMS, if its config has one, keeping the best",
   '100 of the top 1000). Time: one whole `propose()` (pyramid to RLE, 100',
   `proposals), median over ${timed.length} photo(s) of 640 px, the models alternated in one process.`,
@@ -190,12 +270,33 @@ const md = [
   ...fullRows,
   '',
   ...models.flatMap(({ dir }) => {
-    const r = results[dir] as { perScale: { scale: number; share: number; lossSegm100: number; lossBbox100: number }[]; nms: Record<string, { segm: Record<string, number>; bbox: Record<string, number> }>; thresholds: Record<string, { segm: Record<string, number>; bbox: Record<string, number> }> };
+    const r = results[dir] as {
+      perScale: { scale: number; share: number; lossSegm100: number; lossBbox100: number }[];
+      nms: Record<string, { segm: Record<string, number>; bbox: Record<string, number> }>;
+      thresholds: Record<string, { segm: Record<string, number>; bbox: Record<string, number> }>;
+    };
     return [
-      ...(r.perScale.length ? [`${basename(dir)}: each scale's share of the top 100 and the change of AR@100 without it (mask / box): ` +
-        r.perScale.map((s) => `${s.scale}: ${(100 * s.share).toFixed(0)}%, ${sign(-s.lossSegm100)} / ${sign(-s.lossBbox100)}`).join('; ') + '.'] : []),
-      `${basename(dir)}: with mask NMS, mask AR@10 / AR@100: ` + Object.entries(r.nms).map(([t, a]) => `IoU ${t}: ${f(a.segm['AR@10'])} / ${f(a.segm['AR@100'])}`).join('; ') + '.',
-      ...(Object.keys(r.thresholds).length ? [`${basename(dir)}: mask AR@10 / AR@100 by mask threshold (default ${inferenceDefaultsOf(dir)}): ` + Object.entries(r.thresholds).map(([t, a]) => `${t}: ${f(a.segm['AR@10'])} / ${f(a.segm['AR@100'])}`).join('; ') + '.'] : []),
+      ...(r.perScale.length
+        ? [
+            `${basename(dir)}: each scale's share of the top 100 and the change of AR@100 without it (mask / box): ` +
+              r.perScale.map((s) => `${s.scale}: ${(100 * s.share).toFixed(0)}%, ${sign(-s.lossSegm100)} / ${sign(-s.lossBbox100)}`).join('; ') +
+              '.',
+          ]
+        : []),
+      `${basename(dir)}: with mask NMS, mask AR@10 / AR@100: ` +
+        Object.entries(r.nms)
+          .map(([t, a]) => `IoU ${t}: ${f(a.segm['AR@10'])} / ${f(a.segm['AR@100'])}`)
+          .join('; ') +
+        '.',
+      ...(Object.keys(r.thresholds).length
+        ? [
+            `${basename(dir)}: mask AR@10 / AR@100 by mask threshold (default ${inferenceDefaultsOf(dir)}): ` +
+              Object.entries(r.thresholds)
+                .map(([t, a]) => `${t}: ${f(a.segm['AR@10'])} / ${f(a.segm['AR@100'])}`)
+                .join('; ') +
+              '.',
+          ]
+        : []),
       '',
     ];
   }),

@@ -36,11 +36,18 @@ export class PeerDeepMask {
     if (config.trunk.kind !== 'vgg' || config.heads.kind !== 'paper') throw new Error('the peer covers VGG trunks with the paper heads');
     const rng = new Rng(seed);
     const param = (shape: number[], fanIn: number): tfType.Variable => {
-      const n = shape.reduce((a, b) => a * b, 1), bound = 1 / Math.sqrt(fanIn);
-      return tf.variable(tf.tensor(Float32Array.from({ length: n }, () => rng.uniform(-bound, bound)), shape));
+      const n = shape.reduce((a, b) => a * b, 1),
+        bound = 1 / Math.sqrt(fanIn);
+      return tf.variable(
+        tf.tensor(
+          Float32Array.from({ length: n }, () => rng.uniform(-bound, bound)),
+          shape,
+        ),
+      );
     };
     const dense = (shape: number[], fanIn: number): Dense => ({ w: param(shape, fanIn), b: param([shape[shape.length - 1]!], fanIn) });
-    let cin = 3, size = config.inputSize;
+    let cin = 3,
+      size = config.inputSize;
     for (const l of (config.trunk as VggTrunk).layers) {
       if (l === 'M') {
         this.convs.push('M');
@@ -53,7 +60,9 @@ export class PeerDeepMask {
     this.featureSize = size;
     this.channels = cin;
     const h = config.heads;
-    const F = size, P = Math.floor(F / 2), m = config.maskSize;
+    const F = size,
+      P = Math.floor(F / 2),
+      m = config.maskSize;
     this.maskConv = dense([1, 1, cin, h.maskConv], cin);
     this.maskLowRank = dense([F * F * h.maskConv, h.lowRank], F * F * h.maskConv);
     this.maskOut = dense([h.lowRank, m * m], h.lowRank);
@@ -75,7 +84,9 @@ export class PeerDeepMask {
   }
 
   forward(x: T4, training: boolean): { masks: T4; scores: tfType.Tensor2D } {
-    const tf = this.tf, B = x.shape[0], m = this.config.maskSize;
+    const tf = this.tf,
+      B = x.shape[0],
+      m = this.config.maskSize;
     const f = this.trunk(x);
     const lin = (v: tfType.Tensor2D, d: Dense) => tf.add(tf.matMul(v, d.w as tfType.Tensor2D), d.b) as tfType.Tensor2D;
     const mc = tf.relu(tf.add(tf.conv2d(f, this.maskConv.w as T4, 1, 'valid'), this.maskConv.b)) as T4;
@@ -89,7 +100,8 @@ export class PeerDeepMask {
   }
 
   loss(pred: { masks: T4; scores: tfType.Tensor2D }, t: { masks: T4; maskWeights: T4; scores: tfType.Tensor2D; scoreWeights: tfType.Tensor2D }): tfType.Scalar {
-    const tf = this.tf, G = this.config.gtSize;
+    const tf = this.tf,
+      G = this.config.gtSize;
     const up = tf.image.resizeBilinear(pred.masks, [G, G], true);
     const softplus = (z: tfType.Tensor) => tf.softplus(z);
     const maskLoss = tf.sum(tf.mul(t.maskWeights, softplus(tf.neg(tf.mul(t.masks, up)))));
@@ -104,10 +116,15 @@ export class PeerDeepMask {
 
   /** Dense form over one normalised image: the embedding map and the score map (windows at stride 16). */
   dense(image: T4): { embedding: T4; scores: T4 } {
-    const tf = this.tf, F = this.featureSize, P = Math.floor(F / 2);
+    const tf = this.tf,
+      F = this.featureSize,
+      P = Math.floor(F / 2);
     const f = this.trunk(image);
     const mc = tf.relu(tf.add(tf.conv2d(f, this.maskConv.w as T4, 1, 'valid'), this.maskConv.b)) as T4;
-    const embedding = tf.add(tf.conv2d(mc, tf.reshape(this.maskLowRank.w, [F, F, this.config.heads.kind === 'paper' ? this.config.heads.maskConv : 0, -1]) as T4, 1, 'valid'), this.maskLowRank.b) as T4;
+    const embedding = tf.add(
+      tf.conv2d(mc, tf.reshape(this.maskLowRank.w, [F, F, this.config.heads.kind === 'paper' ? this.config.heads.maskConv : 0, -1]) as T4, 1, 'valid'),
+      this.maskLowRank.b,
+    ) as T4;
     let s: T4 = tf.maxPool(f, 2, 1, 'valid');
     this.scoreHidden.forEach((d, i) => {
       const w = i === 0 ? tf.reshape(d.w, [P, P, this.channels, -1]) : tf.reshape(d.w, [1, 1, d.w.shape[0]!, -1]);
@@ -119,18 +136,26 @@ export class PeerDeepMask {
 
   /** The full-scene pipeline with the same stages as ours (masks resampled on the GPU, RLE on the host). */
   async propose(img: RgbImage, scales: number[], n: number, threshold = 0.2): Promise<number> {
-    const tf = this.tf, S = this.config.inputSize, st = this.config.stride, m = this.config.maskSize;
+    const tf = this.tf,
+      S = this.config.inputSize,
+      st = this.config.stride,
+      m = this.config.maskSize;
     const maps: { emb: T4; rows: number; cols: number; s: number }[] = [];
     const cands: { v: number; k: number; r: number; c: number }[] = [];
     for (const [k, s] of scales.entries()) {
-      const hs = Math.round(img.height * s), ws = Math.round(img.width * s);
+      const hs = Math.round(img.height * s),
+        ws = Math.round(img.width * s);
       const scaled = resizeRgb(img, ws, hs);
-      const W = ws + S, H = hs + S, rgb = new Float32Array(W * H * 3).fill(0.5);
+      const W = ws + S,
+        H = hs + S,
+        rgb = new Float32Array(W * H * 3).fill(0.5);
       for (let y = 0; y < hs; y++) rgb.set(scaled.data.subarray(y * ws * 3, (y + 1) * ws * 3), ((y + S / 2) * W + S / 2) * 3);
       const x = tf.tensor4d(normalizeRgb(rgb, this.config.normalization), [1, H, W, 3]);
       const { embedding, scores } = tf.tidy(() => this.dense(x));
       x.dispose();
-      const rows = embedding.shape[1], cols = embedding.shape[2], sw = scores.shape[2];
+      const rows = embedding.shape[1],
+        cols = embedding.shape[2],
+        sw = scores.shape[2];
       const sv = await scores.data();
       scores.dispose();
       for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) cands.push({ v: sv[r * sw + c]!, k, r, c });
@@ -143,7 +168,10 @@ export class PeerDeepMask {
       const sel = top.filter((t) => t.k === k);
       if (sel.length) {
         const logits = tf.tidy(() => {
-          const e = tf.gather(tf.reshape(map.emb, [map.rows * map.cols, -1]), sel.map((t) => t.r * map.cols + t.c));
+          const e = tf.gather(
+            tf.reshape(map.emb, [map.rows * map.cols, -1]),
+            sel.map((t) => t.r * map.cols + t.c),
+          );
           return tf.reshape(tf.add(tf.matMul(e as tfType.Tensor2D, this.maskOut.w as tfType.Tensor2D), this.maskOut.b), [sel.length, m, m, 1]) as T4;
         });
         // Each mask resampled to its window (one resize per proposal) and thresholded, then encoded.
@@ -155,7 +183,8 @@ export class PeerDeepMask {
         for (let i = 0; i < sel.length; i++) {
           const t = sel[i]!;
           const mask = new Uint8Array(img.width * img.height);
-          const x0 = Math.floor((st * t.c - S / 2) / map.s), y0 = Math.floor((st * t.r - S / 2) / map.s);
+          const x0 = Math.floor((st * t.c - S / 2) / map.s),
+            y0 = Math.floor((st * t.r - S / 2) / map.s);
           for (let y = 0; y < side; y++) {
             const yy = y0 + y;
             if (yy < 0 || yy >= img.height) continue;

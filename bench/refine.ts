@@ -24,14 +24,22 @@ import { loadModel } from '../src/model/files.js';
 
 const { values } = parseArgs({
   options: {
-    model: { type: 'string' }, sets: { type: 'string' }, limit: { type: 'string' }, 'time-photos': { type: 'string' }, rounds: { type: 'string' },
-    clicks: { type: 'string' }, viz: { type: 'string' },
+    model: { type: 'string' },
+    sets: { type: 'string' },
+    limit: { type: 'string' },
+    'time-photos': { type: 'string' },
+    rounds: { type: 'string' },
+    clicks: { type: 'string' },
+    viz: { type: 'string' },
   },
 });
 const modelDir = values.model ?? 'models/mobile-coco';
 const setDirs = (values.sets ?? '../shared/data/coco-subset-2017,../shared/data/coco-person-2017').split(',');
 const limit = values.limit ? Number(values.limit) : Infinity;
-const timePhotos = Number(values['time-photos'] ?? 5), rounds = Number(values.rounds ?? 3), clicks = Number(values.clicks ?? 40), vizCount = Number(values.viz ?? 3);
+const timePhotos = Number(values['time-photos'] ?? 5),
+  rounds = Number(values.rounds ?? 3),
+  clicks = Number(values.clicks ?? 40),
+  vizCount = Number(values.viz ?? 3);
 const PROPOSALS = 1000;
 
 const rt = await init();
@@ -39,7 +47,10 @@ const model = loadModel(modelDir);
 if (!model.refine) throw new Error(`${modelDir}: this model does not refine its masks (no config.refine)`);
 console.log(`adapter: ${rt.adapter.description}; model ${modelDir}`);
 const load = (file: string): RgbImage => decodeImage(readFileSync(file), file);
-const VARIANTS = [{ name: 'coarse (refinement off)', refine: false }, { name: 'refined', refine: true }] as const;
+const VARIANTS = [
+  { name: 'coarse (refinement off)', refine: false },
+  { name: 'refined', refine: true },
+] as const;
 
 interface SetResult {
   set: string;
@@ -63,7 +74,10 @@ const pictures: string[] = [];
 for (const dir of setDirs) {
   const gt = parseCoco(readFileSync(join(dir, 'instances.json'), 'utf8'), join(dir, 'instances.json'));
   const valIds = new Set(JSON.parse(readFileSync(join(dir, 'val-ids.json'), 'utf8')) as number[]);
-  const photos = gt.images.filter((im) => valIds.has(im.id)).sort((a, b) => a.id - b.id).slice(0, limit);
+  const photos = gt.images
+    .filter((im) => valIds.has(im.id))
+    .sort((a, b) => a.id - b.id)
+    .slice(0, limit);
   const byVariant = VARIANTS.map(() => new Map<number, Proposal[]>());
   const ms = VARIANTS.map(() => 0);
   for (const [i, im] of photos.entries()) {
@@ -88,18 +102,28 @@ for (const dir of setDirs) {
   const shown = photos.filter((im) => gt.annotations.some((a) => a.image_id === im.id && !a.iscrowd && a.area > 6000)).slice(0, vizCount);
   for (const im of shown) {
     const img = load(join(dir, 'images', im.file_name));
-    const objs = gt.annotations.filter((a) => a.image_id === im.id && !a.iscrowd).sort((a, b) => b.area - a.area).slice(0, 4);
+    const objs = gt.annotations
+      .filter((a) => a.image_id === im.id && !a.iscrowd)
+      .sort((a, b) => b.area - a.area)
+      .slice(0, 4);
     const panels = VARIANTS.map((_, k) => {
       const top = byVariant[k]!.get(im.id)!.slice(0, 100);
       const masks = objs.map((a) => {
         const g = annToRle(a.segmentation, im.height, im.width);
-        const ious = iou(top.map((p) => p.rle), [g], [false]).map((row) => row[0]!);
+        const ious = iou(
+          top.map((p) => p.rle),
+          [g],
+          [false],
+        ).map((row) => row[0]!);
         return decodeMask(top[ious.indexOf(Math.max(...ious))]!.rle);
       });
       return drawOverlay(toRgba(img), img.width, img.height, masks, { alpha: 0.5 });
     });
     // Side by side: coarse left, refined right, a white gap between.
-    const W = img.width, H = img.height, gap = 8, out = new Uint8Array((2 * W + gap) * H * 4).fill(255);
+    const W = img.width,
+      H = img.height,
+      gap = 8,
+      out = new Uint8Array((2 * W + gap) * H * 4).fill(255);
     panels.forEach((p, k) => {
       for (let y = 0; y < H; y++) out.set(p.subarray(y * W * 4, (y + 1) * W * 4), (y * (2 * W + gap) + k * (W + gap)) * 4);
     });
@@ -153,10 +177,17 @@ const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined
 const rows: string[] = [];
 for (const r of results) {
   const [c, s] = [r.variants[VARIANTS[0].name]!, r.variants[VARIANTS[1].name]!];
-  for (const [name, v] of [[VARIANTS[0].name, c], [VARIANTS[1].name, s]] as const) {
-    rows.push(`| ${r.set} (${r.photos} photos, ${r.objects} objects) | ${name} | ${f(v.segm['AR@10'])} | ${f(v.segm['AR@100'])} | ${f(v.segm['AR@1000'])} | ${f(v.recall100['0.5'])} / ${f(v.recall100['0.75'])} / ${f(v.recall100['0.85'])} | ${f(v.bbox['AR@10'])} / ${f(v.bbox['AR@100'])} / ${f(v.bbox['AR@1000'])} |`);
+  for (const [name, v] of [
+    [VARIANTS[0].name, c],
+    [VARIANTS[1].name, s],
+  ] as const) {
+    rows.push(
+      `| ${r.set} (${r.photos} photos, ${r.objects} objects) | ${name} | ${f(v.segm['AR@10'])} | ${f(v.segm['AR@100'])} | ${f(v.segm['AR@1000'])} | ${f(v.recall100['0.5'])} / ${f(v.recall100['0.75'])} / ${f(v.recall100['0.85'])} | ${f(v.bbox['AR@10'])} / ${f(v.bbox['AR@100'])} / ${f(v.bbox['AR@1000'])} |`,
+    );
   }
-  rows.push(`| | refined / coarse | ${ratio(s.segm['AR@10'], c.segm['AR@10'])} | ${ratio(s.segm['AR@100'], c.segm['AR@100'])} | ${ratio(s.segm['AR@1000'], c.segm['AR@1000'])} | ${ratio(s.recall100['0.5'], c.recall100['0.5'])} / ${ratio(s.recall100['0.75'], c.recall100['0.75'])} / ${ratio(s.recall100['0.85'], c.recall100['0.85'])} | ${ratio(s.bbox['AR@10'], c.bbox['AR@10'])} / ${ratio(s.bbox['AR@100'], c.bbox['AR@100'])} / ${ratio(s.bbox['AR@1000'], c.bbox['AR@1000'])} |`);
+  rows.push(
+    `| | refined / coarse | ${ratio(s.segm['AR@10'], c.segm['AR@10'])} | ${ratio(s.segm['AR@100'], c.segm['AR@100'])} | ${ratio(s.segm['AR@1000'], c.segm['AR@1000'])} | ${ratio(s.recall100['0.5'], c.recall100['0.5'])} / ${ratio(s.recall100['0.75'], c.recall100['0.75'])} / ${ratio(s.recall100['0.85'], c.recall100['0.85'])} | ${ratio(s.bbox['AR@10'], c.bbox['AR@10'])} / ${ratio(s.bbox['AR@100'], c.bbox['AR@100'])} / ${ratio(s.bbox['AR@1000'], c.bbox['AR@1000'])} |`,
+  );
 }
 const date = new Date().toISOString().slice(0, 10);
 const md = [
@@ -179,7 +210,15 @@ const md = [
   `Pictures (coarse left, refined right; each of the largest objects' best mask among the top 100): ${pictures.map((p) => `\`${p}\``).join(', ')}.`,
   '<!-- /refine -->',
 ].join('\n');
-const report = { adapter: rt.adapter.description, date, model: modelDir, sets: results, proposeMs: { coarse: proposeMs[0], refined: proposeMs[1], runs: times }, clickMs: { coarse: median(clickMs[0]!), refined: median(clickMs[1]!) }, pictures };
+const report = {
+  adapter: rt.adapter.description,
+  date,
+  model: modelDir,
+  sets: results,
+  proposeMs: { coarse: proposeMs[0], refined: proposeMs[1], runs: times },
+  clickMs: { coarse: median(clickMs[0]!), refined: median(clickMs[1]!) },
+  pictures,
+};
 writeFileSync('bench/refine.json', `${JSON.stringify(report, null, 2)}\n`);
 const resultsMd = existsSync('bench/RESULTS.md') ? readFileSync('bench/RESULTS.md', 'utf8') : '# Benchmark results\n';
 const marked = /<!-- refine -->[\s\S]*<!-- \/refine -->/;

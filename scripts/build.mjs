@@ -43,8 +43,11 @@ function expand(file, seen, stack = [], twins = false) {
 }
 
 const prelude = readFileSync(join(includeDir, 'prelude.wgsl'), 'utf8');
-const files = readdirSync(dir).filter((f) => f.endsWith('.wgsl')).sort();
-const SUBGROUPS_HEADER = 'enable subgroups;\n// Lanes of one tile share loads only while all of them run: the analysis cannot see that.\ndiagnostic(off, subgroup_uniformity);\n';
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.wgsl'))
+  .sort();
+const SUBGROUPS_HEADER =
+  'enable subgroups;\n// Lanes of one tile share loads only while all of them run: the analysis cannot see that.\ndiagnostic(off, subgroup_uniformity);\n';
 let entries;
 let twinEntries;
 try {

@@ -12,12 +12,19 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean' }, 'no-peer': { type: 'boolean' }, promote: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { only: { type: 'string' }, quick: { type: 'boolean' }, 'no-peer': { type: 'boolean' }, promote: { type: 'string' } },
+});
 if (values.promote && !['on', 'off'].includes(values.promote)) throw new Error(`--promote must be on or off, got '${values.promote}'`);
 const dir = mkdtempSync(join(tmpdir(), 'deepmask-webbench-'));
 await build({
-  entryPoints: [join(root, 'bench/web/entry.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022',
-  outfile: join(dir, 'bench.js'), logLevel: 'warning',
+  entryPoints: [join(root, 'bench/web/entry.ts')],
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  outfile: join(dir, 'bench.js'),
+  logLevel: 'warning',
   plugins: [browserOnly],
 });
 writeFileSync(join(dir, 'index.html'), '<!doctype html><script type="module" src="bench.js"></script>');
@@ -30,8 +37,8 @@ const { printSection } = await import(join(root, 'dist/bench/lib/report.js'));
 const browser = await launchChromium();
 try {
   const page = await browser.newPage();
-  page.on("console", (m) => console.log(`page: ${m.text()}`));
-  page.on("pageerror", (e) => console.log(`pageerror: ${e.message}`));
+  page.on('console', (m) => console.log(`page: ${m.text()}`));
+  page.on('pageerror', (e) => console.log(`pageerror: ${e.message}`));
   const q = new URLSearchParams();
   if (values.only) q.set('only', values.only);
   if (values.quick) q.set('quick', '');

@@ -18,7 +18,8 @@ const server = await serve(0);
 const port = server.address().port;
 const browser = await launchChromium({ viewport: { width: 1280, height: 1000 } });
 const text = (id) => page.evaluate((i) => document.getElementById(i).textContent, id);
-const idle = () => page.waitForFunction(() => document.getElementById('cancel').disabled && !document.getElementById('error').textContent, null, { timeout: 900_000 });
+const idle = () =>
+  page.waitForFunction(() => document.getElementById('cancel').disabled && !document.getElementById('error').textContent, null, { timeout: 900_000 });
 const page = await browser.newPage();
 try {
   page.on('pageerror', (e) => console.log('pageerror:', e.message));
@@ -30,7 +31,8 @@ try {
 
   let t0 = Date.now();
   const box = await page.evaluate(() => {
-    const v = document.getElementById('view'), r = v.getBoundingClientRect();
+    const v = document.getElementById('view'),
+      r = v.getBoundingClientRect();
     return { left: r.left + v.clientLeft, top: r.top + v.clientTop, w: v.clientWidth, h: v.clientHeight, iw: v.width, ih: v.height };
   });
   await page.mouse.click(box.left + ((CLICK[0] + 0.5) * box.w) / box.iw, box.top + ((CLICK[1] + 0.5) * box.h) / box.ih);

@@ -21,8 +21,12 @@ try {
     await page.waitForFunction(() => window.__deepmask?.done, null, { timeout: 900_000 });
     const r = await page.evaluate(() => window.__deepmask);
     if (r.error) throw new Error(r.error);
-    const t = Object.entries(r.timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)} s`).join(', ');
-    console.log(`run ${run}: ${model} on ${image}: ${r.proposals.length} proposals; page load to done ${((Date.now() - t0) / 1000).toFixed(1)} s; ${t} (${r.adapter})`);
+    const t = Object.entries(r.timings)
+      .map(([k, v]) => `${k} ${(v / 1000).toFixed(2)} s`)
+      .join(', ');
+    console.log(
+      `run ${run}: ${model} on ${image}: ${r.proposals.length} proposals; page load to done ${((Date.now() - t0) / 1000).toFixed(1)} s; ${t} (${r.adapter})`,
+    );
   }
 } finally {
   await browser.close();

@@ -15,8 +15,13 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const browserOnly = {
   name: 'browser-only',
   setup(b) {
-    b.onResolve({ filter: /^\.\/node\.js$/ }, (args) => (args.importer.endsWith(join('gpu', 'device.ts')) ? { path: 'node-gpu', namespace: 'stub' } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'export function nodeGPU() { throw new Error("no WebGPU in this browser"); }', loader: 'js' }));
+    b.onResolve({ filter: /^\.\/node\.js$/ }, (args) =>
+      args.importer.endsWith(join('gpu', 'device.ts')) ? { path: 'node-gpu', namespace: 'stub' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
+      contents: 'export function nodeGPU() { throw new Error("no WebGPU in this browser"); }',
+      loader: 'js',
+    }));
   },
 };
 
@@ -26,7 +31,16 @@ export async function launchChromium(opts = {}) {
   return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'deepmask-chromium-')), {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--enable-unsafe-webgpu',
+      '--enable-features=Vulkan',
+      '--disable-quic',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
     ...opts,
   });
 }
@@ -50,7 +64,17 @@ export async function bundle() {
   return result;
 }
 
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.map': 'application/json', '.json': 'application/json', '.png': 'image/png', '.jpg': 'image/jpeg', '.webp': 'image/webp', '.safetensors': 'application/octet-stream', '.css': 'text/css' };
+const TYPES = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.map': 'application/json',
+  '.json': 'application/json',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.webp': 'image/webp',
+  '.safetensors': 'application/octet-stream',
+  '.css': 'text/css',
+};
 
 /** Type and length: the length gives the page's model download its total (a chunked reply has none). */
 const headers = (path, body) => ({ 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'content-length': String(body.byteLength) });

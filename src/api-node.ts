@@ -45,7 +45,7 @@ export async function load(source?: ModelSource, opts: LoadOptions = {}): Promis
     const out = new Uint8Array(sizes[i]!);
     const fh = await open(paths[i]!, 'r');
     try {
-      for (let at = 0; at < out.length; ) {
+      for (let at = 0; at < out.length;) {
         aborted();
         const { bytesRead } = await fh.read(out, at, Math.min(CHUNK, out.length - at), at);
         if (bytesRead === 0) throw new Error(`${paths[i]}: the file shrank while it was read`);

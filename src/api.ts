@@ -14,7 +14,17 @@ import type { DeepMask } from './model/deepmask.js';
 import { importModel, parseModelConfig } from './model/weights.js';
 import type { ImageInput } from './data/image-input.js';
 import { area, contains, iou, merge, toBbox, type RLE } from './data/rle.js';
-import { checkQuery, encode, propose, ImageEncoding, type EncodeOptions, type InferOptions, type InferResult, type PointOptions, type Proposal } from './infer/proposals.js';
+import {
+  checkQuery,
+  encode,
+  propose,
+  ImageEncoding,
+  type EncodeOptions,
+  type InferOptions,
+  type InferResult,
+  type PointOptions,
+  type Proposal,
+} from './infer/proposals.js';
 import { abortError, checkAbort as checkLoadAbort } from './infer/abort.js';
 
 /** Download or read progress, in bytes over the model's files (config.json, then model.safetensors). */
@@ -66,7 +76,8 @@ export interface Selection {
 }
 
 export const DEFAULT_CACHE = 'deepmask-webgpu-models';
-const CONFIG = 'config.json', WEIGHTS = 'model.safetensors';
+const CONFIG = 'config.json',
+  WEIGHTS = 'model.safetensors';
 
 const checkAbort = (signal: AbortSignal | undefined): void => checkLoadAbort(signal, 'loading');
 
@@ -128,7 +139,8 @@ export class Segmenter {
     return this.withEncoding(image, opts, async (enc) => {
       const pool = new Map<string, Proposal>();
       const perPoint: Proposal[][] = [];
-      const cx = points.reduce((s, p) => s + p[0], 0) / points.length, cy = points.reduce((s, p) => s + p[1], 0) / points.length;
+      const cx = points.reduce((s, p) => s + p[0], 0) / points.length,
+        cy = points.reduce((s, p) => s + p[1], 0) / points.length;
       const queries = points.length > 1 ? [...points, [cx, cy] as [number, number]] : points;
       for (const [x, y] of queries) {
         const got = await enc.at(x, y, { ...opts, count: 8 });
@@ -178,7 +190,6 @@ function selection(masks: Proposal[], mode: 'one' | 'union'): Selection {
   return { rle, bbox: [x, y, w, h], area: area(rle), score: Math.min(...masks.map((m) => m.score)), mode, masks };
 }
 
-
 // ---- loading -------------------------------------------------------------------------------------
 
 /**
@@ -222,9 +233,19 @@ function releaseRuntime(rt: Runtime): void {
  * Builds a segmenter from a model's two files. The weights go to the GPU only after every check
  * passed and the signal is still live; an abort after that frees them again.
  */
-export async function segmenterFromFiles(config: ModelBytes['config'], weights: Uint8Array | ArrayBuffer, source: string, opts: LoadOptions = {}): Promise<Segmenter> {
+export async function segmenterFromFiles(
+  config: ModelBytes['config'],
+  weights: Uint8Array | ArrayBuffer,
+  source: string,
+  opts: LoadOptions = {},
+): Promise<Segmenter> {
   checkAbort(opts.signal);
-  const text = typeof config === 'string' ? config : config instanceof Uint8Array || config instanceof ArrayBuffer ? new TextDecoder().decode(toBytes(config)) : JSON.stringify(config);
+  const text =
+    typeof config === 'string'
+      ? config
+      : config instanceof Uint8Array || config instanceof ArrayBuffer
+        ? new TextDecoder().decode(toBytes(config))
+        : JSON.stringify(config);
   const cfg = parseModelConfig(text, `${source}${source.endsWith('/') ? '' : '/'}${CONFIG}`);
   const { rt, owned } = await runtimeFor(opts);
   let model: DeepMask | null = null;
@@ -273,7 +294,9 @@ function folderUrl(u: URL): URL {
 export async function load(source?: ModelSource, opts: LoadOptions = {}): Promise<Segmenter> {
   checkAbort(opts.signal);
   if (source === null || (source !== undefined && typeof source !== 'string' && typeof source !== 'object')) {
-    throw new Error(`load(): the source must be a model folder's URL or path, or its files as { config, weights }; got ${source === null ? 'null' : typeof source}`);
+    throw new Error(
+      `load(): the source must be a model folder's URL or path, or its files as { config, weights }; got ${source === null ? 'null' : typeof source}`,
+    );
   }
   if (source !== undefined && typeof source === 'object' && !(source instanceof URL)) {
     if (!('config' in source) || !('weights' in source)) throw new Error('load(): bytes must be given as { config, weights }');
@@ -281,13 +304,17 @@ export async function load(source?: ModelSource, opts: LoadOptions = {}): Promis
     opts.onProgress?.({ loaded: total, total, file: WEIGHTS, fromCache: false });
     return segmenterFromFiles(source.config, source.weights, 'bytes', opts);
   }
-  const base = typeof globalThis.location === 'object' && globalThis.location ? (globalThis as { document?: { baseURI?: string } }).document?.baseURI ?? String(globalThis.location.href) : undefined;
+  const base =
+    typeof globalThis.location === 'object' && globalThis.location
+      ? ((globalThis as { document?: { baseURI?: string } }).document?.baseURI ?? String(globalThis.location.href))
+      : undefined;
   if (source === undefined) {
     if (!base) throw new Error("load(): give the model's URL or bytes; for a model folder or the bundled model in Node use `load` from 'deepmask-webgpu/node'");
     source = 'models/mobile-coco/';
   }
   const str = source instanceof URL ? source.href : source;
-  if (!isUrlString(str) && !base) throw new Error(`load(): '${str}' is not an http(s) URL; to read a model folder in Node use \`load\` from 'deepmask-webgpu/node'`);
+  if (!isUrlString(str) && !base)
+    throw new Error(`load(): '${str}' is not an http(s) URL; to read a model folder in Node use \`load\` from 'deepmask-webgpu/node'`);
   const folder = folderUrl(new URL(str, base));
   const { config, weights } = await fetchModel(folder, opts);
   return segmenterFromFiles(config, weights, folder.href, opts);
@@ -351,7 +378,16 @@ async function fetchModel(folder: URL, opts: LoadOptions): Promise<{ config: Uin
     parseModelConfig(new TextDecoder().decode(config), urls[0]);
     await Promise.all(
       responses.map(({ url, fromCache }, i) =>
-        fromCache ? undefined : cache.put(url, new Response(bodies[i]! as Uint8Array<ArrayBuffer>, { headers: { 'content-type': i ? 'application/octet-stream' : 'application/json', 'content-length': String(bodies[i]!.byteLength) } })).catch(() => undefined),
+        fromCache
+          ? undefined
+          : cache
+              .put(
+                url,
+                new Response(bodies[i]! as Uint8Array<ArrayBuffer>, {
+                  headers: { 'content-type': i ? 'application/octet-stream' : 'application/json', 'content-length': String(bodies[i]!.byteLength) },
+                }),
+              )
+              .catch(() => undefined),
       ),
     );
   }

@@ -21,13 +21,37 @@ export { PRESETS, presetConfig, type DeepMaskConfig, type PresetName } from './m
 export { exportModel, importModel, parseModelConfig, importTorchvisionTrunk, type ModelFileConfig } from './model/weights.js';
 export { readSafetensors, writeSafetensors, type SafetensorsFile } from './model/safetensors.js';
 export type { DenseModel } from './model/deepmask.js';
-export { propose, encode, ImageEncoding, defaultScales, inferenceDefaults, scalesFromRange, type Proposal, type InferOptions, type InferResult, type Timings, type EncodeOptions, type PointOptions, type InferProgress, type Rerank } from './infer/proposals.js';
+export {
+  propose,
+  encode,
+  ImageEncoding,
+  defaultScales,
+  inferenceDefaults,
+  scalesFromRange,
+  type Proposal,
+  type InferOptions,
+  type InferResult,
+  type Timings,
+  type EncodeOptions,
+  type PointOptions,
+  type InferProgress,
+  type Rerank,
+} from './infer/proposals.js';
 export { toCocoResults, drawProposals, nms, toRgba, withPolygons, type CocoResult } from './infer/results.js';
 export { maskToPolygons, rleToPolygons, traceOutlines, simplifyRing, type PolygonOptions } from './data/polygon.js';
 export { evaluate, arAuc, formatTable, type EvalResult } from './eval/cocoeval.js';
 export { parseCoco, subset, summary, type CocoDataset } from './data/coco.js';
 export { decodeImage, resizeRgb, normalizeRgb, type RgbImage } from './data/image.js';
-export { imageFromInput, imageFromPixels, decodeImageBytes, jpegOrientation, orient, type ImageInput, type PixelsLike, type ImageInputOptions } from './data/image-input.js';
+export {
+  imageFromInput,
+  imageFromPixels,
+  decodeImageBytes,
+  jpegOrientation,
+  orient,
+  type ImageInput,
+  type PixelsLike,
+  type ImageInputOptions,
+} from './data/image-input.js';
 export { encodePng, decodePng } from './data/png.js';
 export { drawOverlay } from './data/draw.js';
 export * as rle from './data/rle.js';

@@ -29,7 +29,8 @@ async function idle(): Promise<number> {
 async function modelServer(delayMs = 0): Promise<{ server: Server; url: string; hits: Map<string, number> }> {
   const hits = new Map<string, number>();
   const server = createServer(async (req, res) => {
-    const path = req.url ?? '', name = path.split('/').pop()!;
+    const path = req.url ?? '',
+      name = path.split('/').pop()!;
     hits.set(name, (hits.get(name) ?? 0) + 1);
     let body: Buffer;
     try {
@@ -70,10 +71,16 @@ test('load() from a folder: everything() equals propose(), bytes progress is mon
   for (const p of model.parameters()) p.dispose();
   const mine = (await seg.everything(img, { proposals: 20 })).proposals;
   assert.equal(counts(mine), counts(direct));
-  assert.equal(mine.map((p) => p.score), direct.map((p) => p.score));
+  assert.equal(
+    mine.map((p) => p.score),
+    direct.map((p) => p.score),
+  );
   // ImageData-like RGBA bytes and the PNG file's bytes give the same proposals.
   const rgba = scenes.images[0]!.rgba;
-  assert.equal(counts((await seg.everything({ width: img.width, height: img.height, data: new Uint8ClampedArray(rgba) }, { proposals: 20 })).proposals), counts(direct));
+  assert.equal(
+    counts((await seg.everything({ width: img.width, height: img.height, data: new Uint8ClampedArray(rgba) }, { proposals: 20 })).proposals),
+    counts(direct),
+  );
   assert.equal(counts((await seg.everything(scenes.images[0]!.png, { proposals: 20 })).proposals), counts(direct));
   // A file: URL is a folder too.
   const again = await load(pathToFileURL(`${TINY}/`));
@@ -81,12 +88,16 @@ test('load() from a folder: everything() equals propose(), bytes progress is mon
   again.dispose();
   seg.dispose();
   assert.is(await idle(), before, 'dispose() frees the weights');
-  await seg.encode(img).then(() => assert.unreachable('a disposed segmenter must refuse work'), (e: Error) => assert.match(e.message, /disposed/));
+  await seg.encode(img).then(
+    () => assert.unreachable('a disposed segmenter must refuse work'),
+    (e: Error) => assert.match(e.message, /disposed/),
+  );
 });
 
 test('load() from bytes; a click (at) and shift-clicks (select) on an encoding', async () => {
   const seg = await loadUniversal({ config: readFileSync(`${TINY}/config.json`, 'utf8'), weights: readFileSync(`${TINY}/model.safetensors`) });
-  const scene = scenes.images[0]!, img = decodeImage(scene.png);
+  const scene = scenes.images[0]!,
+    img = decodeImage(scene.png);
   const anns = scenes.coco.annotations.filter((a) => a.image_id === scene.id).sort((a, b) => b.area - a.area);
   const enc = await seg.encode(img);
   const a = anns[0]!;
@@ -105,12 +116,16 @@ test('load() from bytes; a click (at) and shift-clicks (select) on an encoding',
   const b = anns.slice(1).sort((p, q) => dist(q) - dist(p))[0]!;
   const gtB = annToRle(b.segmentation, img.height, img.width);
   const [x2, y2] = insidePoint(gtB);
-  const two = await seg.select(enc, [[x, y], [x2, y2]]);
+  const two = await seg.select(enc, [
+    [x, y],
+    [x2, y2],
+  ]);
   assert.ok(contains(two.rle, x, y) && contains(two.rle, x2, y2), 'the selection covers both clicked points');
   console.log(`    two objects: ${two.mode} of ${two.masks.length}, area ${two.area} (objects ${a.area} + ${b.area})`);
   // Two objects apart in another scene: no proposal covers both and agrees with their own masks, so
   // the selection is the union of each point's own mask.
-  const far = scenes.images[2]!, farImg = decodeImage(far.png);
+  const far = scenes.images[2]!,
+    farImg = decodeImage(far.png);
   const farAnns = scenes.coco.annotations.filter((q) => q.image_id === far.id).sort((p, q) => q.area - p.area);
   const pts = farAnns.slice(0, 2).map((q) => insidePoint(annToRle(q.segmentation, farImg.height, farImg.width)));
   const farEnc = await seg.encode(farImg);
@@ -132,7 +147,8 @@ test('load() from bytes; a click (at) and shift-clicks (select) on an encoding',
 
 test('select() passes points to leave out to each point: no mask of its answer covers them', async () => {
   const seg = await loadUniversal({ config: readFileSync(`${TINY}/config.json`, 'utf8'), weights: readFileSync(`${TINY}/model.safetensors`) });
-  const scene = scenes.images[0]!, img = decodeImage(scene.png);
+  const scene = scenes.images[0]!,
+    img = decodeImage(scene.png);
   const a = scenes.coco.annotations.filter((q) => q.image_id === scene.id).sort((p, q) => q.area - p.area)[0]!;
   const gt = annToRle(a.segmentation, img.height, img.width);
   const enc = await seg.encode(img);
@@ -140,13 +156,15 @@ test('select() passes points to leave out to each point: no mask of its answer c
   const p1 = insidePoint(gt);
   const [bx, by, bw, bh] = a.bbox.map(Math.round) as [number, number, number, number];
   let p2: [number, number] | null = null;
-  for (let y = by; y < by + bh && !p2; y++) for (let x = bx; x < bx + bw && !p2; x++) if (contains(gt, x, y) && Math.hypot(x - p1[0], y - p1[1]) > Math.min(bw, bh) / 4) p2 = [x, y];
+  for (let y = by; y < by + bh && !p2; y++)
+    for (let x = bx; x < bx + bw && !p2; x++) if (contains(gt, x, y) && Math.hypot(x - p1[0], y - p1[1]) > Math.min(bw, bh) / 4) p2 = [x, y];
   const whole = await seg.select(enc, [p1, p2!]);
   assert.is(whole.mode, 'one');
   // A pixel of that mask away from both points, left out: the answer no longer covers it.
   let n: [number, number] | null = null;
   const [wx, wy, ww, wh] = whole.bbox;
-  for (let y = wy; y < wy + wh && !n; y++) for (let x = wx; x < wx + ww && !n; x++) if (contains(whole.rle, x, y) && [p1, p2!].every(([px, py]) => Math.hypot(x - px, y - py) > 6)) n = [x, y];
+  for (let y = wy; y < wy + wh && !n; y++)
+    for (let x = wx; x < wx + ww && !n; x++) if (contains(whole.rle, x, y) && [p1, p2!].every(([px, py]) => Math.hypot(x - px, y - py) > 6)) n = [x, y];
   const left = await seg.select(enc, [p1, p2!], { negative: [n!] });
   console.log(`    two points, ${n} left out: ${left.mode} of ${left.masks.length}, ${left.area} px (was one mask, ${whole.area} px)`);
   if (left.mode === 'one') assert.ok(!contains(left.rle, ...n!), `the one mask leaves ${n} out`);
@@ -188,7 +206,10 @@ test('load() from an http URL: progress, abort frees everything, the Cache API i
     assert.is(await idle(), before, 'no GPU memory left after the aborted loads');
 
     // A missing model is an error that names the URL.
-    await loadUniversal(url.replace('tiny-synth', 'nope')).then(() => assert.unreachable(), (e: Error) => assert.match(e.message, /nope\/config\.json: HTTP 404/));
+    await loadUniversal(url.replace('tiny-synth', 'nope')).then(
+      () => assert.unreachable(),
+      (e: Error) => assert.match(e.message, /nope\/config\.json: HTTP 404/),
+    );
 
     // With a Cache API (as in a browser), the second load downloads nothing.
     const store = new Map<string, Response>();
@@ -216,17 +237,23 @@ test('load() from an http URL: progress, abort frees everything, the Cache API i
   assert.is(await idle(), before);
 });
 
-
 /** The mask's pixel nearest its box centre. */
 function insidePoint(rle: { counts: number[]; h: number; w: number }): [number, number] {
-  let x0 = Infinity, y0 = Infinity, x1 = -1, y1 = -1;
-  for (let x = 0; x < rle.w; x++) for (let y = 0; y < rle.h; y++) if (contains(rle, x, y)) [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
-  const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
-  let best: [number, number] = [0, 0], d = Infinity;
-  for (let x = x0; x <= x1; x++) for (let y = y0; y <= y1; y++) {
-    const e = (x - cx) ** 2 + (y - cy) ** 2;
-    if (e < d && contains(rle, x, y)) [d, best] = [e, [x, y]];
-  }
+  let x0 = Infinity,
+    y0 = Infinity,
+    x1 = -1,
+    y1 = -1;
+  for (let x = 0; x < rle.w; x++)
+    for (let y = 0; y < rle.h; y++) if (contains(rle, x, y)) [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+  const cx = (x0 + x1) / 2,
+    cy = (y0 + y1) / 2;
+  let best: [number, number] = [0, 0],
+    d = Infinity;
+  for (let x = x0; x <= x1; x++)
+    for (let y = y0; y <= y1; y++) {
+      const e = (x - cx) ** 2 + (y - cy) ** 2;
+      if (e < d && contains(rle, x, y)) [d, best] = [e, [x, y]];
+    }
   return best;
 }
 
@@ -234,7 +261,10 @@ test('options are refused at the door, naming the option and the value', async (
   const seg = await load(TINY);
   const img = decodeImage(scenes.images[0]!.png);
   const refused = async (p: Promise<unknown>, re: RegExp) => {
-    const e = await p.then(() => null, (x: Error) => x);
+    const e = await p.then(
+      () => null,
+      (x: Error) => x,
+    );
     assert.ok(e, `expected a refusal matching ${re}`);
     assert.match(e!.message, re);
   };
@@ -251,7 +281,8 @@ test('options are refused at the door, naming the option and the value', async (
 test('segmenters that load() made share its runtime: disposing one leaves the others working', async () => {
   setRuntime(null); // as in a program that never called init()
   try {
-    const a = await load(TINY), b = await load(TINY);
+    const a = await load(TINY),
+      b = await load(TINY);
     assert.ok(a.runtime === b.runtime && a.runtime !== rt, 'the second load shares the runtime the first made');
     a.dispose();
     const { proposals } = await b.everything(decodeImage(scenes.images[0]!.png), { proposals: 3 });

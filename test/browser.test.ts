@@ -24,15 +24,32 @@ import type * as Web from '../scripts/web.mjs';
 import './lib/gpu.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const FLAGS = [
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--disable-quic',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 type PageMask = { score: number; size: [number, number]; counts: string };
 type PageState = {
-  done: boolean; error?: string; adapter?: string; proposals?: PageMask[]; shown?: number; clickErrors?: string[];
+  done: boolean;
+  error?: string;
+  adapter?: string;
+  proposals?: PageMask[];
+  shown?: number;
+  clickErrors?: string[];
   clicks?: { points: number[][]; negative: number[][]; box: number[] | null; masks: PageMask[]; selection: PageMask & { mode: string } }[];
-  previews?: (PageMask & { point: number[]; ms: number })[]; chosen?: PageMask[]; encodes?: number; download?: { loaded: number; total?: number };
+  previews?: (PageMask & { point: number[]; ms: number })[];
+  chosen?: PageMask[];
+  encodes?: number;
+  download?: { loaded: number; total?: number };
 };
-type Browser = Awaited<ReturnType<typeof import('playwright-core')['chromium']['launchPersistentContext']>>;
+type Browser = Awaited<ReturnType<(typeof import('playwright-core'))['chromium']['launchPersistentContext']>>;
 
 /** Bundles the page, serves it (with `files`) and opens headless Chromium on a fresh profile. */
 async function withBrowser(files: Record<string, Uint8Array>, fn: (b: Browser, origin: string, requests: string[]) => Promise<void>): Promise<boolean> {
@@ -47,7 +64,11 @@ async function withBrowser(files: Record<string, Uint8Array>, fn: (b: Browser, o
   const server: Server = await serve(0, { files, onRequest: (p) => requests.push(p) });
   const port = (server.address() as AddressInfo).port;
   const { chromium } = await import('playwright-core');
-  const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'deepmask-browser-')), { executablePath: CHROMIUM, headless: true, args: FLAGS });
+  const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'deepmask-browser-')), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: FLAGS,
+  });
   try {
     await fn(browser, `http://127.0.0.1:${port}`, requests);
   } finally {
@@ -136,7 +157,13 @@ test('the page as a tool: click, shift-click, undo, a point left out, a dragged 
     const clicks = async () => (await state(tab)).clicks?.length ?? 0;
     /** The n-th prompt's record, once the page has it. */
     const prompt = async (n: number) => {
-      await tab.waitForFunction((n) => ((window as unknown as { __deepmask: PageState }).__deepmask.clicks?.length ?? 0) >= n || (window as unknown as { __deepmask: PageState }).__deepmask.clickErrors?.length, n, { timeout: 60_000 });
+      await tab.waitForFunction(
+        (n) =>
+          ((window as unknown as { __deepmask: PageState }).__deepmask.clicks?.length ?? 0) >= n ||
+          (window as unknown as { __deepmask: PageState }).__deepmask.clickErrors?.length,
+        n,
+        { timeout: 60_000 },
+      );
       const s = await state(tab);
       assert.not.ok(s.clickErrors?.length, String(s.clickErrors));
       return s.clicks![n - 1]!;
@@ -147,13 +174,19 @@ test('the page as a tool: click, shift-click, undo, a point left out, a dragged 
     await tab.setInputFiles('#imageFile', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not an image') });
     // The file is read and decoded asynchronously: wait (bounded) for the page to react.
     await tab.waitForFunction(() => getComputedStyle(document.getElementById('error')!).display !== 'none', null, { timeout: 15_000 }).catch(() => {});
-    const error = await tab.evaluate(() => ({ text: document.getElementById('error')!.textContent, shown: getComputedStyle(document.getElementById('error')!).display !== 'none' }));
+    const error = await tab.evaluate(() => ({
+      text: document.getElementById('error')!.textContent,
+      shown: getComputedStyle(document.getElementById('error')!).display !== 'none',
+    }));
     assert.ok(error.shown, 'the error is shown on the page');
     assert.match(error.text ?? '', /notes\.png: (this browser )?cannot decode the image/);
 
     // A click, cancelled at once: the job stops, nothing is recorded, the buttons come back.
     await clickAt(A);
-    const during = await tab.evaluate(() => ({ run: (document.getElementById('run') as HTMLButtonElement).disabled, cancel: (document.getElementById('cancel') as HTMLButtonElement).disabled }));
+    const during = await tab.evaluate(() => ({
+      run: (document.getElementById('run') as HTMLButtonElement).disabled,
+      cancel: (document.getElementById('cancel') as HTMLButtonElement).disabled,
+    }));
     assert.equal(during, { run: true, cancel: false }, 'propose disabled and cancel enabled while busy');
     await tab.click('#cancel');
     await tab.waitForFunction(() => (document.getElementById('cancel') as HTMLButtonElement).disabled, null, { timeout: 60_000 });
@@ -164,7 +197,13 @@ test('the page as a tool: click, shift-click, undo, a point left out, a dragged 
 
     // The click again: the mask covers the point and is the object's.
     await clickAt(A);
-    await tab.waitForFunction(() => ((window as unknown as { __deepmask: PageState }).__deepmask.clicks?.length ?? 0) >= 1 || (window as unknown as { __deepmask: PageState }).__deepmask.clickErrors?.length, null, { timeout: 60_000 });
+    await tab.waitForFunction(
+      () =>
+        ((window as unknown as { __deepmask: PageState }).__deepmask.clicks?.length ?? 0) >= 1 ||
+        (window as unknown as { __deepmask: PageState }).__deepmask.clickErrors?.length,
+      null,
+      { timeout: 60_000 },
+    );
     let s = await state(tab);
     assert.not.ok(s.clickErrors?.length, String(s.clickErrors));
     const one = s.clicks![0]!;
@@ -174,17 +213,31 @@ test('the page as a tool: click, shift-click, undo, a point left out, a dragged 
     const iouA = rle.iou([mask], [gts[0]!], [false])[0]![0]!;
     console.log(`    click at (${A}): score ${one.selection.score.toFixed(3)}, IoU with the object ${iouA.toFixed(3)}`);
     assert.ok(iouA >= 0.5, `IoU ${iouA} with the clicked object`);
-    assert.ok(one.masks.length >= 1 && rle.contains(rle.annToRle(one.masks[0]!, scene.height, scene.width), ...A), 'the first alternative covers the point too');
+    assert.ok(
+      one.masks.length >= 1 && rle.contains(rle.annToRle(one.masks[0]!, scene.height, scene.width), ...A),
+      'the first alternative covers the point too',
+    );
     // The picture: the mask is drawn where it is (tinted pixels inside, the photo untouched outside),
     // away from the click's marker and the label at the box's corner.
     const [bx, by] = rle.toBbox(mask);
     const clear = (x: number, y: number) => dist([x, y], A) > 12 && !(x < bx + 80 && y < by + 30 && x >= bx - 2 && y >= by - 2);
     const pick = (inside: boolean): [number, number][] => {
       const all: [number, number][] = [];
-      for (let y = 0; y < scene.height; y += 3) for (let x = 0; x < scene.width; x += 3) if (rle.contains(mask, x, y) === inside && clear(x, y) && (!inside || (rle.contains(mask, x + 2, y) && rle.contains(mask, x - 2, y) && rle.contains(mask, x, y + 2) && rle.contains(mask, x, y - 2)))) all.push([x, y]);
+      for (let y = 0; y < scene.height; y += 3)
+        for (let x = 0; x < scene.width; x += 3)
+          if (
+            rle.contains(mask, x, y) === inside &&
+            clear(x, y) &&
+            (!inside || (rle.contains(mask, x + 2, y) && rle.contains(mask, x - 2, y) && rle.contains(mask, x, y + 2) && rle.contains(mask, x, y - 2)))
+          )
+            all.push([x, y]);
       return Array.from({ length: 20 }, (_, i) => all[Math.floor((i * all.length) / 20)]!);
     };
-    const pixel = ([x, y]: [number, number]) => tab.evaluate(([x, y]) => Array.from((document.getElementById('view') as HTMLCanvasElement).getContext('2d')!.getImageData(x!, y!, 1, 1).data.slice(0, 3)), [x, y]);
+    const pixel = ([x, y]: [number, number]) =>
+      tab.evaluate(
+        ([x, y]) => Array.from((document.getElementById('view') as HTMLCanvasElement).getContext('2d')!.getImageData(x!, y!, 1, 1).data.slice(0, 3)),
+        [x, y],
+      );
     const photo = ([x, y]: [number, number]) => Array.from(scene.rgba.subarray((y * scene.width + x) * 4, (y * scene.width + x) * 4 + 3));
     for (const p of pick(false)) assert.equal(await pixel(p), photo(p), `outside the mask (${p}) the photo is untouched`);
     for (const p of pick(true)) {
@@ -194,7 +247,13 @@ test('the page as a tool: click, shift-click, undo, a point left out, a dragged 
 
     // Shift-click on a second object: the selection covers both points.
     await clickAt(B, true);
-    await tab.waitForFunction(() => ((window as unknown as { __deepmask: PageState }).__deepmask.clicks?.length ?? 0) >= 2 || (window as unknown as { __deepmask: PageState }).__deepmask.clickErrors?.length, null, { timeout: 60_000 });
+    await tab.waitForFunction(
+      () =>
+        ((window as unknown as { __deepmask: PageState }).__deepmask.clicks?.length ?? 0) >= 2 ||
+        (window as unknown as { __deepmask: PageState }).__deepmask.clickErrors?.length,
+      null,
+      { timeout: 60_000 },
+    );
     s = await state(tab);
     assert.not.ok(s.clickErrors?.length, String(s.clickErrors));
     const two = s.clicks![1]!;
@@ -207,7 +266,10 @@ test('the page as a tool: click, shift-click, undo, a point left out, a dragged 
     const listed = await tab.evaluate(() => document.querySelectorAll('#list > div').length);
     assert.ok(listed >= 1);
     await tab.hover('#list > div');
-    const [png, coco] = await Promise.all([tab.waitForEvent('download'), tab.click('#dlPng')]).then(async ([d]) => [d, await Promise.all([tab.waitForEvent('download'), tab.click('#dlCoco')]).then(([e]) => e)]);
+    const [png, coco] = await Promise.all([tab.waitForEvent('download'), tab.click('#dlPng')]).then(async ([d]) => [
+      d,
+      await Promise.all([tab.waitForEvent('download'), tab.click('#dlCoco')]).then(([e]) => e),
+    ]);
     assert.match(png.suggestedFilename(), /scene-masks\.png$/);
     const results = JSON.parse(readFileSync((await coco.path())!, 'utf8')) as { segmentation: PageMask; score: number }[];
     assert.is(results.length, 1);
@@ -223,11 +285,16 @@ test('the page as a tool: click, shift-click, undo, a point left out, a dragged 
 
     // A right-click leaves a point out: a pixel of the mask that another mask at the click does not cover.
     const first3 = maskOf(one.selection);
-    const N = one.masks.map(maskOf).filter((m) => rle.contains(m, ...A)).flatMap((m) => {
-      const [x0, y0, w, h] = rle.toBbox(first3);
-      for (let y = y0; y < y0 + h; y++) for (let x = x0; x < x0 + w; x++) if (rle.contains(first3, x, y) && !rle.contains(m, x, y) && dist([x, y], A) > 12) return [[x, y] as [number, number]];
-      return [];
-    })[0];
+    const N = one.masks
+      .map(maskOf)
+      .filter((m) => rle.contains(m, ...A))
+      .flatMap((m) => {
+        const [x0, y0, w, h] = rle.toBbox(first3);
+        for (let y = y0; y < y0 + h; y++)
+          for (let x = x0; x < x0 + w; x++)
+            if (rle.contains(first3, x, y) && !rle.contains(m, x, y) && dist([x, y], A) > 12) return [[x, y] as [number, number]];
+        return [];
+      })[0];
     assert.ok(N, 'an alternative at the click leaves part of the mask out');
     await clickAt(N!, false, 'right');
     const excluded = await prompt(4);
@@ -256,17 +323,21 @@ test('the page as a tool: click, shift-click, undo, a point left out, a dragged 
     assert.match(maskFile.name, /scene-mask\.png$/);
     assert.equal([maskFile.png.width, maskFile.png.height], [scene.width, scene.height]);
     let wrong = 0;
-    for (let y = 0; y < scene.height; y++) for (let x = 0; x < scene.width; x++) if ((maskFile.png.rgba[(y * scene.width + x) * 4] === 255) !== rle.contains(chosenMask, x, y)) wrong++;
+    for (let y = 0; y < scene.height; y++)
+      for (let x = 0; x < scene.width; x++) if ((maskFile.png.rgba[(y * scene.width + x) * 4] === 255) !== rle.contains(chosenMask, x, y)) wrong++;
     assert.is(wrong, 0, 'the mask PNG is white exactly on the chosen mask');
     const cut = await saved('#dlCutout');
     const [cx, cy, cw, ch] = rle.toBbox(chosenMask);
     assert.equal([cut.png.width, cut.png.height], [cw, ch], "the cut-out is the mask's box");
     wrong = 0;
-    for (let y = 0; y < ch; y++) for (let x = 0; x < cw; x++) {
-      const o = (y * cw + x) * 4, i = ((cy + y) * scene.width + cx + x) * 4, inside = rle.contains(chosenMask, cx + x, cy + y);
-      const ok = inside ? cut.png.rgba[o + 3] === 255 && [0, 1, 2].every((c) => cut.png.rgba[o + c] === scene.rgba[i + c]) : cut.png.rgba[o + 3] === 0;
-      if (!ok) wrong++;
-    }
+    for (let y = 0; y < ch; y++)
+      for (let x = 0; x < cw; x++) {
+        const o = (y * cw + x) * 4,
+          i = ((cy + y) * scene.width + cx + x) * 4,
+          inside = rle.contains(chosenMask, cx + x, cy + y);
+        const ok = inside ? cut.png.rgba[o + 3] === 255 && [0, 1, 2].every((c) => cut.png.rgba[o + c] === scene.rgba[i + c]) : cut.png.rgba[o + 3] === 0;
+        if (!ok) wrong++;
+      }
     assert.is(wrong, 0, "the cut-out holds the photo's pixels under the mask, transparent elsewhere");
 
     // A box dragged around the object: the window nearest it gives the object's mask.
@@ -287,7 +358,11 @@ test('the page as a tool: click, shift-click, undo, a point left out, a dragged 
     const encodes = (await state(tab)).encodes;
     const before = await pixel(B);
     await tab.mouse.move(...(await onPage(B)));
-    await tab.waitForFunction((b) => (window as unknown as { __deepmask: PageState }).__deepmask.previews?.some((p) => p.point[0] === b[0] && p.point[1] === b[1]), B, { timeout: 30_000 });
+    await tab.waitForFunction(
+      (b) => (window as unknown as { __deepmask: PageState }).__deepmask.previews?.some((p) => p.point[0] === b[0] && p.point[1] === b[1]),
+      B,
+      { timeout: 30_000 },
+    );
     const pv = (await state(tab)).previews!.find((p) => p.point[0] === B[0] && p.point[1] === B[1])!;
     console.log(`    hover preview: ${pv.ms.toFixed(0)} ms a query`);
     assert.ok(rle.contains(maskOf(pv), ...B), 'the preview covers the pointer');
@@ -316,7 +391,10 @@ test('the page as a tool: click, shift-click, undo, a point left out, a dragged 
     });
     await tab.setInputFiles('#imageFile', { name: 'green.webp', mimeType: 'image/webp', buffer: Buffer.from(webp) });
     await tab.waitForFunction(() => /green\.webp: 48x32/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 15_000 });
-    assert.equal(await tab.evaluate(() => [(document.getElementById('view') as HTMLCanvasElement).width, (document.getElementById('view') as HTMLCanvasElement).height]), [48, 32]);
+    assert.equal(
+      await tab.evaluate(() => [(document.getElementById('view') as HTMLCanvasElement).width, (document.getElementById('view') as HTMLCanvasElement).height]),
+      [48, 32],
+    );
 
     // A plain visit opens on a sample photo, ready for a click (no model downloaded yet).
     const plain = await browser.newPage();
@@ -324,8 +402,17 @@ test('the page as a tool: click, shift-click, undo, a point left out, a dragged 
     const weightsBefore = requests.length;
     await plain.goto(`${origin}/`);
     await plain.waitForFunction(() => /000000062554\.jpg: 640x428/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 30_000 });
-    assert.equal(await plain.evaluate(() => [(document.getElementById('view') as HTMLCanvasElement).width, (document.getElementById('sample') as HTMLSelectElement).value]), [640, '/assets/photos/000000062554.jpg']);
-    assert.not.ok(requests.slice(weightsBefore).some((p) => p.endsWith('.safetensors')), 'no model is downloaded before a click');
+    assert.equal(
+      await plain.evaluate(() => [
+        (document.getElementById('view') as HTMLCanvasElement).width,
+        (document.getElementById('sample') as HTMLSelectElement).value,
+      ]),
+      [640, '/assets/photos/000000062554.jpg'],
+    );
+    assert.not.ok(
+      requests.slice(weightsBefore).some((p) => p.endsWith('.safetensors')),
+      'no model is downloaded before a click',
+    );
     assert.equal(errors, [], 'no page errors');
   });
   console.log(`    the page-as-a-tool test took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -333,16 +420,18 @@ test('the page as a tool: click, shift-click, undo, a point left out, a dragged 
 
 const dist = (p: [number, number], q: [number, number]) => Math.hypot(p[0] - q[0], p[1] - q[1]);
 
-
 /** The mask's pixel nearest its box centre. */
 function insidePoint(m: { counts: number[]; h: number; w: number }): [number, number] {
   const [bx, by, bw, bh] = rle.toBbox(m as Parameters<typeof rle.toBbox>[0]);
-  const cx = bx + bw / 2, cy = by + bh / 2;
-  let best: [number, number] = [0, 0], d = Infinity;
-  for (let x = bx; x < bx + bw; x++) for (let y = by; y < by + bh; y++) {
-    const e = (x - cx) ** 2 + (y - cy) ** 2;
-    if (e < d && rle.contains(m, x, y)) [d, best] = [e, [x, y]];
-  }
+  const cx = bx + bw / 2,
+    cy = by + bh / 2;
+  let best: [number, number] = [0, 0],
+    d = Infinity;
+  for (let x = bx; x < bx + bw; x++)
+    for (let y = by; y < by + bh; y++) {
+      const e = (x - cx) ** 2 + (y - cy) ** 2;
+      if (e < d && rle.contains(m, x, y)) [d, best] = [e, [x, y]];
+    }
   return best;
 }
 

@@ -56,10 +56,11 @@ const skip = (): boolean => {
 
 const perimeter = (seg: number[][]): number => {
   let s = 0;
-  for (const p of seg) for (let i = 0; i < p.length; i += 2) {
-    const j = (i + 2) % p.length;
-    s += Math.hypot(p[j]! - p[i]!, p[j + 1]! - p[i + 1]!);
-  }
+  for (const p of seg)
+    for (let i = 0; i < p.length; i += 2) {
+      const j = (i + 2) % p.length;
+      s += Math.hypot(p[j]! - p[i]!, p[j + 1]! - p[i + 1]!);
+    }
   return s;
 };
 
@@ -123,7 +124,9 @@ test('coco-tiny: every polygon mask agrees with its stated area and bbox', () =>
   const ds = tiny!;
   let worstArea = { ratio: 0, id: 0, mask: 0, area: 0 };
   let worstEdge = { gap: 0, id: 0 };
-  let scaledCaught = 0, transposedCaught = 0, n = 0;
+  let scaledCaught = 0,
+    transposedCaught = 0,
+    n = 0;
   for (const a of ds.annotations) {
     if (a.iscrowd) continue;
     n++;
@@ -131,7 +134,8 @@ test('coco-tiny: every polygon mask agrees with its stated area and bbox', () =>
     const img = ds.imageById.get(a.image_id)!;
     assert.is(m.h, img.height);
     assert.is(m.w, img.width);
-    const got = area(m), tol = areaTol(a);
+    const got = area(m),
+      tol = areaTol(a);
     const ratio = Math.abs(got - a.area) / tol;
     assert.ok(ratio <= 1, `annotation ${a.id}: mask area ${got} vs stated ${a.area} (tolerance ${tol.toFixed(1)})`);
     if (ratio > worstArea.ratio) worstArea = { ratio, id: a.id, mask: got, area: a.area };
@@ -140,12 +144,22 @@ test('coco-tiny: every polygon mask agrees with its stated area and bbox', () =>
     if (gap > worstEdge.gap) worstEdge = { gap, id: a.id };
     // The checks have teeth: a mask scaled by 1.1, or transposed, would fail them.
     const polys = a.segmentation as number[][];
-    const scaled = annToRle(polys.map((p) => p.map((v) => v * 1.1)), img.height, img.width);
+    const scaled = annToRle(
+      polys.map((p) => p.map((v) => v * 1.1)),
+      img.height,
+      img.width,
+    );
     if (Math.abs(area(scaled) - a.area) > tol) scaledCaught++;
-    const transposed = annToRle(polys.map((p) => p.map((_, i) => p[i ^ 1]!)), img.width, img.height);
+    const transposed = annToRle(
+      polys.map((p) => p.map((_, i) => p[i ^ 1]!)),
+      img.width,
+      img.height,
+    );
     if (edgeGap(toBbox(transposed), a.bbox) > EDGE_TOL) transposedCaught++;
   }
-  console.log(`  worst area: annotation ${worstArea.id}, mask ${worstArea.mask} vs ${worstArea.area.toFixed(2)} (${(worstArea.ratio * 100).toFixed(0)}% of tolerance); worst box edge gap ${worstEdge.gap.toFixed(2)} px (annotation ${worstEdge.id}); a 1.1x scale fails ${scaledCaught}/${n}, a transpose ${transposedCaught}/${n}`);
+  console.log(
+    `  worst area: annotation ${worstArea.id}, mask ${worstArea.mask} vs ${worstArea.area.toFixed(2)} (${(worstArea.ratio * 100).toFixed(0)}% of tolerance); worst box edge gap ${worstEdge.gap.toFixed(2)} px (annotation ${worstEdge.id}); a 1.1x scale fails ${scaledCaught}/${n}, a transpose ${transposedCaught}/${n}`,
+  );
   assert.is(n, 699);
   assert.ok(worstArea.ratio < 0.6, 'margin on the area tolerance');
   assert.ok(scaledCaught >= 0.8 * n, `1.1x scale caught for ${scaledCaught}/${n}`);
@@ -215,9 +229,18 @@ test('a valid small dataset parses from text and from an object', () => {
   assert.is(summary(ds), '3 images, 3 objects (1 crowd) in 2 categories');
   assert.equal(ds.warnings, []);
   assert.equal(ds.annotationsByImage.get(3), []);
-  assert.equal(ds.annotationsByImage.get(1)!.map((a) => a.id), [11, 13]);
-  assert.equal(ds.annotationsByCategory.get(2)!.map((a) => a.id), [12, 13]);
-  assert.equal(ds.categories, [{ id: 1, name: 'thing' }, { id: 2, name: 'other' }]);
+  assert.equal(
+    ds.annotationsByImage.get(1)!.map((a) => a.id),
+    [11, 13],
+  );
+  assert.equal(
+    ds.annotationsByCategory.get(2)!.map((a) => a.id),
+    [12, 13],
+  );
+  assert.equal(ds.categories, [
+    { id: 1, name: 'thing' },
+    { id: 2, name: 'other' },
+  ]);
   assert.equal(parse(mk()).annotations, ds.annotations);
   // Masks at the right size, the right place.
   assert.equal(toBbox(annotationMask(ds, ds.annotations[0]!)), [1, 1, 4, 3]);
@@ -335,7 +358,10 @@ test('iscrowd: 0/1/boolean normalised, anything else an error, missing taken as 
   d.annotations[0].iscrowd = false;
   d.annotations[1].iscrowd = true;
   let ds = parse(d);
-  assert.equal(ds.annotations.map((a) => a.iscrowd), [0, 1, 0]);
+  assert.equal(
+    ds.annotations.map((a) => a.iscrowd),
+    [0, 1, 0],
+  );
   d = mk();
   d.annotations[1].iscrowd = 2;
   throwsWith(() => parse(d), [SRC, 'annotation 12:', 'iscrowd must be 0, 1, true or false, got 2']);
@@ -357,7 +383,10 @@ test('polygons: structure errors', () => {
   d.annotations[0].segmentation = [[1, 1, 5, 1]];
   throwsWith(() => parse(d), [SRC, 'annotation 11:', 'no polygon with at least 3 points', 'with 4 coordinates']);
   d = mk();
-  d.annotations[0].segmentation = [[1, 1, 5, 1, 5, 4, 1, 4], [1, 1, null, 2, 3, 3]];
+  d.annotations[0].segmentation = [
+    [1, 1, 5, 1, 5, 4, 1, 4],
+    [1, 1, null, 2, 3, 3],
+  ];
   throwsWith(() => parse(d), [SRC, 'annotation 11:', 'polygon 1: coordinate 2 must be a finite number, got null']);
   d = mk();
   d.annotations[0].segmentation = [[1, 1, 5, 1, 5, '4', 1, 4]];
@@ -390,7 +419,10 @@ test('polygons: a flat list is one polygon; outside coordinates are fine; degene
   assert.equal(toBbox(annotationMask(ds, ds.annotations[0]!)), [0, 0, 10, 4]);
   // A 2-point part next to a real polygon: dropped (a leading one would otherwise be read as a box).
   d = mk();
-  d.annotations[0].segmentation = [[1, 1, 5, 1], [1, 1, 5, 1, 5, 4, 1, 4]];
+  d.annotations[0].segmentation = [
+    [1, 1, 5, 1],
+    [1, 1, 5, 1, 5, 4, 1, 4],
+  ];
   ds = parse(d);
   assert.equal(ds.annotations[0]!.segmentation, [[1, 1, 5, 1, 5, 4, 1, 4]]);
   assert.equal(ds.warnings, [`${SRC}: polygons with fewer than 3 points dropped (annotation 11)`]);
@@ -455,9 +487,18 @@ test('missing area (and bbox) computed from the mask, with a warning', () => {
 
 test('warnings name the first few and count the rest', () => {
   const d = mk();
-  d.annotations = Array.from({ length: 8 }, (_, i) => ({ id: 100 + i, image_id: 3, category_id: 1, iscrowd: 0, bbox: [0, 0, 2, 2], segmentation: [[0, 0, 2, 0, 2, 2, 0, 2]] }));
+  d.annotations = Array.from({ length: 8 }, (_, i) => ({
+    id: 100 + i,
+    image_id: 3,
+    category_id: 1,
+    iscrowd: 0,
+    bbox: [0, 0, 2, 2],
+    segmentation: [[0, 0, 2, 0, 2, 2, 0, 2]],
+  }));
   const ds = parse(d);
-  assert.equal(ds.warnings, [`${SRC}: area missing, computed from the mask (annotation 100, annotation 101, annotation 102, annotation 103, annotation 104, and 3 more)`]);
+  assert.equal(ds.warnings, [
+    `${SRC}: area missing, computed from the mask (annotation 100, annotation 101, annotation 102, annotation 103, annotation 104, and 3 more)`,
+  ]);
 });
 
 test('error: duplicated category ids', () => {
@@ -483,8 +524,14 @@ test('warning: annotation category not in categories; shared names and file name
     `${SRC}: categories share a name ("thing": 1 and 2)`,
     `${SRC}: category_id 7 is not in categories (annotation 13)`,
   ]);
-  assert.equal(ds.annotationsByCategory.get(7)!.map((a) => a.id), [13]);
-  assert.equal(ds.annotationsByCategory.get(2)!.map((a) => a.id), [12]);
+  assert.equal(
+    ds.annotationsByCategory.get(7)!.map((a) => a.id),
+    [13],
+  );
+  assert.equal(
+    ds.annotationsByCategory.get(2)!.map((a) => a.id),
+    [12],
+  );
   assert.is(summary(ds), '3 images, 3 objects (1 crowd) in 2 categories (+1 not listed)');
 });
 
@@ -502,13 +549,25 @@ test('subset: restricted and re-indexed', () => {
   const ds = parse(mk());
   const s = subset(ds, [3, 1, 1]);
   assert.is(s.source, SRC);
-  assert.equal(s.images.map((i) => i.id), [1, 3]); // the dataset's order, duplicates ignored
-  assert.equal(s.annotations.map((a) => a.id), [11, 13]);
+  assert.equal(
+    s.images.map((i) => i.id),
+    [1, 3],
+  ); // the dataset's order, duplicates ignored
+  assert.equal(
+    s.annotations.map((a) => a.id),
+    [11, 13],
+  );
   assert.equal([...s.imageById.keys()], [1, 3]);
   assert.equal(s.annotationsByImage.get(3), []);
   assert.ok(!s.annotationsByImage.has(2));
-  assert.equal(s.annotationsByCategory.get(1)!.map((a) => a.id), [11]);
-  assert.equal(s.annotationsByCategory.get(2)!.map((a) => a.id), [13]);
+  assert.equal(
+    s.annotationsByCategory.get(1)!.map((a) => a.id),
+    [11],
+  );
+  assert.equal(
+    s.annotationsByCategory.get(2)!.map((a) => a.id),
+    [13],
+  );
   assert.equal(s.categories, ds.categories);
   assert.is(summary(s), '2 images, 2 objects (0 crowd) in 2 categories');
   // The parent is untouched and masks still come out right.
@@ -516,7 +575,10 @@ test('subset: restricted and re-indexed', () => {
   assert.equal(annotationMask(s, s.annotations[0]!), annotationMask(ds, ds.annotations[0]!));
   // Train/validation split: disjoint, covering.
   const val = subset(ds, new Set([2]));
-  assert.equal(val.annotations.map((a) => a.id), [12]);
+  assert.equal(
+    val.annotations.map((a) => a.id),
+    [12],
+  );
   assert.is(summary(val), '1 image, 1 object (1 crowd) in 1 of 2 categories');
   assert.is(summary(subset(ds, [])), '0 images, 0 objects (0 crowd) in 0 of 2 categories');
   throwsWith(() => subset(ds, [1, 9]), [SRC, 'subset', 'image 9 is not in the dataset']);
@@ -526,7 +588,8 @@ test('subset of the real data: a split covers everything once', () => {
   if (skip()) return;
   const ds = tiny!;
   const ids = ds.images.map((i) => i.id);
-  const train = subset(ds, ids.slice(0, 64)), val = subset(ds, ids.slice(64));
+  const train = subset(ds, ids.slice(0, 64)),
+    val = subset(ds, ids.slice(64));
   assert.is(train.images.length + val.images.length, 80);
   assert.is(train.annotations.length + val.annotations.length, 705);
   for (const a of val.annotations) assert.ok(!train.imageById.has(a.image_id));
@@ -539,10 +602,21 @@ test('parsing stays lazy: complete annotations are not rasterised until a mask i
   const d = mk();
   const n = 1000;
   const poly = Array.from({ length: 40 }, (_, i) => (i % 2 ? 4 + 3 * Math.sin(i) : 5 + 4 * Math.cos(i)));
-  d.annotations = Array.from({ length: n }, (_, i) => ({ id: i + 1, image_id: 1 + (i % 3), category_id: 1 + (i % 2), iscrowd: 0, area: 1, bbox: [0, 0, 1, 1], segmentation: [poly] }));
+  d.annotations = Array.from({ length: n }, (_, i) => ({
+    id: i + 1,
+    image_id: 1 + (i % 3),
+    category_id: 1 + (i % 2),
+    iscrowd: 0,
+    area: 1,
+    bbox: [0, 0, 1, 1],
+    segmentation: [poly],
+  }));
   const ds = parse(d);
   assert.is(ds.annotations.length, n);
-  assert.ok(ds.annotations.every((a) => a.area === 1 && a.bbox.join() === '0,0,1,1'), 'stated area and box kept');
+  assert.ok(
+    ds.annotations.every((a) => a.area === 1 && a.bbox.join() === '0,0,1,1'),
+    'stated area and box kept',
+  );
   assert.equal(ds.warnings, []);
   assert.ok(area(annotationMask(ds, ds.annotations[0]!)) > 1, 'the mask, rasterised on demand, has its real area');
 });

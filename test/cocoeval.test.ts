@@ -4,12 +4,19 @@ import { encodeMask, frBbox, toCocoRle } from '../src/data/rle.js';
 import { AREA_RANGES, IOU_THRESHOLDS, arAuc, evaluate, formatTable, type Detection, type GtAnnotation, type ImageInfo } from '../src/eval/cocoeval.js';
 
 type Box = [number, number, number, number];
-const H = 40, W = 60;
+const H = 40,
+  W = 60;
 const img = (id: number): ImageInfo => ({ id, height: H, width: W });
 /** A box as a one-polygon segmentation; with integer corners it covers exactly w·h pixels. */
 const poly = ([x, y, w, h]: Box): number[][] => [[x, y, x, y + h, x + w, y + h, x + w, y]];
 const gt = (id: number, image_id: number, b: Box, extra: Partial<GtAnnotation> = {}): GtAnnotation => ({
-  id, image_id, iscrowd: 0, area: b[2] * b[3], bbox: b, segmentation: poly(b), ...extra,
+  id,
+  image_id,
+  iscrowd: 0,
+  area: b[2] * b[3],
+  bbox: b,
+  segmentation: poly(b),
+  ...extra,
 });
 /** A mask proposal (compressed RLE, as DeepMask writes them) covering box b. */
 const det = (image_id: number, score: number, b: Box): Detection => ({ image_id, score, category_id: 1, segmentation: toCocoRle(frBbox(b, H, W)) });
@@ -23,11 +30,23 @@ test('IoU thresholds are numpy linspace(0.5, 0.95, 10) values', () => {
   assert.equal(IOU_THRESHOLDS.slice(0, 8), [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85]);
   assert.is(IOU_THRESHOLDS[8], 0.8999999999999999); // numpy's value, not 0.9
   assert.is(IOU_THRESHOLDS[9], 0.95);
-  assert.equal(AREA_RANGES.map((r) => [r.lo, r.hi]), [[0, 1e10], [0, 1024], [1024, 9216], [9216, 1e10]]);
+  assert.equal(
+    AREA_RANGES.map((r) => [r.lo, r.hi]),
+    [
+      [0, 1e10],
+      [0, 1024],
+      [1024, 9216],
+      [9216, 1e10],
+    ],
+  );
 });
 
 test('perfect proposals give AR 1 at every maxDets, segm and bbox', () => {
-  const boxes: Box[] = [[0, 0, 10, 10], [20, 5, 30, 20], [5, 25, 8, 12]];
+  const boxes: Box[] = [
+    [0, 0, 10, 10],
+    [20, 5, 30, 20],
+    [5, 25, 8, 12],
+  ];
   const gts = boxes.map((b, i) => gt(i + 1, 1 + (i % 2), b));
   const dts = boxes.map((b, i) => det(1 + (i % 2), 0.5, b));
   for (const iouType of ['segm', 'bbox'] as const) {
@@ -63,7 +82,10 @@ test('an IoU equal to a threshold matches it (skip only when iou < t)', () => {
   const r = evaluate([img(1)], [gt(1, 1, [0, 0, 20, 10])], [det(1, 1, [0, 0, 19, 10])], { iouType: 'segm', maxDets: [1] });
   assert.is(r.AR['AR@1'], 1);
   const r2 = evaluate([img(1)], [gt(1, 1, [0, 0, 20, 10])], [det(1, 1, [0, 0, 15, 10])], { iouType: 'segm', maxDets: [1] });
-  assert.equal(r2.recall.map((t) => t[0]![0]), [1, 1, 1, 1, 1, 1, 0, 0, 0, 0]); // IoU 0.75
+  assert.equal(
+    r2.recall.map((t) => t[0]![0]),
+    [1, 1, 1, 1, 1, 1, 0, 0, 0, 0],
+  ); // IoU 0.75
   assert.is(r2.AR['AR@1'], 0.6);
 });
 
@@ -103,7 +125,10 @@ test('a detection prefers a regular GT over a better-overlapping crowd region', 
   const regular = gt(1, 1, [0, 0, 10, 10]);
   const crowd = gt(2, 1, [0, 0, 30, 10], { iscrowd: 1, segmentation: crowdRle([0, 0, 30, 10]) });
   const r = evaluate([img(1)], [crowd, regular], [det(1, 0.9, [0, 0, 16, 10])], segm);
-  assert.equal(r.recall.map((t) => t[0]![0]), [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
+  assert.equal(
+    r.recall.map((t) => t[0]![0]),
+    [1, 1, 1, 0, 0, 0, 0, 0, 0, 0],
+  );
   assert.is(r.AR['AR@10'], 0.3);
 });
 
@@ -134,7 +159,10 @@ test('maxDets keeps the top detections per image by score', () => {
   const gts = [gt(1, 1, [20, 10, 10, 10]), gt(2, 2, [20, 10, 10, 10])];
   // 15 proposals per image; the right one has the 12th highest score in image 1 and the 5th in image 2.
   const dts: Detection[] = [];
-  for (const [image, rank] of [[1, 12], [2, 5]] as const) {
+  for (const [image, rank] of [
+    [1, 12],
+    [2, 5],
+  ] as const) {
     for (let i = 1; i <= 15; i++) dts.push(det(image, 1 - i / 100, i === rank ? [20, 10, 10, 10] : [0, 0, 5 + i, 5]));
   }
   dts.reverse(); // input order does not matter, scores do
@@ -212,7 +240,10 @@ test('GT in every COCO segmentation format, and malformed input errors', () => {
   assert.throws(() => evaluate([img(1)], [gt(1, 1, b)], [{ image_id: 1, score: 1 }], segm), /neither/);
   // A negative box size is an error, not a silent AR of 0.
   for (const iouType of ['bbox', 'segm'] as const) {
-    assert.throws(() => evaluate([img(1)], [gt(1, 1, b)], [{ image_id: 1, score: 1, bbox: [10, 10, -10, 10] }], { iouType }), /detection 0: bbox \[x, y, w, h\] needs finite numbers and w, h >= 0, got \[10, 10, -10, 10\]/);
+    assert.throws(
+      () => evaluate([img(1)], [gt(1, 1, b)], [{ image_id: 1, score: 1, bbox: [10, 10, -10, 10] }], { iouType }),
+      /detection 0: bbox \[x, y, w, h\] needs finite numbers and w, h >= 0, got \[10, 10, -10, 10\]/,
+    );
   }
   assert.throws(() => evaluate([img(1)], [gt(1, 1, b)], [{ image_id: 1, score: 1, bbox: [10, NaN, 10, 10] }], { iouType: 'bbox' }), /finite numbers/);
 });

@@ -11,7 +11,16 @@ const rng = new Rng(23);
 const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const input = (shape: number[], grad = true) => ({ shape, data: randomData(numel(shape), rng), grad });
 
-interface DwGeometry { N: number; H: number; W: number; C: number; K: number; stride: number; dil: number; pad: number | 'same' }
+interface DwGeometry {
+  N: number;
+  H: number;
+  W: number;
+  C: number;
+  K: number;
+  stride: number;
+  dil: number;
+  pad: number | 'same';
+}
 
 /** Padding above/left and the output size, per axis (TF SAME: out = ceil(n / stride), the extra zero below/right). */
 function axis(n: number, k: number, g: DwGeometry): [number, number] {
@@ -25,7 +34,8 @@ function axis(n: number, k: number, g: DwGeometry): [number, number] {
 
 /** Direct depthwise convolution in float64 with an activation cap (Infinity: ReLU; 6: ReLU6; null: none). */
 function depthwiseRef(x: Float64Array, w: Float64Array, b: Float64Array | null, g: DwGeometry, cap: number | null = null): Float64Array {
-  const [OH, py] = axis(g.H, g.K, g), [OW, px] = axis(g.W, g.K, g);
+  const [OH, py] = axis(g.H, g.K, g),
+    [OW, px] = axis(g.W, g.K, g);
   const y = new Float64Array(g.N * OH * OW * g.C);
   for (let n = 0; n < g.N; n++)
     for (let oh = 0; oh < OH; oh++)
@@ -68,7 +78,11 @@ for (const g of cases) {
 }
 
 test('depthwise with fused ReLU6 and ReLU (gradients vanish at both clamps)', async () => {
-  for (const [C, cap] of [[5, 6], [8, 6], [8, Infinity]] as const) {
+  for (const [C, cap] of [
+    [5, 6],
+    [8, 6],
+    [8, Infinity],
+  ] as const) {
     const g: DwGeometry = { N: 2, H: 9, W: 11, C, K: 3, stride: 1, dil: 1, pad: 'same' };
     // Inputs spread so that some outputs sit below 0 and some above 6, few near either kink.
     const x = input([2, 9, 11, C]);
@@ -84,7 +98,10 @@ test('depthwise with fused ReLU6 and ReLU (gradients vanish at both clamps)', as
 });
 
 test('depthwise on MobileNet-like widths: a larger image, 32 and 64 channels (weight gradient split over pixels)', async () => {
-  for (const [C, stride] of [[32, 1], [64, 2]] as const) {
+  for (const [C, stride] of [
+    [32, 1],
+    [64, 2],
+  ] as const) {
     const g: DwGeometry = { N: 1, H: 37, W: 30, C, K: 3, stride, dil: 1, pad: 'same' };
     await checkOp(
       `depthwise ${C} ch stride ${stride}`,
@@ -97,24 +114,35 @@ test('depthwise on MobileNet-like widths: a larger image, 32 and 64 channels (we
 });
 
 test('conv2d with SAME padding and ReLU6 matches the reference (the stride-2 first layer of MobileNet)', async () => {
-  for (const [H, W] of [[12, 10], [11, 13]] as const) {
+  for (const [H, W] of [
+    [12, 10],
+    [11, 13],
+  ] as const) {
     // SAME 3x3 stride 2: pad above/left = floor(total / 2), the rest below/right.
-    const OH = Math.ceil(H / 2), OW = Math.ceil(W / 2);
-    const py = Math.floor(Math.max(0, (OH - 1) * 2 + 3 - H) / 2), px = Math.floor(Math.max(0, (OW - 1) * 2 + 3 - W) / 2);
+    const OH = Math.ceil(H / 2),
+      OW = Math.ceil(W / 2);
+    const py = Math.floor(Math.max(0, (OH - 1) * 2 + 3 - H) / 2),
+      px = Math.floor(Math.max(0, (OW - 1) * 2 + 3 - W) / 2);
     const g: ConvRefGeometry = { N: 2, H: H + 2, W: W + 2, Cin: 3, Cout: 5, KH: 3, KW: 3, stride: 2, pad: 0, dil: 1 };
     const x = input([2, H, W, 3]);
     x.data = x.data.map((v) => Math.fround(v * 6));
     // The reference: explicit zero padding (py above, px left, the rest below/right), then a valid conv.
     const padded = (d: Float64Array) => {
       const out = new Float64Array(2 * (H + 2) * (W + 2) * 3);
-      for (let n = 0; n < 2; n++) for (let y = 0; y < H; y++) for (let xx = 0; xx < W; xx++) for (let c = 0; c < 3; c++) out[((n * (H + 2) + y + py) * (W + 2) + xx + px) * 3 + c] = d[((n * H + y) * W + xx) * 3 + c]!;
+      for (let n = 0; n < 2; n++)
+        for (let y = 0; y < H; y++)
+          for (let xx = 0; xx < W; xx++)
+            for (let c = 0; c < 3; c++) out[((n * (H + 2) + y + py) * (W + 2) + xx + px) * 3 + c] = d[((n * H + y) * W + xx) * 3 + c]!;
       return out;
     };
     const ref = (xd: Float64Array, w: Float64Array, b: Float64Array) => {
       const full = conv2dRef(padded(xd), w, b, g);
       const [FH, FW] = [Math.floor((H + 2 - 3) / 2) + 1, Math.floor((W + 2 - 3) / 2) + 1];
       const out = new Float64Array(2 * OH * OW * 5);
-      for (let n = 0; n < 2; n++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) for (let c = 0; c < 5; c++) out[((n * OH + i) * OW + j) * 5 + c] = Math.min(6, Math.max(0, full[((n * FH + i) * FW + j) * 5 + c]!));
+      for (let n = 0; n < 2; n++)
+        for (let i = 0; i < OH; i++)
+          for (let j = 0; j < OW; j++)
+            for (let c = 0; c < 5; c++) out[((n * OH + i) * OW + j) * 5 + c] = Math.min(6, Math.max(0, full[((n * FH + i) * FW + j) * 5 + c]!));
       return out;
     };
     await checkOp(
@@ -137,11 +165,12 @@ test('linear with ReLU6 (1x1 pointwise convolutions run as GEMMs) clamps and mas
     ([a, b, c]) => ops.conv2d(ops.reshape(a!, [1, 1, 7, 9]), ops.reshape(b!, [1, 1, 9, 6]), c!, { relu6: true }),
     ([a, b, c]) => {
       const y = new Float64Array(42);
-      for (let i = 0; i < 7; i++) for (let j = 0; j < 6; j++) {
-        let s = c![j]!;
-        for (let k = 0; k < 9; k++) s += a![i * 9 + k]! * b![k * 6 + j]!;
-        y[i * 6 + j] = Math.min(6, Math.max(0, s));
-      }
+      for (let i = 0; i < 7; i++)
+        for (let j = 0; j < 6; j++) {
+          let s = c![j]!;
+          for (let k = 0; k < 9; k++) s += a![i * 9 + k]! * b![k * 6 + j]!;
+          y[i * 6 + j] = Math.min(6, Math.max(0, s));
+        }
       return y;
     },
     { eps: 1e-7 },

@@ -32,7 +32,8 @@ function cli(args: string[], full?: { pattern: string; bytes: number }): Ran {
 function cliAsync(args: string[]): Promise<Ran> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [bin, ...args], { cwd: tmp });
-    let out = '', err = '';
+    let out = '',
+      err = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (err += d));
     p.on('exit', (code) => resolve({ code, out, err }));
@@ -54,7 +55,8 @@ function snapshot(dir: string): Record<string, string> {
   }
   return files;
 }
-const temporaries = (dir: string) => (readdirSync(at(dir), { recursive: true }) as string[]).filter((f) => /(\.(partial|tmp)-\d+$|(^|\/)\.tmp-)/.test(f) || f.endsWith('train.lock'));
+const temporaries = (dir: string) =>
+  (readdirSync(at(dir), { recursive: true }) as string[]).filter((f) => /(\.(partial|tmp)-\d+$|(^|\/)\.tmp-)/.test(f) || f.endsWith('train.lock'));
 
 test('setup: four synthetic scenes; a folder whose odd positions cannot be read', () => {
   writeSynth(at('scenes'), { images: 4, seed: 5, width: 96, height: 80 });
@@ -73,7 +75,11 @@ test('infer on a full disk keeps the previous results, run record and ids, exits
   delete before._SUCCESS;
   // Other settings (--proposals 10), so a new file in place would show; the disk fills while the
   // results are written (short write, then ENOSPC), or later, while the run record is.
-  for (const [pattern, file] of [['inf/results\\.json\\.partial-', 'results.json'], ['inf/run\\.json\\.tmp-', 'run.json'], ['inf/ids\\.json\\.partial-', 'ids.json']] as const) {
+  for (const [pattern, file] of [
+    ['inf/results\\.json\\.partial-', 'results.json'],
+    ['inf/run\\.json\\.tmp-', 'run.json'],
+    ['inf/ids\\.json\\.partial-', 'ids.json'],
+  ] as const) {
     const f = cli(['infer', 'scenes/images', ...common, '--proposals', '10', '--force', '--out', 'inf'], { pattern, bytes: 100 });
     assert.is(f.code, 1, `${file}: ${f.out}\n${f.err}`);
     assert.match(f.err, new RegExp(`inf/${file.replace('.', '\\.')}: cannot write \\(ENOSPC: no space left on device`), file);
@@ -92,7 +98,10 @@ test('merge on a full disk keeps the previous merge, exits 1 naming the file, no
   assert.is(m.code, 0, m.err);
   const before = snapshot('mg');
   delete before._SUCCESS;
-  for (const [pattern, file] of [['mg/results\\.json\\.partial-', 'results.json'], ['mg/summary\\.json\\.tmp-', 'summary.json']] as const) {
+  for (const [pattern, file] of [
+    ['mg/results\\.json\\.partial-', 'results.json'],
+    ['mg/summary\\.json\\.tmp-', 'summary.json'],
+  ] as const) {
     const f = cli(['merge', 'sh', '--out', 'mg'], { pattern, bytes: 100 });
     assert.is(f.code, 1, `${file}: ${f.out}\n${f.err}`);
     assert.match(f.err, new RegExp(`mg/${file.replace('.', '\\.')}: cannot write \\(ENOSPC`), file);
@@ -107,10 +116,29 @@ test('merge on a full disk keeps the previous merge, exits 1 naming the file, no
 });
 
 test('training on a full disk: a checkpoint or the model that cannot be written leaves the previous one, exit 1', () => {
-  const train = ['train', '--data', 'scenes/instances.json', '--images', 'scenes/images', '--batch', '2', '--val-windows', '4', '--hold-out', '1', '--checkpoint-every', '1', '--validate-every', '1000', '--out', 'tr'];
+  const train = [
+    'train',
+    '--data',
+    'scenes/instances.json',
+    '--images',
+    'scenes/images',
+    '--batch',
+    '2',
+    '--val-windows',
+    '4',
+    '--hold-out',
+    '1',
+    '--checkpoint-every',
+    '1',
+    '--validate-every',
+    '1000',
+    '--out',
+    'tr',
+  ];
   const r = cli([...train, '--preset', 'tiny', '--steps', '1']);
   assert.is(r.code, 0, r.err);
-  const ckpt = snapshot('tr/checkpoints'), model = snapshot('tr/model');
+  const ckpt = snapshot('tr/checkpoints'),
+    model = snapshot('tr/model');
   assert.ok(ckpt['step-0000001/model.safetensors'] && model['model.safetensors']);
 
   const c = cli([...train, '--resume', '--steps', '2'], { pattern: 'checkpoints/\\.tmp-step-0000002-\\d+/model\\.safetensors$', bytes: 1000 });
@@ -191,7 +219,7 @@ test('a shard folder is written by one process at a time (lock), never both', as
   assert.equal(readdirSync(at('race/shard-00000-of-00002')).sort(), ['_SUCCESS', 'ids.json', 'results.json', 'run.json']);
 });
 
-test('merge checks each shard\'s results against its run record, naming the shard and both counts', () => {
+test("merge checks each shard's results against its run record, naming the shard and both counts", () => {
   cpSync(at('sh'), at('damaged'), { recursive: true });
   const file = at('damaged/shard-00001-of-00002/results.json');
   const lines = readFileSync(file, 'utf8').split('\n');
@@ -201,7 +229,10 @@ test('merge checks each shard\'s results against its run record, naming the shar
   writeFileSync(file, lines.join('\n'));
   const m = cli(['merge', 'damaged', '--out', 'dm']);
   assert.is(m.code, 1, m.err);
-  assert.match(m.err, new RegExp(`damaged/shard-00001-of-00002: shard 1/2 has ${recorded - 1} result\\(s\\) in results\\.json but its run\\.json records ${recorded}`));
+  assert.match(
+    m.err,
+    new RegExp(`damaged/shard-00001-of-00002: shard 1/2 has ${recorded - 1} result\\(s\\) in results\\.json but its run\\.json records ${recorded}`),
+  );
   assert.not.ok(existsSync(at('dm/results.json')));
   assert.not.ok(existsSync(at('dm/_SUCCESS')));
   assert.equal(temporaries('dm'), []);

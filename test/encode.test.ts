@@ -27,11 +27,20 @@ test('everything() on an encoding gives exactly the proposals of propose(), and 
   const enc = await encode(model, img);
   for (let round = 0; round < 2; round++) {
     const again = (await enc.everything({ proposals: 30 })).proposals;
-    assert.equal(again.map((p) => toCocoRle(p.rle).counts), direct.map((p) => toCocoRle(p.rle).counts));
-    assert.equal(again.map((p) => p.score), direct.map((p) => p.score));
+    assert.equal(
+      again.map((p) => toCocoRle(p.rle).counts),
+      direct.map((p) => toCocoRle(p.rle).counts),
+    );
+    assert.equal(
+      again.map((p) => p.score),
+      direct.map((p) => p.score),
+    );
   }
   enc.dispose();
-  await enc.everything().then(() => assert.unreachable('a disposed encoding must refuse queries'), (e: Error) => assert.match(e.message, /disposed/));
+  await enc.everything().then(
+    () => assert.unreachable('a disposed encoding must refuse queries'),
+    (e: Error) => assert.match(e.message, /disposed/),
+  );
   model.dispose();
 });
 
@@ -49,12 +58,14 @@ test("a click inside a drawn object returns that object's mask first (the bundle
       const gt = annToRle(a.segmentation, img.height, img.width);
       const mask = decodeMaskOf(gt);
       const [bx, by, bw, bh] = a.bbox;
-      let best = [0, 0], d = Infinity;
-      for (let x = 0; x < img.width; x++) for (let y = 0; y < img.height; y++) {
-        if (!mask[x * img.height + y]) continue;
-        const e = (x - bx - bw / 2) ** 2 + (y - by - bh / 2) ** 2;
-        if (e < d) [d, best] = [e, [x, y]];
-      }
+      let best = [0, 0],
+        d = Infinity;
+      for (let x = 0; x < img.width; x++)
+        for (let y = 0; y < img.height; y++) {
+          if (!mask[x * img.height + y]) continue;
+          const e = (x - bx - bw / 2) ** 2 + (y - by - bh / 2) ** 2;
+          if (e < d) [d, best] = [e, [x, y]];
+        }
       const [first] = await enc.at(best[0]!, best[1]!, { count: 1 });
       ious.push(iou([first!.rle], [gt], [false])[0]![0]!);
     }
@@ -75,7 +86,10 @@ test('re-ranking by mask confidence: the best of a pool by objectness x confiden
   const byCell = new Map(base.map((p) => [key(p), p]));
   // Power 0 ranks by objectness alone: the first 15 of the plain ranking.
   const flat = (await enc.everything({ proposals: 15, rerank: { pool: 40, power: 0 } })).proposals;
-  assert.equal(flat.map((p) => [key(p), toCocoRle(p.rle).counts]), base.slice(0, 15).map((p) => [key(p), toCocoRle(p.rle).counts]));
+  assert.equal(
+    flat.map((p) => [key(p), toCocoRle(p.rle).counts]),
+    base.slice(0, 15).map((p) => [key(p), toCocoRle(p.rle).counts]),
+  );
   // Power 1 over the whole pool, then the best 15 of it.
   const all = (await enc.everything({ proposals: 40, rerank: { pool: 40, power: 1 } })).proposals;
   const best = (await enc.everything({ proposals: 15, rerank: { pool: 40, power: 1 } })).proposals;
@@ -88,7 +102,10 @@ test('re-ranking by mask confidence: the best of a pool by objectness x confiden
     assertClose([p.score], [p.objectness * p.confidence!], 'score = objectness x confidence', 1e-6);
   }
   for (let i = 1; i < all.length; i++) assert.ok(all[i - 1]!.score >= all[i]!.score, 'best first');
-  assert.ok(all.some((p, i) => key(p) !== key(base[i]!)), 'the confidences reorder this image');
+  assert.ok(
+    all.some((p, i) => key(p) !== key(base[i]!)),
+    'the confidences reorder this image',
+  );
   assert.equal(best.map(key), all.slice(0, 15).map(key));
   // The model's config.inference.rerank is the default.
   model.config.inference = { ...model.config.inference, rerank: { pool: 40, power: 1 } };
@@ -97,7 +114,10 @@ test('re-ranking by mask confidence: the best of a pool by objectness x confiden
   model.dispose();
   const cfg = JSON.parse(readFileSync(join((await trainedTiny()).modelDir, 'config.json'), 'utf8'));
   cfg.model.inference = { rerank: { pool: 0, power: 1 } };
-  assert.throws(() => parseModelConfig(JSON.stringify(cfg), 'm/config.json'), /m\/config\.json: model\.inference\.rerank\.pool must be a positive integer, got 0/);
+  assert.throws(
+    () => parseModelConfig(JSON.stringify(cfg), 'm/config.json'),
+    /m\/config\.json: model\.inference\.rerank\.pool must be a positive integer, got 0/,
+  );
   assert.equal(rerankOption('1000:1'), { pool: 1000, power: 1 });
   assert.is(rerankOption('off'), null);
   assert.throws(() => rerankOption('1000'), /--rerank must be POOL:POWER/);
@@ -120,11 +140,13 @@ function largestObject(scene: (typeof scenes.images)[number]): { gt: ReturnType<
   const gt = annToRle(a.segmentation, scene.height, scene.width);
   const mask = decodeMaskOf(gt);
   const [bx, by, bw, bh] = a.bbox;
-  let point: [number, number] = [0, 0], d = Infinity;
-  for (let x = 0; x < scene.width; x++) for (let y = 0; y < scene.height; y++) {
-    const e = (x - bx - bw / 2) ** 2 + (y - by - bh / 2) ** 2;
-    if (mask[x * scene.height + y] && e < d) [d, point] = [e, [x, y]];
-  }
+  let point: [number, number] = [0, 0],
+    d = Infinity;
+  for (let x = 0; x < scene.width; x++)
+    for (let y = 0; y < scene.height; y++) {
+      const e = (x - bx - bw / 2) ** 2 + (y - by - bh / 2) ** 2;
+      if (mask[x * scene.height + y] && e < d) [d, point] = [e, [x, y]];
+    }
   return { gt, point };
 }
 
@@ -132,7 +154,9 @@ test('a negative point inside the best mask makes at() prefer a mask that leaves
   const model = loadModel(repoPath('models/tiny-synth'));
   const scene = scenes.images[0]!;
   const enc = await encode(model, decodeImage(scene.png));
-  const { point: [x, y] } = largestObject(scene);
+  const {
+    point: [x, y],
+  } = largestObject(scene);
   const masks = await enc.at(x, y, { count: 8 });
   const best = masks[0]!;
   assert.ok(contains(best.rle, x, y));
@@ -142,7 +166,10 @@ test('a negative point inside the best mask makes at() prefer a mask that leaves
     for (let yy = by; yy < by + bh; yy++) for (let xx = bx; xx < bx + bw; xx++) if (contains(best.rle, xx, yy) && !contains(p.rle, xx, yy)) return [xx, yy];
     return null;
   };
-  const neg = masks.filter((p) => p !== best && contains(p.rle, x, y)).map(leftOut).find((n) => n);
+  const neg = masks
+    .filter((p) => p !== best && contains(p.rle, x, y))
+    .map(leftOut)
+    .find((n) => n);
   assert.ok(neg, 'another candidate covering the click leaves part of the best mask out');
   const [first] = await enc.at(x, y, { count: 1, negative: [neg!] });
   assert.ok(!contains(first!.rle, ...neg!), `the mask leaves the negative point ${neg} out`);
@@ -158,7 +185,9 @@ test("a box prompt returns the window whose object box is nearest the drawn box 
   const { objectSize, inputSize } = model.config;
   const scene = scenes.images[0]!;
   const enc = await encode(model, decodeImage(scene.png));
-  const { point: [x, y] } = largestObject(scene);
+  const {
+    point: [x, y],
+  } = largestObject(scene);
   // Each candidate window's own object box (centred in the window, side objectSize at its scale),
   // drawn as the box: that window comes first, at whichever scale it is.
   const masks = await enc.at(x, y, { count: 8 });
@@ -167,7 +196,8 @@ test("a box prompt returns the window whose object box is nearest the drawn box 
   for (const p of masks.filter((q) => contains(q.rle, x, y))) {
     if (scales.has(p.scale)) continue;
     scales.add(p.scale);
-    const [wx, wy, side] = p.window, obj = (side * objectSize) / inputSize;
+    const [wx, wy, side] = p.window,
+      obj = (side * objectSize) / inputSize;
     const box: [number, number, number, number] = [wx + side / 2 - obj / 2, wy + side / 2 - obj / 2, obj, obj];
     const [first] = await enc.at(x, y, { count: 1, box });
     assert.is(key(first!), key(p), `the box ${box.map(Math.round)} gives its window`);
@@ -185,7 +215,11 @@ test("a box prompt returns the window whose object box is nearest the drawn box 
 test('negative points and boxes are refused at the door, naming the option and the value', async () => {
   const model = loadModel(repoPath('models/tiny-synth'));
   const enc = await encode(model, decodeImage(scenes.images[0]!.png), { scales: [1] });
-  const refused = (o: object, re: RegExp) => enc.at(5, 5, o).then(() => assert.unreachable(`${JSON.stringify(o)} must be refused`), (e: Error) => assert.match(e.message, re));
+  const refused = (o: object, re: RegExp) =>
+    enc.at(5, 5, o).then(
+      () => assert.unreachable(`${JSON.stringify(o)} must be refused`),
+      (e: Error) => assert.match(e.message, re),
+    );
   await refused({ negative: [[5, 5, 5]] }, /negative must be a list of points \[x, y\] inside the \d+x\d+ image, got \[\[5,5,5\]\]/);
   await refused({ negative: [[-1, 5]] }, /negative must be .* got \[\[-1,5\]\]/);
   await refused({ negative: [5, 5] }, /negative must be/);
@@ -223,7 +257,10 @@ test('progress events arrive in order; a cancelled encoding stops within a stage
   assert.is(rt.memory().inUseBytes, before, 'GPU memory back to its baseline');
   const ctl2 = new AbortController();
   ctl2.abort();
-  await propose(model, img, { signal: ctl2.signal }).then(() => assert.unreachable('an aborted signal must stop propose'), (e: Error) => assert.is(e.name, 'AbortError'));
+  await propose(model, img, { signal: ctl2.signal }).then(
+    () => assert.unreachable('an aborted signal must stop propose'),
+    (e: Error) => assert.is(e.name, 'AbortError'),
+  );
   model.dispose();
 });
 
@@ -233,12 +270,18 @@ test('deepmask infer IMAGE --point X,Y writes the masks at each click, best firs
   writeFileSync(join(dir, 'scene.png'), scene.png);
   const a = scenes.coco.annotations.filter((x) => x.image_id === scene.id).sort((p, q) => q.area - p.area)[0]!;
   const [x, y] = [Math.round(a.bbox[0] + a.bbox[2] / 2), Math.round(a.bbox[1] + a.bbox[3] / 2)];
-  const cli = (...args: string[]) => spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'infer', join(dir, 'scene.png'), '--weights', repoPath('models/tiny-synth'), ...args], { encoding: 'utf8' });
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'infer', join(dir, 'scene.png'), '--weights', repoPath('models/tiny-synth'), ...args], {
+      encoding: 'utf8',
+    });
   const r = cli('--point', `${x},${y}`, '--point', '5,5', '--out', join(dir, 'out'));
   assert.is(r.status, 0, r.stderr);
   const res = JSON.parse(readFileSync(join(dir, 'out', 'results.json'), 'utf8')) as { point: number[]; score: number }[];
   assert.is(res.length, 6, 'three masks for each of two clicks');
-  assert.equal(res.map((q) => q.point.join()), [`${x},${y}`, `${x},${y}`, `${x},${y}`, '5,5', '5,5', '5,5']);
+  assert.equal(
+    res.map((q) => q.point.join()),
+    [`${x},${y}`, `${x},${y}`, `${x},${y}`, '5,5', '5,5', '5,5'],
+  );
   const bad = cli('--point', '5;5', '--out', join(dir, 'bad'));
   assert.is(bad.status, 2);
   assert.match(bad.stderr, /--point must be X,Y/);

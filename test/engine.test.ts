@@ -27,11 +27,20 @@ test('uniform parameters are checked by name and type', () => {
   });
   const t = Tensor.from([1, 2, 3, 4], [4]);
   const v = t.view();
-  assert.throws(() => rt.run(k, { params: { n: 4, na: 4, nb: 4, alpha: 1, beta: 0, bogus: 1 }, bind: { a: v, b: v, out: rt.empty } }), /parameter 'bogus' is not a field/);
+  assert.throws(
+    () => rt.run(k, { params: { n: 4, na: 4, nb: 4, alpha: 1, beta: 0, bogus: 1 }, bind: { a: v, b: v, out: rt.empty } }),
+    /parameter 'bogus' is not a field/,
+  );
   assert.throws(() => rt.run(k, { params: { n: -1, na: 4, nb: 4, alpha: 1, beta: 0 }, bind: { a: v, b: v, out: rt.empty } }), /'n' = -1 is not a valid u32/);
   assert.throws(() => rt.run(k, { params: { n: 4, na: 4, nb: 4, alpha: 1, beta: 0 }, bind: { a: v, b: v } }), /binding 'out' .* was not given a buffer/);
-  assert.throws(() => rt.run(k, { params: { n: 4, na: 4, nb: 4, alpha: 1, beta: 0 }, bind: { a: v, b: v, out: v } }), /overlap in one buffer and one is written/);
-  assert.throws(() => rt.run(k, { params: { n: 4, na: 4, nb: 4, alpha: 1, beta: 0 }, bind: { a: v, b: v, out: rt.empty }, constants: { NOPE: 1 } }), /declares no override 'NOPE'/);
+  assert.throws(
+    () => rt.run(k, { params: { n: 4, na: 4, nb: 4, alpha: 1, beta: 0 }, bind: { a: v, b: v, out: v } }),
+    /overlap in one buffer and one is written/,
+  );
+  assert.throws(
+    () => rt.run(k, { params: { n: 4, na: 4, nb: 4, alpha: 1, beta: 0 }, bind: { a: v, b: v, out: rt.empty }, constants: { NOPE: 1 } }),
+    /declares no override 'NOPE'/,
+  );
   t.dispose();
 });
 
@@ -41,7 +50,11 @@ test('grids over 65,535 workgroups are folded and cover every element', async ()
   fill(rt, t.view(), n, 3);
   const d = await t.read();
   let bad = -1;
-  for (let i = 0; i < n; i++) if (d[i] !== 3) { bad = i; break; }
+  for (let i = 0; i < n; i++)
+    if (d[i] !== 3) {
+      bad = i;
+      break;
+    }
   assert.is(bad, -1, 'every element written');
   t.dispose();
 });

@@ -21,10 +21,15 @@ test("onProgress reports a 'compile' stage first, on a runtime's first inference
   try {
     const model = loadModel(repoPath('models/tiny-synth'));
     const events: string[][] = [[], []];
-    for (const round of [0, 1]) await propose(model, img, { proposals: 5, onProgress: (e: InferProgress) => events[round]!.push(`${e.stage}:${e.done}/${e.total}`) });
+    for (const round of [0, 1])
+      await propose(model, img, { proposals: 5, onProgress: (e: InferProgress) => events[round]!.push(`${e.stage}:${e.done}/${e.total}`) });
     assert.is(events[0]![0], 'compile:0/1', events[0]!.join(' '));
     assert.is(events[0]!.filter((e) => e.startsWith('compile')).length, 1);
-    assert.equal(events[1]!.filter((e) => e.startsWith('compile')), [], 'the second inference compiles nothing');
+    assert.equal(
+      events[1]!.filter((e) => e.startsWith('compile')),
+      [],
+      'the second inference compiles nothing',
+    );
     assert.equal(events[1], events[0]!.slice(1), 'the other stages as before');
     model.dispose();
   } finally {

@@ -18,7 +18,8 @@ const bin = repoPath('bin/deepmask.js');
 // A Vulkan loader pointed at no driver: Dawn finds no adapter, as on a machine without one.
 const NO_DRIVER = { VK_ICD_FILENAMES: '/nonexistent/deepmask-no-driver.json' };
 const tmp = mkdtempSync(join(tmpdir(), 'deepmask-first-'));
-const cli = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
 const debian12 = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n';
 const ubuntu = 'NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\nVERSION_CODENAME=noble\n';
 const apt = spawnSync('sh', ['-c', 'command -v apt-get']).status === 0;
@@ -32,7 +33,10 @@ test('no adapter in Node: what to install on this OS and the package-provided co
   assert.match(nodeNoAdapterMessage({ platform: 'win32' }), /D3D12/);
   for (const m of [d12, u]) assert.not.ok(m.includes('npm run setup'), 'package users have no setup script');
   // The device path, with an entry point that finds no adapter: the message for this host.
-  const err = await acquireDevice({ gpu: { requestAdapter: async () => null } }).then(() => null, (e: Error) => e);
+  const err = await acquireDevice({ gpu: { requestAdapter: async () => null } }).then(
+    () => null,
+    (e: Error) => e,
+  );
   assert.is(err?.name, 'NoAdapterError');
   assert.match(err!.message, /No WebGPU adapter found/);
   assert.not.ok(err!.message.includes('npm run setup'), err!.message);
@@ -41,14 +45,21 @@ test('no adapter in Node: what to install on this OS and the package-provided co
   }
 });
 
-test('the page: which browsers and flags give WebGPU, for the visitor\'s browser', () => {
-  const linuxChrome = browserNoWebGPUMessage({ hasGpu: false, userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/138.0.0.0 Safari/537.36' });
+test("the page: which browsers and flags give WebGPU, for the visitor's browser", () => {
+  const linuxChrome = browserNoWebGPUMessage({
+    hasGpu: false,
+    userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/138.0.0.0 Safari/537.36',
+  });
   assert.match(linuxChrome, /no WebGPU/);
   assert.ok(linuxChrome.includes('--enable-unsafe-webgpu --enable-features=Vulkan'), linuxChrome);
-  for (const s of ['Chrome and Edge 113+ on Windows, macOS and ChromeOS', 'Safari 26', 'Technology Preview', 'Firefox 141+ on Windows', 'Nightly']) assert.ok(linuxChrome.includes(s), s);
+  for (const s of ['Chrome and Edge 113+ on Windows, macOS and ChromeOS', 'Safari 26', 'Technology Preview', 'Firefox 141+ on Windows', 'Nightly'])
+    assert.ok(linuxChrome.includes(s), s);
   const firefox = browserNoWebGPUMessage({ hasGpu: false, userAgent: 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0' });
   assert.match(firefox, /Firefox Nightly/);
-  const safari = browserNoWebGPUMessage({ hasGpu: false, userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.5 Safari/605.1.15' });
+  const safari = browserNoWebGPUMessage({
+    hasGpu: false,
+    userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.5 Safari/605.1.15',
+  });
   assert.match(safari, /Use Safari 26 or later, or Safari Technology Preview/);
   assert.match(browserNoWebGPUMessage({ hasGpu: true, userAgent: '' }), /gave no adapter/);
   // The page itself no longer hangs on its placeholder: its no-WebGPU path sets the header.
@@ -84,7 +95,8 @@ test('deepmask setup: --help, and a dry run that names what it would install, al
   assert.not.match(d.stdout, /npm ci/);
   // As installed: node_modules/deepmask-webgpu/ with no lock file and no node_modules of its own,
   // `webgpu` beside it. No npm step, and the probe finds Dawn there.
-  const proj = join(tmp, 'proj'), pkg = join(proj, 'node_modules', 'deepmask-webgpu');
+  const proj = join(tmp, 'proj'),
+    pkg = join(proj, 'node_modules', 'deepmask-webgpu');
   mkdirSync(join(pkg, 'scripts'), { recursive: true });
   for (const f of ['scripts/setup.sh', 'scripts/probe-adapter.mjs', 'package.json']) cpSync(repoPath(f), join(pkg, f));
   symlinkSync(repoPath('node_modules/webgpu'), join(proj, 'node_modules', 'webgpu'));
@@ -127,7 +139,8 @@ test('infer --point --viz: a picture with the chosen masks and the points marked
   assert.not.match(r.stdout, /mean per image: 0 ms/);
   const png = join(out, 'viz', 'scene0.png');
   assert.ok(existsSync(png), `no picture in ${out}/viz`);
-  const pic = decodeImage(readFileSync(png)), src = decodeImage(readFileSync(one));
+  const pic = decodeImage(readFileSync(png)),
+    src = decodeImage(readFileSync(one));
   assert.is(pic.width, 128);
   assert.is(pic.height, 96);
   let changed = 0;
@@ -135,7 +148,10 @@ test('infer --point --viz: a picture with the chosen masks and the points marked
   assert.ok(changed > 300, `the masks are drawn (${changed} values changed)`);
   // Each point: a dark centre in a white disc.
   const px = (x: number, y: number) => [...pic.data.slice(3 * (y * 128 + x), 3 * (y * 128 + x) + 3)].map((v) => Math.round(255 * v));
-  for (const [x, y] of [[64, 48], [10, 80]] as const) {
+  for (const [x, y] of [
+    [64, 48],
+    [10, 80],
+  ] as const) {
     assert.equal(px(x, y), [0, 0, 0], `centre of point ${x},${y}`);
     assert.equal(px(x + 2, y), [255, 255, 255], `disc of point ${x},${y}`);
   }
@@ -165,11 +181,15 @@ test('npm start (deepmask demo): the bundled model on photos first, then a model
   // Three stages, the bundled model's kernels compiled on a cold shader cache: more than cli()'s two minutes.
   const r = spawnSync(process.execPath, [bin, 'demo', '--photos', photos, '--steps', '2', '--out', out], { encoding: 'utf8', timeout: 600_000 });
   assert.is(r.status, 0, r.stderr);
-  const first = r.stdout.indexOf('1/3 the bundled model'), second = r.stdout.indexOf('2/3 training a model of your own'), third = r.stdout.indexOf('3/3 your model');
+  const first = r.stdout.indexOf('1/3 the bundled model'),
+    second = r.stdout.indexOf('2/3 training a model of your own'),
+    third = r.stdout.indexOf('3/3 your model');
   assert.ok(first >= 0 && first < second && second < third, `stages in order:\n${r.stdout}`);
-  for (const f of [join(out, 'viz-photos', 'scene0.png'), join(out, 'viz-synth', 'synth_100001.png'), join(out, 'tiny', 'curves.png')]) assert.ok(existsSync(f), `${f} written`);
+  for (const f of [join(out, 'viz-photos', 'scene0.png'), join(out, 'viz-synth', 'synth_100001.png'), join(out, 'tiny', 'curves.png')])
+    assert.ok(existsSync(f), `${f} written`);
   const done = r.stdout.slice(r.stdout.indexOf('done. Pictures:'));
-  for (const p of [join(out, 'viz-photos'), join(out, 'viz-synth'), join(out, 'tiny', 'curves.png')]) assert.ok(done.includes(p), `${p} listed at the end:\n${done}`);
+  for (const p of [join(out, 'viz-photos'), join(out, 'viz-synth'), join(out, 'tiny', 'curves.png')])
+    assert.ok(done.includes(p), `${p} listed at the end:\n${done}`);
 });
 
 test.run();

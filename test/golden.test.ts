@@ -12,19 +12,24 @@ const golden = JSON.parse(readFileSync(new URL('../../test/golden/torch.json', i
 /** NCHW -> NHWC. */
 function nhwc(d: number[], [N, C, H, W]: number[]): number[] {
   const out = new Array<number>(d.length);
-  for (let n = 0; n < N!; n++) for (let c = 0; c < C!; c++) for (let h = 0; h < H!; h++) for (let w = 0; w < W!; w++) out[((n * H! + h) * W! + w) * C! + c] = d[((n * C! + c) * H! + h) * W! + w]!;
+  for (let n = 0; n < N!; n++)
+    for (let c = 0; c < C!; c++)
+      for (let h = 0; h < H!; h++) for (let w = 0; w < W!; w++) out[((n * H! + h) * W! + w) * C! + c] = d[((n * C! + c) * H! + h) * W! + w]!;
   return out;
 }
 /** PyTorch conv weight (out, in, kh, kw) -> ours (kh, kw, in, out). */
 function hwio(d: number[], [O, I, KH, KW]: number[]): number[] {
   const out = new Array<number>(d.length);
-  for (let o = 0; o < O!; o++) for (let i = 0; i < I!; i++) for (let a = 0; a < KH!; a++) for (let b = 0; b < KW!; b++) out[((a * KW! + b) * I! + i) * O! + o] = d[((o * I! + i) * KH! + a) * KW! + b]!;
+  for (let o = 0; o < O!; o++)
+    for (let i = 0; i < I!; i++)
+      for (let a = 0; a < KH!; a++) for (let b = 0; b < KW!; b++) out[((a * KW! + b) * I! + i) * O! + o] = d[((o * I! + i) * KH! + a) * KW! + b]!;
   return out;
 }
 const toNhwcShape = ([N, C, H, W]: number[]) => [N!, H!, W!, C!];
 
 async function forwardBackward(c: Case, f: (x: Tensor) => Tensor, what: string) {
-  const xs = c.xShape as number[], ys = c.yShape as number[];
+  const xs = c.xShape as number[],
+    ys = c.yShape as number[];
   const x = Tensor.from(nhwc(c.x as number[], xs), toNhwcShape(xs));
   x.requiresGrad = true;
   const y = scope(() => {

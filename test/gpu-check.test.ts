@@ -22,7 +22,8 @@ test('gpu-check.sh: unknown options exit 2; no pack, an incomplete or a corrupt 
   assert.match(none.stderr, /no pack: run scripts\/gpu-pack\.sh/);
 
   // Two parts listed, the first carried now (--stash keeps it), the second never.
-  const stash = tmp(), carried = tmp();
+  const stash = tmp(),
+    carried = tmp();
   const sums = `${'0'.repeat(64)}  part-00\n${'0'.repeat(64)}  part-01\n`;
   writeFileSync(join(carried, 'SHA256SUMS'), sums);
   writeFileSync(join(carried, 'part-00'), 'x');

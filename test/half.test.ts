@@ -39,10 +39,17 @@ test('conv2d with f16 weights equals the float64 reference on the rounded weight
     [{ N: 2, H: 12, W: 11, Cin: 5, Cout: 4, KH: 3, KW: 3, stride: 2, pad: 1, dil: 1 }, true], // the same with vec4 loads
   ];
   for (const [g, relu] of cases) {
-    const xd = randomData(g.N * g.H * g.W * g.Cin, rng), wd = randomData(g.KH * g.KW * g.Cin * g.Cout, rng), bd = randomData(g.Cout, rng);
+    const xd = randomData(g.N * g.H * g.W * g.Cin, rng),
+      wd = randomData(g.KH * g.KW * g.Cin * g.Cout, rng),
+      bd = randomData(g.Cout, rng);
     const y = noGrad(() => {
       const w = ops.half(Tensor.from(wd, [g.KH, g.KW, g.Cin, g.Cout], { rt }));
-      return ops.conv2d(Tensor.from(xd, [g.N, g.H, g.W, g.Cin], { rt }), w, Tensor.from(bd, [g.Cout], { rt }), { stride: g.stride, pad: g.pad, dilation: g.dil, relu });
+      return ops.conv2d(Tensor.from(xd, [g.N, g.H, g.W, g.Cin], { rt }), w, Tensor.from(bd, [g.Cout], { rt }), {
+        stride: g.stride,
+        pad: g.pad,
+        dilation: g.dil,
+        relu,
+      });
     });
     const [OH, OW] = convOut(g);
     assert.equal([...y.shape], [g.N, OH, OW, g.Cout]);
@@ -55,20 +62,36 @@ test('f16 weights over the binding limit: conv tap slices and matmul windows', a
   const small = await Runtime.create({ maxBindingBytes: 16 * 1024 });
   // A 7x7 conv 16 -> 32: 50 KiB of halves under a 16 KiB cap.
   const g: ConvRefGeometry = { N: 1, H: 9, W: 9, Cin: 16, Cout: 32, KH: 7, KW: 7, stride: 1, pad: 0, dil: 1 };
-  const xd = randomData(9 * 9 * 16, rng), wd = randomData(7 * 7 * 16 * 32, rng), bd = randomData(32, rng);
-  const y = noGrad(() => ops.conv2d(Tensor.from(xd, [1, 9, 9, 16], { rt: small }), ops.half(Tensor.from(wd, [7, 7, 16, 32], { rt: small })), Tensor.from(bd, [32], { rt: small }), { relu: true }));
+  const xd = randomData(9 * 9 * 16, rng),
+    wd = randomData(7 * 7 * 16 * 32, rng),
+    bd = randomData(32, rng);
+  const y = noGrad(() =>
+    ops.conv2d(Tensor.from(xd, [1, 9, 9, 16], { rt: small }), ops.half(Tensor.from(wd, [7, 7, 16, 32], { rt: small })), Tensor.from(bd, [32], { rt: small }), {
+      relu: true,
+    }),
+  );
   assertClose(await y.read(), conv2dRef(xd, rounded(wd), bd, g, true), 'f16 tap slices', 1e-5);
   // Tap slices with 4 output channels: 5x5 96 -> 4 is 19 KiB of halves; the input fits a binding.
   const gn: ConvRefGeometry = { N: 1, H: 6, W: 7, Cin: 96, Cout: 4, KH: 5, KW: 5, stride: 1, pad: 0, dil: 1 };
-  const xn = randomData(6 * 7 * 96, rng), wn = randomData(5 * 5 * 96 * 4, rng), bn = randomData(4, rng);
-  const yn = noGrad(() => ops.conv2d(Tensor.from(xn, [1, 6, 7, 96], { rt: small }), ops.half(Tensor.from(wn, [5, 5, 96, 4], { rt: small })), Tensor.from(bn, [4], { rt: small }), { relu: true }));
+  const xn = randomData(6 * 7 * 96, rng),
+    wn = randomData(5 * 5 * 96 * 4, rng),
+    bn = randomData(4, rng);
+  const yn = noGrad(() =>
+    ops.conv2d(Tensor.from(xn, [1, 6, 7, 96], { rt: small }), ops.half(Tensor.from(wn, [5, 5, 96, 4], { rt: small })), Tensor.from(bn, [4], { rt: small }), {
+      relu: true,
+    }),
+  );
   assertClose(await yn.read(), conv2dRef(xn, rounded(wn), bn, gn, true), 'f16 tap slices, 4 channels', 1e-5);
   yn.dispose();
   // Linear layers with [in, out] weights of 2 * 2049 * out bytes: K pieces; N = 8 (vec4) and N = 7 (scalar).
   for (const O of [8, 7]) {
     const [B, I] = [5, 2049];
-    const ad = randomData(B * I, rng), bwd = randomData(I * O, rng), bb = randomData(O, rng);
-    const out = noGrad(() => ops.linear(Tensor.from(ad, [B, I], { rt: small }), ops.half(Tensor.from(bwd, [I, O], { rt: small })), Tensor.from(bb, [O], { rt: small })));
+    const ad = randomData(B * I, rng),
+      bwd = randomData(I * O, rng),
+      bb = randomData(O, rng);
+    const out = noGrad(() =>
+      ops.linear(Tensor.from(ad, [B, I], { rt: small }), ops.half(Tensor.from(bwd, [I, O], { rt: small })), Tensor.from(bb, [O], { rt: small })),
+    );
     const ref = matmulRef(ad, rounded(bwd), B, O, I).map((v, i) => v + bb[i % O]!);
     assertClose(await out.read(), ref, `f16 linear windows, ${O} outputs`, 1e-5);
   }
@@ -87,18 +110,25 @@ test('f16 tensors are refused by f32 kernels and by gradients, with a message', 
   for (const t of [w, x, y]) t.dispose();
 });
 
-test('a trained model with half() weights gives the f32 model\'s scores and masks', async () => {
+test("a trained model with half() weights gives the f32 model's scores and masks", async () => {
   const img = decodeImage(readFileSync(repoPath('web/assets/scene.png')), 'scene.png');
   const full = loadModel(repoPath('models/tiny-synth'));
   const halved = loadModel(repoPath('models/tiny-synth')).half();
   const weights = halved.namedParameters();
-  assert.ok(weights.filter(([, p]) => p.shape.length >= 2).every(([, p]) => p.dtype === 'f16'), 'every weight is f16');
-  assert.ok(weights.filter(([, p]) => p.shape.length === 1).every(([, p]) => p.dtype === 'f32'), 'biases stay f32');
+  assert.ok(
+    weights.filter(([, p]) => p.shape.length >= 2).every(([, p]) => p.dtype === 'f16'),
+    'every weight is f16',
+  );
+  assert.ok(
+    weights.filter(([, p]) => p.shape.length === 1).every(([, p]) => p.dtype === 'f32'),
+    'biases stay f32',
+  );
   const state = await full.exportState();
   assert.throws(() => halved.loadState(state), /holds it as f16/);
 
   const image = Tensor.from(randomData(1 * 160 * 176 * 3, rng), [1, 160, 176, 3], { rt });
-  const a = noGrad(() => full.eval().dense(image)), b = noGrad(() => halved.eval().dense(image));
+  const a = noGrad(() => full.eval().dense(image)),
+    b = noGrad(() => halved.eval().dense(image));
   assertClose(await b.scores.read(), await a.scores.read(), 'dense scores', 1e-2);
   assertClose(await b.embedding.read(), await a.embedding.read(), 'dense embedding', 1e-2);
 

@@ -17,7 +17,14 @@ test('browser inputs (canvas, ImageBitmap, OffscreenCanvas, <img>, ImageData, We
   }
   const { build } = await import('esbuild');
   const out = await build({
-    entryPoints: [repoPath('src/data/image-input.ts')], bundle: true, format: 'iife', globalName: 'imageInput', platform: 'browser', target: 'es2022', write: false, logLevel: 'error',
+    entryPoints: [repoPath('src/data/image-input.ts')],
+    bundle: true,
+    format: 'iife',
+    globalName: 'imageInput',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'error',
   });
   const code = out.outputFiles[0]!.text;
   const { chromium } = await import('playwright-core');
@@ -32,21 +39,32 @@ test('browser inputs (canvas, ImageBitmap, OffscreenCanvas, <img>, ImageData, We
     got = await page.evaluate(async () => {
       const { imageFromInput } = (window as unknown as { imageInput: typeof import('../src/data/image-input.js') }).imageInput;
       // A 40x30 picture of four flat quadrants: red, green / blue, white.
-      const W = 40, H = 30;
+      const W = 40,
+        H = 30;
       const canvas = document.createElement('canvas');
       [canvas.width, canvas.height] = [W, H];
       const g = canvas.getContext('2d')!;
       const fill = (c: string, x: number, y: number) => ((g.fillStyle = c), g.fillRect(x, y, W / 2, H / 2));
-      fill('#ff0000', 0, 0); fill('#00ff00', W / 2, 0); fill('#0000ff', 0, H / 2); fill('#ffffff', W / 2, H / 2);
+      fill('#ff0000', 0, 0);
+      fill('#00ff00', W / 2, 0);
+      fill('#0000ff', 0, H / 2);
+      fill('#ffffff', W / 2, H / 2);
       const sample = (img: { width: number; height: number; data: Float32Array }) => ({
-        width: img.width, height: img.height,
-        corners: [[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]].map(([fx, fy]) => {
+        width: img.width,
+        height: img.height,
+        corners: [
+          [0.25, 0.25],
+          [0.75, 0.25],
+          [0.25, 0.75],
+          [0.75, 0.75],
+        ].map(([fx, fy]) => {
           const i = (Math.floor(fy! * img.height) * img.width + Math.floor(fx! * img.width)) * 3;
           return [...img.data.subarray(i, i + 3)].map((v) => Math.round(v * 255));
         }),
       });
       const blob = (type: string) => new Promise<Blob>((ok) => canvas.toBlob((b) => ok(b!), type, 1));
-      const webp = await blob('image/webp'), png = await blob('image/png');
+      const webp = await blob('image/webp'),
+        png = await blob('image/png');
       const el = new Image();
       el.src = URL.createObjectURL(png);
       const off = new OffscreenCanvas(W, H);
@@ -75,13 +93,24 @@ test('browser inputs (canvas, ImageBitmap, OffscreenCanvas, <img>, ImageData, We
   } finally {
     await browser.close();
   }
-  const want = { width: 40, height: 30, corners: [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]] };
+  const want = {
+    width: 40,
+    height: 30,
+    corners: [
+      [255, 0, 0],
+      [0, 255, 0],
+      [0, 0, 255],
+      [255, 255, 255],
+    ],
+  };
   for (const [k, v] of Object.entries(got)) {
     assert.not.ok('error' in v, `${k}: ${'error' in v ? v.error : ''}`);
     const s = v as typeof want;
     assert.equal([s.width, s.height], [want.width, want.height], `${k}: size`);
     // WebP at quality 1 is near-lossless on flat colours: allow a few levels.
-    s.corners.forEach((c, i) => c.forEach((x, ch) => assert.ok(Math.abs(x - want.corners[i]![ch]!) <= 4, `${k}: quadrant ${i} is ${c}, want ${want.corners[i]}`)));
+    s.corners.forEach((c, i) =>
+      c.forEach((x, ch) => assert.ok(Math.abs(x - want.corners[i]![ch]!) <= 4, `${k}: quadrant ${i} is ${c}, want ${want.corners[i]}`)),
+    );
   }
   assert.equal(Object.keys(got).sort(), ['bitmap', 'canvas', 'imageData', 'img', 'offscreen', 'pngBytes', 'webpBlob', 'webpBytes']);
 });

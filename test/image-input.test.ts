@@ -13,8 +13,14 @@ import './lib/gpu.js';
 import { repoPath } from './lib/shared.js';
 
 /** A 48x32 RGBA picture of four flat quadrants (red, green, blue, white): every orientation tells. */
-const W = 48, H = 32;
-const QUAD: [number, number, number][] = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]];
+const W = 48,
+  H = 32;
+const QUAD: [number, number, number][] = [
+  [255, 0, 0],
+  [0, 255, 0],
+  [0, 0, 255],
+  [255, 255, 255],
+];
 const quadOf = (x: number, y: number, w: number, h: number) => (y < h / 2 ? 0 : 2) + (x < w / 2 ? 0 : 1);
 function quadrants(): Uint8Array {
   const rgba = new Uint8Array(W * H * 4);
@@ -44,7 +50,8 @@ function exifJpeg(orientation: number, littleEndian: boolean): Uint8Array {
 /** Which quadrant colour pixel (x, y) shows (nearest of the four). */
 function colourAt(img: RgbImage, x: number, y: number): number {
   const p = img.data.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3);
-  let best = -1, d = Infinity;
+  let best = -1,
+    d = Infinity;
   QUAD.forEach((q, k) => {
     const e = q.reduce((s, v, c) => s + (v / 255 - p[c]!) ** 2, 0);
     if (e < d) [d, best] = [e, k];
@@ -54,8 +61,14 @@ function colourAt(img: RgbImage, x: number, y: number): number {
 
 // Where stored quadrant k appears once displayed: the displayed pixel (x, y) reads stored (ix, iy).
 const STORED: Record<number, (x: number, y: number) => [number, number]> = {
-  1: (x, y) => [x, y], 2: (x, y) => [W - 1 - x, y], 3: (x, y) => [W - 1 - x, H - 1 - y], 4: (x, y) => [x, H - 1 - y],
-  5: (x, y) => [y, x], 6: (x, y) => [y, H - 1 - x], 7: (x, y) => [W - 1 - y, H - 1 - x], 8: (x, y) => [W - 1 - y, x],
+  1: (x, y) => [x, y],
+  2: (x, y) => [W - 1 - x, y],
+  3: (x, y) => [W - 1 - x, H - 1 - y],
+  4: (x, y) => [x, H - 1 - y],
+  5: (x, y) => [y, x],
+  6: (x, y) => [y, H - 1 - x],
+  7: (x, y) => [W - 1 - y, H - 1 - x],
+  8: (x, y) => [W - 1 - y, x],
 };
 
 test('an EXIF-rotated JPEG comes out upright: the rotated size and the right pixels for orientations 1 to 8', async () => {
@@ -67,8 +80,14 @@ test('an EXIF-rotated JPEG comes out upright: the rotated size and the right pix
       const [w, h] = o >= 5 ? [H, W] : [W, H];
       assert.equal([img.width, img.height], [w, h], `orientation ${o}: displayed size`);
       // Sample away from the quadrant edges (JPEG ringing) and check the stored quadrant shows there.
-      for (const [fx, fy] of [[0.2, 0.2], [0.8, 0.2], [0.2, 0.8], [0.8, 0.8]] as const) {
-        const x = Math.floor(fx * w), y = Math.floor(fy * h);
+      for (const [fx, fy] of [
+        [0.2, 0.2],
+        [0.8, 0.2],
+        [0.2, 0.8],
+        [0.8, 0.8],
+      ] as const) {
+        const x = Math.floor(fx * w),
+          y = Math.floor(fy * h);
         const [ix, iy] = STORED[o]!(x, y);
         assert.is(colourAt(img, x, y), quadOf(ix, iy, W, H), `orientation ${o}: displayed pixel (${x}, ${y}) shows stored (${ix}, ${iy})`);
       }
@@ -91,10 +110,21 @@ test('RGBA bytes, RGB bytes, ImageData-like objects, PNG bytes, a Buffer and a p
   const dir = mkdtempSync(join(tmpdir(), 'dm-input-'));
   writeFileSync(join(dir, 'q.png'), png);
   const ref = await imageFromInput({ width: W, height: H, data: rgba });
-  for (const input of [{ width: W, height: H, data: rgb }, { width: W, height: H, data: new Uint8ClampedArray(rgba) }, png, Buffer.from(png), png.buffer.slice(png.byteOffset, png.byteOffset + png.byteLength), join(dir, 'q.png'), new Blob([png as Uint8Array<ArrayBuffer>])]) {
+  for (const input of [
+    { width: W, height: H, data: rgb },
+    { width: W, height: H, data: new Uint8ClampedArray(rgba) },
+    png,
+    Buffer.from(png),
+    png.buffer.slice(png.byteOffset, png.byteOffset + png.byteLength),
+    join(dir, 'q.png'),
+    new Blob([png as Uint8Array<ArrayBuffer>]),
+  ]) {
     const img = await imageFromInput(input as Parameters<typeof imageFromInput>[0]);
     assert.equal([img.width, img.height], [W, H]);
-    assert.ok(img.data.every((v, i) => v === ref.data[i]), `${input.constructor.name}: the same floats as the RGBA pixels`);
+    assert.ok(
+      img.data.every((v, i) => v === ref.data[i]),
+      `${input.constructor.name}: the same floats as the RGBA pixels`,
+    );
   }
   // An RgbImage is taken as it is.
   assert.is(await imageFromInput(ref), ref);
@@ -102,8 +132,10 @@ test('RGBA bytes, RGB bytes, ImageData-like objects, PNG bytes, a Buffer and a p
 
 test('RGBA and RGB inputs give the same encoding (identical everything() results)', async () => {
   const model = loadModel(repoPath('models/tiny-synth'));
-  const w = 96, h = 72;
-  const rgba = new Uint8Array(w * h * 4), rgb = new Uint8Array(w * h * 3);
+  const w = 96,
+    h = 72;
+  const rgba = new Uint8Array(w * h * 4),
+    rgb = new Uint8Array(w * h * 3);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const inside = (x - 40) ** 2 + (y - 36) ** 2 < 400;
@@ -116,8 +148,14 @@ test('RGBA and RGB inputs give the same encoding (identical everything() results
   const b = await encode(model, { width: w, height: h, data: rgb });
   const [ra, rb] = [(await a.everything({ proposals: 20 })).proposals, (await b.everything({ proposals: 20 })).proposals];
   assert.ok(ra.length > 0);
-  assert.equal(rb.map((p) => p.score), ra.map((p) => p.score));
-  assert.equal(rb.map((p) => toCocoRle(p.rle).counts), ra.map((p) => toCocoRle(p.rle).counts));
+  assert.equal(
+    rb.map((p) => p.score),
+    ra.map((p) => p.score),
+  );
+  assert.equal(
+    rb.map((p) => toCocoRle(p.rle).counts),
+    ra.map((p) => toCocoRle(p.rle).counts),
+  );
   a.dispose();
   b.dispose();
   for (const p of model.parameters()) p.dispose();
@@ -128,7 +166,10 @@ test('unusable inputs are refused with errors that name them', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dm-input-'));
   writeFileSync(join(dir, 'photo.webp'), webp);
   const refused = async (input: unknown, re: RegExp) => {
-    await imageFromInput(input as never).then(() => assert.unreachable(`accepted ${String(input)}`), (e: Error) => assert.match(e.message, re));
+    await imageFromInput(input as never).then(
+      () => assert.unreachable(`accepted ${String(input)}`),
+      (e: Error) => assert.match(e.message, re),
+    );
   };
   await refused(join(dir, 'photo.webp'), /photo\.webp: WebP images cannot be decoded in Node/);
   await refused(join(dir, 'missing.jpg'), /missing\.jpg: cannot read image file/);

@@ -29,16 +29,22 @@ class Planted implements DenseModel {
     return Tensor.empty([1, Math.floor(image.shape[1]! / 16), Math.floor(image.shape[2]! / 16), 1], { rt: this.rt });
   }
   denseHeads(f: Tensor): DenseOutput {
-    const rows = f.shape[1]! - 6, cols = f.shape[2]! - 6;
-    const [h, w] = this.at.image, S = this.config.inputSize;
+    const rows = f.shape[1]! - 6,
+      cols = f.shape[2]! - 6;
+    const [h, w] = this.at.image,
+      S = this.config.inputSize;
     const planted = f.shape[1] === Math.floor((Math.round(h * this.at.scale) + S) / 16) && f.shape[2] === Math.floor((Math.round(w * this.at.scale) + S) / 16);
     // Other windows rank below, in grid order; the planted one scores logit 5.
     const scores = Float32Array.from({ length: rows * cols }, (_, i) => -5 - i * 1e-4);
     if (planted) scores[this.at.r * cols + this.at.c] = 5;
-    return { embedding: Tensor.from(new Float32Array(rows * cols), [1, rows, cols, 1], { rt: this.rt }), scores: Tensor.from(scores, [1, rows, cols, 1], { rt: this.rt }) };
+    return {
+      embedding: Tensor.from(new Float32Array(rows * cols), [1, rows, cols, 1], { rt: this.rt }),
+      scores: Tensor.from(scores, [1, rows, cols, 1], { rt: this.rt }),
+    };
   }
   masksAt(_e: Tensor, cells: readonly number[]): Tensor {
-    const m = 56, one = new Float32Array(m * m);
+    const m = 56,
+      one = new Float32Array(m * m);
     for (let y = 0; y < m; y++) for (let x = 0; x < m; x++) one[y * m + x] = x >= 14 && x < 42 && y >= 14 && y < 42 ? 5 : -5;
     const all = new Float32Array(cells.length * m * m);
     cells.forEach((_, i) => all.set(one, i * m * m));
@@ -52,30 +58,44 @@ test('the top window maps back to its place and scale in image coordinates', asy
   for (const k of [2, 4, 0, 6]) {
     const s = scales[k]!;
     // A cell near the far corner of that scale's grid, row and column different.
-    const rows = Math.floor((Math.round(250 * s) + 112) / 16) - 6, cols = Math.floor((Math.round(333 * s) + 112) / 16) - 6;
-    const r = Math.max(0, rows - 2), c = Math.max(0, cols - 1);
+    const rows = Math.floor((Math.round(250 * s) + 112) / 16) - 6,
+      cols = Math.floor((Math.round(333 * s) + 112) / 16) - 6;
+    const r = Math.max(0, rows - 2),
+      c = Math.max(0, cols - 1);
     const model = new Planted(rt, { scale: s, image: [250, 333], r, c });
     const out = await propose(model, image, { proposals: 5 });
     const p = out.proposals[0]!;
     assert.is(p.scale, s, 'scale');
     assert.equal(p.cell, [r, c], 'grid cell (row, column), not transposed or shifted');
-    const side = 112 / s, wx = (16 * c - 56) / s, wy = (16 * r - 56) / s;
+    const side = 112 / s,
+      wx = (16 * c - 56) / s,
+      wy = (16 * r - 56) / s;
     assertClose(p.window, [wx, wy, side], 'window', 1e-6);
     // The mask is the window's central half: logits +5 on mask pixels [14, 42), -5 elsewhere, so the
     // interpolated logit crosses the 0.2 threshold at mask coordinates 13 + t and 42 - t.
     const t = (5 + Math.log(0.2 / 0.8)) / 10;
-    const lo = 13 + t, hi = 42 - t; // mask coordinates kept
+    const lo = 13 + t,
+      hi = 42 - t; // mask coordinates kept
     const px = (u: number, o: number) => (u + 0.5) * (side / 56) + o - 0.5; // image pixel with that mask coordinate
-    const x0 = Math.max(0, Math.ceil(px(lo, wx))), x1 = Math.min(332, Math.floor(px(hi, wx)));
-    const y0 = Math.max(0, Math.ceil(px(lo, wy))), y1 = Math.min(249, Math.floor(px(hi, wy)));
+    const x0 = Math.max(0, Math.ceil(px(lo, wx))),
+      x1 = Math.min(332, Math.floor(px(hi, wx)));
+    const y0 = Math.max(0, Math.ceil(px(lo, wy))),
+      y1 = Math.min(249, Math.floor(px(hi, wy)));
     assertClose(p.bbox, [x0, y0, x1 - x0 + 1, y1 - y0 + 1], `mask box at scale ${s}`, 0, 1.01);
     assert.ok(Math.abs(p.score - 1 / (1 + Math.exp(-5))) < 1e-6, 'score is the sigmoid of the logit');
-    assert.ok(out.proposals.every((q, i) => i === 0 || q.score <= out.proposals[i - 1]!.score), 'proposals in score order');
+    assert.ok(
+      out.proposals.every((q, i) => i === 0 || q.score <= out.proposals[i - 1]!.score),
+      'proposals in score order',
+    );
   }
 });
 
 test('bit-packed masks convert to the same RLE as the reference encoder', () => {
-  for (const [H, W, x0, y0, w, h] of [[37, 29, 3, 5, 20, 31], [64, 64, 0, 0, 64, 64], [10, 7, 6, 9, 1, 1]] as const) {
+  for (const [H, W, x0, y0, w, h] of [
+    [37, 29, 3, 5, 20, 31],
+    [64, 64, 0, 0, 64, 64],
+    [10, 7, 6, 9, 1, 1],
+  ] as const) {
     const perCol = Math.ceil(h / 32);
     const bits = new Uint32Array(w * perCol);
     const mask = new Uint8Array(H * W);
@@ -128,7 +148,16 @@ test('a refining trunk run in strips gives the one-pass features and skip maps (
     try {
       const m = new DeepMask(config, { seed: 4 }).eval();
       const { features, skips } = noGrad(() => m.featuresWithSkips(Tensor.from(data, [1, H, W, 3], { rt: r })));
-      assert.equal(skips.map((t) => [...t.shape]), [[1, 50, 19, 8], [1, 100, 38, 4], [1, 200, 76, 2], [1, 400, 152, 1]], 'a skip map per stage, at its stride, n/2 channels');
+      assert.equal(
+        skips.map((t) => [...t.shape]),
+        [
+          [1, 50, 19, 8],
+          [1, 100, 38, 4],
+          [1, 200, 76, 2],
+          [1, 400, 152, 1],
+        ],
+        'a skip map per stage, at its stride, n/2 channels',
+      );
       outs.push([await features.read(), ...(await Promise.all(skips.map((t) => t.read())))]);
       assert.ok(r === rt || m.trunk.activationBytes(H, W) > r.limits.maxBindingBytes, 'the capped runtime needs strips');
       for (const t of [features, ...skips]) t.dispose();
@@ -146,9 +175,11 @@ test('the pyramid on the GPU and, past the binding limit, on the host give the s
   const { setRuntime } = await import('../src/index.js');
   // A smooth image (so that proposals differ between windows) of 190x150; at scale 1.5 the framed
   // level is 397x337x3 floats, 1.6 MB: over the capped runtime's binding, so it resamples on the host.
-  const W = 190, H = 150;
+  const W = 190,
+    H = 150;
   const data = new Float32Array(W * H * 3);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) data.set([0.5 + 0.4 * Math.sin(x / 13), 0.5 + 0.4 * Math.cos(y / 9), ((x * y) % 97) / 97], (y * W + x) * 3);
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) data.set([0.5 + 0.4 * Math.sin(x / 13), 0.5 + 0.4 * Math.cos(y / 9), ((x * y) % 97) / 97], (y * W + x) * 3);
   assert.ok(rt.fits(397 * 337 * 12) && !small.fits(397 * 337 * 12), 'only the capped runtime takes the host path');
   const runs = [];
   for (const r of [rt, small]) {
@@ -189,28 +220,49 @@ test('images smaller than a window, grey and transparent images all give proposa
 });
 
 test('a refining model: the same windows and ranking as its coarse masks, refined masks independent of how many are refined at once, clicks refine what they return', async () => {
-  const config = { ...presetConfig('tiny'), refine: { skips: ['features.12', 'features.9', 'features.6', 'features.3'], mask: 16, skipWidths: [6, 5, 4, 3] }, inference: { rerank: { pool: 400, power: 1 } } };
+  const config = {
+    ...presetConfig('tiny'),
+    refine: { skips: ['features.12', 'features.9', 'features.6', 'features.3'], mask: 16, skipWidths: [6, 5, 4, 3] },
+    inference: { rerank: { pool: 400, power: 1 } },
+  };
   const model = new DeepMask(config, { seed: 9 }).eval();
   // Refinement weights that give masks with structure (the random init gives nearly constant logits).
-  for (const [name, p] of model.namedParameters()) if (name.startsWith('refine.')) p.rt.write(p.view(), Float32Array.from({ length: p.size }, (_, i) => Math.sin(i * 1.7 + name.length) * 0.6));
-  const W = 190, H = 150;
+  for (const [name, p] of model.namedParameters())
+    if (name.startsWith('refine.'))
+      p.rt.write(
+        p.view(),
+        Float32Array.from({ length: p.size }, (_, i) => Math.sin(i * 1.7 + name.length) * 0.6),
+      );
+  const W = 190,
+    H = 150;
   const data = new Float32Array(W * H * 3);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) data.set([0.5 + 0.4 * Math.sin(x / 13), 0.5 + 0.4 * Math.cos(y / 9), ((x * y) % 97) / 97], (y * W + x) * 3);
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) data.set([0.5 + 0.4 * Math.sin(x / 13), 0.5 + 0.4 * Math.cos(y / 9), ((x * y) % 97) / 97], (y * W + x) * 3);
   const image = { width: W, height: H, data };
   rt.flush();
   const before = rt.memory().inUseBytes;
-  const fine = await encode(model, image), coarse = await encode(model, image, { refine: false });
+  const fine = await encode(model, image),
+    coarse = await encode(model, image, { refine: false });
   assert.ok(fine.refining && !coarse.refining);
-  const a = await fine.everything({ proposals: 300 }), b = await coarse.everything({ proposals: 300 });
+  const a = await fine.everything({ proposals: 300 }),
+    b = await coarse.everything({ proposals: 300 });
   const key = (p: Proposal) => `${p.scale}:${p.cell.join(',')}`;
   assert.equal(a.proposals.map(key), b.proposals.map(key), 'the same windows in the same order');
-  assert.equal(a.proposals.map((p) => p.score), b.proposals.map((p) => p.score), 'the same scores');
+  assert.equal(
+    a.proposals.map((p) => p.score),
+    b.proposals.map((p) => p.score),
+    'the same scores',
+  );
   assert.ok(a.proposals.filter((p, i) => p.rle.counts.join() !== b.proposals[i]!.rle.counts.join()).length > 150, 'refined masks differ from the coarse ones');
   assert.ok(new Set(a.proposals.map((p) => p.area)).size > 20, 'refined masks of many sizes (not empty)');
   assert.ok(a.timings.refine > 0 && b.timings.refine === 0);
   // 300 masks are refined in chunks; 140 in fewer: the masks do not depend on it.
   const c = await fine.everything({ proposals: 140 });
-  assert.equal(c.proposals.map((p) => p.rle.counts.join()), a.proposals.slice(0, 140).map((p) => p.rle.counts.join()), 'chunking changes no mask');
+  assert.equal(
+    c.proposals.map((p) => p.rle.counts.join()),
+    a.proposals.slice(0, 140).map((p) => p.rle.counts.join()),
+    'chunking changes no mask',
+  );
   // A click returns refined masks: each equals the same window's mask in everything().
   const byWindow = new Map(a.proposals.map((p) => [key(p), p]));
   const clicked = await fine.at(95, 75, { count: 3 });

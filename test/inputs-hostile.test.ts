@@ -22,8 +22,6 @@ import './lib/gpu.js';
 const dir = mkdtempSync(join(tmpdir(), 'deepmask-hostile-'));
 const tiny = repoPath('models/tiny-synth');
 
-
-
 test('infer --viz: x.jpg and x.png in one folder get distinct pictures (x.jpg.png, x.png.png); a unique name keeps x.png', () => {
   const scenes = generateScenes({ images: 3, seed: 31, width: 96, height: 80 }).images;
   const imgs = join(dir, 'twins');
@@ -40,7 +38,8 @@ test('infer --viz: x.jpg and x.png in one folder get distinct pictures (x.jpg.pn
   const r = cli(['infer', imgs, '--weights', tiny, '--proposals', '5', '--viz', '--out', out]);
   assert.is(r.status, 0, r.err);
   assert.equal(readdirSync(join(out, 'viz')).sort(), ['x.jpg.png', 'x.png.png', 'y.png'], 'one picture per image, none overwritten');
-  const a = readFileSync(join(out, 'viz', 'x.jpg.png')), b = readFileSync(join(out, 'viz', 'x.png.png'));
+  const a = readFileSync(join(out, 'viz', 'x.jpg.png')),
+    b = readFileSync(join(out, 'viz', 'x.png.png'));
   assert.not.ok(a.equals(b), 'each picture is its own image');
   for (const p of [a, b]) assert.equal([decodePng(p).width, decodePng(p).height], [96, 80]);
   // The naming rule is in the usage text.
@@ -61,10 +60,13 @@ test('infer --coco: an image whose decoded size differs from the COCO file is sk
   const out = join(dir, 'sized-out');
   const r = cli(['infer', '--coco', gt, '--weights', tiny, '--proposals', '5', '--out', out]);
   assert.is(r.status, 1, `a skipped image fails the run without --allow-skips\n${r.err}`);
-  assert.match(r.err, new RegExp(`${bad.file_name.replace('.', '\\.')}.*64x48.*96x80`), 'the warning names the image, its size and the COCO file\'s');
+  assert.match(r.err, new RegExp(`${bad.file_name.replace('.', '\\.')}.*64x48.*96x80`), "the warning names the image, its size and the COCO file's");
   const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { processed: number; skipped: { file: string; error: string }[] };
   assert.is(run.processed, 2);
-  assert.equal(run.skipped.map((s) => s.file), [bad.file_name]);
+  assert.equal(
+    run.skipped.map((s) => s.file),
+    [bad.file_name],
+  );
   assert.match(run.skipped[0]!.error, /64x48.*96x80/);
   const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { image_id: number }[];
   assert.ok(res.length > 0 && res.every((d) => d.image_id !== bad.id), 'no results for the skipped image');
@@ -99,9 +101,15 @@ test('an annotation whose box lies entirely outside its image: a warning names t
   const sampler = new PatchSampler(ds, presetConfig('tiny'), new Rng(3));
   const drawn = new Set(sampler.batch(200, 'mask').map((s) => s.annId));
   assert.equal([...drawn], [1], 'only the object inside the image is a positive');
-  assert.equal(sampler.annotationsOf(1).map((a) => a.id), [1]);
+  assert.equal(
+    sampler.annotationsOf(1).map((a) => a.id),
+    [1],
+  );
   // What train-heads and train-refine learn from (their windows come from these).
-  assert.equal(trainableAnnotations(ds).map((a) => a.id), [1]);
+  assert.equal(
+    trainableAnnotations(ds).map((a) => a.id),
+    [1],
+  );
   // Nothing else usable: the refusal says why.
   const only = outsideData() as { annotations: unknown[] };
   only.annotations.shift();
@@ -114,14 +122,38 @@ test('training warns once about annotations outside their image, naming the file
   const file = join(data, 'instances.json');
   const coco = JSON.parse(readFileSync(file, 'utf8')) as { images: { id: number }[]; annotations: { id: number }[] };
   const id = Math.max(...coco.annotations.map((a) => a.id)) + 1;
-  coco.annotations.push({ id, image_id: coco.images[0]!.id, category_id: 1, iscrowd: 0, area: 1600, bbox: [500, 500, 40, 40], segmentation: [[500, 500, 540, 500, 540, 540, 500, 540]] } as { id: number });
+  coco.annotations.push({
+    id,
+    image_id: coco.images[0]!.id,
+    category_id: 1,
+    iscrowd: 0,
+    area: 1600,
+    bbox: [500, 500, 40, 40],
+    segmentation: [[500, 500, 540, 500, 540, 540, 500, 540]],
+  } as { id: number });
   writeFileSync(file, JSON.stringify(coco));
   const { lines } = await warnings(() =>
-    runTraining({ data: file, images: join(data, 'images'), preset: 'tiny', out: join(dir, 'train-outside-run'), holdOut: 2, valWindows: 2, batch: 2, steps: 1, lrSchedule: [[0, 0.01]], logEvery: 1, validateEvery: 1000, checkpointEvery: 1000 }),
+    runTraining({
+      data: file,
+      images: join(data, 'images'),
+      preset: 'tiny',
+      out: join(dir, 'train-outside-run'),
+      holdOut: 2,
+      valWindows: 2,
+      batch: 2,
+      steps: 1,
+      lrSchedule: [[0, 0.01]],
+      logEvery: 1,
+      validateEvery: 1000,
+      checkpointEvery: 1000,
+    }),
   );
   const hits = lines.filter((l) => /entirely outside/.test(l));
   assert.is(hits.length, 1, lines.join('\n'));
-  assert.match(hits[0]!, new RegExp(`${file.replaceAll('.', '\\.')}: 1 annotation has a box entirely outside its image and is not trained on \\(annotation ${id}\\)`));
+  assert.match(
+    hits[0]!,
+    new RegExp(`${file.replaceAll('.', '\\.')}: 1 annotation has a box entirely outside its image and is not trained on \\(annotation ${id}\\)`),
+  );
 });
 
 test.run();

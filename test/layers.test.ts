@@ -34,7 +34,9 @@ function importsOf(file: string): Import[] {
     const spec = m[4] ?? m[5]!;
     if (!spec.startsWith('.')) continue;
     const clause = m[3] ?? '';
-    const names = [...clause.replace(/[{}]/g, ' ').matchAll(/(?:type\s+)?([A-Za-z_$][\w$]*)(?:\s+as\s+[\w$]+)?/g)].map((n) => n[1]!).filter((n) => n !== 'type' && n !== 'as');
+    const names = [...clause.replace(/[{}]/g, ' ').matchAll(/(?:type\s+)?([A-Za-z_$][\w$]*)(?:\s+as\s+[\w$]+)?/g)]
+      .map((n) => n[1]!)
+      .filter((n) => n !== 'type' && n !== 'as');
     const inline = /\{([^}]*)\}/.exec(clause)?.[1];
     const allTypes = !!m[2] || (!!inline && inline.split(',').every((s) => /^\s*type\s/.test(s) || !s.trim()) && !/^[\w$]+\s*,/.test(clause.trim()));
     const target = relative(src, resolve(dirname(file), spec)).replace(/\.js$/, '.ts');
@@ -48,26 +50,39 @@ const layer = (p: string) => p.split('/')[0]!;
 
 test('the import parser sees the imports it should', () => {
   const tensor = all.filter((i) => i.from === 'graph/tensor.ts');
-  assert.ok(tensor.some((i) => i.to === 'gpu/runtime.ts' && i.typeOnly), JSON.stringify(tensor));
+  assert.ok(
+    tensor.some((i) => i.to === 'gpu/runtime.ts' && i.typeOnly),
+    JSON.stringify(tensor),
+  );
   assert.ok(all.some((i) => i.from === 'cli/main.ts' && i.to === 'cli/train.ts'));
   assert.ok(all.length > 200, `${all.length} imports`);
 });
 
 test('model, inference and training import nothing from gpu/ (the runtime type comes through graph)', () => {
   const bad = all.filter((i) => ['model', 'infer', 'train'].includes(layer(i.from)) && layer(i.to) === 'gpu');
-  assert.equal(bad.map((i) => `${i.from} -> ${i.to}`), []);
+  assert.equal(
+    bad.map((i) => `${i.from} -> ${i.to}`),
+    [],
+  );
 });
 
 test('model, inference and training import no kernels (they use graph ops)', () => {
   const bad = all.filter((i) => ['model', 'infer', 'train'].includes(layer(i.from)) && layer(i.to) === 'kernels');
-  assert.equal(bad.map((i) => `${i.from} -> ${i.to}`), []);
+  assert.equal(
+    bad.map((i) => `${i.from} -> ${i.to}`),
+    [],
+  );
 });
 
 test('model, inference and training handle no buffers: no views, binding limits or raw runtime calls', () => {
   const raw = /\.(view|halfView)\(\)|\.limits\b|\brt\.(copy|run|alloc|free|write|read|flush|submitEvery)\b/;
   const bad = sources(src)
     .filter((f) => ['model', 'infer', 'train'].includes(layer(relative(src, f))))
-    .flatMap((f) => readFileSync(f, 'utf8').split('\n').map((line, i) => [`${relative(src, f)}:${i + 1}`, line] as const))
+    .flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .map((line, i) => [`${relative(src, f)}:${i + 1}`, line] as const),
+    )
     .filter(([, line]) => raw.test(line) && !/^\s*(\/\/|\*)/.test(line))
     .map(([where, line]) => `${where}: ${line.trim()}`);
   assert.equal(bad, []);
@@ -75,21 +90,31 @@ test('model, inference and training handle no buffers: no views, binding limits 
 
 test('data imports nothing from train', () => {
   const bad = all.filter((i) => layer(i.from) === 'data' && layer(i.to) === 'train');
-  assert.equal(bad.map((i) => `${i.from} -> ${i.to}`), []);
+  assert.equal(
+    bad.map((i) => `${i.from} -> ${i.to}`),
+    [],
+  );
 });
 
 test('no library layer imports the command line', () => {
   const bad = all.filter((i) => layer(i.from) !== 'cli' && layer(i.to) === 'cli');
-  assert.equal(bad.map((i) => `${i.from} -> ${i.to}`), []);
+  assert.equal(
+    bad.map((i) => `${i.from} -> ${i.to}`),
+    [],
+  );
 });
 
 test('the engine layers import only below themselves', () => {
   const rank: Record<string, number> = { gpu: 0, kernels: 1, graph: 2, model: 3, data: 3, eval: 3, train: 4, infer: 4, cli: 5 };
   const bad = all.filter((i) => {
-    const a = rank[layer(i.from)], b = rank[layer(i.to)];
+    const a = rank[layer(i.from)],
+      b = rank[layer(i.to)];
     return a !== undefined && b !== undefined && b > a;
   });
-  assert.equal(bad.map((i) => `${i.from} -> ${i.to}`), []);
+  assert.equal(
+    bad.map((i) => `${i.from} -> ${i.to}`),
+    [],
+  );
 });
 
 test('graph modules import one another without a cycle', () => {
@@ -102,7 +127,7 @@ test('graph modules import one another without a cycle', () => {
   const cycle: string[] = [];
   const visit = (f: string, path: string[]): boolean => {
     if (state.get(f) === 'done') return false;
-    if (state.get(f) === 'open') return cycle.push(...path, f), true;
+    if (state.get(f) === 'open') return (cycle.push(...path, f), true);
     state.set(f, 'open');
     for (const t of edges.get(f) ?? []) if (visit(t, [...path, f])) return true;
     state.set(f, 'done');

@@ -1,7 +1,19 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { DeepMask, exportModel, importModel, importTorchvisionTrunk, noGrad, readSafetensors, Rng, scope, Tensor, writeSafetensors, type HostTensor } from '../src/index.js';
+import {
+  DeepMask,
+  exportModel,
+  importModel,
+  importTorchvisionTrunk,
+  noGrad,
+  readSafetensors,
+  Rng,
+  scope,
+  Tensor,
+  writeSafetensors,
+  type HostTensor,
+} from '../src/index.js';
 import { decodeImage, normalizeRgb, resizeRgb } from '../src/data/image.js';
 import { f16ToF32, f32ToF16 } from '../src/model/safetensors.js';
 import { assertClose, numericGrad, randomData } from './lib/check.js';
@@ -23,7 +35,13 @@ function dispose(m: DeepMask): void {
 }
 
 test('parameter counts of every preset (vgg-a: 75,844,545, as in the paper)', () => {
-  const counts: Record<string, number> = { 'vgg-a': 75_844_545, vgg16: 81_338_753, squeeze: 13_999_361, tiny: 624_097, mobile: 1_605_760 + 65_664 + 6_554_112 + 1_608_768 + 525_312 + 1_025 };
+  const counts: Record<string, number> = {
+    'vgg-a': 75_844_545,
+    vgg16: 81_338_753,
+    squeeze: 13_999_361,
+    tiny: 624_097,
+    mobile: 1_605_760 + 65_664 + 6_554_112 + 1_608_768 + 525_312 + 1_025,
+  };
   for (const [preset, n] of Object.entries(counts)) {
     const m = new DeepMask(preset);
     assert.is(m.parameterCount(), n, preset);
@@ -35,15 +53,22 @@ test('save -> load round trip is bit-exact, and names and shapes are checked on 
   const m = new DeepMask('tiny', { seed: 3 });
   const { weights, config } = await exportModel(m, { training: { steps: 0 } });
   const back = importModel(JSON.parse(JSON.stringify(config)), weights);
-  const a = await m.exportState(), b = await back.exportState();
+  const a = await m.exportState(),
+    b = await back.exportState();
   assert.equal([...a.keys()], [...b.keys()]);
   for (const [k, v] of a) assert.ok(Buffer.from(v.data.buffer).equals(Buffer.from(b.get(k)!.data.buffer)), `${k} bit-exact`);
   // A wrong shape and a missing tensor are named with their expected and found shapes.
   const state = await m.exportState();
   state.set('heads.maskOut.bias', { shape: [3135], data: new Float32Array(3135) });
-  assert.throws(() => importModel(config, writeSafetensors(state), 'bad.safetensors'), /bad\.safetensors: tensor 'heads\.maskOut\.bias' has shape \[3135\], expected \[3136\]/);
+  assert.throws(
+    () => importModel(config, writeSafetensors(state), 'bad.safetensors'),
+    /bad\.safetensors: tensor 'heads\.maskOut\.bias' has shape \[3135\], expected \[3136\]/,
+  );
   state.delete('heads.maskOut.bias');
-  assert.throws(() => importModel(config, writeSafetensors(state), 'bad.safetensors'), /bad\.safetensors: missing tensor 'heads\.maskOut\.bias' \(expected shape \[3136\]\)/);
+  assert.throws(
+    () => importModel(config, writeSafetensors(state), 'bad.safetensors'),
+    /bad\.safetensors: missing tensor 'heads\.maskOut\.bias' \(expected shape \[3136\]\)/,
+  );
   dispose(m);
   dispose(back);
 });
@@ -53,7 +78,8 @@ test('f16 weights round to the nearest half and load', async () => {
   const m = new DeepMask('tiny');
   const { weights, config } = await exportModel(m, { dtype: 'F16' });
   const back = importModel(config, weights);
-  const a = await m.exportState(), b = await back.exportState();
+  const a = await m.exportState(),
+    b = await back.exportState();
   assertClose(b.get('heads.maskOut.weight')!.data, a.get('heads.maskOut.weight')!.data, 'f16 weights', 1e-3);
   dispose(m);
   dispose(back);
@@ -68,11 +94,22 @@ test('import of a torchvision-layout trunk maps every tensor ([out, in, kh, kw] 
   }
   assert.is(importTorchvisionTrunk(m, file), 10);
   const w = file.tensors.get('features.3.weight')!; // [16, 8, 3, 3] in torchvision's layout
-  const ours = await m.trunk.namedParameters().find(([n]) => n === 'features.3.weight')![1].read();
+  const ours = await m.trunk
+    .namedParameters()
+    .find(([n]) => n === 'features.3.weight')![1]
+    .read();
   const [O, I] = [16, 8];
-  for (const [o, i, a, b] of [[0, 0, 0, 0], [15, 7, 2, 1], [3, 5, 1, 2]] as const) assert.is(ours[((a * 3 + b) * I + i) * O + o], w.data[((o * I + i) * 3 + a) * 3 + b]);
+  for (const [o, i, a, b] of [
+    [0, 0, 0, 0],
+    [15, 7, 2, 1],
+    [3, 5, 1, 2],
+  ] as const)
+    assert.is(ours[((a * 3 + b) * I + i) * O + o], w.data[((o * I + i) * 3 + a) * 3 + b]);
   file.tensors.get('features.0.weight')!.shape = [8, 3, 5, 5];
-  assert.throws(() => importTorchvisionTrunk(m, file, 'vgg.safetensors'), /vgg\.safetensors: tensor 'features\.0\.weight' has shape \[8, 3, 5, 5\], expected \[8, 3, 3, 3\]/);
+  assert.throws(
+    () => importTorchvisionTrunk(m, file, 'vgg.safetensors'),
+    /vgg\.safetensors: tensor 'features\.0\.weight' has shape \[8, 3, 5, 5\], expected \[8, 3, 3, 3\]/,
+  );
   file.tensors.delete('features.0.weight');
   assert.throws(() => importTorchvisionTrunk(m, file, 'vgg.safetensors'), /missing tensor 'features\.0\.weight' \(expected shape \[8, 3, 3, 3\]\)/);
   dispose(m);
@@ -80,7 +117,10 @@ test('import of a torchvision-layout trunk maps every tensor ([out, in, kh, kw] 
 
 test('tiny preset: forward, loss and gradients against the float64 CPU reference', async () => {
   const m = new DeepMask('tiny', { seed: 9 }).eval(); // evaluation mode: dropout is the identity
-  const c = m.config, B = 2, S = c.inputSize, G = c.gtSize;
+  const c = m.config,
+    B = 2,
+    S = c.inputSize,
+    G = c.gtSize;
   const x = randomData(B * S * S * 3, rng);
   const gt = Float64Array.from({ length: B * G * G }, () => (rng.next() < 0.3 ? 1 : -1));
   const t = {
@@ -108,12 +148,25 @@ test('tiny preset: forward, loss and gradients against the float64 CPU reference
   assertClose(await loss[2]!.read(), ref.scores, 'scores');
   assertClose([await loss[0]!.item()], [lossRef(c, P, fm, t)], 'loss');
   const byName = new Map(m.namedParameters());
-  for (const name of ['trunk.features.0.weight', 'trunk.features.12.bias', 'heads.maskConv.weight', 'heads.maskLowRank.weight', 'heads.maskOut.bias', 'heads.scoreHidden.0.weight', 'heads.scoreOut.weight']) {
+  for (const name of [
+    'trunk.features.0.weight',
+    'trunk.features.12.bias',
+    'heads.maskConv.weight',
+    'heads.maskLowRank.weight',
+    'heads.maskOut.bias',
+    'heads.scoreHidden.0.weight',
+    'heads.scoreOut.weight',
+  ]) {
     const p = P.get(name)!;
     const at = Array.from({ length: 5 }, () => rng.int(p.data.length));
     const numeric = numericGrad((v) => lossRef(c, new Map(P).set(name, { shape: p.shape, data: v }), fm, t), p.data, 1e-6, at);
     const got = await byName.get(name)!.grad!.read();
-    assertClose(at.map((i) => got[i]!), at.map((i) => numeric[i]!), `d loss / d ${name}`, 1e-3);
+    assertClose(
+      at.map((i) => got[i]!),
+      at.map((i) => numeric[i]!),
+      `d loss / d ${name}`,
+      1e-3,
+    );
   }
   for (const v of loss) v!.dispose();
   xt.dispose();
@@ -125,7 +178,8 @@ test('vgg-a takes a full SGD step at batch 1 (its 205 MB mask weight exceeds the
   const m = new DeepMask('vgg-a', { seed: 1 });
   const big = m.namedParameters().find(([n]) => n === 'heads.maskLowRank.weight')![1];
   assert.ok(big.bytes > m.rt.limits.maxBindingBytes, `${big.bytes} bytes`);
-  const S = 224, G = m.config.gtSize;
+  const S = 224,
+    G = m.config.gtSize;
   const x = Tensor.from(randomData(S * S * 3, rng), [1, S, S, 3]);
   const t = {
     masks: Tensor.from(new Float32Array(G * G).fill(1), [1, G, G, 1]),
@@ -143,7 +197,10 @@ test('vgg-a takes a full SGD step at batch 1 (its 205 MB mask weight exceeds the
   });
   assert.ok(Number.isFinite(await loss.item()), 'finite loss');
   const after = (await big.read()).slice(0, 1000);
-  assert.ok(after.some((v, i) => v !== before[i]), 'the oversized weight was updated');
+  assert.ok(
+    after.some((v, i) => v !== before[i]),
+    'the oversized weight was updated',
+  );
   assert.ok(after.every(Number.isFinite), 'and stays finite');
   loss.dispose();
   opt.dispose();
@@ -155,7 +212,7 @@ test('vgg-a takes a full SGD step at batch 1 (its 205 MB mask weight exceeds the
 function crops(f: Float32Array, fw: number, C: number, F: number, cells: [number, number][]): Float32Array {
   const out = new Float32Array(cells.length * F * F * C);
   cells.forEach(([r, c], n) => {
-    for (let y = 0; y < F; y++) out.set(f.subarray(((r + y) * fw + c) * C, ((r + y) * fw + c + F) * C), ((n * F + y) * F) * C);
+    for (let y = 0; y < F; y++) out.set(f.subarray(((r + y) * fw + c) * C, ((r + y) * fw + c + F) * C), (n * F + y) * F * C);
   });
   return out;
 }
@@ -170,17 +227,29 @@ for (const preset of ['tiny', 'squeeze', 'mobile']) {
       return [f, m.heads.dense(f)] as const;
     });
     const [, fh, fw, C] = features.shape as [number, number, number, number];
-    const F = m.featureSize, rows = fh - F + 1, cols = fw - F + 1;
+    const F = m.featureSize,
+      rows = fh - F + 1,
+      cols = fw - F + 1;
     assert.ok(rows >= 3 && cols >= 3, `${rows}x${cols} windows`);
     const cells: [number, number][] = [];
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) cells.push([r, c]);
     const windows = crops(await features.read(), fw, C, F, cells);
     const patch = noGrad(() => m.heads.patch(Tensor.from(windows, [cells.length, F, F, C])));
-    const masks = noGrad(() => m.masksAt(dense.embedding, cells.map(([r, c]) => r * cols + c)));
+    const masks = noGrad(() =>
+      m.masksAt(
+        dense.embedding,
+        cells.map(([r, c]) => r * cols + c),
+      ),
+    );
     assertClose(await masks.read(), await patch.masks.read(), `${preset} dense masks`, 1e-4);
     const sm = await dense.scores.read();
     const sw = dense.scores.shape[2]!;
-    assertClose(cells.map(([r, c]) => sm[r * sw + c]!), await patch.scores.read(), `${preset} dense scores`, 1e-4);
+    assertClose(
+      cells.map(([r, c]) => sm[r * sw + c]!),
+      await patch.scores.read(),
+      `${preset} dense scores`,
+      1e-4,
+    );
     for (const t of [image, features, dense.embedding, dense.scores, patch.masks, patch.scores, masks]) t.dispose();
     dispose(m);
   });
@@ -203,7 +272,10 @@ test('squeeze trunk with the shared ImageNet weights matches a float64 CPU refer
   const ref = trunkRef(m.config, P, { d: Float64Array.from(x), N: 1, H: 224, W: 224, C: 3 });
   const got = await f.read();
   assertClose(got, ref.d, 'squeeze features', 1e-4);
-  assert.ok(ref.d.some((v) => v > 1), 'features are non-trivial');
+  assert.ok(
+    ref.d.some((v) => v > 1),
+    'features are non-trivial',
+  );
   f.dispose();
   dispose(m);
 });
@@ -211,7 +283,9 @@ test('squeeze trunk with the shared ImageNet weights matches a float64 CPU refer
 /** NCHW -> NHWC. */
 function toNhwc(d: Float32Array, [N, C, H, W]: number[]): Float32Array {
   const out = new Float32Array(d.length);
-  for (let n = 0; n < N!; n++) for (let c = 0; c < C!; c++) for (let h = 0; h < H!; h++) for (let w = 0; w < W!; w++) out[((n * H! + h) * W! + w) * C! + c] = d[((n * C! + c) * H! + h) * W! + w]!;
+  for (let n = 0; n < N!; n++)
+    for (let c = 0; c < C!; c++)
+      for (let h = 0; h < H!; h++) for (let w = 0; w < W!; w++) out[((n * H! + h) * W! + w) * C! + c] = d[((n * C! + c) * H! + h) * W! + w]!;
   return out;
 }
 
@@ -226,20 +300,25 @@ test('mobile trunk with the shared ImageNet MobileNetV1 weights matches the inde
   // conv0 + 11 blocks of depthwise and pointwise, weight and bias each; blocks 12-13 are past the cut.
   assert.is(importTorchvisionTrunk(m, readSafetensors(readFileSync(weights), weights)), 2 + 11 * 4);
   const ref = readSafetensors(readFileSync(reference), reference).tensors;
-  const input = ref.get('input')!, block11 = ref.get('block11')!;
+  const input = ref.get('input')!,
+    block11 = ref.get('block11')!;
   const f = noGrad(() => m.trunk.forward(Tensor.from(toNhwc(input.data, input.shape), [1, 224, 224, 3])));
   assert.equal(f.shape, [1, 14, 14, 512]);
   const expected = toNhwc(block11.data, block11.shape);
   // Activations reach 6 (ReLU6); a float32 implementation stays within 4.9e-6 of the float64 one.
   assertClose(await f.read(), expected, 'mobile block 11', 2e-6);
-  assert.ok(expected.some((v) => v === 6), 'the reference saturates ReLU6 somewhere');
+  assert.ok(
+    expected.some((v) => v === 6),
+    'the reference saturates ReLU6 somewhere',
+  );
   f.dispose();
   dispose(m);
 });
 
 test('mobile trunk: an odd-sized image gives the features of the same image zero-padded to a multiple of 16', async () => {
   const m = new DeepMask('mobile', { seed: 3 }).eval();
-  const H = 83, W = 61;
+  const H = 83,
+    W = 61;
   const data = randomData(H * W * 3, rng);
   const whole = noGrad(() => m.trunk.forward(Tensor.from(data, [1, H, W, 3])));
   assert.equal(whole.shape, [1, 6, 4, 512]);

@@ -6,7 +6,16 @@ import { matmulRef, sigmoidRef, softplusRef } from './lib/ref.js';
 import './lib/gpu.js';
 
 const rng = new Rng(1);
-const input = (shape: number[], grad = true, lo = -1, hi = 1) => ({ shape, data: randomData(shape.reduce((a, b) => a * b, 1), rng, lo, hi), grad });
+const input = (shape: number[], grad = true, lo = -1, hi = 1) => ({
+  shape,
+  data: randomData(
+    shape.reduce((a, b) => a * b, 1),
+    rng,
+    lo,
+    hi,
+  ),
+  grad,
+});
 
 test('assertClose can fail', () => {
   let failed = false;
@@ -19,7 +28,12 @@ test('assertClose can fail', () => {
   assertClose([1, 2, 3.0000001], [1, 2, 3], 'equal within tolerance');
 });
 
-for (const [M, N, K] of [[13, 5, 17], [7, 12, 3], [1, 9, 31], [9, 1, 600]] as const) {
+for (const [M, N, K] of [
+  [13, 5, 17],
+  [7, 12, 3],
+  [1, 9, 31],
+  [9, 1, 600],
+] as const) {
   for (const tA of [false, true]) {
     for (const tB of [false, true]) {
       test(`matmul ${M}x${K}·${K}x${N} transA=${tA} transB=${tB}`, async () => {
@@ -35,13 +49,23 @@ for (const [M, N, K] of [[13, 5, 17], [7, 12, 3], [1, 9, 31], [9, 1, 600]] as co
 }
 
 test('matmul split over a long K (few output tiles) equals the reference', async () => {
-  const M = 3, N = 6, K = 2051;
-  await checkOp('matmul split-K', [input([M, K]), input([K, N])], ([a, b]) => ops.matmul(a!, b!), ([a, b]) => matmulRef(a!, b!, M, N, K), { eps: 1e-4 });
+  const M = 3,
+    N = 6,
+    K = 2051;
+  await checkOp(
+    'matmul split-K',
+    [input([M, K]), input([K, N])],
+    ([a, b]) => ops.matmul(a!, b!),
+    ([a, b]) => matmulRef(a!, b!, M, N, K),
+    { eps: 1e-4 },
+  );
 });
 
 for (const relu of [false, true]) {
   test(`linear with bias, relu=${relu}`, async () => {
-    const B = 11, I = 19, O = 6;
+    const B = 11,
+      I = 19,
+      O = 6;
     await checkOp(
       'linear',
       [input([B, I]), input([I, O]), input([O])],
@@ -78,12 +102,27 @@ test('broadcasting rejects mismatched shapes', () => {
 });
 
 test('scale, relu, sigmoid', async () => {
-  await checkOp('scale', [input([4, 9])], ([a]) => ops.scale(a!, -2.5), ([a]) => a!.map((v) => -2.5 * v));
+  await checkOp(
+    'scale',
+    [input([4, 9])],
+    ([a]) => ops.scale(a!, -2.5),
+    ([a]) => a!.map((v) => -2.5 * v),
+  );
   // Keep relu inputs away from the kink so finite differences are exact.
   const r = input([5, 13]);
   r.data = r.data.map((v) => (Math.abs(v) < 0.01 ? v + 0.05 : v));
-  await checkOp('relu', [r], ([a]) => ops.relu(a!), ([a]) => a!.map((v) => Math.max(0, v)));
-  await checkOp('sigmoid', [input([3, 17], true, -6, 6)], ([a]) => ops.sigmoid(a!), ([a]) => a!.map(sigmoidRef));
+  await checkOp(
+    'relu',
+    [r],
+    ([a]) => ops.relu(a!),
+    ([a]) => a!.map((v) => Math.max(0, v)),
+  );
+  await checkOp(
+    'sigmoid',
+    [input([3, 17], true, -6, 6)],
+    ([a]) => ops.sigmoid(a!),
+    ([a]) => a!.map(sigmoidRef),
+  );
   // NaN passes through ReLU, as in PyTorch: a diverged value shows instead of turning into 0.
   const nan = ops.relu(Tensor.from([NaN, -1, 2, Infinity, -Infinity], [5]));
   const got = Array.from(await nan.read());
@@ -93,10 +132,30 @@ test('scale, relu, sigmoid', async () => {
 });
 
 test('reshape, flatten, sum, mean', async () => {
-  await checkOp('reshape', [input([2, 3, 5])], ([a]) => ops.scale(ops.reshape(a!, [6, -1]), 3), ([a]) => a!.map((v) => 3 * v));
-  await checkOp('flatten', [input([2, 3, 5])], ([a]) => ops.flatten(a!), ([a]) => a!);
-  await checkOp('sum', [input([37, 29])], ([a]) => ops.sum(a!), ([a]) => Float64Array.of(a!.reduce((s, v) => s + v, 0)));
-  await checkOp('mean', [input([300, 7])], ([a]) => ops.mean(a!), ([a]) => Float64Array.of(a!.reduce((s, v) => s + v, 0) / a!.length));
+  await checkOp(
+    'reshape',
+    [input([2, 3, 5])],
+    ([a]) => ops.scale(ops.reshape(a!, [6, -1]), 3),
+    ([a]) => a!.map((v) => 3 * v),
+  );
+  await checkOp(
+    'flatten',
+    [input([2, 3, 5])],
+    ([a]) => ops.flatten(a!),
+    ([a]) => a!,
+  );
+  await checkOp(
+    'sum',
+    [input([37, 29])],
+    ([a]) => ops.sum(a!),
+    ([a]) => Float64Array.of(a!.reduce((s, v) => s + v, 0)),
+  );
+  await checkOp(
+    'mean',
+    [input([300, 7])],
+    ([a]) => ops.mean(a!),
+    ([a]) => Float64Array.of(a!.reduce((s, v) => s + v, 0) / a!.length),
+  );
 });
 
 test('soft-margin loss with per-element weights', async () => {
@@ -115,7 +174,12 @@ test('gradients accumulate over a diamond-shaped graph', async () => {
   // f = sum(relu(x) * x + x): x reaches the output along three paths.
   const x = input([4, 6]);
   x.data = x.data.map((v) => (Math.abs(v) < 0.01 ? 0.3 : v));
-  await checkOp('diamond', [x], ([a]) => ops.add(ops.mul(ops.relu(a!), a!), a!), ([a]) => a!.map((v) => Math.max(0, v) * v + v));
+  await checkOp(
+    'diamond',
+    [x],
+    ([a]) => ops.add(ops.mul(ops.relu(a!), a!), a!),
+    ([a]) => a!.map((v) => Math.max(0, v) * v + v),
+  );
 });
 
 test.run();

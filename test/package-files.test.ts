@@ -28,7 +28,11 @@ test('the packed files: a LICENSE that matches package.json, no source maps', ()
   const files = (JSON.parse(r.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
   assert.ok(files.includes('LICENSE'), 'LICENSE is not packed');
   assert.ok(files.includes('dist/src/index.d.ts'));
-  assert.equal(files.filter((f) => f.endsWith('.map')), [], 'source maps packed without their sources');
+  assert.equal(
+    files.filter((f) => f.endsWith('.map')),
+    [],
+    'source maps packed without their sources',
+  );
   // Nor a pointer to a map (bundlers warn about each missing one).
   const pointing = files.filter((f) => f.endsWith('.js') && f.startsWith('dist/') && readFileSync(repoPath(f), 'utf8').includes('//# sourceMappingURL='));
   assert.equal(pointing, [], 'packed scripts point at source maps');

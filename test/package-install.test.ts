@@ -13,18 +13,21 @@ test('the packed tarball installs into an empty project and works there in Node 
   const app = installPacked('deepmask-install-');
 
   // Node: both entry points, the bundled model and photos inside the installed package.
-  writeFileSync(join(app, 'node.mjs'), [
-    "import { init, propose, decodeImage } from 'deepmask-webgpu';",
-    "import { loadModel } from 'deepmask-webgpu/node';",
-    "import { readFileSync, readdirSync } from 'node:fs';",
-    "const root = new URL('./node_modules/deepmask-webgpu/', import.meta.url).pathname;",
-    'const rt = await init();',
-    "const model = loadModel(root + 'models/mobile-coco');",
-    "const photo = root + 'web/assets/photos/' + readdirSync(root + 'web/assets/photos').find((f) => f.endsWith('.jpg'));",
-    "const { proposals } = await propose(model, decodeImage(readFileSync(photo)), { proposals: 5, scales: [0.5] });",
-    'console.log(JSON.stringify({ n: proposals.length, score: proposals[0].score }));',
-    'rt.destroy();',
-  ].join('\n'));
+  writeFileSync(
+    join(app, 'node.mjs'),
+    [
+      "import { init, propose, decodeImage } from 'deepmask-webgpu';",
+      "import { loadModel } from 'deepmask-webgpu/node';",
+      "import { readFileSync, readdirSync } from 'node:fs';",
+      "const root = new URL('./node_modules/deepmask-webgpu/', import.meta.url).pathname;",
+      'const rt = await init();',
+      "const model = loadModel(root + 'models/mobile-coco');",
+      "const photo = root + 'web/assets/photos/' + readdirSync(root + 'web/assets/photos').find((f) => f.endsWith('.jpg'));",
+      'const { proposals } = await propose(model, decodeImage(readFileSync(photo)), { proposals: 5, scales: [0.5] });',
+      'console.log(JSON.stringify({ n: proposals.length, score: proposals[0].score }));',
+      'rt.destroy();',
+    ].join('\n'),
+  );
   const out = JSON.parse(run(process.execPath, ['node.mjs'], app).trim().split('\n').pop()!) as { n: number; score: number };
   assert.is(out.n, 5);
   assert.ok(out.score > 0 && out.score < 1);
@@ -35,9 +38,21 @@ test('the packed tarball installs into an empty project and works there in Node 
   // A browser bundle of the library: no Node built-ins, no Dawn.
   writeFileSync(join(app, 'page.js'), "import { init, propose } from 'deepmask-webgpu';\nconsole.log(init, propose);\n");
   const { build } = await import('esbuild'); // resolves the page's imports from the app's node_modules
-  const result = await build({ entryPoints: [join(app, 'page.js')], bundle: true, platform: 'browser', format: 'esm', outfile: join(app, 'out.js'), metafile: true, logLevel: 'silent' });
+  const result = await build({
+    entryPoints: [join(app, 'page.js')],
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    outfile: join(app, 'out.js'),
+    metafile: true,
+    logLevel: 'silent',
+  });
   const inputs = Object.keys(result.metafile!.inputs);
-  assert.equal(inputs.filter((p) => /^node:|node_modules\/webgpu\//.test(p)), [], 'the browser bundle reaches Node-only modules');
+  assert.equal(
+    inputs.filter((p) => /^node:|node_modules\/webgpu\//.test(p)),
+    [],
+    'the browser bundle reaches Node-only modules',
+  );
   assert.ok(existsSync(join(app, 'out.js')));
 
   // Every code block of the README's Library API section runs as written against the package.

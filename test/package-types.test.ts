@@ -55,11 +55,16 @@ function consumer(v: Variant): string {
 
 // The Node entry point, from an ES module and from CommonJS (TypeScript 5.8+ types require() of ESM).
 const NODE_CONSUMER = "import { loadModel, init } from 'deepmask-webgpu/node';\nexport const load: typeof loadModel = loadModel;\nexport { init };\n";
-const CJS_CONSUMER = "import dm = require('deepmask-webgpu');\nimport node = require('deepmask-webgpu/node');\nexport const same: boolean = dm.init === node.init;\n";
+const CJS_CONSUMER =
+  "import dm = require('deepmask-webgpu');\nimport node = require('deepmask-webgpu/node');\nexport const same: boolean = dm.init === node.init;\n";
 
 test('the declarations check (skipLibCheck off) under TypeScript 5.9 and 7, with and without DOM', async () => {
-  const declarations = readdirSync(join(app, 'node_modules/deepmask-webgpu/dist/src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.d.ts'));
-  const referencing = declarations.filter((f) => /^\/\/\/\s*<reference\s+types=/m.test(readFileSync(join(app, 'node_modules/deepmask-webgpu/dist/src', f), 'utf8')));
+  const declarations = readdirSync(join(app, 'node_modules/deepmask-webgpu/dist/src'), { recursive: true, encoding: 'utf8' }).filter((f) =>
+    f.endsWith('.d.ts'),
+  );
+  const referencing = declarations.filter((f) =>
+    /^\/\/\/\s*<reference\s+types=/m.test(readFileSync(join(app, 'node_modules/deepmask-webgpu/dist/src', f), 'utf8')),
+  );
   assert.equal(referencing, [], 'declarations that force types onto the consumer');
 
   writeFileSync(join(app, 'node-consumer.ts'), NODE_CONSUMER);
@@ -68,13 +73,21 @@ test('the declarations check (skipLibCheck off) under TypeScript 5.9 and 7, with
     writeFileSync(join(app, `${v.name}.ts`), consumer(v));
     // A page (bundler resolution) with DOM; a Node program (nodenext) without.
     const resolution = v.dom ? { module: 'esnext', moduleResolution: 'bundler' } : { module: 'nodenext', moduleResolution: 'nodenext' };
-    writeFileSync(join(app, `tsconfig.${v.name}.json`), JSON.stringify({
-      compilerOptions: {
-        target: 'es2022', ...resolution, lib: v.dom ? ['es2022', 'dom', 'dom.iterable'] : ['es2022'], types: v.types,
-        strict: true, noEmit: true, skipLibCheck: false,
-      },
-      files: [`${v.name}.ts`, ...(v.dom ? [] : ['node-consumer.ts', 'cjs-consumer.cts'])],
-    }));
+    writeFileSync(
+      join(app, `tsconfig.${v.name}.json`),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'es2022',
+          ...resolution,
+          lib: v.dom ? ['es2022', 'dom', 'dom.iterable'] : ['es2022'],
+          types: v.types,
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+        },
+        files: [`${v.name}.ts`, ...(v.dom ? [] : ['node-consumer.ts', 'cjs-consumer.cts'])],
+      }),
+    );
     // The compilers run side by side (one after another they took most of a minute): a failure is its first lines.
     return execFile(process.execPath, [TSC[v.tsc], '--pretty', 'false', '-p', `tsconfig.${v.name}.json`], { cwd: app, encoding: 'utf8' }).then(
       () => null,
@@ -86,12 +99,15 @@ test('the declarations check (skipLibCheck off) under TypeScript 5.9 and 7, with
 });
 
 test('CommonJS code can require() both entry points', () => {
-  writeFileSync(join(app, 'require.cjs'), [
-    "const dm = require('deepmask-webgpu');",
-    "const node = require('deepmask-webgpu/node');",
-    'console.log(JSON.stringify({ init: typeof dm.init, same: node.init === dm.init, model: node.BUNDLED_MODEL }));',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    join(app, 'require.cjs'),
+    [
+      "const dm = require('deepmask-webgpu');",
+      "const node = require('deepmask-webgpu/node');",
+      'console.log(JSON.stringify({ init: typeof dm.init, same: node.init === dm.init, model: node.BUNDLED_MODEL }));',
+      '',
+    ].join('\n'),
+  );
   const out = JSON.parse(runOk(process.execPath, ['require.cjs'], app).trim());
   assert.equal(out, { init: 'function', same: true, model: 'models/mobile-coco' });
 

@@ -24,14 +24,16 @@ function fastRgba(png: Uint8Array): { width: number; height: number; rgba: Uint8
   const d = fastDecode(png);
   assert.is(d.depth, 8);
   assert.ok(d.channels === 3 || d.channels === 4, `${d.channels} channels`);
-  const n = d.width * d.height, rgba = new Uint8Array(n * 4);
+  const n = d.width * d.height,
+    rgba = new Uint8Array(n * 4);
   for (let i = 0; i < n; i++) for (let c = 0; c < 4; c++) rgba[4 * i + c] = c < d.channels ? d.data[i * d.channels + c]! : 255;
   return { width: d.width, height: d.height, rgba };
 }
 
 /** Checks a PNG the project wrote: blocks of at most 64 KiB, and both decoders give back the pixels. */
 function checkPng(what: string, png: Uint8Array, rgba: Uint8Array, width: number, height: number): void {
-  let fast: ReturnType<typeof fastRgba> | undefined, error = '';
+  let fast: ReturnType<typeof fastRgba> | undefined,
+    error = '';
   try {
     fast = fastRgba(png);
   } catch (e) {
@@ -40,7 +42,11 @@ function checkPng(what: string, png: Uint8Array, rgba: Uint8Array, width: number
   if (!fast) return assert.unreachable(`${what}: fast-png cannot read it: ${error}`);
   const blocks = deflateBlockSizes(idatStream(png));
   const bpp = png[25] === 2 ? 3 : 4;
-  assert.is(blocks.reduce((s, b) => s + b.bytes, 0), height * (width * bpp + 1), `${what}: deflate blocks add up to the filtered image`);
+  assert.is(
+    blocks.reduce((s, b) => s + b.bytes, 0),
+    height * (width * bpp + 1),
+    `${what}: deflate blocks add up to the filtered image`,
+  );
   for (const b of blocks) assert.ok(b.bytes <= 65536, `${what}: a ${b.type} deflate block of ${b.bytes} bytes (more than 64 KiB)`);
   const ours = decodePng(png);
   assert.equal([fast.width, fast.height], [width, height], `${what}: size`);
@@ -53,9 +59,17 @@ test('the block walker measures what zlib writes (fixed, dynamic and stored bloc
   const rng = new Rng(3);
   const text = new TextEncoder().encode('the quick brown fox jumps over the lazy dog; '.repeat(4000));
   const noise = Uint8Array.from({ length: 200_000 }, () => rng.int(256));
-  for (const [data, level] of [[text, 9], [noise, 6], [noise, 0], [new Uint8Array(10), 9]] as const) {
+  for (const [data, level] of [
+    [text, 9],
+    [noise, 6],
+    [noise, 0],
+    [new Uint8Array(10), 9],
+  ] as const) {
     const blocks = deflateBlockSizes(deflateSync(data, { level }));
-    assert.is(blocks.reduce((s, b) => s + b.bytes, 0), data.length);
+    assert.is(
+      blocks.reduce((s, b) => s + b.bytes, 0),
+      data.length,
+    );
   }
 });
 
@@ -63,14 +77,24 @@ test('a --viz overlay on a photo: blocks of at most 64 KiB, fast-png reads the s
   // A COCO photo where the workspace has them (noisy, 640 px: the largest PNGs the CLI writes),
   // otherwise the repository's scene.
   const dir = sharedPath('data/coco-tiny-train2017/images');
-  const file = dir && existsSync(dir) ? join(dir, readdirSync(dir).filter((f) => f.endsWith('.jpg')).sort()[0]!) : repoPath('web/assets/scene.png');
+  const file =
+    dir && existsSync(dir)
+      ? join(
+          dir,
+          readdirSync(dir)
+            .filter((f) => f.endsWith('.jpg'))
+            .sort()[0]!,
+        )
+      : repoPath('web/assets/scene.png');
   const img = decodeImage(new Uint8Array(readFileSync(file)), file);
   const { width: w, height: h } = img;
-  const disc = new Uint8Array(w * h), box = new Uint8Array(w * h);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    if ((x - w / 3) ** 2 + (y - h / 2) ** 2 < (h / 4) ** 2) disc[y * w + x] = 1;
-    if (x > w / 2 && x < (w * 9) / 10 && y > h / 5 && y < (h * 4) / 5) box[y * w + x] = 1;
-  }
+  const disc = new Uint8Array(w * h),
+    box = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      if ((x - w / 3) ** 2 + (y - h / 2) ** 2 < (h / 4) ** 2) disc[y * w + x] = 1;
+      if (x > w / 2 && x < (w * 9) / 10 && y > h / 5 && y < (h * 4) / 5) box[y * w + x] = 1;
+    }
   const rgba = drawOverlay(toRgba(img), w, h, [disc, box]);
   checkPng(`overlay of ${file}`, encodePng(rgba, w, h), rgba, w, h);
   // With alpha (RGBA PNG) and as large again.
@@ -87,7 +111,8 @@ test('training curves: blocks of at most 64 KiB, fast-png reads the same pixels'
   const panels = [
     { title: 'train loss', logY: true, series: [{ name: 'loss', color: [200, 60, 40] as [number, number, number], points: loss }] },
     {
-      title: 'validation', yRange: [0, 1] as [number, number],
+      title: 'validation',
+      yRange: [0, 1] as [number, number],
       series: [
         { name: 'mask IoU', color: [40, 90, 200] as [number, number, number], points: val(0.2) },
         { name: 'score acc', color: [30, 150, 60] as [number, number, number], points: val(0.5) },
@@ -110,7 +135,8 @@ test('a synthetic scene: blocks of at most 64 KiB, fast-png reads the same pixel
 
 test('the curves font: every glyph its own, letters and digits that look alike differ clearly', () => {
   const diff = (a: string, b: string): number => {
-    const ga = glyph(a), gb = glyph(b);
+    const ga = glyph(a),
+      gb = glyph(b);
     let d = 0;
     for (let r = 0; r < Math.max(ga.length, gb.length); r++) {
       let x = (ga[r] ?? 0) ^ (gb[r] ?? 0);
@@ -118,10 +144,11 @@ test('the curves font: every glyph its own, letters and digits that look alike d
     }
     return d;
   };
-  for (let i = 0; i < GLYPH_CHARS.length; i++) for (let j = i + 1; j < GLYPH_CHARS.length; j++) {
-    const [a, b] = [GLYPH_CHARS[i]!, GLYPH_CHARS[j]!];
-    assert.ok(diff(a, b) >= 2, `'${a}' and '${b}' differ in ${diff(a, b)} pixels`);
-  }
+  for (let i = 0; i < GLYPH_CHARS.length; i++)
+    for (let j = i + 1; j < GLYPH_CHARS.length; j++) {
+      const [a, b] = [GLYPH_CHARS[i]!, GLYPH_CHARS[j]!];
+      assert.ok(diff(a, b) >= 2, `'${a}' and '${b}' differ in ${diff(a, b)} pixels`);
+    }
   for (const [a, b] of ['l1', 'lI', 'I1', 's5', 'S5', 'o0', 'O0', 'B8', 'Z2', 'g9', 'q9', 'b6', 'z2']) {
     assert.ok(diff(a!, b!) >= 3, `'${a}' and '${b}' differ in only ${diff(a!, b!)} pixels`);
   }
@@ -132,17 +159,32 @@ test('the curves font: every glyph its own, letters and digits that look alike d
 test('axis ticks: distinct labels that read as their values, inside the range, 3 to 9 of them', () => {
   const rng = new Rng(11);
   const ranges: [number, number, boolean][] = [
-    [0, 1, false], [0.5, 0.52, false], [0.501, 0.513, false], [0, 2990, false], [3, 7, false], [-1, 1, false],
-    [1e6, 1.3e6, false], [1e-5, 3e-5, false], [0.7312, 0.7318, false], [12345, 12346, false],
-    [0.12, 0.72, true], [0.6, 0.9, true], [0.001, 5, true], [1e-7, 1e3, true], [0.15, 1.6, true], [2e-5, 3e-5, true],
+    [0, 1, false],
+    [0.5, 0.52, false],
+    [0.501, 0.513, false],
+    [0, 2990, false],
+    [3, 7, false],
+    [-1, 1, false],
+    [1e6, 1.3e6, false],
+    [1e-5, 3e-5, false],
+    [0.7312, 0.7318, false],
+    [12345, 12346, false],
+    [0.12, 0.72, true],
+    [0.6, 0.9, true],
+    [0.001, 5, true],
+    [1e-7, 1e3, true],
+    [0.15, 1.6, true],
+    [2e-5, 3e-5, true],
   ];
   for (let i = 0; i < 300; i++) {
-    const lo = (rng.next() - 0.3) * 10 ** (rng.int(12) - 6), span = rng.next() * 10 ** (rng.int(10) - 5) + 1e-12;
+    const lo = (rng.next() - 0.3) * 10 ** (rng.int(12) - 6),
+      span = rng.next() * 10 ** (rng.int(10) - 5) + 1e-12;
     ranges.push([lo, lo + span, false]);
     if (lo > 0) ranges.push([lo, lo + span * 10 ** rng.int(6), true]);
   }
   for (const [lo, hi, log] of ranges) {
-    const ticks = axisTicks(lo, hi, log), where = `[${lo}, ${hi}]${log ? ' log' : ''}: ${ticks.map((t) => t.label).join(' ')}`;
+    const ticks = axisTicks(lo, hi, log),
+      where = `[${lo}, ${hi}]${log ? ' log' : ''}: ${ticks.map((t) => t.label).join(' ')}`;
     const labels = ticks.map((t) => t.label);
     assert.is(new Set(labels).size, labels.length, `repeated label on ${where}`);
     assert.ok(ticks.length >= 3 && ticks.length <= 9, `${ticks.length} ticks on ${where}`);

@@ -17,7 +17,8 @@ import { repoPath } from './lib/shared.js';
 
 const rleOf = (rows: Uint8Array, w: number, h: number): RLE => encodeMask(rows, h, w);
 /** COCO's reading of polygons: each rasterised by frPoly, the union of all. */
-const rasterise = (polys: number[][], h: number, w: number): RLE => (polys.length ? merge(polys.map((p) => frPoly(p, h, w))) : encodeMask(new Uint8Array(h * w), h, w));
+const rasterise = (polys: number[][], h: number, w: number): RLE =>
+  polys.length ? merge(polys.map((p) => frPoly(p, h, w))) : encodeMask(new Uint8Array(h * w), h, w);
 const iouOf = (a: RLE, b: RLE) => iou([a], [b], [false])[0]![0]!;
 const vertices = (polys: number[][]) => polys.reduce((s, p) => s + p.length / 2, 0);
 
@@ -34,21 +35,30 @@ function blob(rows: Uint8Array, w: number, h: number, cx: number, cy: number, r:
 }
 
 test('unsimplified outlines are exact: rasterised by frPoly they give the mask back pixel for pixel', () => {
-  const w = 40, h = 30;
+  const w = 40,
+    h = 30;
   const rows = new Uint8Array(w * h);
   blob(rows, w, h, 18, 14, 10, new Rng(3));
   rows[2 * w + 35] = rows[3 * w + 36] = 1; // two pixels touching diagonally: two 4-connected parts
   const outs = traceOutlines(rows, w, h);
   assert.is(outs.length, 3);
-  assert.equal(outs.slice(1).map((o) => o.area), [1, 1]);
-  const back = rasterise(outs.map((o) => o.ring), h, w);
+  assert.equal(
+    outs.slice(1).map((o) => o.area),
+    [1, 1],
+  );
+  const back = rasterise(
+    outs.map((o) => o.ring),
+    h,
+    w,
+  );
   assert.is(iouOf(back, rleOf(rows, w, h)), 1);
 });
 
 test('a rasterised polygon round trip keeps IoU >= 0.9 within the vertex budget (random blobs, several sizes)', () => {
   const rng = new Rng(11);
   for (let k = 0; k < 12; k++) {
-    const w = 64 + Math.floor(rng.next() * 200), h = 48 + Math.floor(rng.next() * 150);
+    const w = 64 + Math.floor(rng.next() * 200),
+      h = 48 + Math.floor(rng.next() * 150);
     const rows = new Uint8Array(w * h);
     const r = 6 + rng.next() * (Math.min(w, h) / 3);
     blob(rows, w, h, w / 2 + (rng.next() - 0.5) * 10, h / 2, r, rng);
@@ -64,7 +74,8 @@ test('a rasterised polygon round trip keeps IoU >= 0.9 within the vertex budget 
 });
 
 test('holes are filled (COCO unites polygons), separate parts get one polygon each, specks and budgets are handled', () => {
-  const w = 120, h = 80;
+  const w = 120,
+    h = 80;
   // A ring (square with a square hole) and a disc beside it.
   const rows = new Uint8Array(w * h);
   for (let y = 10; y < 50; y++) for (let x = 10; x < 50; x++) rows[y * w + x] = x < 20 || x >= 40 || y < 20 || y >= 40 ? 1 : 0;
@@ -101,13 +112,34 @@ test('infer --polygons writes COCO polygons beside each RLE that rasterise back 
   const jpeg = new Uint8Array(encodeJpeg({ data: rgba, width: img.width, height: img.height }, 95).data);
   const exif = [0x45, 0x78, 0x69, 0x66, 0, 0, 0x49, 0x49, 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0];
   writeFileSync(join(dir, 'phone.jpg'), new Uint8Array([0xff, 0xd8, 0xff, 0xe1, 0, exif.length + 2, ...exif, ...jpeg.subarray(2)]));
-  const r = spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'infer', join(dir, 'phone.jpg'), '--weights', repoPath('models/tiny-synth'), '--proposals', '10', '--polygons', '--polygon-vertices', '40', '--viz', '--out', join(dir, 'out')], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      repoPath('bin/deepmask.js'),
+      'infer',
+      join(dir, 'phone.jpg'),
+      '--weights',
+      repoPath('models/tiny-synth'),
+      '--proposals',
+      '10',
+      '--polygons',
+      '--polygon-vertices',
+      '40',
+      '--viz',
+      '--out',
+      join(dir, 'out'),
+    ],
+    { encoding: 'utf8' },
+  );
   assert.is(r.status, 0, r.stderr);
   // A lone image shows its stages (each scale through the trunk and heads, then the masks) and a rate per image.
   assert.match(r.stderr, /image 1\/1 {2}trunk 1\/\d+ \(scale [\d.]+\)\n/);
   assert.match(r.stderr, /image 1\/1 {2}paste 1\/1\n/);
   assert.match(r.stderr, /\d+\.\d (s\/image|images\/s)/);
-  const res = JSON.parse(readFileSync(join(dir, 'out', 'results.json'), 'utf8')) as { segmentation: { size: [number, number]; counts: string }; polygons: number[][] }[];
+  const res = JSON.parse(readFileSync(join(dir, 'out', 'results.json'), 'utf8')) as {
+    segmentation: { size: [number, number]; counts: string };
+    polygons: number[][];
+  }[];
   assert.is(res.length, 10);
   const ious: number[] = [];
   for (const p of res) {
@@ -131,12 +163,31 @@ test('infer --polygons writes COCO polygons beside each RLE that rasterise back 
   }
   assert.ok(ink > 20, `label ink pixels: ${ink}`);
   // A click with --polygons: each mask at the point has its polygons too.
-  const click = spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'infer', join(dir, 'phone.jpg'), '--weights', repoPath('models/tiny-synth'), '--point', '40,60', '--polygons', '--out', join(dir, 'click')], { encoding: 'utf8' });
+  const click = spawnSync(
+    process.execPath,
+    [
+      repoPath('bin/deepmask.js'),
+      'infer',
+      join(dir, 'phone.jpg'),
+      '--weights',
+      repoPath('models/tiny-synth'),
+      '--point',
+      '40,60',
+      '--polygons',
+      '--out',
+      join(dir, 'click'),
+    ],
+    { encoding: 'utf8' },
+  );
   assert.is(click.status, 0, click.stderr);
   const clicked = JSON.parse(readFileSync(join(dir, 'click', 'results.json'), 'utf8')) as { point: number[]; polygons: number[][] }[];
   assert.is(clicked.length, 3);
   for (const p of clicked) assert.ok(Array.isArray(p.polygons) && vertices(p.polygons) <= 64 && p.point.join() === '40,60');
-  const bad = spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'infer', join(dir, 'phone.jpg'), '--polygon-vertices', '2', '--polygons', '--out', join(dir, 'bad')], { encoding: 'utf8' });
+  const bad = spawnSync(
+    process.execPath,
+    [repoPath('bin/deepmask.js'), 'infer', join(dir, 'phone.jpg'), '--polygon-vertices', '2', '--polygons', '--out', join(dir, 'bad')],
+    { encoding: 'utf8' },
+  );
   assert.is(bad.status, 2);
   assert.match(bad.stderr, /--polygon-vertices/);
 });

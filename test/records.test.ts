@@ -42,7 +42,8 @@ test('a training run records its data path as typed (relative), in the model and
   try {
     writeSynth(join(dir, 'synth'), { images: 10, seed: 5 });
     // As a user in the current folder would type them.
-    const data = relative(process.cwd(), join(dir, 'synth', 'instances.json')), images = relative(process.cwd(), join(dir, 'synth', 'images'));
+    const data = relative(process.cwd(), join(dir, 'synth', 'instances.json')),
+      images = relative(process.cwd(), join(dir, 'synth', 'images'));
     assert.not.ok(isAbsolute(data));
     const out = join(dir, 'run');
     await runTraining({ data, images, out, preset: 'tiny', steps: 2, batch: 4, holdOut: 2, valWindows: 8, validateEvery: 1000, checkpointEvery: 1 });

@@ -2,12 +2,26 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng } from '../src/graph/random.js';
 import {
-  annToRle, area, bboxIou, countsFromString, countsToString, decodeMask, encodeMask, frBbox, frPoly, iou, merge, toBbox, toCocoRle, type RLE,
+  annToRle,
+  area,
+  bboxIou,
+  countsFromString,
+  countsToString,
+  decodeMask,
+  encodeMask,
+  frBbox,
+  frPoly,
+  iou,
+  merge,
+  toBbox,
+  toCocoRle,
+  type RLE,
 } from '../src/data/rle.js';
 
 /** A row-major mask from text rows ('1' = on). */
 const maskOf = (rows: string[]): { mask: Uint8Array; h: number; w: number } => {
-  const h = rows.length, w = rows[0]!.length;
+  const h = rows.length,
+    w = rows[0]!.length;
   const mask = new Uint8Array(h * w);
   rows.forEach((r, y) => [...r].forEach((c, x) => (mask[y * w + x] = c === '1' ? 1 : 0)));
   return { mask, h, w };
@@ -33,10 +47,18 @@ const refCounts = (mask: Uint8Array, h: number, w: number): number[] => {
 };
 
 const refBbox = (mask: Uint8Array, h: number, w: number): number[] => {
-  let x0 = Infinity, y0 = Infinity, x1 = -1, y1 = -1;
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (mask[y * w + x]) {
-    x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
-  }
+  let x0 = Infinity,
+    y0 = Infinity,
+    x1 = -1,
+    y1 = -1;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      if (mask[y * w + x]) {
+        x0 = Math.min(x0, x);
+        y0 = Math.min(y0, y);
+        x1 = Math.max(x1, x);
+        y1 = Math.max(y1, y);
+      }
   return x1 < 0 ? [0, 0, 0, 0] : [x0, y0, x1 - x0 + 1, y1 - y0 + 1];
 };
 
@@ -50,7 +72,10 @@ const randomMask = (rng: Rng, h: number, w: number): Uint8Array => {
   } else {
     const n = 1 + rng.int(4);
     for (let k = 0; k < n; k++) {
-      const x0 = rng.int(w), y0 = rng.int(h), x1 = x0 + rng.int(w - x0), y1 = y0 + rng.int(h - y0);
+      const x0 = rng.int(w),
+        y0 = rng.int(h),
+        x1 = x0 + rng.int(w - x0),
+        y1 = y0 + rng.int(h - y0);
       for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) m[y * w + x] = kind === 1 ? 1 : m[y * w + x]! ^ 1;
     }
   }
@@ -144,7 +169,8 @@ test('vector #6: frBbox', () => {
 });
 
 test('vector #7: IoU of the #4 square and its copy shifted by 25 in x is 1/3', () => {
-  const a = encodeMask(square100(10), 100, 100), b = encodeMask(square100(35), 100, 100);
+  const a = encodeMask(square100(10), 100, 100),
+    b = encodeMask(square100(35), 100, 100);
   const o = iou([a], [b], [false]);
   assert.is(o[0]![0], 1 / 3);
   assert.is(Number(o[0]![0]!.toFixed(6)), 0.333333);
@@ -152,13 +178,17 @@ test('vector #7: IoU of the #4 square and its copy shifted by 25 in x is 1/3', (
 
 test('encode/decode and the string codec round-trip on random 37x23 masks', () => {
   const rng = new Rng(11);
-  const h = 37, w = 23;
+  const h = 37,
+    w = 23;
   let sawLong = 0;
   for (let it = 0; it < 300; it++) {
     const m = randomMask(rng, h, w);
     const r = encodeMask(m, h, w);
     assert.equal(r.counts, refCounts(m, h, w), `encode ${it}`);
-    assert.is(r.counts.reduce((a, b) => a + b, 0), h * w);
+    assert.is(
+      r.counts.reduce((a, b) => a + b, 0),
+      h * w,
+    );
     assert.equal(decodeMask(r), m, `decode ${it}`);
     const s = countsToString(r.counts);
     assert.match(s, /^[0-o]*$/);
@@ -170,7 +200,8 @@ test('encode/decode and the string codec round-trip on random 37x23 masks', () =
 
 test('string codec on long runs: several 5-bit groups and negative deltas', () => {
   const rng = new Rng(5);
-  let multi = 0, negative = 0;
+  let multi = 0,
+    negative = 0;
   for (let it = 0; it < 200; it++) {
     const n = 1 + rng.int(40);
     const counts = Array.from({ length: n }, (_, i) => (i === 0 && rng.next() < 0.3 ? 0 : 1 + rng.int([3, 40, 2000, 200000][rng.int(4)]!)));
@@ -189,12 +220,17 @@ test('string codec on long runs: several 5-bit groups and negative deltas', () =
 test('merge: union and intersection equal the pixel-wise reference, canonically encoded', () => {
   const rng = new Rng(3);
   for (let it = 0; it < 200; it++) {
-    const h = 1 + rng.int(30), w = 1 + rng.int(30), n = 2 + rng.int(3);
+    const h = 1 + rng.int(30),
+      w = 1 + rng.int(30),
+      n = 2 + rng.int(3);
     const masks = Array.from({ length: n }, () => randomMask(rng, h, w));
     for (const intersect of [false, true]) {
       const ref = new Uint8Array(h * w);
       for (let i = 0; i < ref.length; i++) ref[i] = intersect ? (masks.every((m) => m[i]) ? 1 : 0) : masks.some((m) => m[i]) ? 1 : 0;
-      const r = merge(masks.map((m) => encodeMask(m, h, w)), intersect);
+      const r = merge(
+        masks.map((m) => encodeMask(m, h, w)),
+        intersect,
+      );
       assert.equal(r.counts, refCounts(ref, h, w), `${intersect ? 'intersection' : 'union'} ${it}`);
     }
   }
@@ -214,7 +250,8 @@ test('toBbox: empty, wrapping run, and the pixel-wise box on random masks', () =
   assert.equal(toBbox({ h: 2, w: 2, counts: [3, 1] }), [1, 1, 1, 1]);
   const rng = new Rng(8);
   for (let it = 0; it < 200; it++) {
-    const h = 1 + rng.int(20), w = 1 + rng.int(20);
+    const h = 1 + rng.int(20),
+      w = 1 + rng.int(20);
     const m = randomMask(rng, h, w);
     assert.equal(toBbox(encodeMask(m, h, w)), refBbox(m, h, w), `mask ${it}`);
   }
@@ -222,26 +259,36 @@ test('toBbox: empty, wrapping run, and the pixel-wise box on random masks', () =
 
 test('iou equals the pixel-wise reference, including crowd regions', () => {
   const rng = new Rng(21);
-  let crowdSeen = 0, partial = 0;
+  let crowdSeen = 0,
+    partial = 0;
   for (let it = 0; it < 60; it++) {
-    const h = 1 + rng.int(25), w = 1 + rng.int(25);
+    const h = 1 + rng.int(25),
+      w = 1 + rng.int(25);
     const dm = Array.from({ length: 1 + rng.int(4) }, () => randomMask(rng, h, w));
     const gm = Array.from({ length: 1 + rng.int(4) }, () => randomMask(rng, h, w));
     const crowd = gm.map(() => rng.next() < 0.4);
-    const o = iou(dm.map((m) => encodeMask(m, h, w)), gm.map((m) => encodeMask(m, h, w)), crowd);
+    const o = iou(
+      dm.map((m) => encodeMask(m, h, w)),
+      gm.map((m) => encodeMask(m, h, w)),
+      crowd,
+    );
     assert.is(o.length, dm.length);
-    dm.forEach((d, i) => gm.forEach((g, j) => {
-      let inter = 0, uni = 0, ad = 0;
-      for (let p = 0; p < h * w; p++) {
-        inter += d[p]! & g[p]!;
-        uni += d[p]! | g[p]!;
-        ad += d[p]!;
-      }
-      const expected = inter === 0 ? 0 : inter / (crowd[j] ? ad : uni);
-      assert.is(o[i]![j], expected, `dt ${i} gt ${j} of case ${it}`);
-      if (crowd[j] && inter > 0 && inter < uni) crowdSeen++;
-      if (expected > 0 && expected < 1) partial++;
-    }));
+    dm.forEach((d, i) =>
+      gm.forEach((g, j) => {
+        let inter = 0,
+          uni = 0,
+          ad = 0;
+        for (let p = 0; p < h * w; p++) {
+          inter += d[p]! & g[p]!;
+          uni += d[p]! | g[p]!;
+          ad += d[p]!;
+        }
+        const expected = inter === 0 ? 0 : inter / (crowd[j] ? ad : uni);
+        assert.is(o[i]![j], expected, `dt ${i} gt ${j} of case ${it}`);
+        if (crowd[j] && inter > 0 && inter < uni) crowdSeen++;
+        if (expected > 0 && expected < 1) partial++;
+      }),
+    );
   }
   assert.ok(crowdSeen > 10 && partial > 50, 'crowd and partial overlaps exercised');
   // Different sizes with overlapping boxes: -1 as in cocoapi.
@@ -250,8 +297,15 @@ test('iou equals the pixel-wise reference, including crowd regions', () => {
 });
 
 test('bboxIou by hand, crowd union = detection area', () => {
-  const dt = [[0, 0, 10, 10], [5, 0, 10, 10], [20, 20, 2, 2]];
-  const gt = [[0, 0, 10, 10], [0, 0, 20, 20]];
+  const dt = [
+    [0, 0, 10, 10],
+    [5, 0, 10, 10],
+    [20, 20, 2, 2],
+  ];
+  const gt = [
+    [0, 0, 10, 10],
+    [0, 0, 20, 20],
+  ];
   const o = bboxIou(dt, gt, [false, true]);
   assert.equal(o[0], [1, 1]); // crowd: inter 100 / area(dt) 100
   assert.equal(o[1], [50 / 150, 1]);
@@ -263,9 +317,23 @@ test('annToRle: polygons (merged), uncompressed RLE and compressed RLE', () => {
   const tri = annToRle([[1, 1, 8, 2, 4, 8]], 10, 10);
   assert.equal(tri.counts, [11, 1, 9, 3, 7, 6, 4, 6, 5, 4, 6, 2, 8, 1, 27]);
   // Two polygons are unioned: two disjoint boxes, then overlapping ones.
-  const two = annToRle([[0, 0, 0, 2, 2, 2, 2, 0], [5, 5, 5, 7, 7, 7, 7, 5]], 10, 10);
+  const two = annToRle(
+    [
+      [0, 0, 0, 2, 2, 2, 2, 0],
+      [5, 5, 5, 7, 7, 7, 7, 5],
+    ],
+    10,
+    10,
+  );
   assert.is(area(two), area(frBbox([0, 0, 2, 2], 10, 10)) + area(frBbox([5, 5, 2, 2], 10, 10)));
-  const over = annToRle([[0, 0, 0, 4, 4, 4, 4, 0], [2, 2, 2, 6, 6, 6, 6, 2]], 10, 10);
+  const over = annToRle(
+    [
+      [0, 0, 0, 4, 4, 4, 4, 0],
+      [2, 2, 2, 6, 6, 6, 6, 2],
+    ],
+    10,
+    10,
+  );
   assert.equal(over, merge([frBbox([0, 0, 4, 4], 10, 10), frBbox([2, 2, 4, 4], 10, 10)]));
   assert.is(area(over), 16 + 16 - 4);
   // pycocotools reads a list whose first entry has exactly 4 numbers as [x, y, w, h] boxes.
@@ -280,11 +348,35 @@ test('annToRle: polygons (merged), uncompressed RLE and compressed RLE', () => {
 test('annToRle and the codecs reject malformed input with a clear message', () => {
   expectThrow(() => annToRle({ size: [4, 3], counts: [4, 2, 3, 2] }, 4, 3), /sum to 11, expected h\*w = 4\*3 = 12/, 'counts sum');
   expectThrow(() => annToRle([[1, 1, 8, 2, 4]], 10, 10), /odd number of coordinates/, 'odd polygon');
-  expectThrow(() => annToRle([[1, 1, 8, 2, 4, 8], [1, 2, 3]], 10, 10), /polygon 1: .*odd/, 'odd second polygon');
+  expectThrow(
+    () =>
+      annToRle(
+        [
+          [1, 1, 8, 2, 4, 8],
+          [1, 2, 3],
+        ],
+        10,
+        10,
+      ),
+    /polygon 1: .*odd/,
+    'odd second polygon',
+  );
   expectThrow(() => annToRle({ size: [3, 4], counts: [4, 2, 3, 2, 1] }, 4, 3), /does not match the image size/, 'size mismatch');
   expectThrow(() => annToRle({ size: [10, 10], counts: ';192N3M01N1N2O' }, 10, 10), /sum to 73, expected/, 'compressed counts missing the last run');
   expectThrow(() => annToRle([], 10, 10), /empty/, 'no polygons');
-  expectThrow(() => annToRle([[2, 3, 4, 5], [1, 1, 8, 2, 4, 8]], 10, 12), /read as a box/, 'mixed boxes and polygons');
+  expectThrow(
+    () =>
+      annToRle(
+        [
+          [2, 3, 4, 5],
+          [1, 1, 8, 2, 4, 8],
+        ],
+        10,
+        12,
+      ),
+    /read as a box/,
+    'mixed boxes and polygons',
+  );
   expectThrow(() => countsFromString('4 2'), /outside/, 'bad character');
   expectThrow(() => countsFromString('4b'), /ends inside a value/, 'dangling continuation');
   expectThrow(() => countsFromString('N'), /negative count/, 'negative count');

@@ -22,11 +22,20 @@ import './lib/gpu.js';
 const dir = mkdtempSync(join(tmpdir(), 'deepmask-robust-'));
 const data = join(dir, 'data');
 writeSynth(data, { images: 10, seed: 21, width: 96, height: 80 });
-const base: RunOptions = { data: join(data, 'instances.json'), images: join(data, 'images'), preset: 'tiny', out: '', holdOut: 3, valWindows: 4, batch: 2, lrSchedule: [[0, 0.01]], logEvery: 1, validateEvery: 1000, checkpointEvery: 1 };
+const base: RunOptions = {
+  data: join(data, 'instances.json'),
+  images: join(data, 'images'),
+  preset: 'tiny',
+  out: '',
+  holdOut: 3,
+  valWindows: 4,
+  batch: 2,
+  lrSchedule: [[0, 0.01]],
+  logEvery: 1,
+  validateEvery: 1000,
+  checkpointEvery: 1,
+};
 const cliData = ['--data', base.data, '--images', base.images, '--preset', 'tiny', '--steps', '2', '--batch', '2', '--val-windows', '4', '--hold-out', '3'];
-
-
-
 
 const latestOf = (out: string) => JSON.parse(readFileSync(join(out, 'checkpoints', 'latest.json'), 'utf8')) as { dir: string; step: number };
 const weightsOf = (d: string) => readSafetensors(readFileSync(join(d, 'model.safetensors'))).tensors;
@@ -34,7 +43,8 @@ const run1 = join(dir, 'run1');
 
 test('a new run into a run folder is refused and the old run is left intact; pruning keeps what latest.json names', async () => {
   await runTraining({ ...base, out: run1, steps: 2 });
-  const log = readFileSync(join(run1, 'log.jsonl')), model = readFileSync(join(run1, 'model', 'model.safetensors'));
+  const log = readFileSync(join(run1, 'log.jsonl')),
+    model = readFileSync(join(run1, 'model', 'model.safetensors'));
   await rejects(runTraining({ ...base, out: run1, steps: 1 }), /already holds a training run.*--resume.*--force/, 'fresh run into a run folder');
   assert.ok(readFileSync(join(run1, 'log.jsonl')).equals(log), 'log.jsonl untouched');
   assert.ok(readFileSync(join(run1, 'model', 'model.safetensors')).equals(model), 'model/ untouched');
@@ -55,27 +65,65 @@ test('--resume with different run-defining options is refused with the differenc
   assert.match(e.message, /--batch 4 \(the run has 2\)/);
   assert.instance(e, OptionError, 'reported as a usage error (exit 2)');
   cpSync(base.images, join(dir, 'elsewhere'), { recursive: true });
-  await rejects(runTraining({ ...base, out: run1, steps: 4, resume: true, data: join(run1, '..', 'data', '.', 'instances.json'), images: join(dir, 'elsewhere') }), /--images .*elsewhere/, 'changed --images');
-  await rejects(runTraining({ ...base, out: run1, steps: 4, resume: true, preset: 'squeeze', allowChanges: true }), /cannot change --preset squeeze/, 'changed preset');
-  await rejects(runTraining({ ...base, out: run1, steps: 4, resume: true, freezeTrunk: true, allowChanges: true }), /cannot change --freeze-trunk/, 'toggled --freeze-trunk');
+  await rejects(
+    runTraining({ ...base, out: run1, steps: 4, resume: true, data: join(run1, '..', 'data', '.', 'instances.json'), images: join(dir, 'elsewhere') }),
+    /--images .*elsewhere/,
+    'changed --images',
+  );
+  await rejects(
+    runTraining({ ...base, out: run1, steps: 4, resume: true, preset: 'squeeze', allowChanges: true }),
+    /cannot change --preset squeeze/,
+    'changed preset',
+  );
+  await rejects(
+    runTraining({ ...base, out: run1, steps: 4, resume: true, freezeTrunk: true, allowChanges: true }),
+    /cannot change --freeze-trunk/,
+    'toggled --freeze-trunk',
+  );
   const { value: r, lines } = await warnings(() => runTraining({ ...base, out: run1, steps: 4, resume: true, lrSchedule: [[0, 0.005]], allowChanges: true }));
   assert.is(r.steps, 4);
-  assert.ok(lines.some((l) => /--allow-changes: --lr\/--lr-schedule 0:0.005 \(the run has 0:0.01\)/.test(l)), lines.join('\n'));
-  const log = readFileSync(join(run1, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.ok(log.some((x) => x.type === 'allow-changes' && x.step === 3 && /--lr/.test(x.changes[0])), 'the override is in the log');
+  assert.ok(
+    lines.some((l) => /--allow-changes: --lr\/--lr-schedule 0:0.005 \(the run has 0:0.01\)/.test(l)),
+    lines.join('\n'),
+  );
+  const log = readFileSync(join(run1, 'log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.ok(
+    log.some((x) => x.type === 'allow-changes' && x.step === 3 && /--lr/.test(x.changes[0])),
+    'the override is in the log',
+  );
   // Options left out take the run's own values: no --batch here, and the run's batch (2) goes on.
   await runTraining({ ...base, batch: undefined, lrSchedule: undefined, out: run1, steps: 5, resume: true });
   assert.is(latestOf(run1).step, 5);
   // --force replaces the run.
   await runTraining({ ...base, out: run1, steps: 1, force: true });
   assert.equal(readdirSync(join(run1, 'checkpoints')).sort(), ['latest.json', 'step-0000001']);
-  assert.ok(readFileSync(join(run1, 'log.jsonl'), 'utf8').trim().split('\n').every((l) => JSON.parse(l).step <= 1));
+  assert.ok(
+    readFileSync(join(run1, 'log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .every((l) => JSON.parse(l).step <= 1),
+  );
 });
 
 test('a non-finite loss stops the run with an error, keeps the last finite checkpoint, writes no model; non-finite weights never load', async () => {
   const out = join(dir, 'nan');
   // A sane step, then a learning rate that blows the weights up.
-  const e = await rejects(runTraining({ ...base, out, steps: 6, lrSchedule: [[0, 0.01], [2, 1e30]] }), /the loss is (NaN|-?Infinity) at step \d/, 'diverging run');
+  const e = await rejects(
+    runTraining({
+      ...base,
+      out,
+      steps: 6,
+      lrSchedule: [
+        [0, 0.01],
+        [2, 1e30],
+      ],
+    }),
+    /the loss is (NaN|-?Infinity) at step \d/,
+    'diverging run',
+  );
   assert.match(e.message, /last finite checkpoint is .*step-000000\d/);
   assert.not.ok(existsSync(join(out, 'model')), 'no final model');
   const last = join(out, 'checkpoints', latestOf(out).dir);
@@ -101,7 +149,13 @@ test('an image whose size on disk differs from the annotation file is a counted 
   cpSync(base.images, images, { recursive: true });
   copyFileSync(join(other, 'images', 'synth_000001.png'), join(images, im.file_name));
   const geo = presetConfig('tiny');
-  const loader = new WorkerLoader({ imagesDir: images, files: new Map([[im.id, im.file_name]]), sizes: new Map([[im.id, [im.width, im.height]]]), geo, norm: geo.normalization });
+  const loader = new WorkerLoader({
+    imagesDir: images,
+    files: new Map([[im.id, im.file_name]]),
+    sizes: new Map([[im.id, [im.width, im.height]]]),
+    geo,
+    norm: geo.normalization,
+  });
   try {
     const [x, y, w, h] = ann.bbox;
     const spec = { imageId: im.id, cx: x + w / 2, cy: y + h / 2, side: 60, flip: false, label: 1 as const, annId: ann.id };
@@ -117,7 +171,10 @@ test('an image whose size on disk differs from the annotation file is a counted 
 });
 
 /** A copy of the synthetic data set, edited. */
-function variant(name: string, edit: (ds: { images: { id: number; file_name: string }[]; annotations: { image_id: number; iscrowd: number }[] }, images: string) => void): string[] {
+function variant(
+  name: string,
+  edit: (ds: { images: { id: number; file_name: string }[]; annotations: { image_id: number; iscrowd: number }[] }, images: string) => void,
+): string[] {
   const d = join(dir, name);
   cpSync(data, d, { recursive: true });
   const ds = JSON.parse(readFileSync(join(d, 'instances.json'), 'utf8'));
@@ -130,9 +187,17 @@ const spoil = (images: string, file: string) => writeFileSync(join(images, file)
 test('every failure before the first step exits non-zero at once (no hang, no spinning core)', async () => {
   const opts = cliData.slice(4);
   const cases: [string, string[], RegExp][] = [
-    ['no usable objects', [...variant('crowd', (ds) => ds.annotations.forEach((a) => (a.iscrowd = 1))), ...opts, '--out', join(dir, 'o-crowd')], /no annotation can serve as a positive/],
+    [
+      'no usable objects',
+      [...variant('crowd', (ds) => ds.annotations.forEach((a) => (a.iscrowd = 1))), ...opts, '--out', join(dir, 'o-crowd')],
+      /no annotation can serve as a positive/,
+    ],
     ['unwritable --out', [...cliData, '--out', join(base.data, 'run')], /cannot create the run folder/],
-    ['every image unreadable', [...variant('undecodable', (ds, images) => ds.images.forEach((im) => spoil(images, im.file_name))), ...opts, '--out', join(dir, 'o-undecodable')], /could not be read|can be read/],
+    [
+      'every image unreadable',
+      [...variant('undecodable', (ds, images) => ds.images.forEach((im) => spoil(images, im.file_name))), ...opts, '--out', join(dir, 'o-undecodable')],
+      /could not be read|can be read/,
+    ],
     ['--freeze-trunk toggled on --resume', [...cliData.slice(0, 4), '--out', run1, '--resume', '--freeze-trunk'], /cannot change --freeze-trunk/],
   ];
   for (const [what, args, re] of cases) {
@@ -153,17 +218,24 @@ test('unreadable held-out images are skipped (or replaced when none can be read)
   const args = variant('unreadable', (ds, images) => {
     const names = new Map(ds.images.map((im) => [im.id, im.file_name]));
     for (const id of held) spoil(images, names.get(id)!);
-    trainBad = ds.images.filter((im) => !held.includes(im.id)).slice(0, 2).map((im) => im.file_name);
+    trainBad = ds.images
+      .filter((im) => !held.includes(im.id))
+      .slice(0, 2)
+      .map((im) => im.file_name);
     for (const f of trainBad) spoil(images, f);
   });
   const opts = { ...base, data: args[1]!, images: args[3]!, batch: 4, checkpointEvery: 3 };
   const { value: r, lines } = await warnings(() => runTraining({ ...opts, out: join(dir, 'u-straight'), steps: 6 }));
   assert.is(r.steps, 6, 'training went on');
   assert.ok(r.skippedImages >= 4, `skipped ${r.skippedImages}: ${lines.join('\n')}`);
-  assert.ok(lines.some((l) => /no held-out image can be read .*holding out 3 more image/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /no held-out image can be read .*holding out 3 more image/.test(l)),
+    lines.join('\n'),
+  );
   await warnings(() => runTraining({ ...opts, out: join(dir, 'u-resumed'), steps: 3 }));
   await warnings(() => runTraining({ ...opts, out: join(dir, 'u-resumed'), steps: 6, resume: true }));
-  const a = weightsOf(join(dir, 'u-straight', 'model')), b = weightsOf(join(dir, 'u-resumed', 'model'));
+  const a = weightsOf(join(dir, 'u-straight', 'model')),
+    b = weightsOf(join(dir, 'u-resumed', 'model'));
   let worst = 0;
   for (const [name, t] of a) for (let i = 0; i < t.data.length; i++) worst = Math.max(worst, Math.abs(t.data[i]! - b.get(name)!.data[i]!));
   assert.ok(worst <= 1e-6, `largest weight difference ${worst}`);
@@ -192,7 +264,10 @@ test('SIGTERM checkpoints and stops without a final model; a second run into the
   assert.is(again.steps, r.steps + 1);
   assert.is(again.interrupted, null);
   assert.ok(existsSync(join(out, 'model', 'model.safetensors')), 'the completed run writes model/');
-  assert.ok(lines.some((l) => /taking over the lock of a run that ended/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /taking over the lock of a run that ended/.test(l)),
+    lines.join('\n'),
+  );
 });
 
 test('bad options are refused before any work, naming the option, the value and the range (exit 2)', () => {
@@ -203,7 +278,10 @@ test('bad options are refused before any work, naming the option, the value and 
     [['train', ...cliData, '--out', join(dir, 'o10'), '--seed', '-3'], /--seed must be an integer from 0 to \d+, got '-3'/],
     [['train', ...cliData, '--out', join(dir, 'o10'), '--lr-schedule', '0:1e-3,500:1e-4,200:1e-5'], /--lr-schedule: steps must increase, got 200 after 500/],
     [['train', ...cliData, '--out', join(dir, 'o10'), '--hold-out', '-0.5'], /--hold-out must be a number above 0, got '-0.5'/],
-    [['train', ...cliData, '--out', join(dir, 'o10'), '--hold-out', '2.5'], /--hold-out must be a count of images \(an integer >= 1\) or a fraction in \(0, 1\), got 2.5/],
+    [
+      ['train', ...cliData, '--out', join(dir, 'o10'), '--hold-out', '2.5'],
+      /--hold-out must be a count of images \(an integer >= 1\) or a fraction in \(0, 1\), got 2.5/,
+    ],
     [['synth', '--out', join(dir, 'o10s'), '--width', '100000', '--height', '100000'], /--width must be an integer from 32 to 4096, got '100000'/],
     [['synth', '--out', join(dir, 'o10s'), '--images', '-5'], /--images must be an integer from 1 to \d+, got '-5'/],
   ];
@@ -239,7 +317,10 @@ test('file_name leading out of the image folder is refused', () => {
 });
 
 test('safetensors: the header is padded on its UTF-8 bytes; overlapping, gapped or trailing data is refused', () => {
-  const t = new Map([['a', { shape: [2], data: Float32Array.of(1, 2) }], ['b', { shape: [1], data: Float32Array.of(3) }]]);
+  const t = new Map([
+    ['a', { shape: [2], data: Float32Array.of(1, 2) }],
+    ['b', { shape: [1], data: Float32Array.of(3) }],
+  ]);
   for (const note of ['plain', 'é', 'ünïcödé 数据 ✓']) {
     const bytes = writeSafetensors(t, { note });
     const headerLen = Number(new DataView(bytes.buffer).getBigUint64(0, true));

@@ -8,7 +8,14 @@ import { checkOp, randomData } from './lib/check.js';
 import { rt } from './lib/gpu.js';
 
 const rng = new Rng(3);
-const input = (shape: number[]) => ({ shape, data: randomData(shape.reduce((a, b) => a * b, 1), rng), grad: true });
+const input = (shape: number[]) => ({
+  shape,
+  data: randomData(
+    shape.reduce((a, b) => a * b, 1),
+    rng,
+  ),
+  grad: true,
+});
 const rowsRef = (x: Float64Array, cols: number, index: number[]) => {
   const out = new Float64Array(index.length * cols);
   index.forEach((r, j) => out.set(x.subarray(r * cols, (r + 1) * cols), j * cols));
@@ -16,8 +23,18 @@ const rowsRef = (x: Float64Array, cols: number, index: number[]) => {
 };
 
 test('sliceRows copies rows [a, b) of any rank; its gradient lands in those rows', async () => {
-  await checkOp('sliceRows', [input([5, 3, 2])], ([x]) => ops.sliceRows(x!, 1, 4), ([x]) => x!.slice(6, 24));
-  await checkOp('sliceRows to the end', [input([4, 7])], ([x]) => ops.sliceRows(x!, 3, 4), ([x]) => x!.slice(21));
+  await checkOp(
+    'sliceRows',
+    [input([5, 3, 2])],
+    ([x]) => ops.sliceRows(x!, 1, 4),
+    ([x]) => x!.slice(6, 24),
+  );
+  await checkOp(
+    'sliceRows to the end',
+    [input([4, 7])],
+    ([x]) => ops.sliceRows(x!, 3, 4),
+    ([x]) => x!.slice(21),
+  );
 });
 
 test('concatRows stacks rows in order; each input gets its rows of the gradient', async () => {
@@ -31,8 +48,18 @@ test('concatRows stacks rows in order; each input gets its rows of the gradient'
 
 test('gatherRows picks rows with repeats; the gradient sums repeated rows', async () => {
   const index = [3, 0, 3, 1, 3];
-  await checkOp('gatherRows', [input([4, 5])], ([x]) => ops.gatherRows(x!, index), ([x]) => rowsRef(x!, 5, index));
-  await checkOp('gatherRows rank 3', [input([6, 2, 3])], ([x]) => ops.gatherRows(x!, [5, 2]), ([x]) => rowsRef(x!, 6, [5, 2]));
+  await checkOp(
+    'gatherRows',
+    [input([4, 5])],
+    ([x]) => ops.gatherRows(x!, index),
+    ([x]) => rowsRef(x!, 5, index),
+  );
+  await checkOp(
+    'gatherRows rank 3',
+    [input([6, 2, 3])],
+    ([x]) => ops.gatherRows(x!, [5, 2]),
+    ([x]) => rowsRef(x!, 6, [5, 2]),
+  );
 });
 
 test('row ops refuse bad rows with the shapes in the message', () => {
@@ -46,8 +73,10 @@ test('row ops refuse bad rows with the shapes in the message', () => {
 });
 
 test('soft-margin weights per row ([n, 1, 1, 1]) give bit for bit the per-pixel loss and gradient', async () => {
-  const n = 5, G = 6;
-  const X = randomData(n * G * G, rng, -3, 3), Y = Float32Array.from({ length: n * G * G }, () => (rng.next() < 0.5 ? 1 : -1));
+  const n = 5,
+    G = 6;
+  const X = randomData(n * G * G, rng, -3, 3),
+    Y = Float32Array.from({ length: n * G * G }, () => (rng.next() < 0.5 ? 1 : -1));
   const perRow = Float32Array.from({ length: n }, (_, i) => (i % 2 ? 1 / (G * G) : 0));
   const perPixel = new Float32Array(n * G * G);
   perRow.forEach((w, i) => perPixel.fill(w, i * G * G, (i + 1) * G * G));
@@ -70,11 +99,15 @@ test('soft-margin weights per row ([n, 1, 1, 1]) give bit for bit the per-pixel 
   const [lb, gb] = await run(Tensor.from(perPixel, [n, G, G, 1]));
   assert.equal([...la!], [...lb!]);
   assert.equal([...ga!], [...gb!]);
-  assert.throws(() => ops.softMarginLoss(Tensor.from([1, 2, 3, 4], [2, 2]), Tensor.from([1, 1, 1, 1], [2, 2]), Tensor.from([1, 1, 1], [3])), /weights \[3\] that size or \[2, 1, \.\.\.\]/);
+  assert.throws(
+    () => ops.softMarginLoss(Tensor.from([1, 2, 3, 4], [2, 2]), Tensor.from([1, 1, 1, 1], [2, 2]), Tensor.from([1, 1, 1], [3])),
+    /weights \[3\] that size or \[2, 1, \.\.\.\]/,
+  );
 });
 
 test('a backward closure must return one gradient per input', () => {
-  const a = Tensor.from([1, 2], [2]), b = Tensor.from([3, 4], [2]);
+  const a = Tensor.from([1, 2], [2]),
+    b = Tensor.from([3, 4], [2]);
   a.requiresGrad = b.requiresGrad = true;
   assert.throws(() => {
     scope(() => {
@@ -95,7 +128,10 @@ class Pair extends Module {
 
 test('modules stamp parameter names, know their runtime, dispose, and half() keeps each parameter', async () => {
   const m = new Pair().nameParameters();
-  assert.equal(m.parameters().map((p) => p.name), ['first', 'inner.scale']);
+  assert.equal(
+    m.parameters().map((p) => p.name),
+    ['first', 'inner.scale'],
+  );
   assert.is(m.rt, rt);
   const w = m.first;
   m.half();

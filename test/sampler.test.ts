@@ -5,7 +5,8 @@ import { Rng } from '../src/graph/random.js';
 import { presetConfig } from '../src/model/presets.js';
 
 const cfg = presetConfig('tiny'); // window 112, objects 64 px, stride 16, ground truth 112
-const S = cfg.inputSize, G = cfg.gtSize;
+const S = cfg.inputSize,
+  G = cfg.gtSize;
 
 /** Rectangles as polygon objects in 400x300 images. */
 function dataset(): SamplerDataset {
@@ -15,11 +16,28 @@ function dataset(): SamplerDataset {
   let id = 1;
   for (const im of images) {
     for (let k = 0; k < 4; k++) {
-      const w = rng.uniform(12, 150), h = rng.uniform(12, 150), x = rng.uniform(0, 400 - w), y = rng.uniform(0, 300 - h);
-      annotations.push({ id: id++, image_id: im.id, category_id: 1 + (k % 2), iscrowd: 0 as const, bbox: [x, y, w, h], segmentation: [[x, y, x + w, y, x + w, y + h, x, y + h]] });
+      const w = rng.uniform(12, 150),
+        h = rng.uniform(12, 150),
+        x = rng.uniform(0, 400 - w),
+        y = rng.uniform(0, 300 - h);
+      annotations.push({
+        id: id++,
+        image_id: im.id,
+        category_id: 1 + (k % 2),
+        iscrowd: 0 as const,
+        bbox: [x, y, w, h],
+        segmentation: [[x, y, x + w, y, x + w, y + h, x, y + h]],
+      });
     }
   }
-  annotations.push({ id: id++, image_id: 1, category_id: 1, iscrowd: 1 as const, bbox: [0, 0, 50, 50], segmentation: { size: [300, 400] as [number, number], counts: [0, 300 * 400] } });
+  annotations.push({
+    id: id++,
+    image_id: 1,
+    category_id: 1,
+    iscrowd: 1 as const,
+    bbox: [0, 0, 50, 50],
+    segmentation: { size: [300, 400] as [number, number], counts: [0, 300 * 400] },
+  });
   return { images, annotations };
 }
 
@@ -82,7 +100,8 @@ test('joint batches are half positive; decisions are reproducible from the seed'
 
 test('rendering: grey outside the image, the target is the centred object at the ground-truth size, flips mirror both', () => {
   // A 200x100 image, black, with a white 40x40 square at (80, 30).
-  const W = 200, H = 100;
+  const W = 200,
+    H = 100;
   const data = new Float32Array(W * H * 3);
   for (let y = 30; y < 70; y++) for (let x = 80; x < 120; x++) data.fill(1, (y * W + x) * 3, (y * W + x) * 3 + 3);
   const img = { width: W, height: H, data };
@@ -103,10 +122,16 @@ test('rendering: grey outside the image, the target is the centred object at the
   assert.ok(t[(G / 2) * G + G / 2]! > 0 && t[0]! < 0, 'target centred');
   // A square off to the right: flipping moves it to the left in input and target alike.
   const shifted = { ...spec, cx: 85 };
-  const a = renderSample(img, shifted, ann, cfg, identity), b = renderSample(img, { ...shifted, flip: true }, ann, cfg, identity);
-  for (const [y, x] of [[56, 20], [56, 90], [30, 60]] as const) {
+  const a = renderSample(img, shifted, ann, cfg, identity),
+    b = renderSample(img, { ...shifted, flip: true }, ann, cfg, identity);
+  for (const [y, x] of [
+    [56, 20],
+    [56, 90],
+    [30, 60],
+  ] as const) {
     assert.is(a.input[(y * S + x) * 3], b.input[(y * S + (S - 1 - x)) * 3], `input mirrored at ${x}`);
-    const yg = Math.round((y * G) / S), xg = Math.round((x * G) / S);
+    const yg = Math.round((y * G) / S),
+      xg = Math.round((x * G) / S);
     assert.is(a.target![yg * G + xg], b.target![yg * G + (G - 1 - xg)], `target mirrored at ${xg}`);
   }
 });

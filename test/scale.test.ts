@@ -41,7 +41,8 @@ function sh(cmd: string): Ran {
 function killedMidway(args: string[], env: Record<string, string> = {}): Promise<Ran> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [bin, ...args], { cwd: tmp, env: { ...process.env, ...env } });
-    let out = '', err = '';
+    let out = '',
+      err = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => {
       err += d;
@@ -69,34 +70,69 @@ test('input lists: sorted keys, stable ids by a stated rule, COCO ids, shards th
   // Numbers in the names give the ids when they are distinct; sorted by key (code units).
   const a = listInputs({ paths: [join(dir, 'a')] });
   assert.is(a.rule, 'file-number');
-  assert.equal(a.images.map((i) => [i.key, i.id, i.position]), [['10.png', 10, 0], ['2.png', 2, 1]]);
+  assert.equal(
+    a.images.map((i) => [i.key, i.id, i.position]),
+    [
+      ['10.png', 10, 0],
+      ['2.png', 2, 1],
+    ],
+  );
   // Two folders: keys keep the folder, so b/2.png is not a.2.png; 2 repeats, so positions give the ids.
   const ab = listInputs({ paths: [join(dir, 'a'), join(dir, 'b')] });
   assert.is(ab.rule, 'sorted-position');
-  assert.equal(ab.images.map((i) => i.id), [1, 2, 3, 4]);
+  assert.equal(
+    ab.images.map((i) => i.id),
+    [1, 2, 3, 4],
+  );
   assert.is(new Set(ab.images.map((i) => i.key)).size, 4);
   // A manifest in another order lists the same images: same keys, ids and fingerprint.
   writeFileSync(join(dir, 'list.txt'), '# images\nb/x.png\na/2.png\n\nb/2.png\na/10.png\n');
   const m = listInputs({ manifest: join(dir, 'list.txt') });
-  assert.equal(m.images.map((i) => [i.key, i.id]), [['a/10.png', 1], ['a/2.png', 2], ['b/2.png', 3], ['b/x.png', 4]]);
+  assert.equal(
+    m.images.map((i) => [i.key, i.id]),
+    [
+      ['a/10.png', 1],
+      ['a/2.png', 2],
+      ['b/2.png', 3],
+      ['b/x.png', 4],
+    ],
+  );
   assert.is.not(m.fingerprint, a.fingerprint);
   assert.is(listInputs({ manifest: join(dir, 'list.txt') }).fingerprint, m.fingerprint);
   // A COCO file: its ids, its images read from images/ beside it; as id source, matched by name.
   const coco = JSON.parse(readFileSync(join(scenes, 'instances.json'), 'utf8')) as { images: { id: number; file_name: string }[] };
   const c = listInputs({ coco: join(scenes, 'instances.json') });
   assert.is(c.rule, 'coco');
-  assert.equal(c.images.map((i) => i.id), coco.images.map((i) => i.id));
+  assert.equal(
+    c.images.map((i) => i.id),
+    coco.images.map((i) => i.id),
+  );
   assert.ok(existsSync(c.images[0]!.path));
-  assert.equal(listInputs({ paths: [join(scenes, 'images')], coco: join(scenes, 'instances.json') }).images.map((i) => i.id), c.images.map((i) => i.id));
-  assert.throws(() => listInputs({ paths: [join(dir, 'a')], coco: join(scenes, 'instances.json') }), /2 input image\(s\) are not in this COCO file \(10\.png, 2\.png\)/);
+  assert.equal(
+    listInputs({ paths: [join(scenes, 'images')], coco: join(scenes, 'instances.json') }).images.map((i) => i.id),
+    c.images.map((i) => i.id),
+  );
+  assert.throws(
+    () => listInputs({ paths: [join(dir, 'a')], coco: join(scenes, 'instances.json') }),
+    /2 input image\(s\) are not in this COCO file \(10\.png, 2\.png\)/,
+  );
   writeFileSync(join(dir, 'escape.json'), JSON.stringify({ images: [{ id: 1, file_name: '../../etc/passwd', width: 1, height: 1 }], annotations: [] }));
   assert.throws(() => listInputs({ coco: join(dir, 'escape.json') }), /leaves the images folder|must be a path inside the image folder/);
   assert.throws(() => listInputs({ paths: [png, png] }), /two inputs have the name/);
   // Strided shards: every position exactly once, sizes as merge expects.
   const all = Array.from({ length: 10 }, (_, position) => ({ position }));
   const parts = [0, 1, 2].map((i) => shardImages(all, i, 3));
-  assert.equal(parts.map((p) => p.length), [0, 1, 2].map((i) => shardSize(10, i, 3)));
-  assert.equal(parts.flat().map((p) => p.position).sort((x, y) => x - y), all.map((p) => p.position));
+  assert.equal(
+    parts.map((p) => p.length),
+    [0, 1, 2].map((i) => shardSize(10, i, 3)),
+  );
+  assert.equal(
+    parts
+      .flat()
+      .map((p) => p.position)
+      .sort((x, y) => x - y),
+    all.map((p) => p.position),
+  );
   assert.is(shardSize(2, 2, 3), 0);
 });
 
@@ -139,7 +175,10 @@ test('two images never share an image_id; ids are stable and written beside the 
   assert.is(got.filter((i) => i === 1).length, 20, '20 proposals each, not 40 under one id');
   const ids = JSON.parse(read('ids-out/ids.json')) as { rule: string; images: { position: number; id: number; file: string }[] };
   assert.is(ids.rule, 'sorted-position');
-  assert.equal(ids.images, [{ position: 0, id: 1, file: '1.png' }, { position: 1, id: 2, file: 'b.png' }]);
+  assert.equal(ids.images, [
+    { position: 0, id: 1, file: '1.png' },
+    { position: 1, id: 2, file: 'b.png' },
+  ]);
   // Stable: a fresh run elsewhere gives the same ids.
   const again = cli(['infer', dir, ...common, '--out', 'ids-out-2']);
   assert.is(again.code, 0, again.err);
@@ -162,14 +201,23 @@ test('three shards by xargs -P (index from the environment), one killed mid-way 
   const s1 = join(tmp, 'run/shard-00001-of-00003');
   assert.not.ok(existsSync(join(s1, '_SUCCESS')));
   assert.not.ok(existsSync(join(s1, 'results.json')));
-  assert.ok(readdirSync(s1).some((f) => f.startsWith('results.json.partial-')), 'the killed shard left its temporary file');
+  assert.ok(
+    readdirSync(s1).some((f) => f.startsWith('results.json.partial-')),
+    'the killed shard left its temporary file',
+  );
 
   // The local runner of docs/SCALE.md: every shard, three at a time, the index in the environment.
   const runner = `seq 0 2 | xargs -P 3 -I{} env JOB_COMPLETION_INDEX={} ${DM} infer scenes/images --weights ${repoPath('models/tiny-synth')} --proposals 20 --shards 3 --out run`;
   const r = sh(runner);
   assert.is(r.code, 0, r.err);
   assert.equal(readdirSync(s1).sort(), ['_SUCCESS', 'ids.json', 'results.json', 'run.json'], 'rerun cleanly: the stale temporary file is gone');
-  const record = JSON.parse(read('run/shard-00001-of-00003/run.json')) as { images: number; processed: number; skipped: unknown[]; shard: unknown; identity: { shards: number } };
+  const record = JSON.parse(read('run/shard-00001-of-00003/run.json')) as {
+    images: number;
+    processed: number;
+    skipped: unknown[];
+    shard: unknown;
+    identity: { shards: number };
+  };
   assert.equal([record.images, record.processed, record.skipped.length, record.identity.shards], [3, 3, 0, 3]);
   assert.equal(record.shard, { index: 1, count: 3 });
 
@@ -188,7 +236,10 @@ test('three shards by xargs -P (index from the environment), one killed mid-way 
   assert.is(again.code, 0, again.err);
   assert.is(again.out.match(/already complete/g)?.length, 3, again.out);
   assert.not.match(again.out, /adapter:/);
-  assert.equal(readdirSync(join(tmp, 'run')).map((d) => statSync(join(tmp, 'run', d, 'run.json')).mtimeMs), before);
+  assert.equal(
+    readdirSync(join(tmp, 'run')).map((d) => statSync(join(tmp, 'run', d, 'run.json')).mtimeMs),
+    before,
+  );
   // The same shard with other settings is refused rather than overwritten.
   const other = cli(['infer', 'scenes/images', ...common, '--threshold', '0.3', '--shard', '1/3', '--out', 'run']);
   assert.is(other.code, 2);
@@ -287,7 +338,12 @@ test('infer and eval options are checked before any work, naming the option, val
   }
   assert.not.ok(existsSync(join(tmp, 'bad-out')));
   assert.equal(scalesOption('-2:1:0.5').length, 7);
-  assert.equal(withNegativeValues(['--scales', '-2:1:1', '--f16', '--out', 'x'], { scales: { type: 'string' }, f16: { type: 'boolean' } }), ['--scales=-2:1:1', '--f16', '--out', 'x']);
+  assert.equal(withNegativeValues(['--scales', '-2:1:1', '--f16', '--out', 'x'], { scales: { type: 'string' }, f16: { type: 'boolean' } }), [
+    '--scales=-2:1:1',
+    '--f16',
+    '--out',
+    'x',
+  ]);
 
   // eval: a results file of [null] and bad --max-dets name the file, entry or option.
   writeFileSync(join(tmp, 'null.json'), '[null]');

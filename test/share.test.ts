@@ -27,11 +27,14 @@ interface Case {
 }
 
 function matmulCase(M: number, K: number, N: number): Case {
-  const A = data(M * K), B = data(K * N), G = data(M * N);
+  const A = data(M * K),
+    B = data(K * N),
+    G = data(M * N);
   return {
     refs: [matmulRef(A, B, M, N, K)],
     run: async () => {
-      const a = Tensor.from(A, [M, K]), b = Tensor.from(B, [K, N]);
+      const a = Tensor.from(A, [M, K]),
+        b = Tensor.from(B, [K, N]);
       a.requiresGrad = b.requiresGrad = true;
       const y = scope(() => {
         const y = ops.matmul(a, b);
@@ -45,13 +48,16 @@ function matmulCase(M: number, K: number, N: number): Case {
 
 /** A convolution; with `grad` (no ReLU) also its backward, both gradients checked against float64 too. */
 function convCase(g: ConvRefGeometry, bias: boolean, relu: boolean, grad = false): Case {
-  const X = data(g.N * g.H * g.W * g.Cin), W = data(g.KH * g.KW * g.Cin * g.Cout), B = bias ? data(g.Cout) : null;
+  const X = data(g.N * g.H * g.W * g.Cin),
+    W = data(g.KH * g.KW * g.Cin * g.Cout),
+    B = bias ? data(g.Cout) : null;
   const [OH, OW] = convOut(g);
   const G = data(g.N * OH * OW * g.Cout);
   return {
     refs: grad ? [conv2dRef(X, W, B, g, relu), conv2dInputGradRef(G, W, g), conv2dWeightGradRef(X, G, g)] : [conv2dRef(X, W, B, g, relu)],
     run: async () => {
-      const x = Tensor.from(X, [g.N, g.H, g.W, g.Cin]), w = Tensor.from(W, [g.KH, g.KW, g.Cin, g.Cout]);
+      const x = Tensor.from(X, [g.N, g.H, g.W, g.Cin]),
+        w = Tensor.from(W, [g.KH, g.KW, g.Cin, g.Cout]);
       const b = B ? Tensor.from(B, [g.Cout]) : null;
       if (!grad) return [await ops.conv2d(x, w, b, { stride: g.stride, pad: g.pad, dilation: g.dil, relu }).read()];
       for (const t of [x, w, b]) if (t) t.requiresGrad = true;
@@ -75,8 +81,18 @@ const cases: Record<string, Case> = {
   'conv2d 3x3 stride 2 pad 1 + bias + ReLU, 64 outputs': convCase(geometry({ H: 11, W: 10, Cin: 6, Cout: 64, KH: 3, KW: 3, stride: 2, pad: 1 }), true, true),
   'conv2d 3x3 dilation 2 pad 2, 130 outputs': convCase(geometry({ N: 1, Cin: 5, Cout: 130, KH: 3, KW: 3, pad: 2, dil: 2 }), true, false),
   'conv2d 1x1, 67 inputs, with dX (wide over the inputs)': convCase(geometry({ Cin: 67, Cout: 24 }), true, false, true),
-  'conv2d 3x3 stride 2 pad 1, 70 inputs, with dX (taps no output uses)': convCase(geometry({ H: 11, W: 10, Cin: 70, Cout: 9, KH: 3, KW: 3, stride: 2, pad: 1 }), false, false, true),
-  'conv2d 3x3 pad 1, 32 inputs, 72 outputs, with dW (one tap per tile of rows)': convCase(geometry({ Cin: 32, Cout: 72, KH: 3, KW: 3, pad: 1 }), true, false, true),
+  'conv2d 3x3 stride 2 pad 1, 70 inputs, with dX (taps no output uses)': convCase(
+    geometry({ H: 11, W: 10, Cin: 70, Cout: 9, KH: 3, KW: 3, stride: 2, pad: 1 }),
+    false,
+    false,
+    true,
+  ),
+  'conv2d 3x3 pad 1, 32 inputs, 72 outputs, with dW (one tap per tile of rows)': convCase(
+    geometry({ Cin: 32, Cout: 72, KH: 3, KW: 3, pad: 1 }),
+    true,
+    false,
+    true,
+  ),
 };
 
 const plain = await Runtime.create({ shareLoads: false });

@@ -6,8 +6,15 @@ import { area, countsFromString, decodeMask, toBbox } from '../src/data/rle.js';
 import { decodePng, encodePng } from '../src/data/png.js';
 import { drawOverlay, overlayColor } from '../src/data/draw.js';
 import {
-  edgeCrossing, generateScenes, insideEllipse, MIN_VISIBLE_AREA, MIN_VISIBLE_FRACTION, renderScene,
-  SHAPE_KINDS, type SynthDataset, type SynthShape,
+  edgeCrossing,
+  generateScenes,
+  insideEllipse,
+  MIN_VISIBLE_AREA,
+  MIN_VISIBLE_FRACTION,
+  renderScene,
+  SHAPE_KINDS,
+  type SynthDataset,
+  type SynthShape,
 } from '../src/data/synth.js';
 
 const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
@@ -15,10 +22,18 @@ const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.len
 const popcount = (m: Uint8Array): number => m.reduce((s, v) => s + (v ? 1 : 0), 0);
 
 const tightBox = (m: Uint8Array, w: number, h: number): number[] => {
-  let x0 = Infinity, y0 = Infinity, x1 = -1, y1 = -1;
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (m[y * w + x]) {
-    x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
-  }
+  let x0 = Infinity,
+    y0 = Infinity,
+    x1 = -1,
+    y1 = -1;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      if (m[y * w + x]) {
+        x0 = Math.min(x0, x);
+        y0 = Math.min(y0, y);
+        x1 = Math.max(x1, x);
+        y1 = Math.max(y1, y);
+      }
   return x1 < 0 ? [0, 0, 0, 0] : [x0, y0, x1 - x0 + 1, y1 - y0 + 1];
 };
 
@@ -31,15 +46,20 @@ const rayCastCoverage = (shape: SynthShape, w: number, h: number): Uint8Array =>
   const out = new Uint8Array(w * h);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      const px = x + 0.5, py = y + 0.5;
+      const px = x + 0.5,
+        py = y + 0.5;
       let inside = false;
       if (shape.kind === 'ellipse') {
         inside = insideEllipse(px - shape.cx, py - shape.cy, shape.rx, shape.ry, Math.cos(shape.angle), Math.sin(shape.angle));
       } else {
-        const p = shape.points, n = p.length / 2;
+        const p = shape.points,
+          n = p.length / 2;
         for (let i = 0; i < n; i++) {
           const j = (i + 1) % n;
-          const xa = p[2 * i]!, ya = p[2 * i + 1]!, xb = p[2 * j]!, yb = p[2 * j + 1]!;
+          const xa = p[2 * i]!,
+            ya = p[2 * i + 1]!,
+            xb = p[2 * j]!,
+            yb = p[2 * j + 1]!;
           if (ya > py !== yb > py && px < edgeCrossing(xa, ya, xb, yb, py)) inside = !inside;
         }
       }
@@ -57,7 +77,8 @@ const annMasks = (ds: SynthDataset, imageId: number): Uint8Array[] => {
 };
 
 test('same seed gives identical bytes; another seed or other ids give other scenes', () => {
-  const a = generateScenes({ images: 3, seed: 7 }), b = generateScenes({ images: 3, seed: 7 });
+  const a = generateScenes({ images: 3, seed: 7 }),
+    b = generateScenes({ images: 3, seed: 7 });
   assert.is(JSON.stringify(a.coco), JSON.stringify(b.coco));
   a.images.forEach((im, i) => {
     assert.ok(bytesEqual(im.png, b.images[i]!.png), `png ${i}`);
@@ -77,19 +98,34 @@ test('same seed gives identical bytes; another seed or other ids give other scen
 test('counts, ids, file names, categories', () => {
   const ds = generateScenes({ images: 12, seed: 3, firstId: 40, width: 160, height: 120, maxSize: 80 });
   assert.is(ds.images.length, 12);
-  assert.equal(ds.images.map((i) => i.id), Array.from({ length: 12 }, (_, i) => 40 + i));
+  assert.equal(
+    ds.images.map((i) => i.id),
+    Array.from({ length: 12 }, (_, i) => 40 + i),
+  );
   assert.is(ds.images[0]!.file_name, 'synth_000040.png');
-  assert.equal(ds.coco.images, ds.images.map(({ id, file_name, width, height }) => ({ id, file_name, width, height })));
+  assert.equal(
+    ds.coco.images,
+    ds.images.map(({ id, file_name, width, height }) => ({ id, file_name, width, height })),
+  );
   for (const im of ds.images) {
     assert.is(im.width, 160);
     assert.is(im.height, 120);
     assert.is(im.rgba.length, 160 * 120 * 4);
   }
-  assert.equal(ds.coco.categories, SHAPE_KINDS.map((name, i) => ({ id: i + 1, name })));
-  assert.equal(ds.coco.categories.map((c) => c.name), ['ellipse', 'rectangle', 'triangle', 'star', 'polygon']);
+  assert.equal(
+    ds.coco.categories,
+    SHAPE_KINDS.map((name, i) => ({ id: i + 1, name })),
+  );
+  assert.equal(
+    ds.coco.categories.map((c) => c.name),
+    ['ellipse', 'rectangle', 'triangle', 'star', 'polygon'],
+  );
   const anns = ds.coco.annotations;
   assert.ok(anns.length >= 12, `${anns.length} annotations`);
-  assert.equal(anns.map((a) => a.id), Array.from({ length: anns.length }, (_, i) => i + 1));
+  assert.equal(
+    anns.map((a) => a.id),
+    Array.from({ length: anns.length }, (_, i) => i + 1),
+  );
   const ids = new Set(ds.images.map((i) => i.id));
   for (const a of anns) {
     assert.ok(ids.has(a.image_id));
@@ -119,9 +155,12 @@ test('counts, ids, file names, categories', () => {
  * image disjoint, PNG = rgba. Returns counts for the callers' own expectations.
  */
 const checkExact = (opts: { seed: number; minObjects?: number; maxObjects?: number; minSize?: number; maxSize?: number }, images: number) => {
-  const W = 256, H = 192;
+  const W = 256,
+    H = 192;
   const ds = generateScenes({ images, ...opts });
-  let checked = 0, occluded = 0, dropped = 0;
+  let checked = 0,
+    occluded = 0,
+    dropped = 0;
   const kinds = new Set<number>();
   for (const im of ds.images) {
     const dec = decodePng(im.png);
@@ -149,7 +188,8 @@ const checkExact = (opts: { seed: number; minObjects?: number; maxObjects?: numb
         dropped++;
         return;
       }
-      const a = anns[k]!, m = masks[k]!;
+      const a = anns[k]!,
+        m = masks[k]!;
       k++;
       assert.ok(bytesEqual(m, vis), `image ${im.id} object ${i}: annotation mask is not the visible region`);
       assert.is(a.category_id, o.category);
@@ -165,11 +205,12 @@ const checkExact = (opts: { seed: number; minObjects?: number; maxObjects?: numb
     assert.is(k, anns.length, `image ${im.id}: annotations for objects that are not kept`);
     // Masks of one image are disjoint.
     const union = new Uint8Array(W * H);
-    for (const m of masks) m.forEach((v, p) => {
-      if (!v) return;
-      assert.is(union[p], 0, `image ${im.id}: masks overlap at pixel ${p}`);
-      union[p] = 1;
-    });
+    for (const m of masks)
+      m.forEach((v, p) => {
+        if (!v) return;
+        assert.is(union[p], 0, `image ${im.id}: masks overlap at pixel ${p}`);
+        union[p] = 1;
+      });
   }
   return { checked, occluded, dropped, kinds };
 };
@@ -189,7 +230,8 @@ test('crowded scenes: heavily occluded objects are painted but not annotated', (
 
 test('object sizes stay within [minSize, maxSize] and annotations are meaningful', () => {
   for (const o of [{}, { width: 128, height: 96, minSize: 40, maxSize: 60, seed: 5 }, { minSize: 30, maxSize: 30, seed: 9 }, { maxSize: 1000, seed: 2 }]) {
-    const minSize = o.minSize ?? 24, maxSize = Math.min(o.maxSize ?? 128, o.width ?? 256, o.height ?? 192);
+    const minSize = o.minSize ?? 24,
+      maxSize = Math.min(o.maxSize ?? 128, o.width ?? 256, o.height ?? 192);
     let n = 0;
     for (let id = 1; id <= 15; id++) {
       const scene = renderScene(o, id);
@@ -217,23 +259,33 @@ test('object sizes stay within [minSize, maxSize] and annotations are meaningful
 });
 
 test('objects are separable: colour contrast across every visible boundary', () => {
-  const W = 256, H = 192;
+  const W = 256,
+    H = 192;
   const contrast: number[] = [];
   for (let id = 1; id <= 20; id++) {
     const s = renderScene({ seed: 4 }, id);
     for (const o of s.objects) {
       if (!o.kept) continue;
-      let sum = 0, n = 0;
-      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-        const i = y * W + x;
-        if (!o.visible[i]) continue;
-        for (const [dx, dy] of [[1, 0], [-1, 0], [0, 1], [0, -1]] as const) {
-          const xx = x + dx, yy = y + dy, j = yy * W + xx;
-          if (xx < 0 || yy < 0 || xx >= W || yy >= H || o.visible[j]) continue;
-          sum += Math.hypot(s.rgba[4 * i]! - s.rgba[4 * j]!, s.rgba[4 * i + 1]! - s.rgba[4 * j + 1]!, s.rgba[4 * i + 2]! - s.rgba[4 * j + 2]!);
-          n++;
+      let sum = 0,
+        n = 0;
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++) {
+          const i = y * W + x;
+          if (!o.visible[i]) continue;
+          for (const [dx, dy] of [
+            [1, 0],
+            [-1, 0],
+            [0, 1],
+            [0, -1],
+          ] as const) {
+            const xx = x + dx,
+              yy = y + dy,
+              j = yy * W + xx;
+            if (xx < 0 || yy < 0 || xx >= W || yy >= H || o.visible[j]) continue;
+            sum += Math.hypot(s.rgba[4 * i]! - s.rgba[4 * j]!, s.rgba[4 * i + 1]! - s.rgba[4 * j + 1]!, s.rgba[4 * i + 2]! - s.rgba[4 * j + 2]!);
+            n++;
+          }
         }
-      }
       contrast.push(sum / n);
     }
   }
@@ -279,24 +331,31 @@ test('encodePng round-trips through decodePng (RGB, RGBA, stored and Huffman blo
 });
 
 test('drawOverlay: translucent fill, solid 1-px outline, distinct colours, input untouched', () => {
-  const W = 8, H = 6;
+  const W = 8,
+    H = 6;
   const rgba = new Uint8Array(W * H * 4).fill(100);
-  const a = new Uint8Array(W * H), b = new Uint8Array(W * H);
+  const a = new Uint8Array(W * H),
+    b = new Uint8Array(W * H);
   for (let y = 1; y <= 4; y++) for (let x = 1; x <= 4; x++) a[y * W + x] = 1; // 4x4 square
   b[2 * W + 6] = 1; // a single pixel
   const out = drawOverlay(rgba, W, H, [a, b]);
-  assert.ok(rgba.every((v) => v === 100), 'input modified');
-  const ca = overlayColor(0), cb = overlayColor(1);
+  assert.ok(
+    rgba.every((v) => v === 100),
+    'input modified',
+  );
+  const ca = overlayColor(0),
+    cb = overlayColor(1);
   assert.not.equal(ca, cb);
   const px = (x: number, y: number): number[] => Array.from(out.subarray(4 * (y * W + x), 4 * (y * W + x) + 4));
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-    const inA = x >= 1 && x <= 4 && y >= 1 && y <= 4;
-    const edgeA = inA && (x === 1 || x === 4 || y === 1 || y === 4);
-    if (edgeA) assert.equal(px(x, y), [...ca, 100], `outline at ${x},${y}`);
-    else if (inA) assert.equal(px(x, y), [...ca.map((c) => Math.round(100 * 0.6 + c * 0.4)), 100], `fill at ${x},${y}`);
-    else if (x === 6 && y === 2) assert.equal(px(x, y), [...cb, 100]);
-    else assert.equal(px(x, y), [100, 100, 100, 100], `untouched at ${x},${y}`);
-  }
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      const inA = x >= 1 && x <= 4 && y >= 1 && y <= 4;
+      const edgeA = inA && (x === 1 || x === 4 || y === 1 || y === 4);
+      if (edgeA) assert.equal(px(x, y), [...ca, 100], `outline at ${x},${y}`);
+      else if (inA) assert.equal(px(x, y), [...ca.map((c) => Math.round(100 * 0.6 + c * 0.4)), 100], `fill at ${x},${y}`);
+      else if (x === 6 && y === 2) assert.equal(px(x, y), [...cb, 100]);
+      else assert.equal(px(x, y), [100, 100, 100, 100], `untouched at ${x},${y}`);
+    }
   const noOutline = drawOverlay(rgba, W, H, [a], { alpha: 0.5, colors: [[200, 0, 0]], outline: false });
   assert.equal(Array.from(noOutline.subarray(4 * (W + 1), 4 * (W + 1) + 4)), [150, 50, 50, 100]);
   assert.throws(() => drawOverlay(rgba, W, H, [new Uint8Array(3)]), /mask 0/);

@@ -35,7 +35,8 @@ async function bank(model: DeepMask, flips = false): Promise<BankImage[]> {
   const out: BankImage[] = [];
   for (const im of ds.images) {
     const img = decodeImage(readFileSync(join(dir, 'synth', 'images', im.file_name)));
-    for (const flip of flips ? [false, true] : [false]) out.push({ id: im.id, width: img.width, height: img.height, flip, maps: await extractFeatureMaps(model, img, SCALES, flip) });
+    for (const flip of flips ? [false, true] : [false])
+      out.push({ id: im.id, width: img.width, height: img.height, flip, maps: await extractFeatureMaps(model, img, SCALES, flip) });
   }
   return out;
 }
@@ -49,21 +50,33 @@ test('feature windows: positives sit within one stride of an object centre at 2^
   const st = geo.stride;
   for (const wins of w.positives) {
     for (const p of wins) {
-      const im = b[p.image]!, m = im.maps[p.map]!;
+      const im = b[p.image]!,
+        m = im.maps[p.map]!;
       const [x, y, bw, bh] = p.ann!.bbox as number[];
-      const cx = im.flip ? im.width - (x! + bw! / 2) : x! + bw! / 2, cy = y! + bh! / 2;
+      const cx = im.flip ? im.width - (x! + bw! / 2) : x! + bw! / 2,
+        cy = y! + bh! / 2;
       assert.ok(Math.abs(st * p.c - cx * m.scale) <= st + 1e-9 && Math.abs(st * p.r - cy * m.scale) <= st + 1e-9, 'centred within a stride');
       assert.ok(Math.abs(Math.log2((Math.max(bw!, bh!) * m.scale) / geo.objectSize)) <= 0.25 + 1e-9, 'canonical scale');
     }
   }
   for (let i = 0; i < 200; i++) {
     const n = w.negative();
-    const im = b[n.image]!, m = im.maps[n.map]!;
+    const im = b[n.image]!,
+      m = im.maps[n.map]!;
     assert.ok(w.isNegative(im, m, n.r, n.c));
   }
   // A mirrored image's target is the mirror of the original's.
   const pos = w.positives.flatMap((x) => x).find((p) => b[p.image]!.flip)!;
-  const twin = w.positives.flatMap((x) => x).find((p) => !b[p.image]!.flip && p.ann === pos.ann && p.map === pos.map && p.r === pos.r && b[p.image]!.maps[p.map]!.cols - model.featureSize - p.c === b[pos.image]!.maps[pos.map]!.cols - model.featureSize - pos.c);
+  const twin = w.positives
+    .flatMap((x) => x)
+    .find(
+      (p) =>
+        !b[p.image]!.flip &&
+        p.ann === pos.ann &&
+        p.map === pos.map &&
+        p.r === pos.r &&
+        b[p.image]!.maps[p.map]!.cols - model.featureSize - p.c === b[pos.image]!.maps[pos.map]!.cols - model.featureSize - pos.c,
+    );
   if (twin) {
     const G = geo.gtSize;
     const [a, c] = [w.render([pos]).targets, w.render([twin]).targets];
@@ -80,7 +93,8 @@ test('feature windows: positives sit within one stride of an object centre at 2^
  */
 async function trainRuns(model: DeepMask, b: BankImage[], geo: ConstructorParameters<typeof FeatureWindows>[2], opts: typeof DEFAULT_HEADS_TRAIN) {
   const val = new FeatureWindows(b, ds.annotations, geo, new Rng(9)).render(new FeatureWindows(b, ds.annotations, geo, new Rng(9)).sample(64));
-  const state0 = await model.exportState(), rng0 = model.rng.state();
+  const state0 = await model.exportState(),
+    rng0 = model.rng.state();
   const run = async (steps: number, from?: Uint8Array) => {
     model.loadState(state0);
     model.rng.setState(rng0);
@@ -106,10 +120,20 @@ test('heads trained on feature windows learn, and a resumed run equals a straigh
   const model = new DeepMask('tiny', { seed: 2 });
   const b = await bank(model);
   const geo = { ...model.config, featureSize: model.featureSize };
-  const opts = { ...DEFAULT_HEADS_TRAIN, steps: 60, batch: 16, lrSchedule: [[0, 0.01]] as [number, number][], logEvery: 1000, validateEvery: 1000, checkpointEvery: 1000 };
+  const opts = {
+    ...DEFAULT_HEADS_TRAIN,
+    steps: 60,
+    batch: 16,
+    lrSchedule: [[0, 0.01]] as [number, number][],
+    logEvery: 1000,
+    validateEvery: 1000,
+    checkpointEvery: 1000,
+  };
   const { run, worst } = await trainRuns(model, b, geo, opts);
   const straight = await run(60);
-  console.log(`    IoU ${straight.before.iouMean.toFixed(3)} -> ${straight.after.iouMean.toFixed(3)}, score accuracy ${straight.before.scoreAccuracy.toFixed(2)} -> ${straight.after.scoreAccuracy.toFixed(2)}`);
+  console.log(
+    `    IoU ${straight.before.iouMean.toFixed(3)} -> ${straight.after.iouMean.toFixed(3)}, score accuracy ${straight.before.scoreAccuracy.toFixed(2)} -> ${straight.after.scoreAccuracy.toFixed(2)}`,
+  );
   assert.ok(straight.after.iouMean > straight.before.iouMean + 0.1, 'mask IoU improves');
   const half = await run(30);
   const resumed = await run(60, half.bytes);
@@ -128,7 +152,12 @@ async function cutModel(model: DeepMask, k: number): Promise<DeepMask> {
 
 // tiny ends in a pooling layer and one convolution: a second convolution after it for two stages.
 const tiny2 = { ...presetConfig('tiny'), trunk: { kind: 'vgg', layers: [8, 'M', 16, 'M', 32, 'M', 48, 'M', 40, 48] } } as DeepMaskConfig;
-for (const [preset, k] of [['tiny', 1], ['mobile', 1], ['tiny', 2], ['mobile', 2]] as const) {
+for (const [preset, k] of [
+  ['tiny', 1],
+  ['mobile', 1],
+  ['tiny', 2],
+  ['mobile', 2],
+] as const) {
   test(`${preset}: the trunk's last ${k} stage(s) on a window with ${k} cells of context from the cut trunk's maps equal the whole trunk's window`, async () => {
     const model = new DeepMask(preset === 'tiny' && k === 2 ? tiny2 : preset, { seed: 3 });
     const cut = await cutModel(model, k);
@@ -136,21 +165,28 @@ for (const [preset, k] of [['tiny', 1], ['mobile', 1], ['tiny', 2], ['mobile', 2
     const scale = preset === 'tiny' ? 1 : 0.8;
     const whole: BankImage = { id: 0, width: img.width, height: img.height, flip: false, maps: await extractFeatureMaps(model, img, [scale]) };
     const part: BankImage = { ...whole, maps: await extractFeatureMaps(cut, img, [scale]) };
-    const F = model.featureSize, C = model.trunk.outChannels;
+    const F = model.featureSize,
+      C = model.trunk.outChannels;
     const m = whole.maps[0]!;
     assert.is(part.maps[0]!.rows, m.rows);
     // Corners (context past the map's edge) and an inner window.
-    const refs = [[0, 0], [m.rows - F, m.cols - F], [0, m.cols - F], [Math.floor((m.rows - F) / 2), Math.floor((m.cols - F) / 2)]].map(([r, c]) => ({ image: 0, map: 0, r: r!, c: c! }));
+    const refs = [
+      [0, 0],
+      [m.rows - F, m.cols - F],
+      [0, m.cols - F],
+      [Math.floor((m.rows - F) / 2), Math.floor((m.cols - F) / 2)],
+    ].map(([r, c]) => ({ image: 0, map: 0, r: r!, c: c! }));
     const geo = { ...model.config, featureSize: F };
     const want = new FeatureWindows([whole], [], geo, new Rng(1)).render(refs).features;
     const ctx = new FeatureWindows([part], [], { ...geo, context: k }, new Rng(1)).render(refs);
-    assert.is(ctx.features.length, refs.length * (F + 2 * k) ** 2 * part.maps[0]!.data.length / (m.rows * m.cols));
+    assert.is(ctx.features.length, (refs.length * (F + 2 * k) ** 2 * part.maps[0]!.data.length) / (m.rows * m.cols));
     const x = Tensor.from(ctx.features, [refs.length, F + 2 * k, F + 2 * k, ctx.features.length / (refs.length * (F + 2 * k) ** 2)]);
     const got = await model.trunk.forwardLast!(x, k, ctx.onMap).read();
     if (k > 1) assert.throws(() => model.trunk.forwardLast!(x, k), /2 stages need onMap/);
     assert.is(got.length, refs.length * F * F * C);
     // Both sides pass through f16 maps (the cut trunk's before the last stages, the whole trunk's after).
-    let worst = 0, top = 0;
+    let worst = 0,
+      top = 0;
     for (let i = 0; i < got.length; i++) {
       worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
       top = Math.max(top, Math.abs(want[i]!));
@@ -177,7 +213,16 @@ test('training the last trunk stage with the heads: it learns, only that stage o
   const b = await bank(cut);
   cut.dispose();
   const geo = { ...model.config, featureSize: model.featureSize, context: 1 };
-  const opts = { ...DEFAULT_HEADS_TRAIN, steps: 40, batch: 16, lrSchedule: [[0, 0.01]] as [number, number][], logEvery: 1000, validateEvery: 1000, checkpointEvery: 1000, trunkStages: 1 };
+  const opts = {
+    ...DEFAULT_HEADS_TRAIN,
+    steps: 40,
+    batch: 16,
+    lrSchedule: [[0, 0.01]] as [number, number][],
+    logEvery: 1000,
+    validateEvery: 1000,
+    checkpointEvery: 1000,
+    trunkStages: 1,
+  };
   const { run, worst, state0 } = await trainRuns(model, b, geo, opts);
   const straight = await run(40);
   assert.ok(straight.after.iouMean > straight.before.iouMean + 0.05, `mask IoU ${straight.before.iouMean} -> ${straight.after.iouMean}`);
@@ -205,7 +250,23 @@ test('deepmask train-heads: mobile on synthetic scenes writes a model, caches fe
   const out = join(dir, 'cli');
   // In a child process, as a user runs it (the command ends by releasing its GPU device).
   const cli = (...extra: string[]) => spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'train-heads', ...args, ...extra], { encoding: 'utf8' });
-  const args = ['--data', join(dir, 'synth', 'instances.json'), '--images', join(dir, 'synth', 'images'), '--preset', 'mobile', '--init', trunk, '--out', out, '--steps', '6', '--batch', '8', '--scales=-1:0.5:0.5'];
+  const args = [
+    '--data',
+    join(dir, 'synth', 'instances.json'),
+    '--images',
+    join(dir, 'synth', 'images'),
+    '--preset',
+    'mobile',
+    '--init',
+    trunk,
+    '--out',
+    out,
+    '--steps',
+    '6',
+    '--batch',
+    '8',
+    '--scales=-1:0.5:0.5',
+  ];
   const first = cli();
   assert.is(first.status, 0, first.stderr);
   assert.ok(existsSync(join(out, 'model', 'model.safetensors')) && existsSync(join(out, 'checkpoints', 'latest.json')));
@@ -214,16 +275,43 @@ test('deepmask train-heads: mobile on synthetic scenes writes a model, caches fe
   assert.is(cfg.training.steps, 6);
   // Blocks 10 and 11 trained with the heads, which start from the first run's.
   const tuned = join(dir, 'cli-tuned');
-  const second = spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'train-heads', ...args.slice(0, 8), '--out', tuned, '--steps', '4', '--batch', '8', '--scales=-1:0.5:0.5', '--tune-last', '2', '--init-heads', join(out, 'model')], { encoding: 'utf8' });
+  const second = spawnSync(
+    process.execPath,
+    [
+      repoPath('bin/deepmask.js'),
+      'train-heads',
+      ...args.slice(0, 8),
+      '--out',
+      tuned,
+      '--steps',
+      '4',
+      '--batch',
+      '8',
+      '--scales=-1:0.5:0.5',
+      '--tune-last',
+      '2',
+      '--init-heads',
+      join(out, 'model'),
+    ],
+    { encoding: 'utf8' },
+  );
   assert.is(second.status, 0, second.stderr);
   assert.match(second.stdout, /init: \d+ tensors from .*model\.safetensors/);
   assert.is(JSON.parse(readFileSync(join(tuned, 'model', 'config.json'), 'utf8')).training.tunedStages, 2);
-  const imagenet = readSafetensors(readFileSync(trunk)).tensors, got = readSafetensors(readFileSync(join(tuned, 'model', 'model.safetensors'))).tensors;
+  const imagenet = readSafetensors(readFileSync(trunk)).tensors,
+    got = readSafetensors(readFileSync(join(tuned, 'model', 'model.safetensors'))).tensors;
   const same = (name: string) => imagenet.get(name)!.data.every((v, i) => v === got.get(`trunk.${name}`)!.data[i]);
   assert.ok(same('blocks.9.pointwise.bias'), 'block 9 stays ImageNet');
   assert.not.ok(same('blocks.10.pointwise.bias'), 'block 10 is trained');
   assert.not.ok(same('blocks.11.pointwise.bias'), 'block 11 is trained');
-  for (const [extra, re] of [[[], /already holds a run.*--resume/], [['--scales', '1:0:0.5'], /--scales must be MIN:MAX:STEP/], [['--batch', '1'], /--batch must be an integer from 2 to 65536, got '1'/], [['--tune-last', '--preset', 'squeeze'], /--tune-last: .*Fire modules/], [['--tune-last', '0'], /--tune-last must be an integer from 1 to 64, got '0'/], [['--tune-last', '6'], /--tune-last: .*block 6 has stride 2/]] as const) {
+  for (const [extra, re] of [
+    [[], /already holds a run.*--resume/],
+    [['--scales', '1:0:0.5'], /--scales must be MIN:MAX:STEP/],
+    [['--batch', '1'], /--batch must be an integer from 2 to 65536, got '1'/],
+    [['--tune-last', '--preset', 'squeeze'], /--tune-last: .*Fire modules/],
+    [['--tune-last', '0'], /--tune-last must be an integer from 1 to 64, got '0'/],
+    [['--tune-last', '6'], /--tune-last: .*block 6 has stride 2/],
+  ] as const) {
     const r = cli(...extra);
     assert.is(r.status, 2, `${extra.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, re);
@@ -234,8 +322,17 @@ test('a heads run stopped after step 3 or step 7, or killed after its periodic c
   const model = new DeepMask('tiny', { seed: 2 });
   const b = await bank(model);
   const geo = { ...model.config, featureSize: model.featureSize };
-  const opts = { ...DEFAULT_HEADS_TRAIN, steps: 12, batch: 8, lrSchedule: [[0, 0.01]] as [number, number][], logEvery: 1000, validateEvery: 1000, checkpointEvery: 1000 };
-  const state0 = await model.exportState(), rng0 = model.rng.state();
+  const opts = {
+    ...DEFAULT_HEADS_TRAIN,
+    steps: 12,
+    batch: 8,
+    lrSchedule: [[0, 0.01]] as [number, number][],
+    logEvery: 1000,
+    validateEvery: 1000,
+    checkpointEvery: 1000,
+  };
+  const state0 = await model.exportState(),
+    rng0 = model.rng.state();
   // Trains from the initial state (or a checkpoint), stopping when asked after step `stopAt`; returns every checkpoint written.
   const train = async (o: typeof opts, from?: Uint8Array, stopAt?: number) => {
     model.loadState(state0);
@@ -253,7 +350,9 @@ test('a heads run stopped after step 3 or step 7, or killed after its periodic c
   };
   const straight = await train(opts);
   const differing = (r: { state: Map<string, HostTensor> }) =>
-    [...straight.state].filter(([name, t]) => t.data.some((v, i) => v !== r.state.get(name)!.data[i])).map(([name, t]) => `${name} (by up to ${t.data.reduce((w, v, i) => Math.max(w, Math.abs(v - r.state.get(name)!.data[i]!)), 0)})`);
+    [...straight.state]
+      .filter(([name, t]) => t.data.some((v, i) => v !== r.state.get(name)!.data[i]))
+      .map(([name, t]) => `${name} (by up to ${t.data.reduce((w, v, i) => Math.max(w, Math.abs(v - r.state.get(name)!.data[i]!)), 0)})`);
   for (const k of [3, 7]) {
     const stopped = await train(opts, undefined, k);
     assert.is(stopped.step, k);
@@ -265,7 +364,7 @@ test('a heads run stopped after step 3 or step 7, or killed after its periodic c
   // kill -9 leaves the last periodic checkpoint.
   const periodic = await train({ ...opts, checkpointEvery: 5 });
   const resumed = await train(opts, periodic.saved.get(5));
-  assert.equal(differing(resumed), [], 'resumed from the periodic checkpoint at step 5: weights differ from the uninterrupted run\'s');
+  assert.equal(differing(resumed), [], "resumed from the periodic checkpoint at step 5: weights differ from the uninterrupted run's");
   model.dispose();
 });
 
@@ -282,27 +381,52 @@ const tinyTrunk = join(dir, 'tiny-trunk.safetensors');
     }
     const [KH, KW, I, O] = p.shape as [number, number, number, number]; // ours HWIO, torchvision OIHW
     const data = new Float32Array(v.length);
-    for (let y = 0; y < KH; y++) for (let x = 0; x < KW; x++) for (let i = 0; i < I; i++) for (let o = 0; o < O; o++) data[((o * I + i) * KH + y) * KW + x] = v[((y * KW + x) * I + i) * O + o]!;
+    for (let y = 0; y < KH; y++)
+      for (let x = 0; x < KW; x++)
+        for (let i = 0; i < I; i++) for (let o = 0; o < O; o++) data[((o * I + i) * KH + y) * KW + x] = v[((y * KW + x) * I + i) * O + o]!;
     t.set(name, { shape: [O, I, KH, KW], data });
   }
   writeFileSync(tinyTrunk, writeSafetensors(t));
   m.dispose();
 }
-const synthData = join(dir, 'synth', 'instances.json'), synthImages = join(dir, 'synth', 'images');
-const tinyArgs = (out: string, ...extra: string[]) => ['--data', synthData, '--images', synthImages, '--preset', 'tiny', '--init', tinyTrunk, '--out', out, '--scales=-1:0.5:0.5', '--batch', '8', '--lr-schedule', '0:0.01', ...extra];
-const headsCli = (args: string[]) => spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'train-heads', ...args], { encoding: 'utf8', timeout: 300_000, killSignal: 'SIGKILL' });
+const synthData = join(dir, 'synth', 'instances.json'),
+  synthImages = join(dir, 'synth', 'images');
+const tinyArgs = (out: string, ...extra: string[]) => [
+  '--data',
+  synthData,
+  '--images',
+  synthImages,
+  '--preset',
+  'tiny',
+  '--init',
+  tinyTrunk,
+  '--out',
+  out,
+  '--scales=-1:0.5:0.5',
+  '--batch',
+  '8',
+  '--lr-schedule',
+  '0:0.01',
+  ...extra,
+];
+const headsCli = (args: string[]) =>
+  spawnSync(process.execPath, [repoPath('bin/deepmask.js'), 'train-heads', ...args], { encoding: 'utf8', timeout: 300_000, killSignal: 'SIGKILL' });
 const weightsIn = (out: string) => readSafetensors(readFileSync(join(out, 'model', 'model.safetensors'))).tensors;
 /** The trainer's checkpoint file latest.json names. */
 const newestCheckpoint = (out: string) => join(findCheckpoint(out)!.dir, TRAINER_CHECKPOINT);
 const sameWeights = (a: string, b: string) => {
-  const x = weightsIn(a), y = weightsIn(b);
+  const x = weightsIn(a),
+    y = weightsIn(b);
   return [...x].filter(([name, t]) => !y.has(name) || t.data.some((v, i) => v !== y.get(name)!.data[i])).map(([name]) => name);
 };
 
 test('deepmask train-heads: SIGTERM checkpoints and stops (exit 143, no model/); --resume then ends bit for bit where an uninterrupted run does', async () => {
   const out = join(dir, 'cli-term');
-  const child = spawn(process.execPath, [repoPath('bin/deepmask.js'), 'train-heads', ...tinyArgs(out, '--steps', '100000')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
+  const child = spawn(process.execPath, [repoPath('bin/deepmask.js'), 'train-heads', ...tinyArgs(out, '--steps', '100000')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '',
+    stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
@@ -324,7 +448,11 @@ test('deepmask train-heads: SIGTERM checkpoints and stops (exit 143, no model/);
   assert.is(resumed.status, 0, resumed.stderr);
   const straight = headsCli(tinyArgs(join(dir, 'cli-straight'), '--steps', total));
   assert.is(straight.status, 0, straight.stderr);
-  assert.equal(sameWeights(join(dir, 'cli-straight'), out), [], `stopped at step ${stopped} by SIGTERM and resumed to ${total}: these tensors differ from an uninterrupted run's`);
+  assert.equal(
+    sameWeights(join(dir, 'cli-straight'), out),
+    [],
+    `stopped at step ${stopped} by SIGTERM and resumed to ${total}: these tensors differ from an uninterrupted run's`,
+  );
   assert.is(status, 143, `SIGTERM exits 143 as the other trainers do\n${stderr}`);
 });
 
@@ -342,7 +470,10 @@ test('deepmask train-heads: the run folder is locked and --resume refuses run-de
     [['--batch', '4'], /--batch 4 \(the run has 8\)/],
     [['--scales=-1:0:0.5'], /--scales -1:0:0\.5 \(the run has -1:0\.5:0\.5\)/],
     [['--val-ids', valFile], /--val-ids .*val-ids\.json \(the run has none\)/],
-    [['--data', join(other, 'instances.json'), '--images', join(other, 'images')], /--data .*other-data.instances\.json \(the run has .*synth.instances\.json\)/],
+    [
+      ['--data', join(other, 'instances.json'), '--images', join(other, 'images')],
+      /--data .*other-data.instances\.json \(the run has .*synth.instances\.json\)/,
+    ],
     [['--lr-schedule', '0:0.02'], /--lr-schedule 0:0\.02 \(the run has 0:0\.01\)/],
     [['--tune-last'], /--tune-last 1 \(the run has 0\)/],
   ];
@@ -368,7 +499,10 @@ test('deepmask train-heads: the run folder is locked and --resume refuses run-de
   assert.is(JSON.parse(readFileSync(join(out, 'model', 'config.json'), 'utf8')).training.steps, 6);
   assert.ok(existsSync(join(out, 'curves.png')), 'curves.png');
   assert.not.ok(existsSync(join(out, 'train.lock')), 'the lock is released');
-  const log = readFileSync(join(out, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const log = readFileSync(join(out, 'log.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
   const steps = log.filter((e) => e.type === 'train').map((e) => e.step);
   assert.equal(steps, [...new Set(steps)], 'no step logged twice');
 });
@@ -425,13 +559,37 @@ test('deepmask train-heads: an image whose size on disk differs from the annotat
 });
 
 const headsRun = (out: string, o: Partial<HeadsRunOptions> = {}, hooks: HeadsRunHooks = {}) =>
-  runHeadsTraining({ data: synthData, images: synthImages, preset: 'tiny', init: tinyTrunk, out, scales: [-1, 0.5, 0.5], steps: 10, batch: 8, lrSchedule: [[0, 0.01]], logEvery: 1, validateEvery: 4, checkpointEvery: 1000, ...o }, hooks);
+  runHeadsTraining(
+    {
+      data: synthData,
+      images: synthImages,
+      preset: 'tiny',
+      init: tinyTrunk,
+      out,
+      scales: [-1, 0.5, 0.5],
+      steps: 10,
+      batch: 8,
+      lrSchedule: [[0, 0.01]],
+      logEvery: 1,
+      validateEvery: 4,
+      checkpointEvery: 1000,
+      ...o,
+    },
+    hooks,
+  );
 /** A run of `headsRun` asked to stop once training has taken `k` steps. */
 const stoppedAt = (out: string, k: number) => {
-  let training = false, polls = 0;
+  let training = false,
+    polls = 0;
   return headsRun(out, {}, { onTrainStart: () => (training = true), stopReason: () => (training && ++polls >= k ? 'SIGINT' : null) });
 };
-const trainSteps = (out: string) => readFileSync(join(out, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.type === 'train').map((e) => e.step);
+const trainSteps = (out: string) =>
+  readFileSync(join(out, 'log.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.type === 'train')
+    .map((e) => e.step);
 
 test('runHeadsTraining: a stop while caching keeps the maps and leaves no run; stopped after step 3 or 7 and resumed, the model equals an uninterrupted run bit for bit; --force replaces a run', async () => {
   // Asked to stop while caching: the images done are cached, nothing else is written, and a new run starts there.
@@ -454,7 +612,11 @@ test('runHeadsTraining: a stop while caching keeps the maps and leaves no run; s
     const resumed = await headsRun(out, { resume: true });
     assert.is(resumed.steps, 10);
     assert.equal(sameWeights(whole, out), [], `stopped after step ${k} and resumed: these tensors differ from the uninterrupted run's`);
-    assert.equal(trainSteps(out), Array.from({ length: 10 }, (_, i) => i + 1), 'every step logged once');
+    assert.equal(
+      trainSteps(out),
+      Array.from({ length: 10 }, (_, i) => i + 1),
+      'every step logged once',
+    );
   }
   await rejects(headsRun(whole), /already holds a run \(checkpoints, run\.json, log\.jsonl, curves\.png, model\).*--resume.*--force/);
   await rejects(headsRun(whole, { resume: true, seed: 3 }), /--resume with options that differ from the run's .*--seed 3 \(the run has 1\)/);
@@ -472,8 +634,16 @@ test('runHeadsTraining: a run folder of the old layout (checkpoint.safetensors, 
   toOldLayout(out, 'kind');
   const resumed = await headsRun(out, { resume: true });
   assert.is(resumed.steps, 10);
-  assert.equal(sameWeights(join(dir, 'lib-stop-3'), out), [], 'resumed from the old layout: these tensors differ from those of a run resumed from the current one (equal to an uninterrupted run above)');
-  assert.equal(trainSteps(out), Array.from({ length: 10 }, (_, i) => i + 1), 'the old records read as `type`, every step logged once');
+  assert.equal(
+    sameWeights(join(dir, 'lib-stop-3'), out),
+    [],
+    'resumed from the old layout: these tensors differ from those of a run resumed from the current one (equal to an uninterrupted run above)',
+  );
+  assert.equal(
+    trainSteps(out),
+    Array.from({ length: 10 }, (_, i) => i + 1),
+    'the old records read as `type`, every step logged once',
+  );
   assert.not.ok(existsSync(join(out, TRAINER_CHECKPOINT)), 'the old single checkpoint is superseded');
   assert.is(findCheckpoint(out)?.step, 10);
 });

@@ -39,13 +39,31 @@ await saveModel(tiny, base);
 tiny.dispose();
 
 const run = (out: string, o: Partial<RefineRunOptions> = {}, hooks: RefineRunHooks = {}) =>
-  runRefineTraining({ model: base, sets: [setA, setB], out, cache: join(dir, 'cache'), scales: SCALES, steps: 6, batch: 4, validateEvery: 3, checkpointEvery: 2, lrSchedule: [[0, 0.02]], ...o }, hooks);
+  runRefineTraining(
+    {
+      model: base,
+      sets: [setA, setB],
+      out,
+      cache: join(dir, 'cache'),
+      scales: SCALES,
+      steps: 6,
+      batch: 4,
+      validateEvery: 3,
+      checkpointEvery: 2,
+      lrSchedule: [[0, 0.02]],
+      ...o,
+    },
+    hooks,
+  );
 
 test('a refinement run caches the windows once, trains only the refinement, and writes a refined model that proposes', async () => {
   let computed = -1;
   await run(join(dir, 'one'), { sets: [setA] });
   // Again with the cache made: nothing is computed.
-  await runRefineTraining({ model: base, sets: [setA], out: join(dir, 'one-again'), cache: join(dir, 'cache'), scales: SCALES, steps: 2, batch: 4, validateEvery: 2 }, { onExtract: (_d, _t, c) => (computed = c) });
+  await runRefineTraining(
+    { model: base, sets: [setA], out: join(dir, 'one-again'), cache: join(dir, 'cache'), scales: SCALES, steps: 2, batch: 4, validateEvery: 2 },
+    { onExtract: (_d, _t, c) => (computed = c) },
+  );
   assert.is(computed, 0, 'the second run reads the cache');
   const out = join(dir, 'one', 'model');
   const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
@@ -55,7 +73,10 @@ test('a refinement run caches the windows once, trains only the refinement, and 
   const before = readSafetensors(readFileSync(join(base, 'model.safetensors'))).tensors;
   const after = readSafetensors(readFileSync(join(out, 'model.safetensors'))).tensors;
   for (const [k, t] of before) assert.equal(Array.from(after.get(k)!.data), Array.from(t.data), `${k} unchanged`);
-  assert.ok([...after.keys()].some((k) => k.startsWith('refine.stages.3.horizontal.0')), 'refinement saved');
+  assert.ok(
+    [...after.keys()].some((k) => k.startsWith('refine.stages.3.horizontal.0')),
+    'refinement saved',
+  );
   for (const f of ['log.jsonl', 'curves.png', 'run.json', 'checkpoints/latest.json']) assert.ok(existsSync(join(dir, 'one', f)), f);
   // It loads and proposes: masks at full window resolution pasted into the image.
   const model = loadModel(out);
@@ -68,7 +89,10 @@ test('a refinement run caches the windows once, trains only the refinement, and 
 
 test('the cached windows hold the model’s embeddings and skip maps around each positive window', async () => {
   const sets = loadDataSets([setA], 1);
-  const model = new DeepMask({ ...presetConfig('tiny'), refine: { skips: ['features.12', 'features.9', 'features.6', 'features.3'], mask: 32, skipWidths: [16, 16, 16, 8] } });
+  const model = new DeepMask({
+    ...presetConfig('tiny'),
+    refine: { skips: ['features.12', 'features.9', 'features.6', 'features.3'], mask: 32, skipWidths: [16, 16, 16, 8] },
+  });
   model.loadState(readSafetensors(readFileSync(join(base, 'model.safetensors'))).tensors, { partial: true });
   const g = refineGeometry(model);
   const cacheDir = join(dir, 'cache');
@@ -86,25 +110,35 @@ test('the cached windows hold the model’s embeddings and skip maps around each
   const im = sets[0]!.coco.images.find((x) => x.id === id)!;
   const img = decodeImage(readFileSync(join(setA.images, im.file_name)));
   const { paddedInput, resizeRgb } = await import('../src/data/image.js');
-  const s = e0.scale, hs = Math.round(img.height * s), ws = Math.round(img.width * s);
+  const s = e0.scale,
+    hs = Math.round(img.height * s),
+    ws = Math.round(img.width * s);
   const x = Tensor.from(paddedInput(resizeRgb(img, ws, hs), 56, model.config.normalization), [1, hs + 112, ws + 112, 3]);
   const [r, c] = e0.cells[0]!;
   const { features, taps } = noGrad(() => model.trunkTaps(x, model.refine!.skips));
   const emb = noGrad(() => model.denseHeads(features)).embedding;
-  const E = g.embedWidth, gw = emb.shape[2]!;
+  const E = g.embedWidth,
+    gw = emb.shape[2]!;
   const ev = await emb.read();
   const want = ev.subarray((r * gw + c) * E, (r * gw + c + 1) * E);
-  for (let j = 0; j < E; j++) assert.ok(Math.abs(b.embedding[j]! - want[j]!) <= 2e-3 * Math.max(1, Math.abs(want[j]!)), `embedding ${j}: ${b.embedding[j]} vs ${want[j]}`);
+  for (let j = 0; j < E; j++)
+    assert.ok(Math.abs(b.embedding[j]! - want[j]!) <= 2e-3 * Math.max(1, Math.abs(want[j]!)), `embedding ${j}: ${b.embedding[j]} vs ${want[j]}`);
   for (let i = 0; i < taps.length; i++) {
-    const t = taps[i]!, [, th, tw, C] = t.shape as [number, number, number, number];
-    const tv = await t.read(), side = (g.featureSize << i) + 2 * SKIP_CONTEXT;
-    for (let y = 0; y < side; y += 3) for (let xx = 0; xx < side; xx += 2) {
-      const ty = (r << i) - SKIP_CONTEXT + y, tx = (c << i) - SKIP_CONTEXT + xx, on = ty >= 0 && tx >= 0 && ty < th && tx < tw;
-      for (let ch = 0; ch < C; ch += 5) {
-        const got = b.crops[i]![(y * side + xx) * C + ch]!, exp = on ? tv[(ty * tw + tx) * C + ch]! : 0;
-        assert.ok(Math.abs(got - exp) <= 2e-3 * Math.max(1, Math.abs(exp)), `level ${i} (${y}, ${xx}, ${ch}): ${got} vs ${exp}`);
+    const t = taps[i]!,
+      [, th, tw, C] = t.shape as [number, number, number, number];
+    const tv = await t.read(),
+      side = (g.featureSize << i) + 2 * SKIP_CONTEXT;
+    for (let y = 0; y < side; y += 3)
+      for (let xx = 0; xx < side; xx += 2) {
+        const ty = (r << i) - SKIP_CONTEXT + y,
+          tx = (c << i) - SKIP_CONTEXT + xx,
+          on = ty >= 0 && tx >= 0 && ty < th && tx < tw;
+        for (let ch = 0; ch < C; ch += 5) {
+          const got = b.crops[i]![(y * side + xx) * C + ch]!,
+            exp = on ? tv[(ty * tw + tx) * C + ch]! : 0;
+          assert.ok(Math.abs(got - exp) <= 2e-3 * Math.max(1, Math.abs(exp)), `level ${i} (${y}, ${xx}, ${ch}): ${got} vs ${exp}`);
+        }
       }
-    }
   }
   // The target is the object's mask over the window: some object pixels and some background.
   const on = b.targets.filter((v) => v > 0).length;
@@ -116,7 +150,8 @@ test('the cached windows hold the model’s embeddings and skip maps around each
 test('a stopped refinement run resumes exactly: N steps equal K, stop, resume, N - K', async () => {
   await run(join(dir, 'whole'));
   // The trainer asks after every step; the stop comes after step 3 (the cache is made by then).
-  let cached = false, polls = 0;
+  let cached = false,
+    polls = 0;
   const stopped = await run(join(dir, 'parts2'), {}, { onExtract: (d, t) => (cached = d === t), stopReason: () => (cached && ++polls >= 3 ? 'SIGINT' : null) });
   assert.is(stopped.interrupted, 'SIGINT');
   assert.is(stopped.steps, 3);
@@ -126,13 +161,21 @@ test('a stopped refinement run resumes exactly: N steps equal K, stop, resume, N
   const a = readSafetensors(readFileSync(join(dir, 'whole', 'model', 'model.safetensors'))).tensors;
   const b = readSafetensors(readFileSync(join(dir, 'parts2', 'model', 'model.safetensors'))).tensors;
   for (const [k, t] of a) assert.equal(Array.from(b.get(k)!.data), Array.from(t.data), `${k} bitwise equal`);
-  const log = readFileSync(join(dir, 'parts2', 'log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-  assert.equal(log.filter((e) => e.type === 'train').map((e) => e.step), [...new Set(log.filter((e) => e.type === 'train').map((e) => e.step))], 'no step logged twice');
+  const log = readFileSync(join(dir, 'parts2', 'log.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+  assert.equal(
+    log.filter((e) => e.type === 'train').map((e) => e.step),
+    [...new Set(log.filter((e) => e.type === 'train').map((e) => e.step))],
+    'no step logged twice',
+  );
 });
 
 test('a refinement run folder of the old layout (one checkpoint.safetensors) resumes bit for bit and moves to checkpoints/', async () => {
   const out = join(dir, 'old-layout');
-  let cached = false, polls = 0;
+  let cached = false,
+    polls = 0;
   const stopped = await run(out, {}, { onExtract: (d, t) => (cached = d === t), stopReason: () => (cached && ++polls >= 3 ? 'SIGINT' : null) });
   assert.is(stopped.steps, 3);
   toOldLayout(out, 'type');
@@ -158,12 +201,18 @@ test('a refinement run refuses a used --out, a resume with other options, and a 
 
 test('one trainer does not resume another’s run folder: the error says which command made it', async () => {
   // A refinement run (the folder of the old-layout test, moved to checkpoints/) given to train.
-  await rejects(runTraining({ ...setA, out: join(dir, 'old-layout'), resume: true, steps: 8 }), /step-0000006: holds a train-heads or train-refine checkpoint \(checkpoint\.safetensors\), not one of deepmask train/);
+  await rejects(
+    runTraining({ ...setA, out: join(dir, 'old-layout'), resume: true, steps: 8 }),
+    /step-0000006: holds a train-heads or train-refine checkpoint \(checkpoint\.safetensors\), not one of deepmask train/,
+  );
   // A train run's checkpoint (a model folder) given to train-refine.
   const trained = join(dir, 'train-run');
   mkdirSync(join(trained, 'checkpoints', 'step-0000002'), { recursive: true });
   writeFileSync(join(trained, 'checkpoints', 'latest.json'), JSON.stringify({ dir: 'step-0000002', step: 2 }));
-  await rejects(run(trained, { resume: true }), /step-0000002: no checkpoint\.safetensors in it: a checkpoint of deepmask train.*resume it with deepmask train/);
+  await rejects(
+    run(trained, { resume: true }),
+    /step-0000002: no checkpoint\.safetensors in it: a checkpoint of deepmask train.*resume it with deepmask train/,
+  );
 });
 
 test('deepmask train-refine checks its options before any work', () => {

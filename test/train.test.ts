@@ -6,7 +6,8 @@ import { rt } from './lib/gpu.js';
 
 test('SGD follows Torch optim.sgd: weight decay, v = g on the first step, then momentum', async () => {
   for (const momentum of [0, 0.9]) {
-    const lr = 0.1, wd = 0.01;
+    const lr = 0.1,
+      wd = 0.01;
     const theta = [0.5, -1, 2, 0.25, 3];
     const p = Tensor.from(theta, [5]);
     p.requiresGrad = true;
@@ -47,9 +48,11 @@ class MLP extends Module {
 test('a small MLP trains to near-zero loss; memory stays flat across steps', async () => {
   const rng = new Rng(3);
   const N = 128;
-  const xs: number[] = [], ys: number[] = [];
+  const xs: number[] = [],
+    ys: number[] = [];
   for (let i = 0; i < N; i++) {
-    const a = rng.uniform(-1, 1), b = rng.uniform(-1, 1);
+    const a = rng.uniform(-1, 1),
+      b = rng.uniform(-1, 1);
     xs.push(a, b);
     ys.push(a * a + b * b < 0.45 ? 1 : -1);
   }
@@ -57,7 +60,13 @@ test('a small MLP trains to near-zero loss; memory stays flat across steps', asy
   const y = Tensor.from(ys, [N, 1]);
   const w = Tensor.from(new Float32Array(N).fill(1 / N), [N, 1]);
   const model = new MLP(rng);
-  assert.is(model.namedParameters().map(([n]) => n).join(), 'layers.0.weight,layers.0.bias,layers.1.weight,layers.1.bias,layers.2.weight,layers.2.bias');
+  assert.is(
+    model
+      .namedParameters()
+      .map(([n]) => n)
+      .join(),
+    'layers.0.weight,layers.0.bias,layers.1.weight,layers.1.bias,layers.2.weight,layers.2.bias',
+  );
   const opt = new SGD(model.parameters(), { lr: 0.3, momentum: 0.9 });
   const losses: number[] = [];
   let baseline = -1;

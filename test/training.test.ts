@@ -12,8 +12,11 @@ import './lib/gpu.js';
 
 test('tiny trained for a few hundred steps on synthetic scenes segments held-out windows far better than untrained', async () => {
   const r = await trainedTiny();
-  const first = r.validations[0]!, last = r.metrics!;
-  console.log(`    untrained IoU ${first.iouMean.toFixed(3)} -> ${last.iouMean.toFixed(3)} after ${TRAIN_STEPS} steps (IoU>=0.5: ${(100 * last.iou50).toFixed(0)}%, score acc ${(100 * last.scoreAccuracy).toFixed(0)}%) in ${r.seconds.toFixed(0)} s`);
+  const first = r.validations[0]!,
+    last = r.metrics!;
+  console.log(
+    `    untrained IoU ${first.iouMean.toFixed(3)} -> ${last.iouMean.toFixed(3)} after ${TRAIN_STEPS} steps (IoU>=0.5: ${(100 * last.iou50).toFixed(0)}%, score acc ${(100 * last.scoreAccuracy).toFixed(0)}%) in ${r.seconds.toFixed(0)} s`,
+  );
   assert.is(first.step, 0);
   // Training is deterministic (seeded sampling, no atomics): on lavapipe this run goes from IoU 0.112
   // to 0.386 and scores 75% of windows right (chance: 50%); the thresholds leave a margin.
@@ -27,12 +30,19 @@ test('resume is exact: N + M steps in one run equal N steps, checkpoint, resume,
   await runTraining({ ...opts, out: join(dir, 'resumed'), steps: 4 });
   await runTraining({ ...opts, out: join(dir, 'resumed'), steps: 8, resume: true });
   const load = (d: string) => readSafetensors(readFileSync(join(dir, d, 'model', 'model.safetensors'))).tensors;
-  const a = load('straight'), b = load('resumed');
+  const a = load('straight'),
+    b = load('resumed');
   let worst = 0;
   for (const [name, t] of a) for (let i = 0; i < t.data.length; i++) worst = Math.max(worst, Math.abs(t.data[i]! - b.get(name)!.data[i]!));
   assert.ok(worst <= 1e-6, `largest weight difference ${worst}`);
-  const lines = readFileSync(join(dir, 'resumed', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.ok(lines.every((e, i) => i === 0 || e.step >= lines[i - 1].step), 'the log has no duplicate steps after resuming');
+  const lines = readFileSync(join(dir, 'resumed', 'log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.ok(
+    lines.every((e, i) => i === 0 || e.step >= lines[i - 1].step),
+    'the log has no duplicate steps after resuming',
+  );
 });
 
 test('a checkpoint from before optimizer state was keyed by name (by index) resumes just as exactly', async () => {
@@ -44,11 +54,18 @@ test('a checkpoint from before optimizer state was keyed by name (by index) resu
   const state = JSON.parse(readFileSync(join(ckpt, 'state.json'), 'utf8'));
   const names = Object.keys(state.optimizerSteps);
   const byName = readSafetensors(readFileSync(join(ckpt, 'optimizer.safetensors'))).tensors;
-  writeFileSync(join(ckpt, 'optimizer.safetensors'), writeSafetensors(new Map(names.flatMap((n, i) => (byName.has(`velocity.${n}`) ? [[`velocity.${i}`, byName.get(`velocity.${n}`)!]] : [])))));
-  writeFileSync(join(ckpt, 'state.json'), JSON.stringify({ ...state, optimizerSteps: names.map((n) => state.optimizerSteps[n]), velocities: names.map((n) => byName.has(`velocity.${n}`)) }));
+  writeFileSync(
+    join(ckpt, 'optimizer.safetensors'),
+    writeSafetensors(new Map(names.flatMap((n, i) => (byName.has(`velocity.${n}`) ? [[`velocity.${i}`, byName.get(`velocity.${n}`)!]] : [])))),
+  );
+  writeFileSync(
+    join(ckpt, 'state.json'),
+    JSON.stringify({ ...state, optimizerSteps: names.map((n) => state.optimizerSteps[n]), velocities: names.map((n) => byName.has(`velocity.${n}`)) }),
+  );
   await runTraining({ ...opts, out, resume: true });
   const load = (d: string) => readSafetensors(readFileSync(join(dir, d, 'model', 'model.safetensors'))).tensors;
-  const a = load('straight'), b = load('legacy');
+  const a = load('straight'),
+    b = load('legacy');
   let worst = 0;
   for (const [name, t] of a) for (let i = 0; i < t.data.length; i++) worst = Math.max(worst, Math.abs(t.data[i]! - b.get(name)!.data[i]!));
   assert.ok(worst <= 1e-6, `largest weight difference ${worst}`);
@@ -70,15 +87,32 @@ test('a corrupt JPEG in the data set is skipped with a warning naming it, counte
   console.warn = (s: string) => warnings.push(s);
   try {
     // With 8 images, the batches (or the one held-out image) reach image 1 at once.
-    const r = await runTraining({ ...base, data: join(dirBad, 'instances.json'), images: join(dirBad, 'images'), out: join(dir, 'corrupt-run'), steps: 4, batch: 16, holdOut: 1, valWindows: 8, validateEvery: 1000 });
+    const r = await runTraining({
+      ...base,
+      data: join(dirBad, 'instances.json'),
+      images: join(dirBad, 'images'),
+      out: join(dir, 'corrupt-run'),
+      steps: 4,
+      batch: 16,
+      holdOut: 1,
+      valWindows: 8,
+      validateEvery: 1000,
+    });
     assert.is(r.skippedImages, 1);
     assert.is(r.steps, 4);
-    assert.ok(warnings.some((w) => w.includes(bad) && /cannot decode/.test(w)), `warning names ${bad}: ${warnings.join(' | ')}`);
+    assert.ok(
+      warnings.some((w) => w.includes(bad) && /cannot decode/.test(w)),
+      `warning names ${bad}: ${warnings.join(' | ')}`,
+    );
   } finally {
     console.warn = warn;
   }
   const cfg = JSON.parse(readFileSync(join(dir, 'corrupt-run', 'model', 'config.json'), 'utf8'));
-  assert.equal(cfg.training.skippedImages.map((f: string) => f.split('/').pop()), [bad], 'counted in the run record');
+  assert.equal(
+    cfg.training.skippedImages.map((f: string) => f.split('/').pop()),
+    [bad],
+    'counted in the run record',
+  );
 });
 
 test.run();

@@ -50,7 +50,9 @@ test('promoteArrays: constant-indexed arrays become one variable per element; wh
 });
 
 test('promoteRegisters: strips comments, so a name in a comment is not a use', () => {
-  const out = promoteRegisters('fn f() -> f32 {\n  var a: array<f32, 2>; // a stays in registers\n  for (var i = 0u; i < 2u; i++) { a[i] = f32(i); }\n  return a[1u];\n}');
+  const out = promoteRegisters(
+    'fn f() -> f32 {\n  var a: array<f32, 2>; // a stays in registers\n  for (var i = 0u; i < 2u; i++) { a[i] = f32(i); }\n  return a[1u];\n}',
+  );
   assert.not.match(out, /array</);
   assert.match(out, /return a__1;/);
 });
@@ -58,11 +60,19 @@ test('promoteRegisters: strips comments, so a name in a comment is not a use', (
 // Each case returns the arrays to compare: outputs and gradients, with shapes that divide no tile.
 const rng = new Rng(5);
 const data = (n: number) => randomData(n, rng);
-const X = data(2 * 13 * 11 * 6), W3 = data(3 * 3 * 6 * 10), B10 = data(10), Wd = data(3 * 3 * 6), B6 = data(6);
-const A = data(37 * 29), Bm = data(29 * 45), G = data(4096);
+const X = data(2 * 13 * 11 * 6),
+  W3 = data(3 * 3 * 6 * 10),
+  B10 = data(10),
+  Wd = data(3 * 3 * 6),
+  B6 = data(6);
+const A = data(37 * 29),
+  Bm = data(29 * 45),
+  G = data(4096);
 const cases: Record<string, () => Promise<Float32Array[]>> = {
   'conv2d 3x3 stride 2 + bias + ReLU, dX and dW': async () => {
-    const x = Tensor.from(X, [2, 13, 11, 6]), w = Tensor.from(W3, [3, 3, 6, 10]), b = Tensor.from(B10, [10]);
+    const x = Tensor.from(X, [2, 13, 11, 6]),
+      w = Tensor.from(W3, [3, 3, 6, 10]),
+      b = Tensor.from(B10, [10]);
     for (const t of [x, w, b]) t.requiresGrad = true;
     const y = scope(() => {
       const y = ops.conv2d(x, w, b, { stride: 2, pad: 1, relu: true });
@@ -72,13 +82,16 @@ const cases: Record<string, () => Promise<Float32Array[]>> = {
     return Promise.all([y, x.grad!, w.grad!, b.grad!].map((t) => t.read()));
   },
   'conv2d 3x3 dilation 2, SAME-free padding 2': async () => {
-    const x = Tensor.from(X, [2, 13, 11, 6]), w = Tensor.from(W3, [3, 3, 6, 10]);
+    const x = Tensor.from(X, [2, 13, 11, 6]),
+      w = Tensor.from(W3, [3, 3, 6, 10]);
     return [await ops.conv2d(x, w, null, { dilation: 2, pad: 2 }).read()];
   },
   'depthwise 3x3 stride 1 and 2 + ReLU6, dX and dW': async () => {
     const out: Float32Array[] = [];
     for (const stride of [1, 2]) {
-      const x = Tensor.from(X, [2, 13, 11, 6]), w = Tensor.from(Wd, [3, 3, 6]), b = Tensor.from(B6, [6]);
+      const x = Tensor.from(X, [2, 13, 11, 6]),
+        w = Tensor.from(Wd, [3, 3, 6]),
+        b = Tensor.from(B6, [6]);
       for (const t of [x, w, b]) t.requiresGrad = true;
       const y = scope(() => {
         const y = ops.depthwiseConv2d(x, w, b, { stride, pad: 'same', relu6: true });
@@ -90,7 +103,8 @@ const cases: Record<string, () => Promise<Float32Array[]>> = {
     return out;
   },
   'matmul 37x29x45 and its transposes': async () => {
-    const a = Tensor.from(A, [37, 29]), b = Tensor.from(Bm, [29, 45]);
+    const a = Tensor.from(A, [37, 29]),
+      b = Tensor.from(Bm, [29, 45]);
     a.requiresGrad = b.requiresGrad = true;
     const y = scope(() => {
       const y = ops.matmul(a, b);

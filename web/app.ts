@@ -12,9 +12,35 @@
 // picture afterwards (real mouse clicks and drags, driven by the browser test) appends its result to
 // window.__deepmask.clicks, every hover preview to .previews, every chosen alternative to .chosen.
 import {
-  BatchMaker, DEFAULT_TRAIN, DeepMask, Rng, Trainer, exportModel, generateScenes, imageFromInput, inferenceDefaults, init, load, nms,
-  PatchSampler, propose, renderSample, rle, toCocoResults, drawOverlay, toRgba,
-  type ImageEncoding, type InferProgress, type LoadProgress, type Proposal, type Renderer, type RgbImage, type Runtime, type Segmenter, type Selection, type Timings,
+  BatchMaker,
+  DEFAULT_TRAIN,
+  DeepMask,
+  Rng,
+  Trainer,
+  exportModel,
+  generateScenes,
+  imageFromInput,
+  inferenceDefaults,
+  init,
+  load,
+  nms,
+  PatchSampler,
+  propose,
+  renderSample,
+  rle,
+  toCocoResults,
+  drawOverlay,
+  toRgba,
+  type ImageEncoding,
+  type InferProgress,
+  type LoadProgress,
+  type Proposal,
+  type Renderer,
+  type RgbImage,
+  type Runtime,
+  type Segmenter,
+  type Selection,
+  type Timings,
 } from '../src/index.js';
 import { drawMasks, inkOn, labelFor, overlayColor, placeLabels, type Rgb } from '../src/data/draw.js';
 import { browserNoWebGPUMessage } from '../src/gpu/no-adapter.js';
@@ -108,7 +134,14 @@ function renderProgress() {
 
 function stageText(e: InferProgress): string {
   if (e.stage === 'compile') return 'compiling GPU kernels (the first run in this browser takes longer)…';
-  const names: Record<Exclude<InferProgress['stage'], 'compile'>, string> = { trunk: 'trunk', heads: 'dense heads', scores: 'reading objectness', masks: 'masks', paste: 'pasting masks', rle: 'encoding masks' };
+  const names: Record<Exclude<InferProgress['stage'], 'compile'>, string> = {
+    trunk: 'trunk',
+    heads: 'dense heads',
+    scores: 'reading objectness',
+    masks: 'masks',
+    paste: 'pasting masks',
+    rle: 'encoding masks',
+  };
   return e.scale !== undefined ? `${names[e.stage]} scale ${e.done}/${e.total} (×${e.scale.toFixed(2)}) done` : `${names[e.stage]} done`;
 }
 
@@ -201,7 +234,10 @@ function setSegmenter(seg: Segmenter, key: string) {
   segmenter = seg;
   segmenterKey = key;
   const c = seg.config;
-  $('modelInfo').textContent = `model: ${c.preset} (${(seg.model.parameterCount() / 1e6).toFixed(2)} M parameters) from ${key.startsWith('files:') ? key.slice(6) : key}; pyramid ${chosenScales().map((s) => s.toFixed(2)).join(', ')}${c.refine ? `; masks refined to ${c.inputSize}x${c.inputSize} per window (SharpMask)` : `; coarse ${c.maskSize}x${c.maskSize} masks`}`;
+  $('modelInfo').textContent =
+    `model: ${c.preset} (${(seg.model.parameterCount() / 1e6).toFixed(2)} M parameters) from ${key.startsWith('files:') ? key.slice(6) : key}; pyramid ${chosenScales()
+      .map((s) => s.toFixed(2))
+      .join(', ')}${c.refine ? `; masks refined to ${c.inputSize}x${c.inputSize} per window (SharpMask)` : `; coarse ${c.maskSize}x${c.maskSize} masks`}`;
   const sharp = $<HTMLInputElement>('sharp');
   sharp.disabled = !c.refine;
   sharp.checked = !!c.refine;
@@ -263,7 +299,10 @@ function render() {
   const entries = listed();
   redraw(entries);
   renderList(entries);
-  if (timings) $('timings').innerHTML = Object.entries(timings).map(([k, v]) => `<tr><th>${k}</th><td>${v.toFixed(1)} ms</td></tr>`).join('');
+  if (timings)
+    $('timings').innerHTML = Object.entries(timings)
+      .map(([k, v]) => `<tr><th>${k}</th><td>${v.toFixed(1)} ms</td></tr>`)
+      .join('');
   if (window.__deepmask) window.__deepmask.shown = $('list').children.length;
   syncButtons();
 }
@@ -276,7 +315,12 @@ function drawPicture(entries: Proposal[]) {
   const colour = (i: number): Rgb => overlayColor(i);
   // Drawn masks with their rank (1-based, in the list), best first: distinct ones only (mask NMS 0.5).
   // A hovered entry is drawn strongly over the others, which fade to bare tints (and lose their labels).
-  const base = mode === 'click' ? (selection ? [{ p: selection as Proposal | Selection, rank: 1 }] : []) : nms(entries, 0.5, n).map((p) => ({ p: p as Proposal | Selection, rank: entries.indexOf(p) + 1 }));
+  const base =
+    mode === 'click'
+      ? selection
+        ? [{ p: selection as Proposal | Selection, rank: 1 }]
+        : []
+      : nms(entries, 0.5, n).map((p) => ({ p: p as Proposal | Selection, rank: entries.indexOf(p) + 1 }));
   const hot = hovered >= 0 && entries[hovered] ? { p: entries[hovered]! as Proposal | Selection, rank: hovered + 1 } : null;
   const ranked = (ds: typeof base) => ds.map((d) => ({ mask: maskOf(d.p as Proposal), color: colour(d.rank - 1) }));
   let rgba = drawMasks(toRgba(image), W, H, ranked(base), hot ? { fillAlpha: 0.12, outlineWidth: 0 } : {});
@@ -290,13 +334,20 @@ function drawPicture(entries: Proposal[]) {
   const fs = Math.max(11, Math.round(Math.max(W, H) / 45));
   g.font = `bold ${fs}px system-ui, sans-serif`;
   g.textBaseline = 'top';
-  const labels = drawn.map(({ p, rank }) => (mode === 'click' && hovered < 0 ? `${(p as Selection).mode === 'union' ? 'union' : '#1'} ${p.score.toFixed(2)}` : `#${rank} ${p.score.toFixed(2)}`));
+  const labels = drawn.map(({ p, rank }) =>
+    mode === 'click' && hovered < 0 ? `${(p as Selection).mode === 'union' ? 'union' : '#1'} ${p.score.toFixed(2)}` : `#${rank} ${p.score.toFixed(2)}`,
+  );
   const widths = labels.map((l) => Math.ceil(g.measureText(l).width) + 6);
-  const spots = placeLabels(W, H, drawn.map(({ p }, j) => labelFor(maskOf(p as Proposal), W, H, widths[j]!, fs + 4)));
+  const spots = placeLabels(
+    W,
+    H,
+    drawn.map(({ p }, j) => labelFor(maskOf(p as Proposal), W, H, widths[j]!, fs + 4)),
+  );
   drawn.forEach(({ rank }, j) => {
     const spot = spots[j];
     if (!spot) return; // no free place: left out rather than cover a better one's label
-    const c = colour(rank - 1), ink = inkOn(c);
+    const c = colour(rank - 1),
+      ink = inkOn(c);
     g.fillStyle = `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
     g.fillRect(spot[0], spot[1], widths[j]!, fs + 4);
     g.fillStyle = `rgb(${ink[0]}, ${ink[1]}, ${ink[2]})`;
@@ -355,7 +406,9 @@ async function proposeAll(count = 50): Promise<void> {
     selection = null;
     proposals = r.proposals;
     timings = r.timings;
-    status(`${r.windows} windows scored, ${proposals.length} proposals${r.notice ? ` (${r.notice})` : ''}; click an object for its mask, shift-click to add points`);
+    status(
+      `${r.windows} windows scored, ${proposals.length} proposals${r.notice ? ` (${r.notice})` : ''}; click an object for its mask, shift-click to add points`,
+    );
     render();
   });
 }
@@ -367,7 +420,9 @@ const boxCentre = ([x, y, w, h]: Box): [number, number] => [x + w / 2, y + h / 2
 
 function promptText(p: Prompt): string {
   const n = (k: number, what: string) => (k ? `${k} ${what}${k > 1 ? 's' : ''}` : '');
-  return [n(p.points.length, 'point'), n(p.negative.length, 'point') && `${n(p.negative.length, 'point')} left out`, p.box ? 'a box' : ''].filter(Boolean).join(', ');
+  return [n(p.points.length, 'point'), n(p.negative.length, 'point') && `${n(p.negative.length, 'point')} left out`, p.box ? 'a box' : '']
+    .filter(Boolean)
+    .join(', ');
 }
 
 /**
@@ -399,7 +454,13 @@ async function ask(next: Prompt, nextHistory: Prompt[]): Promise<void> {
     );
     render();
     if (window.__deepmask) {
-      (window.__deepmask.clicks ??= []).push({ points: next.points, negative: next.negative, box: next.box, masks: alternatives.map(pageMask), selection: { ...pageMask(selection), mode: selection.mode } });
+      (window.__deepmask.clicks ??= []).push({
+        points: next.points,
+        negative: next.negative,
+        box: next.box,
+        masks: alternatives.map(pageMask),
+        selection: { ...pageMask(selection), mode: selection.mode },
+      });
     }
   }).catch((e) => {
     if (window.__deepmask) (window.__deepmask.clickErrors ??= []).push(String(e));
@@ -419,7 +480,10 @@ function clickAt(x: number, y: number, kind: 'new' | 'add' | 'exclude'): void {
     if (current === NOTHING) return void status('a point to leave out needs a mask first: click the object, or drag a box around it');
     return void ask({ ...current, negative: [...negative, [x, y]] }, pushed(current));
   }
-  void ask(kind === 'add' && current !== NOTHING ? { ...current, points: [...points, [x, y]] } : { points: [[x, y]], negative: [], box: null }, pushed(current));
+  void ask(
+    kind === 'add' && current !== NOTHING ? { ...current, points: [...points, [x, y]] } : { points: [[x, y]], negative: [], box: null },
+    pushed(current),
+  );
 }
 
 /** Back to the prompt before the last one: asked again from the encoding, or nothing selected. */
@@ -475,7 +539,8 @@ function previewAt(x: number, y: number): void {
   previewRun ??= (async () => {
     try {
       while (previewWanted && !busy && encoding && encodingKey === wantedEncodingKey()) {
-        const at = previewWanted, epoch = promptEpoch;
+        const at = previewWanted,
+          epoch = promptEpoch;
         previewWanted = null;
         const t0 = performance.now();
         const [m] = await encoding.at(at[0], at[1], { count: 1 });
@@ -506,7 +571,9 @@ function drawOverlays(): void {
   const g = $<HTMLCanvasElement>('view').getContext('2d')!;
   if (preview && !drag) {
     // The preview: a light wash over the mask's pixels.
-    const m = maskOf(preview), px = g.getImageData(0, 0, W, H), d = px.data;
+    const m = maskOf(preview),
+      px = g.getImageData(0, 0, W, H),
+      d = px.data;
     for (let i = 0; i < W * H; i++) if (m[i]) for (let c = 0; c < 3; c++) d[i * 4 + c] = Math.round(d[i * 4 + c]! * 0.55 + [80, 200, 255][c]! * 0.45);
     g.putImageData(px, 0, 0);
   }
@@ -515,7 +582,10 @@ function drawOverlays(): void {
   const lw = g.lineWidth;
   // A box: a dark edge under a coloured line, visible on any photo.
   const rect = ([x, y, w, h]: Box, colour: string) => {
-    [['#000', lw + 2], [colour, lw]].forEach(([c, width]) => {
+    [
+      ['#000', lw + 2],
+      [colour, lw],
+    ].forEach(([c, width]) => {
       g.strokeStyle = c as string;
       g.lineWidth = width as number;
       g.strokeRect(x + 0.5, y + 0.5, w - 1, h - 1);
@@ -547,7 +617,8 @@ function drawOverlays(): void {
 }
 
 const boxOf = (d: { from: [number, number]; to: [number, number] }): Box => {
-  const x = Math.min(d.from[0], d.to[0]), y = Math.min(d.from[1], d.to[1]);
+  const x = Math.min(d.from[0], d.to[0]),
+    y = Math.min(d.from[1], d.to[1]);
   return [x, y, Math.abs(d.to[0] - d.from[0]) + 1, Math.abs(d.to[1] - d.from[1]) + 1];
 };
 
@@ -563,7 +634,8 @@ function pngOf(rgba: Uint8ClampedArray<ArrayBuffer>, width: number, height: numb
 /** The chosen mask at the image's size: white on black. */
 function maskPng(sel: Selection): Promise<Blob> {
   const { width: W, height: H } = image!;
-  const m = maskOf(sel), out = new Uint8ClampedArray(W * H * 4);
+  const m = maskOf(sel),
+    out = new Uint8ClampedArray(W * H * 4);
   for (let i = 0; i < W * H; i++) out.set(m[i] ? [255, 255, 255, 255] : [0, 0, 0, 255], i * 4);
   return pngOf(out, W, H);
 }
@@ -573,11 +645,14 @@ function cutoutPng(sel: Selection): Promise<Blob> {
   const { width: W } = image!;
   const [bx, by, bw, bh] = sel.bbox.map(Math.round) as Box;
   if (!(bw > 0 && bh > 0)) return Promise.reject(new Error('the chosen mask is empty: nothing to cut out'));
-  const m = maskOf(sel), rgba = toRgba(image!), out = new Uint8ClampedArray(bw * bh * 4);
-  for (let y = 0; y < bh; y++) for (let x = 0; x < bw; x++) {
-    const i = (by + y) * W + bx + x;
-    if (m[i]) out.set([rgba[i * 4]!, rgba[i * 4 + 1]!, rgba[i * 4 + 2]!, 255], (y * bw + x) * 4);
-  }
+  const m = maskOf(sel),
+    rgba = toRgba(image!),
+    out = new Uint8ClampedArray(bw * bh * 4);
+  for (let y = 0; y < bh; y++)
+    for (let x = 0; x < bw; x++) {
+      const i = (by + y) * W + bx + x;
+      if (m[i]) out.set([rgba[i * 4]!, rgba[i * 4 + 1]!, rgba[i * 4 + 2]!, 255], (y * bw + x) * 4);
+    }
   return pngOf(out, bw, bh);
 }
 
@@ -675,7 +750,8 @@ function wireInference() {
   };
   $<HTMLInputElement>('weightFiles').onchange = async (e) => {
     const files = [...((e.target as HTMLInputElement).files ?? [])];
-    const cfg = files.find((f) => f.name.endsWith('.json')), w = files.find((f) => f.name.endsWith('.safetensors'));
+    const cfg = files.find((f) => f.name.endsWith('.json')),
+      w = files.find((f) => f.name.endsWith('.safetensors'));
     if (!cfg || !w) {
       showError('choose a config.json and a model.safetensors together');
       return;
@@ -756,10 +832,23 @@ function wireInference() {
     }
   });
   button('dlPng').onclick = () => view.toBlob((b) => b && download(`${stem()}-masks.png`, b), 'image/png');
-  button('dlMask').onclick = () => selection && void maskPng(selection).then((b) => download(`${stem()}-mask.png`, b), (e: Error) => showError(e.message));
-  button('dlCutout').onclick = () => selection && void cutoutPng(selection).then((b) => download(`${stem()}-cutout.png`, b), (e: Error) => showError(e.message));
+  button('dlMask').onclick = () =>
+    selection &&
+    void maskPng(selection).then(
+      (b) => download(`${stem()}-mask.png`, b),
+      (e: Error) => showError(e.message),
+    );
+  button('dlCutout').onclick = () =>
+    selection &&
+    void cutoutPng(selection).then(
+      (b) => download(`${stem()}-cutout.png`, b),
+      (e: Error) => showError(e.message),
+    );
   button('dlCoco').onclick = () => {
-    const ps: Proposal[] = mode === 'click' && selection ? [{ ...selection.masks[0]!, rle: selection.rle, bbox: selection.bbox, area: selection.area, score: selection.score }] : proposals;
+    const ps: Proposal[] =
+      mode === 'click' && selection
+        ? [{ ...selection.masks[0]!, rle: selection.rle, bbox: selection.bbox, area: selection.area, score: selection.score }]
+        : proposals;
     download(`${stem()}-results.json`, new Blob([JSON.stringify(toCocoResults(imageId(), ps))], { type: 'application/json' }));
   };
 }
@@ -773,15 +862,19 @@ function rgbOf(rgba: Uint8Array, width: number, height: number): RgbImage {
 }
 
 function drawCurve(pts: [number, number][], total: number) {
-  const c = $<HTMLCanvasElement>('curve'), g = c.getContext('2d')!;
+  const c = $<HTMLCanvasElement>('curve'),
+    g = c.getContext('2d')!;
   g.fillStyle = '#fff';
   g.fillRect(0, 0, c.width, c.height);
   if (pts.length < 2) return;
-  const ys = pts.map(([, y]) => y), lo = Math.min(...ys), hi = Math.max(...ys);
+  const ys = pts.map(([, y]) => y),
+    lo = Math.min(...ys),
+    hi = Math.max(...ys);
   g.strokeStyle = '#c43';
   g.beginPath();
   pts.forEach(([x, y], i) => {
-    const px = 30 + (x / total) * (c.width - 40), py = c.height - 20 - ((y - lo) / (hi - lo || 1)) * (c.height - 40);
+    const px = 30 + (x / total) * (c.width - 40),
+      py = c.height - 20 - ((y - lo) / (hi - lo || 1)) * (c.height - 40);
     if (i) g.lineTo(px, py);
     else g.moveTo(px, py);
   });
@@ -818,13 +911,18 @@ async function train() {
   const pts: [number, number][] = [];
   const t0 = performance.now();
   const trainer = new Trainer(
-    m, maker, sampler, rng,
+    m,
+    maker,
+    sampler,
+    rng,
     { ...DEFAULT_TRAIN, steps, batch: 16, lrSchedule: [[0, 0.01]], logEvery: 5, validateEvery: 1e9, checkpointEvery: 1e9 },
     {
       onLog: (e) => {
         pts.push([e.step, e.loss]);
         drawCurve(pts, steps);
-        trainStatus(`step ${e.step}/${steps}  loss ${e.loss.toFixed(4)}  ${e.samplesPerSec.toFixed(1)} windows/s  ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+        trainStatus(
+          `step ${e.step}/${steps}  loss ${e.loss.toFixed(4)}  ${e.samplesPerSec.toFixed(1)} windows/s  ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+        );
       },
       shouldStop: () => stopTraining,
     },
@@ -851,14 +949,21 @@ async function tryIt() {
   c.width = img.width;
   c.height = img.height;
   const top = nms(r.proposals, 0.5, 6).reverse();
-  const rgba = drawOverlay(toRgba(img), img.width, img.height, top.map((p) => maskOf(p)));
+  const rgba = drawOverlay(
+    toRgba(img),
+    img.width,
+    img.height,
+    top.map((p) => maskOf(p)),
+  );
   c.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(rgba), img.width, img.height), 0, 0);
 }
 
 /** The trained model's two files, as `deepmask infer --weights DIR` and load() read them. */
 async function downloadTrained() {
   if (!trained) return;
-  const { weights, config } = await exportModel(trained, { training: { where: 'the deepmask-webgpu page', steps: Number($<HTMLInputElement>('steps').value) } });
+  const { weights, config } = await exportModel(trained, {
+    training: { where: 'the deepmask-webgpu page', steps: Number($<HTMLInputElement>('steps').value) },
+  });
   download('config.json', new Blob([`${JSON.stringify(config, null, 2)}\n`], { type: 'application/json' }));
   download('model.safetensors', new Blob([weights as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
 }
@@ -894,7 +999,8 @@ async function main() {
   }
   software = isSoftware(rt.adapter);
   const a = rt.adapter;
-  $('adapter').textContent = `adapter: ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')}${rt.f16 ? ' (shader-f16)' : ''}${software ? ' — a software adapter: the CPU runs the shaders (registers promoted for SwiftShader)' : ''}`;
+  $('adapter').textContent =
+    `adapter: ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')}${rt.f16 ? ' (shader-f16)' : ''}${software ? ' — a software adapter: the CPU runs the shaders (registers promoted for SwiftShader)' : ''}`;
   wireInference();
   wireTraining();
   syncButtons();
@@ -902,7 +1008,8 @@ async function main() {
   if (!test) return void loadSample($<HTMLSelectElement>('sample').options[1]!.value);
   try {
     // ?test runs tiny on the sample scene; &model=URL&image=URL&proposals=N time other pairs.
-    const modelUrl = q.get('model') ?? '/models/tiny-synth/', imageUrl = q.get('image') ?? '/assets/scene.png';
+    const modelUrl = q.get('model') ?? '/models/tiny-synth/',
+      imageUrl = q.get('image') ?? '/assets/scene.png';
     const weights = $<HTMLSelectElement>('weights');
     if (![...weights.options].some((o) => o.value === modelUrl)) weights.add(new Option(modelUrl, modelUrl));
     weights.value = modelUrl;

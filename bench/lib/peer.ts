@@ -18,7 +18,14 @@ async function registerGradients(): Promise<void> {
   const { tmpdir } = await import('node:os');
   const { pathToFileURL } = await import('node:url');
   const out = join(mkdtempSync(join(tmpdir(), 'tfjs-grads-')), 'grads.mjs');
-  await build({ entryPoints: ['@tensorflow/tfjs-core/dist/register_all_gradients.js'], bundle: true, platform: 'node', format: 'esm', outfile: out, logLevel: 'error' });
+  await build({
+    entryPoints: ['@tensorflow/tfjs-core/dist/register_all_gradients.js'],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile: out,
+    logLevel: 'error',
+  });
   await import(pathToFileURL(out).href);
 }
 

@@ -23,8 +23,7 @@ export function ratio(r: Row): number | undefined {
   return higherIsBetter(r.unit) ? r.ours / r.peer : r.peer / r.ours;
 }
 
-const f = (v: number | undefined): string =>
-  v === undefined ? '-' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
+const f = (v: number | undefined): string => (v === undefined ? '-' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
 
 export function printSection(s: Section, peerName: string): void {
   const detailKeys = [...new Set(s.rows.flatMap((r) => Object.keys(r.detail ?? {})))];

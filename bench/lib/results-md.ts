@@ -12,10 +12,21 @@ interface Doc {
 }
 
 const f = (v: unknown): string =>
-  typeof v !== 'number' ? String(v ?? '-') : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3);
+  typeof v !== 'number'
+    ? String(v ?? '-')
+    : Math.abs(v) >= 100
+      ? v.toFixed(0)
+      : Math.abs(v) >= 10
+        ? v.toFixed(1)
+        : Math.abs(v) >= 1
+          ? v.toFixed(2)
+          : v.toFixed(3);
 
 export function writeResultsMd(dir = 'bench/results', out = 'bench/RESULTS.md'): void {
-  const docs = readdirSync(dir).filter((n) => n.endsWith('.json')).sort().map((n) => [n, JSON.parse(readFileSync(join(dir, n), 'utf8')) as Doc] as const);
+  const docs = readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .sort()
+    .map((n) => [n, JSON.parse(readFileSync(join(dir, n), 'utf8')) as Doc] as const);
   const lines = [
     '# Benchmark results',
     '',
@@ -25,11 +36,19 @@ export function writeResultsMd(dir = 'bench/results', out = 'bench/RESULTS.md'):
     '',
   ];
   for (const [name, d] of docs) {
-    lines.push(`## ${d.adapter.description}`, '', `\`${name}\`, ${d.date.slice(0, 10)}, Node ${d.node}${d.lpNumThreads ? `, LP_NUM_THREADS=${d.lpNumThreads}` : ''}`, '');
+    lines.push(
+      `## ${d.adapter.description}`,
+      '',
+      `\`${name}\`, ${d.date.slice(0, 10)}, Node ${d.node}${d.lpNumThreads ? `, LP_NUM_THREADS=${d.lpNumThreads}` : ''}`,
+      '',
+    );
     for (const [title, rows] of Object.entries(d.sections)) {
       const keys = [...new Set(rows.flatMap((r) => Object.keys(r.detail ?? {})))];
       lines.push(`### ${title}`, '', `| | unit | ours | peer | ours/peer | ${keys.join(' | ')} |`, `|---|---|---|---|---|${keys.map(() => '---').join('|')}|`);
-      for (const r of rows) lines.push(`| ${r.name} | ${r.unit} | ${f(r.ours)} | ${f(r.peer)} | ${r.ratio ? `${r.ratio.toFixed(2)}x` : '-'} | ${keys.map((k) => f(r.detail?.[k])).join(' | ')} |`);
+      for (const r of rows)
+        lines.push(
+          `| ${r.name} | ${r.unit} | ${f(r.ours)} | ${f(r.peer)} | ${r.ratio ? `${r.ratio.toFixed(2)}x` : '-'} | ${keys.map((k) => f(r.detail?.[k])).join(' | ')} |`,
+        );
       lines.push('');
     }
   }

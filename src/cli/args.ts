@@ -34,7 +34,8 @@ export function str(v: unknown): string | undefined {
 export function withNegativeValues(argv: string[], options: Record<string, { type: string }>): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!, next = argv[i + 1];
+    const a = argv[i]!,
+      next = argv[i + 1];
     const name = a.startsWith('--') && !a.includes('=') ? a.slice(2) : undefined;
     if (name && options[name]?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
       out.push(`${a}=${next}`);

@@ -52,10 +52,15 @@ export const demoCommand: Command = {
     }
     if (bundled && existsSync(photos)) {
       const real = loadModel(bundled);
-      const files = readdirSync(photos).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort().slice(0, 4);
+      const files = readdirSync(photos)
+        .filter((f) => /\.(jpe?g|png)$/i.test(f))
+        .sort()
+        .slice(0, 4);
       const dir = join(out, 'viz-photos');
       mkdirSync(dir, { recursive: true });
-      console.log(`1/3 the bundled model (${real.config.preset}${real.refine ? ', refined masks' : ''}) on ${files.length} photo${files.length === 1 ? '' : 's'} from ${photos} (the first run also compiles the GPU kernels)`);
+      console.log(
+        `1/3 the bundled model (${real.config.preset}${real.refine ? ', refined masks' : ''}) on ${files.length} photo${files.length === 1 ? '' : 's'} from ${photos} (the first run also compiles the GPU kernels)`,
+      );
       for (const f of files) {
         const img = decodeImage(readFileSync(join(photos, f)), f);
         const t0 = performance.now();
@@ -76,12 +81,30 @@ export const demoCommand: Command = {
     }
     console.log(`2/3 training a model of your own: ${wrote}the tiny preset for ${steps} steps (batch 16) on the scenes in ${synth}`);
     const cli = cliRunHooks();
-    const run = await runTraining({
-      data: join(synth, 'instances.json'), images: join(synth, 'images'), preset: 'tiny', out: join(out, 'tiny'),
-      steps, batch: 16, lrSchedule: steps >= 4 ? [[0, 0.01], [Math.floor(steps * 0.75), 0.003]] : [[0, 0.01]], holdOut: 20, valWindows: 128,
-      validateEvery: Math.max(50, Math.floor(steps / 4)), checkpointEvery: steps, logEvery: 20,
-      force: true, // the demo's own scratch run: a rerun replaces it
-    }, cli.hooks).finally(() => cli.close());
+    const run = await runTraining(
+      {
+        data: join(synth, 'instances.json'),
+        images: join(synth, 'images'),
+        preset: 'tiny',
+        out: join(out, 'tiny'),
+        steps,
+        batch: 16,
+        lrSchedule:
+          steps >= 4
+            ? [
+                [0, 0.01],
+                [Math.floor(steps * 0.75), 0.003],
+              ]
+            : [[0, 0.01]],
+        holdOut: 20,
+        valWindows: 128,
+        validateEvery: Math.max(50, Math.floor(steps / 4)),
+        checkpointEvery: steps,
+        logEvery: 20,
+        force: true, // the demo's own scratch run: a rerun replaces it
+      },
+      cli.hooks,
+    ).finally(() => cli.close());
     if (run.interrupted) {
       process.exitCode = run.interrupted === 'SIGINT' ? 130 : 143;
       rt.destroy();
@@ -103,7 +126,9 @@ export const demoCommand: Command = {
       writeFileSync(join(vizDir, im.file_name), encodePng(drawProposals(img, r.proposals, 8), img.width, img.height));
     }
     const ar = evaluate(held.coco.images, held.coco.annotations, dts, { iouType: 'segm', maxDets: [10, 100] }).AR;
-    console.log(`    held-out scenes: mask AR@10 ${ar['AR@10']!.toFixed(3)}, AR@100 ${ar['AR@100']!.toFixed(3)} (a ${steps}-step run; \`deepmask train --steps\` goes further)`);
+    console.log(
+      `    held-out scenes: mask AR@10 ${ar['AR@10']!.toFixed(3)}, AR@100 ${ar['AR@100']!.toFixed(3)} (a ${steps}-step run; \`deepmask train --steps\` goes further)`,
+    );
     pictures.push(`${vizDir}/  your model's top proposals on held-out scenes`);
 
     console.log(`done. Pictures:\n${pictures.map((p) => `  ${p}`).join('\n')}\nyour model: ${run.modelDir} (deepmask infer PHOTO --weights ${run.modelDir})`);

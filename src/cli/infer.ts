@@ -11,8 +11,20 @@ import { parseModelConfig } from '../model/weights.js';
 import { encode, inferenceDefaults, propose, scalesFromRange, type InferProgress, type Proposal, type Rerank, type Timings } from '../infer/proposals.js';
 import { drawProposals, nms, toCocoResults, vizNames, withPolygons } from '../infer/results.js';
 import {
-  finishedRun, identityDiff, idLine, idsWriter, ListWriter, lockFolder, modelSha256, prepareRunDir, RESULTS_FILE, RUN_FILE, shardDirName, SUCCESS_FILE,
-  type RunIdentity, type RunRecord,
+  finishedRun,
+  identityDiff,
+  idLine,
+  idsWriter,
+  ListWriter,
+  lockFolder,
+  modelSha256,
+  prepareRunDir,
+  RESULTS_FILE,
+  RUN_FILE,
+  shardDirName,
+  SUCCESS_FILE,
+  type RunIdentity,
+  type RunRecord,
 } from '../infer/shards.js';
 import { bundledModel } from '../model/bundled.js';
 import { withNegativeValues, parse, rangedOption, str, UsageError } from './args.js';
@@ -99,7 +111,11 @@ nothing could be processed, a file could not be written or the folder is in use;
 const SHARD_ENV = ['JOB_COMPLETION_INDEX', 'AWS_BATCH_JOB_ARRAY_INDEX'] as const;
 
 /** --shard I/N, or --shards N with I from the environment; undefined for an unsharded run. */
-export function shardOption(shard: string | undefined, shards: string | undefined, env: NodeJS.ProcessEnv = process.env): { index: number; count: number } | undefined {
+export function shardOption(
+  shard: string | undefined,
+  shards: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): { index: number; count: number } | undefined {
   let count: number | undefined;
   if (shards !== undefined) count = rangedOption(shards, 'shards', 1, { min: 1, max: 1e6, integer: true });
   if (shard !== undefined) {
@@ -115,7 +131,8 @@ export function shardOption(shard: string | undefined, shards: string | undefine
   const values = found.map((k) => env[k]!);
   if (new Set(values).size > 1) throw new UsageError(`${found.map((k) => `${k}=${env[k]}`).join(' and ')} disagree; set one`);
   const index = Number(values[0]);
-  if (!(/^\d+$/.test(values[0]!) && index < count)) throw new UsageError(`${found[0]}=${values[0]} is not a shard index from 0 to ${count - 1} (--shards ${count})`);
+  if (!(/^\d+$/.test(values[0]!) && index < count))
+    throw new UsageError(`${found[0]}=${values[0]} is not a shard index from 0 to ${count - 1} (--shards ${count})`);
   return { index, count };
 }
 
@@ -188,7 +205,8 @@ function removeEmptyFolders(out: string, created: string | undefined): void {
 export function markPoints(rgba: Uint8Array, width: number, height: number, points: [number, number][]): void {
   const r = Math.max(4, Math.round(Math.min(width, height) / 60));
   for (const [px, py] of points) {
-    const cx = Math.floor(px), cy = Math.floor(py);
+    const cx = Math.floor(px),
+      cy = Math.floor(py);
     for (let y = Math.max(0, cy - r); y <= Math.min(height - 1, cy + r); y++) {
       for (let x = Math.max(0, cx - r); x <= Math.min(width - 1, cx + r); x++) {
         const d = Math.hypot(x - cx, y - cy);
@@ -202,12 +220,30 @@ export function markPoints(rgba: Uint8Array, width: number, height: number, poin
 
 async function inferRun(argv: string[], folder: OutFolder): Promise<void> {
   {
-    const t00 = performance.now(), started = new Date().toISOString();
+    const t00 = performance.now(),
+      started = new Date().toISOString();
     const spec = {
-      weights: { type: 'string' }, out: { type: 'string' }, proposals: { type: 'string' }, scales: { type: 'string' }, threshold: { type: 'string' }, f16: { type: 'boolean' }, 'no-refine': { type: 'boolean' },
-      viz: { type: 'boolean' }, 'viz-top': { type: 'string' }, coco: { type: 'string' }, nms: { type: 'string' }, manifest: { type: 'string' }, images: { type: 'string' },
-      shard: { type: 'string' }, shards: { type: 'string' }, force: { type: 'boolean' }, 'allow-skips': { type: 'boolean' },
-      point: { type: 'string', multiple: true }, rerank: { type: 'string' }, polygons: { type: 'boolean' }, 'polygon-vertices': { type: 'string' },
+      weights: { type: 'string' },
+      out: { type: 'string' },
+      proposals: { type: 'string' },
+      scales: { type: 'string' },
+      threshold: { type: 'string' },
+      f16: { type: 'boolean' },
+      'no-refine': { type: 'boolean' },
+      viz: { type: 'boolean' },
+      'viz-top': { type: 'string' },
+      coco: { type: 'string' },
+      nms: { type: 'string' },
+      manifest: { type: 'string' },
+      images: { type: 'string' },
+      shard: { type: 'string' },
+      shards: { type: 'string' },
+      force: { type: 'boolean' },
+      'allow-skips': { type: 'boolean' },
+      point: { type: 'string', multiple: true },
+      rerank: { type: 'string' },
+      polygons: { type: 'boolean' },
+      'polygon-vertices': { type: 'string' },
     } as const;
     const { values: v, positionals } = parse(withNegativeValues(argv, spec), spec, usage);
 
@@ -226,30 +262,43 @@ async function inferRun(argv: string[], folder: OutFolder): Promise<void> {
     const rerankArg = str(v.rerank) !== undefined ? rerankOption(str(v.rerank)!) : undefined;
     const points = ((v.point as string[] | undefined) ?? []).map((p) => {
       const xy = p.split(',').map((q) => (q.trim() === '' ? NaN : Number(q)));
-      if (xy.length !== 2 || !xy.every((c) => Number.isFinite(c) && c >= 0)) throw new UsageError(`--point must be X,Y in image pixels (two numbers >= 0), got '${p}'`);
+      if (xy.length !== 2 || !xy.every((c) => Number.isFinite(c) && c >= 0))
+        throw new UsageError(`--point must be X,Y in image pixels (two numbers >= 0), got '${p}'`);
       return xy as [number, number];
     });
-    if (points.length && (positionals.length !== 1 || v.shard || v.shards)) throw new UsageError('--point answers clicks on one image: give exactly one image (and no shards)');
+    if (points.length && (positionals.length !== 1 || v.shard || v.shards))
+      throw new UsageError('--point answers clicks on one image: give exactly one image (and no shards)');
     const shard = shardOption(str(v.shard), str(v.shards));
     let coco = str(v.coco);
-    const manifest = str(v.manifest), imagesRoot = str(v.images);
+    const manifest = str(v.manifest),
+      imagesRoot = str(v.images);
     let paths = positionals;
     if (paths.length === 1 && extname(paths[0]!).toLowerCase() === '.json' && !coco && !manifest) [coco, paths] = [paths[0], []];
     if (manifest && paths.length) throw new UsageError(`give images or folders, or --manifest, not both`);
     if (!paths.length && !manifest && !coco) throw new UsageError(`give at least one image or folder, --manifest FILE or --coco FILE\n\n${usage}`);
-    if (imagesRoot && paths.length) throw new UsageError(`--images sets the root of a manifest's or COCO file's paths; with image or folder arguments, leave it out`);
-    for (const [p, what] of [...paths.map((p) => [p, 'image or folder'] as const), [manifest, '--manifest'], [coco, '--coco'], [imagesRoot, '--images']] as const) {
+    if (imagesRoot && paths.length)
+      throw new UsageError(`--images sets the root of a manifest's or COCO file's paths; with image or folder arguments, leave it out`);
+    for (const [p, what] of [
+      ...paths.map((p) => [p, 'image or folder'] as const),
+      [manifest, '--manifest'],
+      [coco, '--coco'],
+      [imagesRoot, '--images'],
+    ] as const) {
       if (p !== undefined && !existsSync(p)) throw new UsageError(`${what} ${p}: no such file or folder`);
     }
     const weights = str(v.weights) ?? bundledModel();
-    for (const f of [CONFIG_FILE, WEIGHTS_FILE]) if (!existsSync(join(weights, f))) throw new UsageError(`--weights ${weights}: no ${f} there (a model folder holds ${CONFIG_FILE} and ${WEIGHTS_FILE})`);
+    for (const f of [CONFIG_FILE, WEIGHTS_FILE])
+      if (!existsSync(join(weights, f))) throw new UsageError(`--weights ${weights}: no ${f} there (a model folder holds ${CONFIG_FILE} and ${WEIGHTS_FILE})`);
     const config = parseModelConfig(readFileSync(join(weights, CONFIG_FILE), 'utf8'), join(weights, CONFIG_FILE)).model;
 
     const input: InputList = listInputs({ paths, manifest, coco, images: imagesRoot });
     let pointImage: RgbImage | undefined;
     if (points.length) {
       // One point is one click on one picture; a folder or a COCO file would apply it to every image.
-      if (input.images.length !== 1) throw new UsageError(`--point answers clicks on one image: give exactly one image file, not ${paths.length ? `${paths[0]} (a folder of ${input.images.length} images)` : `${coco ?? manifest} (${input.images.length} images)`}`);
+      if (input.images.length !== 1)
+        throw new UsageError(
+          `--point answers clicks on one image: give exactly one image file, not ${paths.length ? `${paths[0]} (a folder of ${input.images.length} images)` : `${coco ?? manifest} (${input.images.length} images)`}`,
+        );
       // Decoded now, so a point outside the picture is refused before any work, like every usage error.
       const im = input.images[0]!;
       try {
@@ -259,7 +308,9 @@ async function inferRun(argv: string[], folder: OutFolder): Promise<void> {
       }
       for (const [x, y] of points) {
         if (pointImage && !(x < pointImage.width && y < pointImage.height)) {
-          throw new UsageError(`--point ${x},${y} is outside ${im.path}, which is ${pointImage.width}x${pointImage.height} pixels (X below ${pointImage.width}, Y below ${pointImage.height})`);
+          throw new UsageError(
+            `--point ${x},${y} is outside ${im.path}, which is ${pointImage.width}x${pointImage.height} pixels (X below ${pointImage.width}, Y below ${pointImage.height})`,
+          );
         }
       }
     }
@@ -276,7 +327,16 @@ async function inferRun(argv: string[], folder: OutFolder): Promise<void> {
     const rerank = rerankArg === undefined ? defaults.rerank : rerankArg;
     const identity: RunIdentity = {
       model: { preset: config.preset, sha256: modelSha256(weights) },
-      settings: { proposals, scales, threshold, nms: nmsAt, ...(rerank ? { rerank } : {}), f16: !!v.f16, ...(v['no-refine'] ? { refine: false } : {}), ...(polygons ? { polygons: polygonVertices } : {}) },
+      settings: {
+        proposals,
+        scales,
+        threshold,
+        nms: nmsAt,
+        ...(rerank ? { rerank } : {}),
+        f16: !!v.f16,
+        ...(v['no-refine'] ? { refine: false } : {}),
+        ...(polygons ? { polygons: polygonVertices } : {}),
+      },
       input: { images: input.images.length, fingerprint: input.fingerprint, rule: input.rule },
       shards: count,
     };
@@ -294,9 +354,12 @@ async function inferRun(argv: string[], folder: OutFolder): Promise<void> {
       const done = v.force ? undefined : finishedRun(out);
       if (done) {
         const diff = identityDiff(identity, done.identity);
-        if (diff.length) throw new UsageError(`${out} holds a finished ${what} with other settings (${diff.join('; ')}); use another --out, or --force to replace it`);
+        if (diff.length)
+          throw new UsageError(`${out} holds a finished ${what} with other settings (${diff.join('; ')}); use another --out, or --force to replace it`);
         const skipped = done.skipped.length;
-        console.log(`${what} already complete in ${out} (${done.processed} of ${done.images} images, finished ${done.finished}); nothing to do (--force redoes it)`);
+        console.log(
+          `${what} already complete in ${out} (${done.processed} of ${done.images} images, finished ${done.finished}); nothing to do (--force redoes it)`,
+        );
         if (skipped) {
           console.warn(`${skipped} image(s) were skipped (listed in ${join(out, RUN_FILE)})`);
           if (!v['allow-skips']) process.exitCode = 1;
@@ -327,7 +390,9 @@ async function inferRun(argv: string[], folder: OutFolder): Promise<void> {
     try {
       const model = loadModel(weights);
       if (v.f16) model.half();
-      console.log(`adapter: ${rt.adapter.description}; model: ${weights} (${config.preset}); ${what}: ${mine.length} of ${input.images.length} image(s), ${scales.length} scales; ids: ${input.rule}`);
+      console.log(
+        `adapter: ${rt.adapter.description}; model: ${weights} (${config.preset}); ${what}: ${mine.length} of ${input.images.length} image(s), ${scales.length} scales; ids: ${input.rule}`,
+      );
       const total: Timings = { pyramid: 0, trunk: 0, heads: 0, topN: 0, masks: 0, refine: 0, paste: 0, rle: 0, total: 0 };
       const skipped: RunRecord['skipped'] = [];
       const progress = new Progress(mine.length, 'images', 'image');
@@ -373,7 +438,12 @@ async function inferRun(argv: string[], folder: OutFolder): Promise<void> {
               clicks.encode += enc.timings.total;
               const t0 = performance.now();
               for (const [x, y] of points) {
-                const masks = await enc.at(x, y, { count: Number.isNaN(proposalsArg) ? 3 : proposals, threshold, rerank: rerank ?? false, ...(polygons ? { polygons } : {}) });
+                const masks = await enc.at(x, y, {
+                  count: Number.isNaN(proposalsArg) ? 3 : proposals,
+                  threshold,
+                  rerank: rerank ?? false,
+                  ...(polygons ? { polygons } : {}),
+                });
                 if (masks[0]) best.push(masks[0]);
                 for (const res of toCocoResults(im.id, masks)) results.add(JSON.stringify({ ...res, point: [x, y] }));
               }
@@ -391,7 +461,14 @@ async function inferRun(argv: string[], folder: OutFolder): Promise<void> {
             continue;
           }
           // With NMS, the best `proposals` survivors of a ten times longer ranking (at most 2000).
-          const r = await propose(model, img, { proposals: nmsAt < 1 ? Math.max(proposals, Math.min(10 * proposals, 2000)) : proposals, scales, threshold, rerank: rerank ?? false, refine: !v['no-refine'], onProgress: onProgress(i) });
+          const r = await propose(model, img, {
+            proposals: nmsAt < 1 ? Math.max(proposals, Math.min(10 * proposals, 2000)) : proposals,
+            scales,
+            threshold,
+            rerank: rerank ?? false,
+            refine: !v['no-refine'],
+            onProgress: onProgress(i),
+          });
           if (nmsAt < 1) r.proposals = nms(r.proposals, nmsAt, proposals);
           if (polygons) withPolygons(r.proposals, polygons); // after NMS: only the proposals kept
           if (r.notice) console.warn(`\nnote: ${im.path}: ${r.notice}`);
@@ -415,7 +492,9 @@ async function inferRun(argv: string[], folder: OutFolder): Promise<void> {
       if (mine.length && !processed && !shard) {
         results.abort();
         ids.abort();
-        throw new Error(`none of the ${mine.length} image(s) of this ${what} could be read (first: ${skipped[0]!.file}: ${skipped[0]!.error}); nothing written`);
+        throw new Error(
+          `none of the ${mine.length} image(s) of this ${what} could be read (first: ${skipped[0]!.file}: ${skipped[0]!.error}); nothing written`,
+        );
       }
       const imageSeconds = (performance.now() - tLoop) / 1000;
       // Results, ids and the run record are all on disk (written in full, synced) before any is
@@ -446,9 +525,16 @@ async function inferRun(argv: string[], folder: OutFolder): Promise<void> {
       folder.wrote = true;
       const n = Math.max(1, processed);
       if (points.length) {
-        console.log(`${points.length} point(s) on ${processed} image: encoded once in ${clicks.encode.toFixed(0)} ms (pyramid+trunk+heads ${(total.pyramid + total.trunk + total.heads).toFixed(0)}), ${results.count} masks at the points in ${clicks.masks.toFixed(0)} ms; ${(imageSeconds * 1000).toFixed(0)} ms with decoding and writing`);
-      } else console.log(`mean per image: ${(total.total / n).toFixed(0)} ms (pyramid+trunk+heads ${((total.pyramid + total.trunk + total.heads) / n).toFixed(0)}, top-N ${(total.topN / n).toFixed(0)}, masks ${(total.masks / n).toFixed(0)}, paste ${(total.paste / n).toFixed(0)}, RLE ${(total.rle / n).toFixed(0)}); ${((imageSeconds * 1000) / n).toFixed(0)} ms with decoding and writing`);
-      console.log(`wrote ${join(out, RESULTS_FILE)} (${results.count} proposals for ${processed} images), ids.json, run.json${v.viz ? ` and ${join(out, 'viz')}/` : ''}`);
+        console.log(
+          `${points.length} point(s) on ${processed} image: encoded once in ${clicks.encode.toFixed(0)} ms (pyramid+trunk+heads ${(total.pyramid + total.trunk + total.heads).toFixed(0)}), ${results.count} masks at the points in ${clicks.masks.toFixed(0)} ms; ${(imageSeconds * 1000).toFixed(0)} ms with decoding and writing`,
+        );
+      } else
+        console.log(
+          `mean per image: ${(total.total / n).toFixed(0)} ms (pyramid+trunk+heads ${((total.pyramid + total.trunk + total.heads) / n).toFixed(0)}, top-N ${(total.topN / n).toFixed(0)}, masks ${(total.masks / n).toFixed(0)}, paste ${(total.paste / n).toFixed(0)}, RLE ${(total.rle / n).toFixed(0)}); ${((imageSeconds * 1000) / n).toFixed(0)} ms with decoding and writing`,
+        );
+      console.log(
+        `wrote ${join(out, RESULTS_FILE)} (${results.count} proposals for ${processed} images), ids.json, run.json${v.viz ? ` and ${join(out, 'viz')}/` : ''}`,
+      );
       if (skipped.length) {
         console.warn(`${skipped.length} of ${mine.length} image(s) could not be read and were skipped (listed in ${join(out, RUN_FILE)})`);
         if (!v['allow-skips']) process.exitCode = 1;

@@ -10,7 +10,9 @@ export const infoCommand: Command = {
     console.log(`adapter      ${rt.adapter.description} (${rt.adapter.vendor}, ${rt.adapter.architecture})`);
     console.log(`shader-f16   ${rt.f16 ? 'yes' : 'no'}`);
     console.log(`binding      ${mib(rt.limits.maxBindingBytes)} per storage binding, buffers up to ${mib(rt.limits.maxBufferSize)}`);
-    console.log(`workgroups   ${rt.limits.maxInvocations} invocations, ${rt.limits.maxWorkgroupStorage} bytes shared, ${rt.limits.maxWorkgroupsPerDimension} per dimension`);
+    console.log(
+      `workgroups   ${rt.limits.maxInvocations} invocations, ${rt.limits.maxWorkgroupStorage} bytes shared, ${rt.limits.maxWorkgroupsPerDimension} per dimension`,
+    );
     rt.destroy();
   },
 };

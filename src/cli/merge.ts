@@ -29,8 +29,16 @@ export const mergeCommand: Command = {
     if (!out) throw new UsageError(`--out is required\n\n${usage}`);
     if (!positionals.length) throw new UsageError(`give the shard folders (or the folder holding them)\n\n${usage}`);
     const s = mergeShards(positionals, out, { force: !!v.force });
-    console.log(`merged ${s.shards} shard(s): ${s.images} images (${s.processed} with results, ${s.skipped} skipped), ${s.proposals} proposals; ${s.ms_per_image} ms per image, ${s.shard_seconds} s of shard time, ${s.wall_seconds} s wall`);
-    if (s.skipped) console.warn(`skipped: ${s.skipped_files.slice(0, 5).map((f) => f.file).join(', ')}${s.skipped > 5 ? ', ...' : ''} (all in ${out}/${SUMMARY_FILE})`);
+    console.log(
+      `merged ${s.shards} shard(s): ${s.images} images (${s.processed} with results, ${s.skipped} skipped), ${s.proposals} proposals; ${s.ms_per_image} ms per image, ${s.shard_seconds} s of shard time, ${s.wall_seconds} s wall`,
+    );
+    if (s.skipped)
+      console.warn(
+        `skipped: ${s.skipped_files
+          .slice(0, 5)
+          .map((f) => f.file)
+          .join(', ')}${s.skipped > 5 ? ', ...' : ''} (all in ${out}/${SUMMARY_FILE})`,
+      );
     console.log(`wrote ${out}/${RESULTS_FILE}, ids.json and ${SUMMARY_FILE}`);
   },
 };

@@ -62,6 +62,8 @@ const fmt = (v: number): string => (Math.abs(v) >= 100 || Number.isInteger(v) ? 
 export function clock(secs: number): string {
   if (!Number.isFinite(secs)) return '--:--';
   const s = Math.round(secs);
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    r = s % 60;
   return h ? `${h}:${String(m).padStart(2, '0')}:${String(r).padStart(2, '0')}` : `${m}:${String(r).padStart(2, '0')}`;
 }

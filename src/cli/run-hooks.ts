@@ -27,7 +27,8 @@ export function cliRunHooks(o: { quiet?: boolean } = {}): CliRun {
     stop = sig;
     console.error(`\n${sig === 'SIGINT' ? 'interrupted' : 'terminated'}: writing a checkpoint (${sig} again to quit now)`);
   };
-  const onInt = () => onSignal('SIGINT'), onTerm = () => onSignal('SIGTERM');
+  const onInt = () => onSignal('SIGINT'),
+    onTerm = () => onSignal('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   return {
@@ -39,7 +40,9 @@ export function cliRunHooks(o: { quiet?: boolean } = {}): CliRun {
         progress.update(e.step, e.step * run.batch, { loss: e.loss, lr: e.lr });
       },
       onValidate: (m) =>
-        line(`validation @${m.step}: mask IoU mean ${m.iouMean.toFixed(3)} median ${m.iouMedian.toFixed(3)}, IoU>=0.5 ${(100 * m.iou50).toFixed(1)}%, IoU>=0.7 ${(100 * m.iou70).toFixed(1)}%, score accuracy ${(100 * m.scoreAccuracy).toFixed(1)}%`),
+        line(
+          `validation @${m.step}: mask IoU mean ${m.iouMean.toFixed(3)} median ${m.iouMedian.toFixed(3)}, IoU>=0.5 ${(100 * m.iou50).toFixed(1)}%, IoU>=0.7 ${(100 * m.iou70).toFixed(1)}%, score accuracy ${(100 * m.scoreAccuracy).toFixed(1)}%`,
+        ),
       stopReason: () => stop,
       onLocked: (r) => {
         release = r;

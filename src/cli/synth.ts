@@ -16,7 +16,14 @@ export const synthCommand: Command = {
   summary: 'write a synthetic COCO-format data set (the built-in default data)',
   usage,
   async run(argv) {
-    const spec = { out: { type: 'string' }, images: { type: 'string' }, seed: { type: 'string' }, width: { type: 'string' }, height: { type: 'string' }, 'first-id': { type: 'string' } } as const;
+    const spec = {
+      out: { type: 'string' },
+      images: { type: 'string' },
+      seed: { type: 'string' },
+      width: { type: 'string' },
+      height: { type: 'string' },
+      'first-id': { type: 'string' },
+    } as const;
     const { values: v } = parse(withNegativeValues(argv, spec), spec, usage);
     const out = str(v.out);
     if (!out) throw new UsageError(`--out is required\n\n${usage}`);

@@ -55,14 +55,31 @@ export const trainHeadsCommand: Command = {
     // A bare --tune-last means one stage.
     argv = argv.flatMap((a, i) => (a === '--tune-last' && !/^\d+$/.test(argv[i + 1] ?? '') ? ['--tune-last=1'] : [a]));
     const spec = {
-      data: { type: 'string' }, images: { type: 'string' }, preset: { type: 'string' }, init: { type: 'string' }, out: { type: 'string' },
-      'val-ids': { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, 'lr-schedule': { type: 'string' }, scales: { type: 'string' }, heads: { type: 'string' },
-      'tune-last': { type: 'string' }, 'init-heads': { type: 'string' }, 'validate-every': { type: 'string' }, 'checkpoint-every': { type: 'string' },
-      flips: { type: 'boolean' }, resume: { type: 'boolean' }, force: { type: 'boolean' }, seed: { type: 'string' }, 'save-f16': { type: 'boolean' },
+      data: { type: 'string' },
+      images: { type: 'string' },
+      preset: { type: 'string' },
+      init: { type: 'string' },
+      out: { type: 'string' },
+      'val-ids': { type: 'string' },
+      steps: { type: 'string' },
+      batch: { type: 'string' },
+      'lr-schedule': { type: 'string' },
+      scales: { type: 'string' },
+      heads: { type: 'string' },
+      'tune-last': { type: 'string' },
+      'init-heads': { type: 'string' },
+      'validate-every': { type: 'string' },
+      'checkpoint-every': { type: 'string' },
+      flips: { type: 'boolean' },
+      resume: { type: 'boolean' },
+      force: { type: 'boolean' },
+      seed: { type: 'string' },
+      'save-f16': { type: 'boolean' },
     } as const;
     const { values: v } = parse(withNegativeValues(argv, spec), spec, usage);
     // A resumed run takes its options from its run.json: only --out is needed.
-    for (const k of v.resume ? (['out'] as const) : (['data', 'images', 'preset', 'init', 'out'] as const)) if (!str(v[k])) throw new UsageError(`--${k} is required\n\n${usage}`);
+    for (const k of v.resume ? (['out'] as const) : (['data', 'images', 'preset', 'init', 'out'] as const))
+      if (!str(v[k])) throw new UsageError(`--${k} is required\n\n${usage}`);
     if (v.resume && v.force) throw new UsageError('give --resume (continue the run in --out) or --force (replace it), not both');
     const triple = (name: string, what: string) => {
       const t = str(v[name as keyof typeof v]);
@@ -74,7 +91,13 @@ export const trainHeadsCommand: Command = {
     let lrSchedule: [number, number][] | undefined;
     if (str(v['lr-schedule'])) lrSchedule = parseSchedule(str(v['lr-schedule'])!);
     const opts: HeadsRunOptions = {
-      out: str(v.out)!, data: str(v.data), images: str(v.images), preset: str(v.preset), init: str(v.init), valIds: str(v['val-ids']), initHeads: str(v['init-heads']),
+      out: str(v.out)!,
+      data: str(v.data),
+      images: str(v.images),
+      preset: str(v.preset),
+      init: str(v.init),
+      valIds: str(v['val-ids']),
+      initHeads: str(v['init-heads']),
       // Left undefined when not given: a new run takes the defaults, a resumed one its own values.
       steps: rangedOption(v.steps, 'steps', undefined, { min: 1, max: 1e9, integer: true }),
       batch: rangedOption(v.batch, 'batch', undefined, { min: 2, max: 65536, integer: true }),
@@ -82,8 +105,13 @@ export const trainHeadsCommand: Command = {
       tuneLast: v['tune-last'] === undefined ? undefined : rangedOption(v['tune-last'], 'tune-last', 1, { min: 1, max: 64, integer: true }),
       validateEvery: rangedOption(v['validate-every'], 'validate-every', undefined, { min: 1, max: 1e9, integer: true }),
       checkpointEvery: rangedOption(v['checkpoint-every'], 'checkpoint-every', undefined, { min: 1, max: 1e9, integer: true }),
-      lrSchedule, scales: triple('scales', 'MIN:MAX:STEP in log2 units, e.g. -2.5:0.5:0.5'), heads: triple('heads', 'CONV:EMBED:HIDDEN, three integers in 1..4096, e.g. 64:256:512'),
-      flips: v.flips ? true : undefined, resume: !!v.resume, force: !!v.force, saveF16: !!v['save-f16'],
+      lrSchedule,
+      scales: triple('scales', 'MIN:MAX:STEP in log2 units, e.g. -2.5:0.5:0.5'),
+      heads: triple('heads', 'CONV:EMBED:HIDDEN, three integers in 1..4096, e.g. 64:256:512'),
+      flips: v.flips ? true : undefined,
+      resume: !!v.resume,
+      force: !!v.force,
+      saveF16: !!v['save-f16'],
     };
     try {
       checkHeadsOptions(opts); // every value and range, before any work
@@ -95,7 +123,9 @@ export const trainHeadsCommand: Command = {
     try {
       console.log(`adapter: ${rt.adapter.description}`);
       const cli = cliRunHooks();
-      let extract = null as Progress | null, bar = null as Progress | null, from = 0;
+      let extract = null as Progress | null,
+        bar = null as Progress | null,
+        from = 0;
       try {
         const r = await runHeadsTraining(opts, {
           log: (s) => {
@@ -115,7 +145,9 @@ export const trainHeadsCommand: Command = {
           onStep: (e, run) => bar?.update(e.step - from, (e.step - from) * run.batch, { loss: e.loss, lr: e.lr }),
           onValidate: (m) => {
             bar?.done();
-            console.log(`validation @${m.step}: IoU mean ${m.iouMean.toFixed(3)} median ${m.iouMedian.toFixed(3)} >=.5 ${(100 * m.iou50).toFixed(1)}% >=.7 ${(100 * m.iou70).toFixed(1)}% score acc ${(100 * m.scoreAccuracy).toFixed(1)}% (${m.windows} windows)`);
+            console.log(
+              `validation @${m.step}: IoU mean ${m.iouMean.toFixed(3)} median ${m.iouMedian.toFixed(3)} >=.5 ${(100 * m.iou50).toFixed(1)}% >=.7 ${(100 * m.iou70).toFixed(1)}% score acc ${(100 * m.scoreAccuracy).toFixed(1)}% (${m.windows} windows)`,
+            );
           },
           stopReason: () => cli.hooks.stopReason?.() ?? null,
           onLocked: (release) => cli.hooks.onLocked?.(release),

@@ -58,21 +58,49 @@ export const trainRefineCommand: Command = {
   usage,
   async run(argv) {
     const spec = {
-      model: { type: 'string' }, data: { type: 'string', multiple: true }, images: { type: 'string', multiple: true }, 'val-ids': { type: 'string', multiple: true },
-      'positives-only': { type: 'string', multiple: true }, out: { type: 'string' }, cache: { type: 'string' },
-      steps: { type: 'string' }, batch: { type: 'string' }, 'lr-schedule': { type: 'string' }, skips: { type: 'string' }, mask: { type: 'string' }, widths: { type: 'string' }, 'add-coarse': { type: 'boolean' }, 'no-add-coarse': { type: 'boolean' },
-      'validate-every': { type: 'string' }, 'checkpoint-every': { type: 'string' }, resume: { type: 'boolean' }, force: { type: 'boolean' }, seed: { type: 'string' }, 'save-f16': { type: 'boolean' },
+      model: { type: 'string' },
+      data: { type: 'string', multiple: true },
+      images: { type: 'string', multiple: true },
+      'val-ids': { type: 'string', multiple: true },
+      'positives-only': { type: 'string', multiple: true },
+      out: { type: 'string' },
+      cache: { type: 'string' },
+      steps: { type: 'string' },
+      batch: { type: 'string' },
+      'lr-schedule': { type: 'string' },
+      skips: { type: 'string' },
+      mask: { type: 'string' },
+      widths: { type: 'string' },
+      'add-coarse': { type: 'boolean' },
+      'no-add-coarse': { type: 'boolean' },
+      'validate-every': { type: 'string' },
+      'checkpoint-every': { type: 'string' },
+      resume: { type: 'boolean' },
+      force: { type: 'boolean' },
+      seed: { type: 'string' },
+      'save-f16': { type: 'boolean' },
     } as const;
     const { values: v } = parse(withNegativeValues(argv, spec), spec, usage);
     for (const k of ['model', 'out'] as const) if (!str(v[k])) throw new UsageError(`--${k} is required\n\n${usage}`);
-    const data = list(v.data, 'data'), images = list(v.images, 'images'), valIds = list(v['val-ids'], 'val-ids'), positives = list(v['positives-only'], 'positives-only');
+    const data = list(v.data, 'data'),
+      images = list(v.images, 'images'),
+      valIds = list(v['val-ids'], 'val-ids'),
+      positives = list(v['positives-only'], 'positives-only');
     if (!data.length) throw new UsageError(`--data is required\n\n${usage}`);
     if (images.length !== data.length) throw new UsageError(`give one --images folder per --data file (${data.length} --data, ${images.length} --images)`);
-    if (valIds.length && valIds.length !== data.length) throw new UsageError(`give one --val-ids file per --data file, or none (${data.length} --data, ${valIds.length} --val-ids)`);
-    for (const p of positives) if (!data.some((f) => resolve(f) === resolve(p))) throw new UsageError(`--positives-only ${p}: not one of the --data files (${data.join(', ')})`);
-    if (positives.length === data.length) console.warn('warning: every data set is positives-only; that is fine for the refinement, which learns from positives alone');
+    if (valIds.length && valIds.length !== data.length)
+      throw new UsageError(`give one --val-ids file per --data file, or none (${data.length} --data, ${valIds.length} --val-ids)`);
+    for (const p of positives)
+      if (!data.some((f) => resolve(f) === resolve(p))) throw new UsageError(`--positives-only ${p}: not one of the --data files (${data.join(', ')})`);
+    if (positives.length === data.length)
+      console.warn('warning: every data set is positives-only; that is fine for the refinement, which learns from positives alone');
     if (v.resume && v.force) throw new UsageError('give --resume (continue the run in --out) or --force (replace it), not both');
-    const sets: DataSetSpec[] = data.map((f, i) => ({ data: f, images: images[i]!, ...(valIds[i] ? { valIds: valIds[i] } : {}), ...(positives.some((p) => resolve(p) === resolve(f)) ? { positivesOnly: true } : {}) }));
+    const sets: DataSetSpec[] = data.map((f, i) => ({
+      data: f,
+      images: images[i]!,
+      ...(valIds[i] ? { valIds: valIds[i] } : {}),
+      ...(positives.some((p) => resolve(p) === resolve(f)) ? { positivesOnly: true } : {}),
+    }));
 
     let lrSchedule: [number, number][] | undefined;
     if (str(v['lr-schedule'])) {
@@ -87,28 +115,47 @@ export const trainRefineCommand: Command = {
     if (v['add-coarse'] && v['no-add-coarse']) throw new UsageError('give --add-coarse or --no-add-coarse, not both');
     if (str(v.skips) || str(v.mask) || str(v.widths)) {
       if (!str(v.skips) || !str(v.widths)) throw new UsageError('--skips and --widths go together (one width per skip layer)');
-      const skips = str(v.skips)!.split(',').map((x) => x.trim());
-      const widths = str(v.widths)!.split(',').map((x) => (x.trim() === '' ? NaN : Number(x)));
-      if (widths.length !== skips.length || !widths.every((w) => Number.isInteger(w) && w >= 1 && w <= 4096)) throw new UsageError(`--widths must hold one integer in 1..4096 per skip layer (${skips.length}), got '${str(v.widths)}'`);
+      const skips = str(v.skips)!
+        .split(',')
+        .map((x) => x.trim());
+      const widths = str(v.widths)!
+        .split(',')
+        .map((x) => (x.trim() === '' ? NaN : Number(x)));
+      if (widths.length !== skips.length || !widths.every((w) => Number.isInteger(w) && w >= 1 && w <= 4096))
+        throw new UsageError(`--widths must hold one integer in 1..4096 per skip layer (${skips.length}), got '${str(v.widths)}'`);
       const mask = rangedOption(v.mask, 'mask', 32, { min: 1, max: 4096, integer: true });
-      if (mask % 2 ** skips.length !== 0) throw new UsageError(`--mask must be a multiple of 2^${skips.length} = ${2 ** skips.length} (halved at each of the ${skips.length} stages), got ${mask}`);
+      if (mask % 2 ** skips.length !== 0)
+        throw new UsageError(
+          `--mask must be a multiple of 2^${skips.length} = ${2 ** skips.length} (halved at each of the ${skips.length} stages), got ${mask}`,
+        );
       refine = { skips, mask, skipWidths: widths };
     }
     const addCoarse = v['add-coarse'] ? true : v['no-add-coarse'] ? false : undefined;
     const opts: RefineRunOptions = {
-      model: str(v.model)!, sets, out: str(v.out)!, ...(str(v.cache) ? { cache: str(v.cache)! } : {}), ...(refine ? { refine } : {}), ...(addCoarse !== undefined ? { addCoarse } : {}),
-      steps: rangedOption(v.steps, 'steps', d.steps, { min: 1, max: 1e9, integer: true }), batch: rangedOption(v.batch, 'batch', d.batch, { min: 1, max: 4096, integer: true }),
+      model: str(v.model)!,
+      sets,
+      out: str(v.out)!,
+      ...(str(v.cache) ? { cache: str(v.cache)! } : {}),
+      ...(refine ? { refine } : {}),
+      ...(addCoarse !== undefined ? { addCoarse } : {}),
+      steps: rangedOption(v.steps, 'steps', d.steps, { min: 1, max: 1e9, integer: true }),
+      batch: rangedOption(v.batch, 'batch', d.batch, { min: 1, max: 4096, integer: true }),
       ...(lrSchedule ? { lrSchedule } : {}),
       validateEvery: rangedOption(v['validate-every'], 'validate-every', d.validateEvery, { min: 1, max: 1e9, integer: true }),
       checkpointEvery: rangedOption(v['checkpoint-every'], 'checkpoint-every', d.checkpointEvery, { min: 1, max: 1e9, integer: true }),
-      seed: rangedOption(v.seed, 'seed', 1, { min: 0, max: 2 ** 31 - 1, integer: true }), resume: !!v.resume, force: !!v.force, saveF16: !!v['save-f16'],
+      seed: rangedOption(v.seed, 'seed', 1, { min: 0, max: 2 ** 31 - 1, integer: true }),
+      resume: !!v.resume,
+      force: !!v.force,
+      saveF16: !!v['save-f16'],
     };
 
     const rt = await init();
     try {
       console.log(`adapter: ${rt.adapter.description}`);
       const cli = cliRunHooks();
-      let extract = null as Progress | null, steps = null as Progress | null, from = 0;
+      let extract = null as Progress | null,
+        steps = null as Progress | null,
+        from = 0;
       try {
         const r = await runRefineTraining(opts, {
           log: (s) => {
@@ -130,7 +177,9 @@ export const trainRefineCommand: Command = {
           onValidate: (m) => {
             steps?.done();
             const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-            console.log(`validation @${m.step} (${m.windows} held-out windows): refined IoU mean ${m.iouMean.toFixed(3)}, >=.75 ${pct(m.iou75)}, >=.85 ${pct(m.iou85)}; coarse IoU mean ${m.coarse.iouMean.toFixed(3)}, >=.75 ${pct(m.coarse.iou75)}, >=.85 ${pct(m.coarse.iou85)}`);
+            console.log(
+              `validation @${m.step} (${m.windows} held-out windows): refined IoU mean ${m.iouMean.toFixed(3)}, >=.75 ${pct(m.iou75)}, >=.85 ${pct(m.iou85)}; coarse IoU mean ${m.coarse.iouMean.toFixed(3)}, >=.75 ${pct(m.coarse.iou75)}, >=.85 ${pct(m.coarse.iou85)}`,
+            );
           },
           stopReason: () => cli.hooks.stopReason?.() ?? null,
           onLocked: (release) => cli.hooks.onLocked?.(release),

@@ -123,7 +123,9 @@ function checkSegmentation(seg: unknown, img: CocoImage, fail: (msg: string) => 
       else kept.push(p as number[]);
     });
     if (kept.length === 0) {
-      fail(`segmentation has no polygon with at least 3 points (6 coordinates); got ${polys.length} polygon(s) with ${polys.map((p) => (p as number[]).length).join(', ')} coordinates`);
+      fail(
+        `segmentation has no polygon with at least 3 points (6 coordinates); got ${polys.length} polygon(s) with ${polys.map((p) => (p as number[]).length).join(', ')} coordinates`,
+      );
     }
     // A part with < 3 points has no area; drop it rather than reject the object (detectron2 does the
     // same), and because rle.ts, like pycocotools, would read a leading 4-number entry as a box.
@@ -178,7 +180,8 @@ function checkImages(raw: unknown[], source: string, notes: Notes): CocoImage[] 
     if (typeof o.file_name !== 'string' || o.file_name === '') fail(`file_name must be a non-empty string, got ${show(o.file_name)}`);
     // The name is joined to the image folder: it must not lead out of it.
     const name = o.file_name as string;
-    if (/^([/\\]|[A-Za-z]:)/.test(name) || name.split(/[/\\]/).includes('..')) fail(`file_name must be a path inside the image folder (relative, no '..'), got ${show(name)}`);
+    if (/^([/\\]|[A-Za-z]:)/.test(name) || name.split(/[/\\]/).includes('..'))
+      fail(`file_name must be a path inside the image folder (relative, no '..'), got ${show(name)}`);
     if (!isPosInt(o.width)) fail(`width must be a positive integer, got ${show(o.width)}`);
     if (!isPosInt(o.height)) fail(`height must be a positive integer, got ${show(o.height)}`);
     const id = o.id as number;
@@ -208,7 +211,8 @@ function checkCategories(raw: unknown, source: string, notes: Notes): CocoCatego
     const o = r as Obj;
     if (!isId(o.id)) fail(`id must be an integer, got ${show(o.id)}`);
     if (typeof o.name !== 'string') fail(`name must be a string, got ${show(o.name)}`);
-    const id = o.id as number, name = o.name as string;
+    const id = o.id as number,
+      name = o.name as string;
     // The classic custom-JSON mistake (deepmask issue #73): one id listed twice, which makes the
     // id -> name mapping ambiguous.
     if (ids.has(id)) fail(`duplicate category id (listed ${raw.filter((c) => isObj(c) && c.id === id).length} times; category ids must be unique)`);
@@ -290,7 +294,15 @@ export function parseCoco(json: string | unknown, source: string): CocoDataset {
       if (typeof o.area !== 'number' || !Number.isFinite(o.area) || o.area < 0) fail(`area must be a non-negative number, got ${show(o.area)}`);
       annArea = o.area as number;
     }
-    const ann: CocoAnnotation = { id, image_id: img.id, category_id: o.category_id as number, iscrowd, area: annArea ?? 0, bbox: bbox ?? [0, 0, 0, 0], segmentation };
+    const ann: CocoAnnotation = {
+      id,
+      image_id: img.id,
+      category_id: o.category_id as number,
+      iscrowd,
+      area: annArea ?? 0,
+      bbox: bbox ?? [0, 0, 0, 0],
+      segmentation,
+    };
     // Only incomplete annotations are rasterised here; complete ones stay lazy.
     if (annArea === undefined || bbox === undefined) {
       let rle: RLE;
@@ -318,7 +330,11 @@ export function parseCoco(json: string | unknown, source: string): CocoDataset {
   if (outside.length) {
     // Counted in words: silently training on windows of empty image would teach wrong masks. First,
     // since training shows only the first few warnings.
-    const n = outside.length, ids = outside.slice(0, 5).map((a) => `annotation ${a}`).join(', ');
+    const n = outside.length,
+      ids = outside
+        .slice(0, 5)
+        .map((a) => `annotation ${a}`)
+        .join(', ');
     const what = n === 1 ? '1 annotation has a box entirely outside its image and is' : `${n} annotations have a box entirely outside their image and are`;
     warnings.unshift(`${source}: ${what} not trained on (${ids}${n > 5 ? `, and ${n - 5} more` : ''})`);
   }

@@ -71,7 +71,8 @@ export function edgeDistance(m: Uint8Array, width: number, height: number): Int3
     for (let x = 0; x < width; x++) {
       const i = y * width + x;
       if (!m[i]) continue;
-      const left = x > 0 ? d[i - 1]! : 0, up = y > 0 ? d[i - width]! : 0;
+      const left = x > 0 ? d[i - 1]! : 0,
+        up = y > 0 ? d[i - width]! : 0;
       d[i] = 1 + (left < up ? left : up);
     }
   }
@@ -79,7 +80,8 @@ export function edgeDistance(m: Uint8Array, width: number, height: number): Int3
     for (let x = width - 1; x >= 0; x--) {
       const i = y * width + x;
       if (!m[i]) continue;
-      const right = x < width - 1 ? d[i + 1]! : 0, down = y < height - 1 ? d[i + width]! : 0;
+      const right = x < width - 1 ? d[i + 1]! : 0,
+        down = y < height - 1 ? d[i + width]! : 0;
       const via = 1 + (right < down ? right : down);
       if (via < d[i]!) d[i] = via;
     }
@@ -112,12 +114,22 @@ export function placeLabels(width: number, height: number, labels: readonly Labe
   const taken: Box[] = [];
   const free = (x: number, y: number, w: number, h: number) => taken.every(([tx, ty, tw, th]) => x + w <= tx || tx + tw <= x || y + h <= ty || ty + th <= y);
   return labels.map(({ w, h, box: [bx, by, bw, bh], inside }) => {
-    const clamp = ([x, y]: [number, number]): [number, number] => [Math.round(Math.max(0, Math.min(x, width - w))), Math.round(Math.max(0, Math.min(y, height - h)))];
+    const clamp = ([x, y]: [number, number]): [number, number] => [
+      Math.round(Math.max(0, Math.min(x, width - w))),
+      Math.round(Math.max(0, Math.min(y, height - h))),
+    ];
     const [cx, cy] = inside ?? [bx + bw / 2, by + bh / 2];
     const candidates: [number, number][] = [
-      [bx, by - h], [bx, by], [bx + bw - w, by], [bx + bw - w, by - h],
-      [bx, by + bh - h], [bx + bw - w, by + bh - h], [bx, by + bh], [bx + bw - w, by + bh],
-      [bx - w, by], [bx + bw, by],
+      [bx, by - h],
+      [bx, by],
+      [bx + bw - w, by],
+      [bx + bw - w, by - h],
+      [bx, by + bh - h],
+      [bx + bw - w, by + bh - h],
+      [bx, by + bh],
+      [bx + bw - w, by + bh],
+      [bx - w, by],
+      [bx + bw, by],
       [cx - w / 2, cy - h / 2],
     ];
     // Then spots on a grid around the centre (half a label wide, one high), nearest first.
@@ -181,7 +193,9 @@ export function drawMasks(rgba: Uint8Array, width: number, height: number, masks
   masks.forEach(({ mask }, k) => {
     if (mask.length !== width * height) throw new Error(`drawMasks: mask ${k} has ${mask.length} pixels for ${width}x${height}`);
   });
-  const fillAlpha = o.fillAlpha ?? 0.25, outlineWidth = o.outlineWidth ?? 2, scale = o.fontScale ?? labelScale(width, height);
+  const fillAlpha = o.fillAlpha ?? 0.25,
+    outlineWidth = o.outlineWidth ?? 2,
+    scale = o.fontScale ?? labelScale(width, height);
   const areas = masks.map(({ mask }) => {
     let a = 0;
     for (let i = 0; i < mask.length; i++) if (mask[i]) a++;
@@ -205,7 +219,11 @@ export function drawMasks(rgba: Uint8Array, width: number, height: number, masks
   const dist = masks.map(({ mask }) => edgeDistance(mask, width, height));
   if (outlineWidth > 0) for (const k of order) paintOutline(out, masks[k]!.mask, dist[k]!, outlineWidth, masks[k]!.color);
   const labelled = masks.map((m, k) => ({ ...m, k })).filter((m) => m.label !== undefined && areas[m.k]! > 0);
-  const spots = placeLabels(width, height, labelled.map(({ label, mask, k }) => labelFor(mask, width, height, ...labelSize(label!, scale), dist[k])));
+  const spots = placeLabels(
+    width,
+    height,
+    labelled.map(({ label, mask, k }) => labelFor(mask, width, height, ...labelSize(label!, scale), dist[k])),
+  );
   labelled.forEach(({ label, color }, j) => {
     const spot = spots[j];
     if (spot) drawLabel(out, width, height, spot[0], spot[1], label!, color, inkOn(color), scale);
@@ -215,7 +233,10 @@ export function drawMasks(rgba: Uint8Array, width: number, height: number, masks
 
 /** The box [x, y, w, h] of a mask's pixels ([0, 0, 0, 0] when empty). */
 export function maskBox(m: Uint8Array, width: number, height: number): Box {
-  let x0 = width, y0 = height, x1 = -1, y1 = -1;
+  let x0 = width,
+    y0 = height,
+    x1 = -1,
+    y1 = -1;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       if (!m[y * width + x]) continue;
@@ -249,7 +270,17 @@ export function labelSize(text: string, scale = 2): [number, number] {
  * Draws `text` in place on an RGBA image with the 5x7 font at `scale` (2: 10x14-px capitals), in
  * `ink` on an opaque box of `box`, with its top-left corner at (x, y) moved inside the image.
  */
-export function drawLabel(rgba: Uint8Array, width: number, height: number, x: number, y: number, text: string, box: Rgb, ink: Rgb = [0, 0, 0], scale = 2): void {
+export function drawLabel(
+  rgba: Uint8Array,
+  width: number,
+  height: number,
+  x: number,
+  y: number,
+  text: string,
+  box: Rgb,
+  ink: Rgb = [0, 0, 0],
+  scale = 2,
+): void {
   const [lw, lh] = labelSize(text, scale);
   x = Math.round(Math.max(0, Math.min(x, width - lw)));
   y = Math.round(Math.max(0, Math.min(y, height - lh)));

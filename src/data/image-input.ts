@@ -82,10 +82,13 @@ export async function imageFromInput(input: ImageInput, o: ImageInputOptions = {
     if (!(input instanceof Uint8Array)) throw new Error(`${o.source ?? 'image'}: encoded image bytes must be a Uint8Array or Buffer, got ${describe(input)}`);
     return decodeImageBytes(input, o.source ?? 'image bytes', o);
   }
-  if (typeof Blob !== 'undefined' && input instanceof Blob) return decodeImageBytes(new Uint8Array(await input.arrayBuffer()), o.source ?? `${input.type || 'image'} blob`, o);
+  if (typeof Blob !== 'undefined' && input instanceof Blob)
+    return decodeImageBytes(new Uint8Array(await input.arrayBuffer()), o.source ?? `${input.type || 'image'} blob`, o);
   if (isDomImage(input)) return drawDomImage(input, o.source);
   if (input && typeof input === 'object' && 'data' in input && 'width' in input && 'height' in input) return imageFromPixels(input as PixelsLike, o.source);
-  throw new Error(`${o.source ?? 'image'}: unsupported image input (${describe(input)}); give pixels {width, height, data}, ImageData, encoded bytes, a path, a Blob, an ImageBitmap, an image or canvas element or an OffscreenCanvas`);
+  throw new Error(
+    `${o.source ?? 'image'}: unsupported image input (${describe(input)}); give pixels {width, height, data}, ImageData, encoded bytes, a path, a Blob, an ImageBitmap, an image or canvas element or an OffscreenCanvas`,
+  );
 }
 
 function describe(x: unknown): string {
@@ -99,13 +102,15 @@ function describe(x: unknown): string {
  */
 export function imageFromPixels(p: PixelsLike, source = 'pixels'): RgbImage {
   const { width, height, data } = p;
-  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new Error(`${source}: width and height must be positive integers, got ${width}x${height}`);
+  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0))
+    throw new Error(`${source}: width and height must be positive integers, got ${width}x${height}`);
   const n = width * height;
   if (data instanceof Float32Array) {
     if (data.length !== n * 3) throw new Error(`${source}: float pixels must be RGB in [0, 1], ${n * 3} values for ${width}x${height}, got ${data.length}`);
     return p as RgbImage;
   }
-  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) throw new Error(`${source}: pixel data must be a Uint8Array, Uint8ClampedArray or Float32Array, got ${describe(data)}`);
+  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray))
+    throw new Error(`${source}: pixel data must be a Uint8Array, Uint8ClampedArray or Float32Array, got ${describe(data)}`);
   if (data.length === n * 4) return rgbFromBytes(data, width, height, 4);
   if (data.length === n * 3) return rgbFromBytes(data, width, height, 3);
   throw new Error(`${source}: ${data.length} bytes are neither RGBA (${n * 4}) nor RGB (${n * 3}) for ${width}x${height}`);
@@ -135,7 +140,8 @@ export async function decodeImageBytes(bytes: Uint8Array, source = 'image', o: P
       bitmap.close();
     }
   }
-  if (isWebp(bytes)) throw new Error(`${source}: WebP images cannot be decoded in Node (no WebP decoder is available here; browsers decode WebP); convert it to PNG or JPEG`);
+  if (isWebp(bytes))
+    throw new Error(`${source}: WebP images cannot be decoded in Node (no WebP decoder is available here; browsers decode WebP); convert it to PNG or JPEG`);
   throw new Error(`${source}: cannot decode image (not a PNG or JPEG file)`);
 }
 
@@ -153,10 +159,21 @@ function isDomImage(x: unknown): x is DomImage {
 async function drawDomImage(img: DomImage, source = 'image'): Promise<RgbImage> {
   if (isA(img, 'HTMLImageElement')) {
     const el = img as HTMLImageElement;
-    if (!el.complete || !el.naturalWidth) await el.decode().catch((e: Error) => { throw new Error(`${source}: the image element did not load (${el.src}: ${e.message})`); });
+    if (!el.complete || !el.naturalWidth)
+      await el.decode().catch((e: Error) => {
+        throw new Error(`${source}: the image element did not load (${el.src}: ${e.message})`);
+      });
   }
-  const width = isA(img, 'HTMLImageElement') ? (img as HTMLImageElement).naturalWidth : isA(img, 'HTMLVideoElement') ? (img as HTMLVideoElement).videoWidth : (img as { width: number }).width;
-  const height = isA(img, 'HTMLImageElement') ? (img as HTMLImageElement).naturalHeight : isA(img, 'HTMLVideoElement') ? (img as HTMLVideoElement).videoHeight : (img as { height: number }).height;
+  const width = isA(img, 'HTMLImageElement')
+    ? (img as HTMLImageElement).naturalWidth
+    : isA(img, 'HTMLVideoElement')
+      ? (img as HTMLVideoElement).videoWidth
+      : (img as { width: number }).width;
+  const height = isA(img, 'HTMLImageElement')
+    ? (img as HTMLImageElement).naturalHeight
+    : isA(img, 'HTMLVideoElement')
+      ? (img as HTMLVideoElement).videoHeight
+      : (img as { height: number }).height;
   if (!(width > 0 && height > 0)) throw new Error(`${source}: the image has no pixels (${width}x${height}); has it loaded?`);
   let ctx: OffscreenCanvasRenderingContext2D | CanvasRenderingContext2D | null;
   if (hasDom('OffscreenCanvas')) ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
@@ -191,7 +208,8 @@ export function jpegOrientation(b: Uint8Array): number {
     const len = u16(p + 2, false);
     if (len < 2 || p + 2 + len > b.length) return 1;
     if (marker === 0xe1 && len >= 16 && ascii(b, p + 4, 6) === 'Exif\0\0') {
-      const t = p + 10, end = p + 2 + len; // TIFF header
+      const t = p + 10,
+        end = p + 2 + len; // TIFF header
       const bo = ascii(b, t, 2);
       if (bo !== 'II' && bo !== 'MM') return 1;
       const le = bo === 'II';
@@ -222,21 +240,37 @@ export function orient(img: RgbImage, o: number): RgbImage {
   if (o < 2 || o > 8) return img;
   const { width: W, height: H } = img;
   const swap = o >= 5;
-  const w = swap ? H : W, h = swap ? W : H;
+  const w = swap ? H : W,
+    h = swap ? W : H;
   const out = new Float32Array(W * H * 3);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       let ix: number, iy: number;
       switch (o) {
-        case 2: [ix, iy] = [W - 1 - x, y]; break;
-        case 3: [ix, iy] = [W - 1 - x, H - 1 - y]; break;
-        case 4: [ix, iy] = [x, H - 1 - y]; break;
-        case 5: [ix, iy] = [y, x]; break;
-        case 6: [ix, iy] = [y, H - 1 - x]; break;
-        case 7: [ix, iy] = [W - 1 - y, H - 1 - x]; break;
-        default: [ix, iy] = [W - 1 - y, x]; break; // 8
+        case 2:
+          [ix, iy] = [W - 1 - x, y];
+          break;
+        case 3:
+          [ix, iy] = [W - 1 - x, H - 1 - y];
+          break;
+        case 4:
+          [ix, iy] = [x, H - 1 - y];
+          break;
+        case 5:
+          [ix, iy] = [y, x];
+          break;
+        case 6:
+          [ix, iy] = [y, H - 1 - x];
+          break;
+        case 7:
+          [ix, iy] = [W - 1 - y, H - 1 - x];
+          break;
+        default:
+          [ix, iy] = [W - 1 - y, x];
+          break; // 8
       }
-      const s = (iy * W + ix) * 3, d = (y * w + x) * 3;
+      const s = (iy * W + ix) * 3,
+        d = (y * w + x) * 3;
       out[d] = img.data[s]!;
       out[d + 1] = img.data[s + 1]!;
       out[d + 2] = img.data[s + 2]!;

@@ -77,13 +77,17 @@ export function axisWeights(src: number, dst: number): AxisWeights {
   for (let o = 0; o < dst; o++) {
     if (dst >= src) {
       const s = dst > 1 ? (o * (src - 1)) / (dst - 1) : 0;
-      const i0 = Math.min(Math.floor(s), src - 1), t = s - i0;
+      const i0 = Math.min(Math.floor(s), src - 1),
+        t = s - i0;
       start[o] = i0;
       weights.push(i0 + 1 < src ? Float32Array.of(1 - t, t) : Float32Array.of(1));
     } else {
       // The output pixel covers source interval [o*r, (o+1)*r): weight by overlap.
-      const r = src / dst, a = o * r, b = (o + 1) * r;
-      const i0 = Math.floor(a), i1 = Math.min(src, Math.ceil(b));
+      const r = src / dst,
+        a = o * r,
+        b = (o + 1) * r;
+      const i0 = Math.floor(a),
+        i1 = Math.min(src, Math.ceil(b));
       const w = new Float32Array(i1 - i0);
       for (let i = i0; i < i1; i++) w[i - i0] = (Math.min(b, i + 1) - Math.max(a, i)) / r;
       start[o] = i0;
@@ -96,7 +100,9 @@ export function axisWeights(src: number, dst: number): AxisWeights {
 function applyAxis(src: Float32Array, dst: Float32Array, w: AxisWeights, s0: number, sStep: number, d0: number, dStep: number): void {
   for (let o = 0; o < w.start.length; o++) {
     const ws = w.weights[o]!;
-    let r = 0, g = 0, b = 0;
+    let r = 0,
+      g = 0,
+      b = 0;
     for (let k = 0; k < ws.length; k++) {
       const p = s0 + (w.start[o]! + k) * sStep;
       r += ws[k]! * src[p]!;
@@ -125,7 +131,8 @@ export function normalizeRgb(rgb: Float32Array, n: InputNormalization, out = new
 
 /** The image with `pad` grey (0.5) pixels on every side, normalised for a model: [H + 2 pad, W + 2 pad, 3]. */
 export function paddedInput(img: RgbImage, pad: number, norm: InputNormalization): Float32Array {
-  const W = img.width + 2 * pad, H = img.height + 2 * pad;
+  const W = img.width + 2 * pad,
+    H = img.height + 2 * pad;
   const rgb = new Float32Array(W * H * 3).fill(0.5);
   for (let y = 0; y < img.height; y++) rgb.set(img.data.subarray(y * img.width * 3, (y + 1) * img.width * 3), ((y + pad) * W + pad) * 3);
   return normalizeRgb(rgb, norm);
@@ -133,8 +140,8 @@ export function paddedInput(img: RgbImage, pad: number, norm: InputNormalization
 
 /** The image mirrored left-right. */
 export function flipRgb(img: RgbImage): RgbImage {
-  const out = new Float32Array(img.data.length), W = img.width;
-  for (let y = 0; y < img.height; y++)
-    for (let x = 0; x < W; x++) out.set(img.data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3), (y * W + (W - 1 - x)) * 3);
+  const out = new Float32Array(img.data.length),
+    W = img.width;
+  for (let y = 0; y < img.height; y++) for (let x = 0; x < W; x++) out.set(img.data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3), (y * W + (W - 1 - x)) * 3);
   return { width: W, height: img.height, data: out };
 }

@@ -93,7 +93,8 @@ export function listInputs(spec: InputSpec): InputList {
 
   entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (let i = 1; i < entries.length; i++) {
-    if (entries[i]!.key === entries[i - 1]!.key) throw new Error(`two inputs have the name '${entries[i]!.key}' (${entries[i - 1]!.path} and ${entries[i]!.path}); give each image once`);
+    if (entries[i]!.key === entries[i - 1]!.key)
+      throw new Error(`two inputs have the name '${entries[i]!.key}' (${entries[i - 1]!.path} and ${entries[i]!.path}); give each image once`);
   }
 
   if (coco && rule !== 'coco') {
@@ -107,7 +108,10 @@ export function listInputs(spec: InputSpec): InputList {
       if (!im) missing.push(e.key);
       else [e.id, e.size] = [im.id, [im.width, im.height]];
     }
-    if (missing.length) throw new Error(`${spec.coco}: ${missing.length} input image(s) are not in this COCO file (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}); drop --coco or give only its images`);
+    if (missing.length)
+      throw new Error(
+        `${spec.coco}: ${missing.length} input image(s) are not in this COCO file (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}); drop --coco or give only its images`,
+      );
     rule = 'coco';
   }
   if (!rule) {
@@ -129,7 +133,11 @@ export function listInputs(spec: InputSpec): InputList {
   }
   const hash = createHash('sha256');
   for (const e of entries) hash.update(`${e.key}\t${e.id}\n`);
-  return { images: entries.map((e, position) => ({ key: e.key, path: e.path, id: e.id!, position, ...(e.size ? { size: e.size } : {}) })), rule, fingerprint: hash.digest('hex') };
+  return {
+    images: entries.map((e, position) => ({ key: e.key, path: e.path, id: e.id!, position, ...(e.size ? { size: e.size } : {}) })),
+    rule,
+    fingerprint: hash.digest('hex'),
+  };
 }
 
 /**

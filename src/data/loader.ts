@@ -46,7 +46,9 @@ export class WorkerLoader {
   readonly render: Renderer = async (specs: SampleSpec[], anns: (SampleAnnotation | undefined)[]) => {
     const per = Math.ceil(specs.length / this.workers.length);
     const parts = this.workers.map((w, k) => {
-      const items = specs.slice(k * per, (k + 1) * per).map((spec, i) => ({ file: this.file(spec.imageId), size: this.opts.sizes?.get(spec.imageId), spec, ann: anns[k * per + i] }));
+      const items = specs
+        .slice(k * per, (k + 1) * per)
+        .map((spec, i) => ({ file: this.file(spec.imageId), size: this.opts.sizes?.get(spec.imageId), spec, ann: anns[k * per + i] }));
       if (items.length === 0) return Promise.resolve([]);
       const id = this.nextId++;
       return new Promise<RenderReply>((resolve, reject) => {

@@ -1,7 +1,6 @@
 // PNG decoding with upng-js and a fast encoder of our own (pure JS: Node, workers and browsers).
 import UPNG from 'upng-js';
 
-
 /** Decodes a PNG to RGBA8 (grey, palette, 16-bit and alpha variants included). */
 export function decodePng(bytes: Uint8Array): { width: number; height: number; rgba: Uint8Array } {
   const img = UPNG.decode(bytes);
@@ -32,8 +31,9 @@ function crc32(buf: Uint8Array, start: number, end: number): number {
 }
 
 function adler32(buf: Uint8Array): number {
-  let a = 1, b = 0;
-  for (let i = 0; i < buf.length; ) {
+  let a = 1,
+    b = 0;
+  for (let i = 0; i < buf.length;) {
     // 5552 bytes is the most that can be summed before b can overflow 2^32.
     const end = Math.min(buf.length, i + 5552);
     for (; i < end; i++) {
@@ -66,7 +66,8 @@ function huffmanLengths(freq: ArrayLike<number>, maxBits: number): Uint8Array {
 
 function treeDepths(f: number[]): Uint8Array {
   const n = f.length;
-  const weight: number[] = [], parent: number[] = [];
+  const weight: number[] = [],
+    parent: number[] = [];
   const live: number[] = [];
   for (let i = 0; i < n; i++) {
     weight.push(f[i]!);
@@ -75,7 +76,8 @@ function treeDepths(f: number[]): Uint8Array {
   }
   // O(n^2) merging is plenty for alphabets of at most 288 symbols.
   while (live.length > 1) {
-    let a = 0, b = 1;
+    let a = 0,
+      b = 1;
     if (weight[live[b]!]! < weight[live[a]!]!) [a, b] = [b, a];
     for (let i = 2; i < live.length; i++) {
       const w = weight[live[i]!]!;
@@ -105,7 +107,8 @@ function treeDepths(f: number[]): Uint8Array {
 
 /** Canonical codes for the lengths (RFC 1951 §3.2.2), bit-reversed because deflate sends them MSB-first into an LSB-first stream. */
 function canonicalCodes(lens: Uint8Array): Uint16Array {
-  const count = new Uint16Array(16), next = new Uint16Array(16);
+  const count = new Uint16Array(16),
+    next = new Uint16Array(16);
   for (const l of lens) count[l]!++;
   count[0] = 0;
   for (let b = 1, code = 0; b < 16; b++) {
@@ -116,7 +119,8 @@ function canonicalCodes(lens: Uint8Array): Uint16Array {
   for (let i = 0; i < lens.length; i++) {
     const l = lens[i]!;
     if (!l) continue;
-    let c = next[l]!++, r = 0;
+    let c = next[l]!++,
+      r = 0;
     for (let k = 0; k < l; k++) {
       r = (r << 1) | (c & 1);
       c >>>= 1;
@@ -139,7 +143,9 @@ function zlibHuffmanOnly(data: Uint8Array): Uint8Array {
   const out = new Uint8Array(2 + data.length + 6 * blocks + 4);
   out[0] = 0x78; // deflate, 32K window
   out[1] = 0x01; // fastest-compression flag; (0x78 << 8 | 0x01) % 31 === 0
-  let pos = 2, acc = 0, n = 0;
+  let pos = 2,
+    acc = 0,
+    n = 0;
   const put = (code: number, len: number): void => {
     acc |= code << n;
     n += len;
@@ -157,14 +163,16 @@ function zlibHuffmanOnly(data: Uint8Array): Uint8Array {
     freq.fill(0);
     for (let i = 0; i < block.length; i++) freq[block[i]!]!++;
     freq[256] = 1; // end of block
-    const litLens = huffmanLengths(freq, 15), litCodes = canonicalCodes(litLens);
+    const litLens = huffmanLengths(freq, 15),
+      litCodes = canonicalCodes(litLens);
     // Two distance codes of one bit, never used: a complete code that every inflater accepts.
     const allLens = new Uint8Array(257 + 2);
     allLens.set(litLens);
     allLens[257] = allLens[258] = 1;
     const clFreq = new Uint32Array(19);
     for (const l of allLens) clFreq[l]!++;
-    const clLens = huffmanLengths(clFreq, 7), clCodes = canonicalCodes(clLens);
+    const clLens = huffmanLengths(clFreq, 7),
+      clCodes = canonicalCodes(clLens);
     let hclen = 19;
     while (hclen > 4 && !clLens[ORDER[hclen - 1]!]) hclen--;
 
@@ -221,20 +229,23 @@ export function encodePng(rgba: Uint8Array, width: number, height: number): Uint
   if (rgba.length !== width * height * 4) throw new Error(`encodePng: ${rgba.length} bytes for ${width}x${height} RGBA`);
   let opaque = true;
   for (let i = 3; i < rgba.length && opaque; i += 4) opaque = rgba[i] === 255;
-  const bpp = opaque ? 3 : 4, stride = width * bpp;
+  const bpp = opaque ? 3 : 4,
+    stride = width * bpp;
   const raw = new Uint8Array(width * height * bpp);
-  if (opaque) for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
-    raw[j] = rgba[i]!;
-    raw[j + 1] = rgba[i + 1]!;
-    raw[j + 2] = rgba[i + 2]!;
-  }
+  if (opaque)
+    for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
+      raw[j] = rgba[i]!;
+      raw[j + 1] = rgba[i + 1]!;
+      raw[j + 2] = rgba[i + 2]!;
+    }
   else raw.set(rgba);
   // The Up filter on every row: on these noisy scenes within ~4% of the size libpng's per-row
   // choice among all five filters gives, and branch-free (Paeth's data-dependent branches cost
   // more than all the rest of the encoder).
   const filtered = new Uint8Array(height * (stride + 1));
   for (let y = 0; y < height; y++) {
-    const row = y * stride, o = y * (stride + 1) + 1;
+    const row = y * stride,
+      o = y * (stride + 1) + 1;
     if (y === 0) {
       filtered.set(raw.subarray(0, stride), o); // filter type 0 (None)
       continue;

@@ -48,26 +48,31 @@ export function traceOutlines(mask: ArrayLike<number>, width: number, height: nu
       }
     }
   }
-  const DX = [1, 0, -1, 0], DY = [0, 1, 0, -1];
+  const DX = [1, 0, -1, 0],
+    DY = [0, 1, 0, -1];
   const rings: { ring: Ring; area: number }[] = [];
   for (let v0 = 0; v0 < out.length && edges > 0; v0++) {
     while (out[v0]) {
       const d0 = 31 - Math.clz32(out[v0]! & -out[v0]!); // lowest set direction
-      let d = d0, v = v0;
+      let d = d0,
+        v = v0;
       const ring: Ring = [];
       let twiceArea = 0;
       for (;;) {
         out[v] &= ~(1 << d);
         edges--;
-        const x = v % W1, y = (v - x) / W1;
-        const nx = x + DX[d]!, ny = y + DY[d]!;
+        const x = v % W1,
+          y = (v - x) / W1;
+        const nx = x + DX[d]!,
+          ny = y + DY[d]!;
         twiceArea += x * ny - nx * y;
         v = ny * W1 + nx;
         // The next edge: at a corner where two set pixels touch diagonally, turn right (stay on the
         // same pixel: 4-connected components, rings that never touch themselves). This successor is
         // a permutation of the edges, so the walk closes exactly on its first edge.
         const bits = out[v]! | (v === v0 ? 1 << d0 : 0);
-        const right = (d + 1) & 3, left = (d + 3) & 3;
+        const right = (d + 1) & 3,
+          left = (d + 3) & 3;
         const next = bits & (1 << right) ? right : bits & (1 << d) ? d : left;
         if (next !== d) ring.push(nx, ny); // a corner of the outline
         if (v === v0 && next === d0) break;
@@ -83,7 +88,8 @@ export function traceOutlines(mask: ArrayLike<number>, width: number, height: nu
 
 /** Drops collinear middle points that the corner rule may leave (the start corner). */
 function dedupe(r: Ring): Ring {
-  const n = r.length / 2, out: Ring = [];
+  const n = r.length / 2,
+    out: Ring = [];
   for (let i = 0; i < n; i++) {
     const [px, py] = [r[((i + n - 1) % n) * 2]!, r[((i + n - 1) % n) * 2 + 1]!];
     const [x, y] = [r[i * 2]!, r[i * 2 + 1]!];
@@ -97,7 +103,8 @@ function dedupe(r: Ring): Ring {
 export function simplifyRing(r: Ring, tolerance: number): Ring {
   const n = r.length / 2;
   if (n <= 3) return r.slice();
-  let far = 0, fd = -1;
+  let far = 0,
+    fd = -1;
   for (let i = 1; i < n; i++) {
     const d = (r[i * 2]! - r[0]!) ** 2 + (r[i * 2 + 1]! - r[1]!) ** 2;
     if (d > fd) [fd, far] = [d, i];
@@ -105,14 +112,24 @@ export function simplifyRing(r: Ring, tolerance: number): Ring {
   const keep = new Uint8Array(n);
   keep[0] = keep[far] = 1;
   const t2 = tolerance * tolerance;
-  const stack: [number, number][] = [[0, far], [far, n]];
+  const stack: [number, number][] = [
+    [0, far],
+    [far, n],
+  ];
   while (stack.length) {
     const [a, b] = stack.pop()!;
-    const ax = r[a * 2]!, ay = r[a * 2 + 1]!, bx = r[(b % n) * 2]!, by = r[(b % n) * 2 + 1]!;
-    const dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
-    let best = -1, bd = -1;
+    const ax = r[a * 2]!,
+      ay = r[a * 2 + 1]!,
+      bx = r[(b % n) * 2]!,
+      by = r[(b % n) * 2 + 1]!;
+    const dx = bx - ax,
+      dy = by - ay,
+      len2 = dx * dx + dy * dy;
+    let best = -1,
+      bd = -1;
     for (let i = a + 1; i < b; i++) {
-      const px = r[i * 2]! - ax, py = r[i * 2 + 1]! - ay;
+      const px = r[i * 2]! - ax,
+        py = r[i * 2 + 1]! - ay;
       const d2 = len2 > 0 ? (px * dy - py * dx) ** 2 / len2 : px * px + py * py;
       if (d2 > bd) [bd, best] = [d2, i];
     }
@@ -132,7 +149,9 @@ export function simplifyRing(r: Ring, tolerance: number): Ring {
  * `maxVertices`; the smallest components are dropped when even 3 vertices each would not fit.
  */
 export function maskToPolygons(mask: ArrayLike<number>, width: number, height: number, o: PolygonOptions = {}): number[][] {
-  const budget = o.maxVertices ?? 64, tol = o.tolerance ?? 1, minArea = o.minArea ?? 4;
+  const budget = o.maxVertices ?? 64,
+    tol = o.tolerance ?? 1,
+    minArea = o.minArea ?? 4;
   if (!(Number.isInteger(budget) && budget >= 3)) throw new Error(`polygons: maxVertices must be an integer of at least 3, got ${budget}`);
   if (!(tol >= 0)) throw new Error(`polygons: tolerance must be >= 0 pixels, got ${tol}`);
   const outlines = traceOutlines(mask, width, height).filter((r) => r.area >= minArea);
@@ -144,8 +163,12 @@ export function maskToPolygons(mask: ArrayLike<number>, width: number, height: n
     // Over budget: specks under 1% of the largest part's area go first (each costs at least 3
     // vertices that the large outlines use better), then the tolerance grows.
     const big = outlines[0]!.area / 100;
-    rings = outlines.filter((r, i) => i === 0 || r.area >= big).slice(0, Math.floor(budget / 3)).map((r) => r.ring);
-    let lo = tol, hi = Math.max(tol, 1) * 2;
+    rings = outlines
+      .filter((r, i) => i === 0 || r.area >= big)
+      .slice(0, Math.floor(budget / 3))
+      .map((r) => r.ring);
+    let lo = tol,
+      hi = Math.max(tol, 1) * 2;
     while (count(simplify(hi)) > budget && hi < width + height) hi *= 2;
     for (let k = 0; k < 20 && hi - lo > 0.01; k++) {
       const mid = (lo + hi) / 2;
@@ -162,7 +185,10 @@ export function maskToPolygons(mask: ArrayLike<number>, width: number, height: n
 export function rleToPolygons(rle: RLE, o: PolygonOptions = {}): number[][] {
   const m = decodeMask(rle); // row-major
   const { h, w } = rle;
-  let x0 = w, x1 = -1, y0 = h, y1 = -1;
+  let x0 = w,
+    x1 = -1,
+    y0 = h,
+    y1 = -1;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       if (!m[y * w + x]) continue;
@@ -173,7 +199,8 @@ export function rleToPolygons(rle: RLE, o: PolygonOptions = {}): number[][] {
     }
   }
   if (x1 < 0) return [];
-  const bw = x1 - x0 + 1, bh = y1 - y0 + 1;
+  const bw = x1 - x0 + 1,
+    bh = y1 - y0 + 1;
   const rows = new Uint8Array(bw * bh);
   for (let y = 0; y < bh; y++) rows.set(m.subarray((y + y0) * w + x0, (y + y0) * w + x0 + bw), y * bw);
   return maskToPolygons(rows, bw, bh, o).map((p) => p.map((v, i) => v + (i % 2 ? y0 : x0)));

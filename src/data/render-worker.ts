@@ -13,8 +13,7 @@ export interface RenderJob {
 }
 
 export type RenderReply =
-  | { id: number; results: ({ input: Float32Array; target: Float32Array | null } | { error: string; file: string })[] }
-  | { id: number; fatal: string };
+  { id: number; results: ({ input: Float32Array; target: Float32Array | null } | { error: string; file: string })[] } | { id: number; fatal: string };
 
 const { geo, norm, cacheBytes } = workerData as { geo: Geometry; norm: InputNormalization; cacheBytes: number };
 const cache = new Map<string, RgbImage>();

@@ -36,7 +36,8 @@ export function encodeMask(mask: Uint8Array, h: number, w: number): RLE {
   checkSize(h, w);
   if (mask.length !== h * w) throw new Error(`mask has ${mask.length} pixels, expected h*w = ${h}*${w} = ${h * w}`);
   const counts: number[] = [];
-  let prev = 0, run = 0;
+  let prev = 0,
+    run = 0;
   for (let x = 0; x < w; x++) {
     for (let y = 0; y < h; y++) {
       const v = mask[y * w + x]! !== 0 ? 1 : 0;
@@ -57,7 +58,8 @@ export function decodeMask(rle: RLE): Uint8Array {
   checkRle(rle);
   const { h, w, counts } = rle;
   const out = new Uint8Array(h * w);
-  let p = 0, v = 0;
+  let p = 0,
+    v = 0;
   for (const c of counts) {
     if (v) {
       for (let k = p; k < p + c; k++) out[(k % h) * w + Math.floor(k / h)] = 1;
@@ -100,7 +102,9 @@ export function countsFromString(s: string): number[] {
   let p = 0;
   while (p < n) {
     const start = p;
-    let x = 0, mul = 1, c: number;
+    let x = 0,
+      mul = 1,
+      c: number;
     do {
       if (p >= n) throw new Error(`compressed RLE string ends inside a value (from character ${start})`);
       c = s.charCodeAt(p) - 48;
@@ -131,7 +135,8 @@ export function frPoly(xy: number[], h: number, w: number): RLE {
   if (k === 0) throw new Error('polygon has no points');
   for (let i = 0; i < xy.length; i++) if (!Number.isFinite(xy[i])) throw new Error(`polygon coordinate ${i} is ${xy[i]}, not a finite number`);
   const scale = 5;
-  const x = new Array<number>(k + 1), y = new Array<number>(k + 1);
+  const x = new Array<number>(k + 1),
+    y = new Array<number>(k + 1);
   for (let j = 0; j < k; j++) {
     x[j] = Math.trunc(scale * xy[2 * j]! + 0.5);
     y[j] = Math.trunc(scale * xy[2 * j + 1]! + 0.5);
@@ -139,10 +144,15 @@ export function frPoly(xy: number[], h: number, w: number): RLE {
   x[k] = x[0]!;
   y[k] = y[0]!;
   // Dense boundary points (u, v) on the upsampled grid.
-  const u: number[] = [], v: number[] = [];
+  const u: number[] = [],
+    v: number[] = [];
   for (let j = 0; j < k; j++) {
-    let xs = x[j]!, xe = x[j + 1]!, ys = y[j]!, ye = y[j + 1]!;
-    const dx = Math.abs(xe - xs), dy = Math.abs(ys - ye);
+    let xs = x[j]!,
+      xe = x[j + 1]!,
+      ys = y[j]!,
+      ye = y[j + 1]!;
+    const dx = Math.abs(xe - xs),
+      dy = Math.abs(ys - ye);
     const flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
     if (flip) {
       [xs, xe] = [xe, xs];
@@ -202,7 +212,10 @@ export function frPoly(xy: number[], h: number, w: number): RLE {
 /** rleFrBbox: the box [x, y, w, h] rasterised as the polygon of its four corners. */
 export function frBbox(bbox: [number, number, number, number] | number[], h: number, w: number): RLE {
   if (bbox.length !== 4) throw new Error(`bbox must have 4 numbers [x, y, w, h], got ${bbox.length}`);
-  const xs = bbox[0]!, ys = bbox[1]!, xe = xs + bbox[2]!, ye = ys + bbox[3]!;
+  const xs = bbox[0]!,
+    ys = bbox[1]!,
+    xe = xs + bbox[2]!,
+    ye = ys + bbox[3]!;
   return frPoly([xs, ys, xs, ye, xe, ye, xe, ys], h, w);
 }
 
@@ -211,7 +224,13 @@ export function frBbox(bbox: [number, number, number, number] | number[], h: num
  * which neither mask changes value (a and b are 0 or 1), in order.
  */
 function walkRuns(A: readonly number[], B: readonly number[], visit: (c: number, a: number, b: number) => void): void {
-  let ca = A[0] ?? 0, cb = B[0] ?? 0, va = 0, vb = 0, a = 1, b = 1, ct = 1;
+  let ca = A[0] ?? 0,
+    cb = B[0] ?? 0,
+    va = 0,
+    vb = 0,
+    a = 1,
+    b = 1,
+    ct = 1;
   while (ct > 0) {
     const c = Math.min(ca, cb);
     visit(c, va, vb);
@@ -239,7 +258,8 @@ export function merge(rles: RLE[], intersect = false): RLE {
     const B = rles[i]!;
     if (B.h !== h || B.w !== w) throw new Error(`cannot merge masks of different sizes: ${h}x${w} and ${B.h}x${B.w} (h x w)`);
     const out: number[] = [];
-    let v = 0, cc = 0;
+    let v = 0,
+      cc = 0;
     walkRuns(cnts, B.counts, (c, va, vb) => {
       const u = intersect ? va & vb : va | vb;
       if (u !== v) {
@@ -282,11 +302,17 @@ export function toBbox(rle: RLE): [number, number, number, number] {
   const { h, w, counts } = rle;
   const m = Math.floor(counts.length / 2) * 2;
   if (m === 0) return [0, 0, 0, 0];
-  let xs = w, ys = h, xe = 0, ye = 0, cc = 0, xp = 0;
+  let xs = w,
+    ys = h,
+    xe = 0,
+    ye = 0,
+    cc = 0,
+    xp = 0;
   for (let j = 0; j < m; j++) {
     cc += counts[j]!;
     const t = cc - (j % 2); // first pixel of a 1-run, or last pixel of it
-    const y = t % h, x = (t - y) / h;
+    const y = t % h,
+      x = (t - y) / h;
     if (j % 2 === 0) xp = x;
     else if (xp < x) {
       ys = 0;
@@ -303,7 +329,10 @@ export function toBbox(rle: RLE): [number, number, number, number] {
 /** bbIou over [x, y, w, h] boxes: [dt.length][gt.length]; for a crowd GT the union is the detection's area. */
 export function bboxIou(dt: number[][], gt: number[][], iscrowd: boolean[]): number[][] {
   if (iscrowd.length !== gt.length) throw new Error(`iscrowd has ${iscrowd.length} entries for ${gt.length} ground-truth boxes`);
-  for (const [name, list] of [['dt', dt], ['gt', gt]] as const) {
+  for (const [name, list] of [
+    ['dt', dt],
+    ['gt', gt],
+  ] as const) {
     list.forEach((b, i) => {
       if (b.length !== 4) throw new Error(`${name} box ${i} must have 4 numbers [x, y, w, h], got ${b.length}`);
     });
@@ -343,7 +372,8 @@ export function iou(dt: RLE[], gt: RLE[], iscrowd: boolean[]): number[][] {
         o[d]![g] = -1;
         continue;
       }
-      let inter = 0, uni = 0;
+      let inter = 0,
+        uni = 0;
       walkRuns(D.counts, G.counts, (c, va, vb) => {
         if (va | vb) uni += c;
         if (va & vb) inter += c;
@@ -373,18 +403,21 @@ export function annToRle(seg: Segmentation, h: number, w: number): RLE {
     // [x, y, w, h] boxes, not polygons. Kept because GT areas and IoUs depend on it.
     if (first === 4) {
       seg.forEach((p, i) => {
-        if (p.length !== 4) throw new Error(`segmentation list starts with a 4-number entry (read as a box, as pycocotools does) but entry ${i} has ${p.length} numbers`);
+        if (p.length !== 4)
+          throw new Error(`segmentation list starts with a 4-number entry (read as a box, as pycocotools does) but entry ${i} has ${p.length} numbers`);
       });
       return merge(seg.map((b) => frBbox(b, h, w)));
     }
     if (first < 4) throw new Error(`segmentation polygon 0 has ${first} coordinates; a polygon needs at least 3 points`);
-    return merge(seg.map((p, i) => {
-      try {
-        return frPoly(p, h, w);
-      } catch (e) {
-        throw new Error(`segmentation polygon ${i}: ${(e as Error).message}`);
-      }
-    }));
+    return merge(
+      seg.map((p, i) => {
+        try {
+          return frPoly(p, h, w);
+        } catch (e) {
+          throw new Error(`segmentation polygon ${i}: ${(e as Error).message}`);
+        }
+      }),
+    );
   }
   if (seg === null || typeof seg !== 'object' || !('counts' in seg) || !('size' in seg)) {
     throw new Error('segmentation must be a polygon list or an RLE object {size, counts}');

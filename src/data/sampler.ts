@@ -112,7 +112,9 @@ export class PatchSampler {
     if (this.images.every((im) => this.excluded.has(im.id))) throw new NothingLeftError(`none of the ${this.images.length} images could be read`);
     // Without this check positive() would draw forever once no object is left.
     if (!this.byCategory.some((list) => list.some((a) => !this.excluded.has(a.image_id)))) {
-      throw new NothingLeftError(`every image with a usable object (${new Set(this.byCategory.flat().map((a) => a.image_id)).size} of ${this.images.length} images) could not be read`);
+      throw new NothingLeftError(
+        `every image with a usable object (${new Set(this.byCategory.flat().map((a) => a.image_id)).size} of ${this.images.length} images) could not be read`,
+      );
     }
   }
 
@@ -151,7 +153,8 @@ export class PatchSampler {
       const [x, y, w, h] = a.bbox as number[];
       const maxSide = Math.max(w!, h!);
       let side = (this.geo.inputSize * maxSide) / this.geo.objectSize;
-      let cx = x! + w! / 2, cy = y! + h! / 2;
+      let cx = x! + w! / 2,
+        cy = y! + h! / 2;
       if (exact && this.rule === 'official') {
         // Quarter-octave scale so that the object's longest side is in (objectSize, objectSize·2^¼].
         const L = Math.log2(maxSide / this.geo.objectSize);
@@ -217,9 +220,16 @@ export type Renderer = (specs: SampleSpec[], anns: (SampleAnnotation | undefined
  * centred object's mask is rasterised directly at the ground-truth resolution (polygons with COCO's
  * rasteriser, RLE masks by area resampling) as ±1.
  */
-export function renderSample(img: RgbImage, spec: SampleSpec, ann: SampleAnnotation | undefined, geo: Geometry, norm: DeepMaskConfig['normalization']): RenderedSample {
+export function renderSample(
+  img: RgbImage,
+  spec: SampleSpec,
+  ann: SampleAnnotation | undefined,
+  geo: Geometry,
+  norm: DeepMaskConfig['normalization'],
+): RenderedSample {
   const S = geo.inputSize;
-  const x0 = spec.cx - spec.side / 2, y0 = spec.cy - spec.side / 2;
+  const x0 = spec.cx - spec.side / 2,
+    y0 = spec.cy - spec.side / 2;
   const rgb = cropResize(img.data, img.width, img.height, 3, x0, y0, spec.side, S, 0.5, spec.flip);
   const input = normalizeRgb(rgb, norm);
   if (spec.label < 0 || !ann) return { input, target: null };
@@ -231,7 +241,16 @@ export function renderSample(img: RgbImage, spec: SampleSpec, ann: SampleAnnotat
  * values +1 (object) / -1, optionally mirrored left-right: polygons are mapped into target pixels and
  * rasterised there with COCO's rasteriser (as the official code does), RLE masks area-resampled.
  */
-export function renderTarget(ann: Pick<SampleAnnotation, 'segmentation'>, W: number, H: number, x0: number, y0: number, side: number, G: number, flip = false): Float32Array {
+export function renderTarget(
+  ann: Pick<SampleAnnotation, 'segmentation'>,
+  W: number,
+  H: number,
+  x0: number,
+  y0: number,
+  side: number,
+  G: number,
+  flip = false,
+): Float32Array {
   const target = new Float32Array(G * G);
   const seg = ann.segmentation;
   let mask: Uint8Array;
@@ -257,15 +276,29 @@ export function renderTarget(ann: Pick<SampleAnnotation, 'segmentation'>, W: num
  * Resamples the square region [x0, x0 + side) x [y0, y0 + side) of an interleaved image with `ch`
  * channels to out x out, reading `fill` outside the image, optionally mirrored left-right.
  */
-export function cropResize(src: Float32Array, W: number, H: number, ch: number, x0: number, y0: number, side: number, out: number, fill: number, flip: boolean): Float32Array {
-  const wx = axis(x0, side, out, W), wy = axis(y0, side, out, H);
+export function cropResize(
+  src: Float32Array,
+  W: number,
+  H: number,
+  ch: number,
+  x0: number,
+  y0: number,
+  side: number,
+  out: number,
+  fill: number,
+  flip: boolean,
+): Float32Array {
+  const wx = axis(x0, side, out, W),
+    wy = axis(y0, side, out, H);
   // Rows first (only the source rows the window touches), then columns.
-  const rowLo = wy.lo, rowHi = wy.hi;
+  const rowLo = wy.lo,
+    rowHi = wy.hi;
   const tmp = new Float32Array((rowHi - rowLo + 1) * out * ch);
   for (let r = rowLo; r <= rowHi; r++) {
     const inside = r >= 0 && r < H;
     for (let o = 0; o < out; o++) {
-      const ws = wx.w[o]!, start = wx.start[o]!;
+      const ws = wx.w[o]!,
+        start = wx.start[o]!;
       const dst = ((r - rowLo) * out + (flip ? out - 1 - o : o)) * ch;
       for (let c = 0; c < ch; c++) {
         let v = 0;
@@ -279,7 +312,8 @@ export function cropResize(src: Float32Array, W: number, H: number, ch: number, 
   }
   const res = new Float32Array(out * out * ch);
   for (let o = 0; o < out; o++) {
-    const ws = wy.w[o]!, start = wy.start[o]!;
+    const ws = wy.w[o]!,
+      start = wy.start[o]!;
     for (let q = 0; q < out * ch; q++) {
       let v = 0;
       for (let k = 0; k < ws.length; k++) v += ws[k]! * tmp[(start + k - rowLo) * out * ch + q]!;
@@ -294,12 +328,14 @@ function axis(origin: number, side: number, out: number, size: number): { start:
   const r = side / out;
   const start = new Int32Array(out);
   const w: Float32Array[] = [];
-  let lo = Infinity, hi = -Infinity;
+  let lo = Infinity,
+    hi = -Infinity;
   for (let o = 0; o < out; o++) {
     let s: number, ws: Float32Array;
     if (r > 1) {
       // Shrinking: average the source interval the output pixel covers.
-      const a = origin + o * r, b = a + r;
+      const a = origin + o * r,
+        b = a + r;
       s = Math.floor(a);
       const e = Math.ceil(b);
       ws = new Float32Array(e - s);

@@ -103,8 +103,11 @@ interface Resolved {
 }
 
 function resolve(opts: Omit<SynthOptions, 'images' | 'firstId' | 'pngEncoder'>): Resolved {
-  const width = opts.width ?? 256, height = opts.height ?? 192, seed = opts.seed ?? 0;
-  const minObjects = opts.minObjects ?? 2, maxObjects = opts.maxObjects ?? 6;
+  const width = opts.width ?? 256,
+    height = opts.height ?? 192,
+    seed = opts.seed ?? 0;
+  const minObjects = opts.minObjects ?? 2,
+    maxObjects = opts.maxObjects ?? 6;
   const minSize = opts.minSize ?? 24;
   // A shape is kept fully inside the frame, so it can be no larger than the frame.
   const maxSize = Math.min(opts.maxSize ?? 128, width, height);
@@ -204,8 +207,7 @@ export function renderScene(opts: Omit<SynthOptions, 'images' | 'firstId' | 'png
   return { width: W, height: H, rgba: finish(rng, img, W, H), objects };
 }
 
-const isKept = (visibleArea: number, fullArea: number): boolean =>
-  visibleArea >= MIN_VISIBLE_AREA && visibleArea >= MIN_VISIBLE_FRACTION * fullArea;
+const isKept = (visibleArea: number, fullArea: number): boolean => visibleArea >= MIN_VISIBLE_AREA && visibleArea >= MIN_VISIBLE_FRACTION * fullArea;
 
 /** murmur3's finaliser: spreads (seed, id) over all 32 bits before seeding the Rng. */
 function fmix32(h: number): number {
@@ -250,7 +252,8 @@ function placeObjects(rng: Rng, o: Resolved): Placed[] {
     // Log-uniform: as many small objects as large ones per octave. +1 because pixel-centre
     // coverage of an extent s spans about s pixels, give or take one.
     let size = Math.exp(rng.uniform(Math.log(minSize), Math.log(maxSize + 1)));
-    let best: { shape: SynthShape; coverage: Uint8Array; fullArea: number; bbox: [number, number, number, number]; drops: number; lost: Int32Array } | null = null;
+    let best: { shape: SynthShape; coverage: Uint8Array; fullArea: number; bbox: [number, number, number, number]; drops: number; lost: Int32Array } | null =
+      null;
     for (let a = 0; a < ATTEMPTS && !(best && best.drops === 0); a++) {
       // Uniform positions rarely overlap; aim most attempts at an earlier object's edge region.
       let near: [number, number] | undefined;

@@ -76,7 +76,7 @@ function numpyMean(a: number[]): number {
       const r = a.slice(lo, lo + 8);
       let i = 8;
       for (; i < n - (n % 8); i += 8) for (let j = 0; j < 8; j++) r[j] += a[lo + i + j]!;
-      let s = ((r[0]! + r[1]!) + (r[2]! + r[3]!)) + ((r[4]! + r[5]!) + (r[6]! + r[7]!));
+      let s = r[0]! + r[1]! + (r[2]! + r[3]!) + (r[4]! + r[5]! + (r[6]! + r[7]!));
       for (; i < n; i++) s += a[lo + i]!;
       return s;
     }
@@ -107,7 +107,12 @@ function detectionRle(d: Detection, di: number, img: ImageInfo): RLE {
   if (d.segmentation) {
     const s = d.segmentation;
     if (!Array.isArray(s.size) || s.size[0] !== img.height || s.size[1] !== img.width) {
-      throw where('detection', di, undefined, `segmentation size ${JSON.stringify(s.size)} does not match image ${img.id} [${img.height}, ${img.width}] (size is [h, w])`);
+      throw where(
+        'detection',
+        di,
+        undefined,
+        `segmentation size ${JSON.stringify(s.size)} does not match image ${img.id} [${img.height}, ${img.width}] (size is [h, w])`,
+      );
     }
     try {
       return annToRle(s, img.height, img.width);
@@ -122,7 +127,8 @@ function detectionRle(d: Detection, di: number, img: ImageInfo): RLE {
 
 /** A detection's box: finite numbers, width and height not negative (COCOeval would score such a box 0 without a word). */
 function checkBox(b: number[], di: number): number[] {
-  if (!b.every((v) => typeof v === 'number' && Number.isFinite(v)) || b[2]! < 0 || b[3]! < 0) throw where('detection', di, undefined, `bbox [x, y, w, h] needs finite numbers and w, h >= 0, got [${b.join(', ')}]`);
+  if (!b.every((v) => typeof v === 'number' && Number.isFinite(v)) || b[2]! < 0 || b[3]! < 0)
+    throw where('detection', di, undefined, `bbox [x, y, w, h] needs finite numbers and w, h >= 0, got [${b.join(', ')}]`);
   return b;
 }
 
@@ -182,7 +188,9 @@ export function evaluate(images: ImageInfo[], gts: GtAnnotation[], dts: Detectio
     list.push({ d, index });
   });
 
-  const T = IOU_THRESHOLDS.length, A = AREA_RANGES.length, M = maxDets.length;
+  const T = IOU_THRESHOLDS.length,
+    A = AREA_RANGES.length,
+    M = maxDets.length;
   const tp = new Float64Array(T * A * M);
   const npig = new Float64Array(A);
   let anyImage = false;
@@ -195,7 +203,8 @@ export function evaluate(images: ImageInfo[], gts: GtAnnotation[], dts: Detectio
     anyImage = true;
     const dtOrder = stableOrder(dtPooled.length, (i) => -dtPooled[i]!.d.score).slice(0, maxDet);
     const dtList = dtOrder.map((i) => dtPooled[i]!);
-    const G = gtList.length, D = dtList.length;
+    const G = gtList.length,
+      D = dtList.length;
     const crowd = gtList.map((g) => g.crowd);
 
     let ious: number[][] = [];
@@ -210,13 +219,21 @@ export function evaluate(images: ImageInfo[], gts: GtAnnotation[], dts: Detectio
             throw where('ground-truth annotation', index, ann.id, (e as Error).message);
           }
         });
-        ious = rleIou(dtList.map(({ d, index }) => detectionRle(d, index, img)), g, crowd);
+        ious = rleIou(
+          dtList.map(({ d, index }) => detectionRle(d, index, img)),
+          g,
+          crowd,
+        );
       } else {
         const g = gtList.map(({ ann, index }) => {
           if (!Array.isArray(ann.bbox) || ann.bbox.length !== 4) throw where('ground-truth annotation', index, ann.id, 'bbox must have 4 numbers [x, y, w, h]');
           return ann.bbox;
         });
-        ious = bboxIou(dtList.map(({ d, index }) => detectionBox(d, index, img)), g, crowd);
+        ious = bboxIou(
+          dtList.map(({ d, index }) => detectionBox(d, index, img)),
+          g,
+          crowd,
+        );
       }
     }
     // The best IoU of each detection lets hopeless detections skip the GT loop (no change in result).

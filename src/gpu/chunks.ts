@@ -32,9 +32,11 @@ export function subView(v: BufferView, start: number, bytes: number, align: numb
  * All `items` when they fit unsplit. Throws, naming `what`, when not even one aligned chunk fits.
  */
 export function planChunks(what: string, items: number, per: readonly number[], limits: BindingLimits, quantum = 1): number {
-  const limit = limits.maxBindingBytes, align = limits.storageAlign;
+  const limit = limits.maxBindingBytes,
+    align = limits.storageAlign;
   if (per.every((b) => b * items <= limit)) return items;
-  let q = quantum, fit = Infinity;
+  let q = quantum,
+    fit = Infinity;
   for (const b of per) {
     if (b > limit) throw new Error(`${what}: one item is ${b} bytes, over the ${limit}-byte storage binding limit; use smaller images (or tiles)`);
     q = lcm(q, align / gcd(b, align)); // chunk offsets stay aligned

@@ -60,7 +60,13 @@ function describe(info: GPUAdapterInfo): AdapterDescription {
   const architecture = info.architecture || '';
   const description = info.description || `${vendor} ${architecture}`.trim();
   const base = /llvmpipe/i.test(description) ? 'llvmpipe' : /swiftshader/i.test(description) ? 'swiftshader' : description;
-  const slug = base.toLowerCase().replace(/\(.*?\)/g, '').replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 48) || vendor;
+  const slug =
+    base
+      .toLowerCase()
+      .replace(/\(.*?\)/g, '')
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')
+      .slice(0, 48) || vendor;
   return { vendor, architecture, description, slug };
 }
 

@@ -25,7 +25,8 @@ export function nodeNoAdapterMessage(host: NodeHost): string {
   if (host.platform === 'darwin') return `${head} On macOS it uses Metal: macOS 11 or later on a Mac with Metal support is needed.`;
   if (host.platform === 'win32') return `${head} On Windows it uses D3D12: install or update your GPU's driver (Windows 10 or later).`;
   if (host.platform !== 'linux') return `${head} Install a GPU driver with Vulkan support for ${host.platform}.`;
-  const id = osReleaseField(host.osRelease, 'ID'), like = osReleaseField(host.osRelease, 'ID_LIKE');
+  const id = osReleaseField(host.osRelease, 'ID'),
+    like = osReleaseField(host.osRelease, 'ID_LIKE');
   const codename = osReleaseField(host.osRelease, 'VERSION_CODENAME');
   const gpu = "With a GPU, install its vendor's Vulkan driver instead.";
   if (codename === 'bookworm') {
@@ -53,11 +54,15 @@ export function browserNoWebGPUMessage(o: { hasGpu: boolean; userAgent: string }
     ? 'This browser has WebGPU but gave no adapter (the GPU may be blocklisted, or WebGPU switched off in its settings or flags).'
     : 'This browser has no WebGPU (navigator.gpu is missing), so the page cannot run.';
   let hint = '';
-  if (/Firefox\//.test(ua)) hint = /Windows/.test(ua) ? ' Use Firefox 141 or later.' : ' In Firefox, WebGPU is on by default only on Windows (141+); elsewhere use Firefox Nightly, or Chrome.';
+  if (/Firefox\//.test(ua))
+    hint = /Windows/.test(ua)
+      ? ' Use Firefox 141 or later.'
+      : ' In Firefox, WebGPU is on by default only on Windows (141+); elsewhere use Firefox Nightly, or Chrome.';
   else if (/Edg\//.test(ua) || /Chrom(e|ium)\//.test(ua)) {
-    hint = /Linux/.test(ua) && !/Android|CrOS/.test(ua)
-      ? ' On Linux, start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan (and a Vulkan driver: Mesa for software rendering).'
-      : ' Use Chrome or Edge 113 or later (chrome://gpu says whether WebGPU is on).';
+    hint =
+      /Linux/.test(ua) && !/Android|CrOS/.test(ua)
+        ? ' On Linux, start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan (and a Vulkan driver: Mesa for software rendering).'
+        : ' Use Chrome or Edge 113 or later (chrome://gpu says whether WebGPU is on).';
   } else if (/Safari\//.test(ua)) hint = ' Use Safari 26 or later, or Safari Technology Preview.';
   return `${head}${hint} ${WEBGPU_BROWSERS}`;
 }

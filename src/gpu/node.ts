@@ -30,7 +30,9 @@ export async function nodeGPU(flags: string[] = []): Promise<GPU> {
   try {
     ({ create } = (await import('webgpu')) as { create: (flags: string[]) => unknown });
   } catch (e) {
-    throw new Error(`deepmask-webgpu needs the 'webgpu' package (Dawn's Node bindings) to run in Node: npm install webgpu (${(e as Error).message.split('\n')[0]})`);
+    throw new Error(
+      `deepmask-webgpu needs the 'webgpu' package (Dawn's Node bindings) to run in Node: npm install webgpu (${(e as Error).message.split('\n')[0]})`,
+    );
   }
   // The Vulkan loader warns when XDG_RUNTIME_DIR is unset (CI containers, cron).
   if (!process.env.XDG_RUNTIME_DIR) {

@@ -35,17 +35,17 @@ export class Profiler {
     this.names = [];
     // Mapped only once the submit that fills it has been made.
     this.toRead.push(async () => {
-        await staging.mapAsync(1, 0, bytes);
-        const t = new BigUint64Array(staging.getMappedRange(0, bytes).slice(0));
-        staging.unmap();
-        this.pool.release(staging, false);
-        resolved.destroy();
-        names.forEach((n, i) => {
-          const e = this.totals.get(n) ?? { ns: 0, n: 0 };
-          e.ns += Number(t[2 * i + 1]! - t[2 * i]!);
-          e.n++;
-          this.totals.set(n, e);
-        });
+      await staging.mapAsync(1, 0, bytes);
+      const t = new BigUint64Array(staging.getMappedRange(0, bytes).slice(0));
+      staging.unmap();
+      this.pool.release(staging, false);
+      resolved.destroy();
+      names.forEach((n, i) => {
+        const e = this.totals.get(n) ?? { ns: 0, n: 0 };
+        e.ns += Number(t[2 * i + 1]! - t[2 * i]!);
+        e.n++;
+        this.totals.set(n, e);
+      });
     });
   }
 
@@ -60,4 +60,3 @@ export class Profiler {
     return out;
   }
 }
-

@@ -280,7 +280,13 @@ export class Runtime {
   private runSplit<P extends Params>(k: Kernel<P>, d: Dispatch<P>): void {
     const split = d.split!;
     const per = Object.entries(split.per);
-    const chunk = planChunks(`kernel ${k.name}`, split.items, per.map(([, b]) => b), this.limits, split.quantum);
+    const chunk = planChunks(
+      `kernel ${k.name}`,
+      split.items,
+      per.map(([, b]) => b),
+      this.limits,
+      split.quantum,
+    );
     for (let i0 = 0; i0 < split.items; i0 += chunk) {
       const n = Math.min(chunk, split.items - i0);
       const params = { ...d.params, ...split.chunk(i0, n) };

@@ -4,7 +4,12 @@
 import type { Kernel, KernelInfo, Params, UniformField } from './kernel.js';
 import type { Dispatch } from './runtime.js';
 
-export function checkBindings<P extends Params>(k: Kernel<P>, info: KernelInfo, d: Dispatch<P>, limits: { maxBindingBytes: number; storageAlign: number }): void {
+export function checkBindings<P extends Params>(
+  k: Kernel<P>,
+  info: KernelInfo,
+  d: Dispatch<P>,
+  limits: { maxBindingBytes: number; storageAlign: number },
+): void {
   const sizes = k.sizes(d.params, d.constants ?? {});
   for (const name of Object.keys(d.bind)) {
     if (!info.storage.some((b) => b.name === name)) {
@@ -37,9 +42,11 @@ export function checkBindings<P extends Params>(k: Kernel<P>, info: KernelInfo, 
   // WebGPU forbids a writable binding that overlaps any other binding of the same dispatch.
   for (let i = 0; i < info.storage.length; i++) {
     for (let j = i + 1; j < info.storage.length; j++) {
-      const a = info.storage[i]!, b = info.storage[j]!;
+      const a = info.storage[i]!,
+        b = info.storage[j]!;
       if (!a.writable && !b.writable) continue;
-      const va = d.bind[a.name]!, vb = d.bind[b.name]!;
+      const va = d.bind[a.name]!,
+        vb = d.bind[b.name]!;
       if (va.buffer === vb.buffer && va.offset < vb.offset + vb.size && vb.offset < va.offset + va.size) {
         throw new Error(`kernel ${k.name}: bindings '${a.name}' and '${b.name}' overlap in one buffer and one is written`);
       }
@@ -55,8 +62,7 @@ export function checkParams(k: Kernel<any>, fields: Map<string, UniformField>, p
     const v = params[name];
     if (v === undefined) throw new Error(`kernel ${k.name}: missing parameter '${name}'`);
     const ok =
-      f.type === 'f32' ? Number.isFinite(v) :
-      Number.isInteger(v) && (f.type === 'u32' ? v >= 0 && v <= 0xffffffff : v >= -0x80000000 && v <= 0x7fffffff);
+      f.type === 'f32' ? Number.isFinite(v) : Number.isInteger(v) && (f.type === 'u32' ? v >= 0 && v <= 0xffffffff : v >= -0x80000000 && v <= 0x7fffffff);
     if (!ok) throw new Error(`kernel ${k.name}: parameter '${name}' = ${v} is not a valid ${f.type}`);
   }
 }

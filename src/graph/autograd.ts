@@ -115,7 +115,10 @@ export function backward(root: Tensor, seed?: Tensor): void {
         if (!gi) return;
         if (gi === g) gi = g.alias(input.shape);
         if (!input.requiresGrad) return gi.dispose();
-        if (gi.size !== input.size) throw new Error(`backward of ${node.op}: gradient for input ${j}${input.name ? ` (${input.name})` : ''} has ${gi.size} elements, input has ${input.size}`);
+        if (gi.size !== input.size)
+          throw new Error(
+            `backward of ${node.op}: gradient for input ${j}${input.name ? ` (${input.name})` : ''} has ${gi.size} elements, input has ${input.size}`,
+          );
         const prev = grads.get(input);
         if (!prev) return void grads.set(input, gi);
         grads.set(input, sum2(prev, gi));

@@ -8,7 +8,6 @@ import { toHalf, transpose } from '../kernels/layout.js';
 import { record } from './autograd.js';
 import { numel, shapeStr, Tensor } from './tensor.js';
 
-
 function like(t: Tensor, shape: readonly number[] = t.shape): Tensor {
   return Tensor.empty(shape, { rt: t.rt });
 }
@@ -117,7 +116,8 @@ export interface MatmulOptions {
 
 /** op(a)·op(b) for 2-D a and b, where op transposes when asked (the operand is stored transposed). */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  const tA = !!opts.transA, tB = !!opts.transB;
+  const tA = !!opts.transA,
+    tB = !!opts.transB;
   if (a.shape.length !== 2 || b.shape.length !== 2) throw new Error(`matmul: needs 2-D operands, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
   const [M, K] = tA ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!];
   const [K2, N] = tB ? [b.shape[1]!, b.shape[0]!] : [b.shape[0]!, b.shape[1]!];
@@ -178,7 +178,9 @@ export function softMarginLoss(x: Tensor, y: Tensor, w: Tensor): Tensor {
   const n = x.shape[0] ?? 1;
   const perRow = w.size !== x.size && w.size === n && w.shape.slice(1).every((d) => d === 1);
   if (y.size !== x.size || (w.size !== x.size && !perRow)) {
-    throw new Error(`softMarginLoss: logits ${shapeStr(x.shape)} and labels ${shapeStr(y.shape)} must have the same size, weights ${shapeStr(w.shape)} that size or [${n}, 1, ...]`);
+    throw new Error(
+      `softMarginLoss: logits ${shapeStr(x.shape)} and labels ${shapeStr(y.shape)} must have the same size, weights ${shapeStr(w.shape)} that size or [${n}, 1, ...]`,
+    );
   }
   const wx = perRow ? expandRows(w, n, x.size / n) : w;
   const per = like(x);

@@ -3,16 +3,28 @@
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convGeometry, type Padding } from '../kernels/conv2d.js';
 import { depthwiseBackwardInput, depthwiseBackwardWeight, depthwiseForward } from '../kernels/depthwise.js';
 import { map, MapOp } from '../kernels/elementwise.js';
-import { concatChannels as concatKernel, cropWindows as cropKernel, interleave as interleaveKernel, sliceChannels, transpose, upsampleNearest as upsampleKernel } from '../kernels/layout.js';
+import {
+  concatChannels as concatKernel,
+  cropWindows as cropKernel,
+  interleave as interleaveKernel,
+  sliceChannels,
+  transpose,
+  upsampleNearest as upsampleKernel,
+} from '../kernels/layout.js';
 import { pasteMasks as pasteKernel } from '../kernels/paste.js';
 import { maxPoolBackward, maxPoolForward, poolOutputSize, type PoolGeometry } from '../kernels/pool.js';
-import { resampleImage as resampleKernel, resizeBilinear as resizeKernel, resizeBilinearBackward, type ImageFraming, type ResizeGeometry } from '../kernels/resize.js';
+import {
+  resampleImage as resampleKernel,
+  resizeBilinear as resizeKernel,
+  resizeBilinearBackward,
+  type ImageFraming,
+  type ResizeGeometry,
+} from '../kernels/resize.js';
 import { dropout as dropoutKernel } from '../kernels/dropout.js';
 import { meanSigmoidAbove as confidenceKernel, sumRows } from '../kernels/reduce.js';
 import { record } from './autograd.js';
 import { linear, reshape } from './core.js';
 import { shapeStr, Tensor } from './tensor.js';
-
 
 function nhwc(op: string, x: Tensor): [number, number, number, number] {
   if (x.shape.length !== 4) throw new Error(`${op}: expected an NHWC tensor, got ${shapeStr(x.shape)}`);
@@ -54,7 +66,8 @@ function clampedReluGrad(out: Tensor, g: Tensor, max: number): Tensor {
  */
 export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, o: Conv2dOptions = {}): Tensor {
   const [N, H, W, Cin] = nhwc('conv2d', x);
-  if (w.shape.length !== 4 || w.shape[2] !== Cin) throw new Error(`conv2d: weight ${shapeStr(w.shape)} does not match input ${shapeStr(x.shape)} ([KH, KW, Cin, Cout])`);
+  if (w.shape.length !== 4 || w.shape[2] !== Cin)
+    throw new Error(`conv2d: weight ${shapeStr(w.shape)} does not match input ${shapeStr(x.shape)} ([KH, KW, Cin, Cout])`);
   const [KH, KW, , Cout] = w.shape as [number, number, number, number];
   const g = convGeometry({ N, H, W, Cin, Cout, KH, KW }, o);
   if (b && b.size !== Cout) throw new Error(`conv2d: bias has ${b.size} elements, expected ${Cout}`);
@@ -75,7 +88,9 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, o: Conv2dOptions
     // ReLU6 masks the gradient once first.
     const masked = o.relu6 ? clampedReluGrad(out, gy, RELU6) : gy;
     const act = relu && !o.relu6 ? { act: out.view() } : {};
-    let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
+    let dx: Tensor | null = null,
+      dw: Tensor | null = null,
+      db: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty(x.shape, { rt: x.rt });
       conv2dBackwardInput(x.rt, { dy: masked.view(), w: w.view(), dx: dx.view(), g, ...act });
@@ -99,18 +114,31 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, o: Conv2dOptions
  */
 export function depthwiseConv2d(x: Tensor, w: Tensor, b?: Tensor | null, o: Conv2dOptions = {}): Tensor {
   const [N, H, W, C] = nhwc('depthwiseConv2d', x);
-  if (w.shape.length !== 3 || w.shape[2] !== C) throw new Error(`depthwiseConv2d: weight ${shapeStr(w.shape)} does not match input ${shapeStr(x.shape)} ([KH, KW, C])`);
+  if (w.shape.length !== 3 || w.shape[2] !== C)
+    throw new Error(`depthwiseConv2d: weight ${shapeStr(w.shape)} does not match input ${shapeStr(x.shape)} ([KH, KW, C])`);
   const [KH, KW] = w.shape as [number, number, number];
   const g = convGeometry({ N, H, W, Cin: C, Cout: C, KH, KW }, o);
   if (b && b.size !== C) throw new Error(`depthwiseConv2d: bias has ${b.size} elements, expected ${C}`);
-  if (g.OH <= 0 || g.OW <= 0) throw new Error(`depthwiseConv2d: a ${KH}x${KW} kernel (dilation ${g.dil}, padding ${o.pad ?? 0}) does not fit a ${H}x${W} input`);
-  const relu = !!o.relu || !!o.relu6, max = o.relu6 ? RELU6 : undefined;
+  if (g.OH <= 0 || g.OW <= 0)
+    throw new Error(`depthwiseConv2d: a ${KH}x${KW} kernel (dilation ${g.dil}, padding ${o.pad ?? 0}) does not fit a ${H}x${W} input`);
+  const relu = !!o.relu || !!o.relu6,
+    max = o.relu6 ? RELU6 : undefined;
   const out = Tensor.empty([N, g.OH, g.OW, C], { rt: x.rt });
-  depthwiseForward(x.rt, { x: x.view(), ...(w.dtype === 'f16' ? { w: w.halfView(), half: true } : { w: w.view() }), ...(b ? { bias: b.view() } : {}), y: out.view(), g, relu, ...(max ? { reluMax: max } : {}) });
+  depthwiseForward(x.rt, {
+    x: x.view(),
+    ...(w.dtype === 'f16' ? { w: w.halfView(), half: true } : { w: w.view() }),
+    ...(b ? { bias: b.view() } : {}),
+    y: out.view(),
+    g,
+    relu,
+    ...(max ? { reluMax: max } : {}),
+  });
   const inputs = b ? [x, w, b] : [x, w];
   return record(out, 'depthwise_conv2d', inputs, (gy) => {
     const masked = relu ? clampedReluGrad(out, gy, max ?? F32_MAX) : gy;
-    let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
+    let dx: Tensor | null = null,
+      dw: Tensor | null = null,
+      db: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty(x.shape, { rt: x.rt });
       depthwiseBackwardInput(x.rt, { dy: masked.view(), w: w.view(), dx: dx.view(), g });
@@ -154,8 +182,10 @@ export interface PoolOptions {
 /** Max pooling (default 2×2, stride 2); the backward pass gathers through stored argmax positions. */
 export function maxPool2d(x: Tensor, o: PoolOptions = {}): Tensor {
   const [N, H, W, C] = nhwc('maxPool2d', x);
-  const k = o.kernel ?? 2, stride = o.stride ?? k;
-  const OH = poolOutputSize(H, k, stride, !!o.ceil), OW = poolOutputSize(W, k, stride, !!o.ceil);
+  const k = o.kernel ?? 2,
+    stride = o.stride ?? k;
+  const OH = poolOutputSize(H, k, stride, !!o.ceil),
+    OW = poolOutputSize(W, k, stride, !!o.ceil);
   if (OH <= 0 || OW <= 0) throw new Error(`maxPool2d: a ${k}x${k} window does not fit a ${H}x${W} input`);
   return maxPool(x, { N, H, W, C, OH, OW, k, stride, offsets: 1 }, 'max_pool2d');
 }
@@ -168,7 +198,8 @@ export function maxPool2d(x: Tensor, o: PoolOptions = {}): Tensor {
  */
 export function fineStridePool(x: Tensor): Tensor {
   const [N, H, W, C] = nhwc('fineStridePool', x);
-  const OH = Math.floor((H - 1) / 2), OW = Math.floor((W - 1) / 2);
+  const OH = Math.floor((H - 1) / 2),
+    OW = Math.floor((W - 1) / 2);
   if (OH <= 0 || OW <= 0) throw new Error(`fineStridePool: input ${H}x${W} is too small`);
   return maxPool(x, { N, H, W, C, OH, OW, k: 2, stride: 2, offsets: 4 }, 'fine_stride_pool');
 }
@@ -275,16 +306,20 @@ export interface ResampleImageOptions extends ImageFraming {
 export function resampleImage(x: Tensor, o: ResampleImageOptions): Tensor {
   const [N, IH, IW, C] = nhwc('resampleImage', x);
   if (N !== 1 || C !== 3) throw new Error(`resampleImage: expects one RGB image [1, H, W, 3], got ${shapeStr(x.shape)}`);
-  const OH = o.rows.start.length, OW = o.cols.start.length;
-  if (!(OH >= 1 && OW >= 1) || o.rows.weights.length !== OH || o.cols.weights.length !== OW) throw new Error(`resampleImage: each axis needs one start and one weight list per output (rows ${OH}, cols ${OW})`);
+  const OH = o.rows.start.length,
+    OW = o.cols.start.length;
+  if (!(OH >= 1 && OW >= 1) || o.rows.weights.length !== OH || o.cols.weights.length !== OW)
+    throw new Error(`resampleImage: each axis needs one start and one weight list per output (rows ${OH}, cols ${OW})`);
   if (!(Number.isInteger(o.pad) && o.pad >= 0)) throw new Error(`resampleImage: invalid pad ${o.pad}`);
   const taps = new Uint32Array(3 * (OH + OW));
   const flat: number[] = [];
   [o.rows, o.cols].forEach((axis, a) => {
     const size = a === 0 ? IH : IW;
     for (let i = 0; i < axis.start.length; i++) {
-      const w = axis.weights[i]!, s = axis.start[i]!;
-      if (!(s >= 0 && s + w.length <= size && w.length >= 1)) throw new Error(`resampleImage: ${a ? 'column' : 'row'} ${i} reads ${s}..${s + w.length - 1} of ${size}`);
+      const w = axis.weights[i]!,
+        s = axis.start[i]!;
+      if (!(s >= 0 && s + w.length <= size && w.length >= 1))
+        throw new Error(`resampleImage: ${a ? 'column' : 'row'} ${i} reads ${s}..${s + w.length - 1} of ${size}`);
       taps.set([s, w.length, flat.length], 3 * (a * OH + i));
       for (let k = 0; k < w.length; k++) flat.push(w[k]!);
     }
@@ -317,8 +352,10 @@ export function dropout(x: Tensor, p: number, o: { training: boolean; seed: numb
 /** Concatenation along the channel (last) dimension of tensors that agree in every other one. */
 export function concatChannels(a: Tensor, b: Tensor): Tensor {
   const lead = a.shape.slice(0, -1);
-  if (lead.join() !== b.shape.slice(0, -1).join()) throw new Error(`concatChannels: ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ before the last dimension`);
-  const ca = a.shape[a.shape.length - 1]!, cb = b.shape[b.shape.length - 1]!;
+  if (lead.join() !== b.shape.slice(0, -1).join())
+    throw new Error(`concatChannels: ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ before the last dimension`);
+  const ca = a.shape[a.shape.length - 1]!,
+    cb = b.shape[b.shape.length - 1]!;
   const rows = a.size / ca;
   const out = Tensor.empty([...lead, ca + cb], { rt: a.rt });
   concatKernel(a.rt, a.view(), b.view(), out.view(), rows, ca, cb);
@@ -349,13 +386,24 @@ export interface PasteArgs {
 export function pasteMasks(logits: Tensor, a: PasteArgs): Tensor {
   const n = a.boxes.length / 4;
   const m = Math.round(Math.sqrt(logits.size / Math.max(1, logits.shape[0] ?? 1)));
-  if (!Number.isInteger(n) || a.windows.length !== a.boxes.length) throw new Error(`pasteMasks: boxes (${a.boxes.length}) and windows (${a.windows.length}) must hold 4 values per mask`);
-  if ((logits.shape[0] ?? 0) < n || m * m * (logits.shape[0] ?? 0) !== logits.size) throw new Error(`pasteMasks: logits ${shapeStr(logits.shape)} do not hold ${n} square masks`);
+  if (!Number.isInteger(n) || a.windows.length !== a.boxes.length)
+    throw new Error(`pasteMasks: boxes (${a.boxes.length}) and windows (${a.windows.length}) must hold 4 values per mask`);
+  if ((logits.shape[0] ?? 0) < n || m * m * (logits.shape[0] ?? 0) !== logits.size)
+    throw new Error(`pasteMasks: logits ${shapeStr(logits.shape)} do not hold ${n} square masks`);
   const bits = Tensor.empty([a.words], { rt: logits.rt, dtype: 'u32' });
   if (a.words === 0 || n === 0) return bits;
   const boxes = Tensor.from(a.boxes, [a.boxes.length], { rt: logits.rt, dtype: 'u32' });
   const windows = Tensor.from(a.windows, [a.windows.length], { rt: logits.rt });
-  pasteKernel(logits.rt, { logits: logits.view(), boxes: boxes.view(), windows: windows.view(), bits: bits.view(), n, m, words: a.words, threshold: a.threshold });
+  pasteKernel(logits.rt, {
+    logits: logits.view(),
+    boxes: boxes.view(),
+    windows: windows.view(),
+    bits: bits.view(),
+    n,
+    m,
+    words: a.words,
+    threshold: a.threshold,
+  });
   boxes.dispose();
   windows.dispose();
   return bits;

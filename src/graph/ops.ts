@@ -1,6 +1,26 @@
 // The differentiable ops, in one namespace: core (elementwise, shapes, reductions, GEMM, losses),
 // vision (convolution, pooling, resampling, dropout) and rows (slices, concatenation, gathers).
 export * from './core.js';
-export { conv2d, depthwiseConv2d, maxPool2d, fineStridePool, interleave, resizeBilinear, upsampleNearest, cropWindows, resampleImage, dropout, concatChannels, pasteMasks, meanSigmoidAbove, type Conv2dOptions, type PoolOptions, type WindowBox, type PasteArgs, type ResampleAxis, type ResampleImageOptions } from './nn.js';
+export {
+  conv2d,
+  depthwiseConv2d,
+  maxPool2d,
+  fineStridePool,
+  interleave,
+  resizeBilinear,
+  upsampleNearest,
+  cropWindows,
+  resampleImage,
+  dropout,
+  concatChannels,
+  pasteMasks,
+  meanSigmoidAbove,
+  type Conv2dOptions,
+  type PoolOptions,
+  type WindowBox,
+  type PasteArgs,
+  type ResampleAxis,
+  type ResampleImageOptions,
+} from './nn.js';
 export { sliceRows, concatRows, gatherRows, stripRows } from './rows.js';
 export type { Padding } from '../kernels/conv2d.js';

@@ -79,7 +79,8 @@ export class SGD {
   async exportState(): Promise<OptimizerState> {
     const out: OptimizerState = { steps: {}, velocities: {} };
     for (let i = 0; i < this.params.length; i++) {
-      const s = this.state[i]!, name = this.names[i]!;
+      const s = this.state[i]!,
+        name = this.names[i]!;
       out.steps[name] = s.steps;
       out.velocities[name] = s.velocity ? { shape: [...s.velocity.shape], data: await s.velocity.read() } : null;
     }
@@ -90,7 +91,8 @@ export class SGD {
   loadState(st: OptimizerState | IndexedOptimizerState): void {
     const byName = Array.isArray(st.steps) ? this.fromIndexed(st as IndexedOptimizerState) : (st as OptimizerState);
     for (const name of Object.keys(byName.steps)) {
-      if (!this.names.includes(name)) throw new Error(`optimizer state for '${name}', which this run does not train (was --freeze-trunk or the preset changed?)`);
+      if (!this.names.includes(name))
+        throw new Error(`optimizer state for '${name}', which this run does not train (was --freeze-trunk or the preset changed?)`);
     }
     this.params.forEach((p, i) => {
       const name = this.names[i]!;
@@ -114,7 +116,9 @@ export class SGD {
 
   private fromIndexed(st: IndexedOptimizerState): OptimizerState {
     if (st.steps.length !== this.params.length) {
-      throw new Error(`optimizer state (an older checkpoint, by parameter index) has ${st.steps.length} parameters, this run trains ${this.params.length}: resume with the run's own --freeze-trunk setting`);
+      throw new Error(
+        `optimizer state (an older checkpoint, by parameter index) has ${st.steps.length} parameters, this run trains ${this.params.length}: resume with the run's own --freeze-trunk setting`,
+      );
     }
     const out: OptimizerState = { steps: {}, velocities: {} };
     this.names.forEach((name, i) => {

@@ -6,7 +6,6 @@ import { record } from './autograd.js';
 import { matmul } from './core.js';
 import { shapeStr, Tensor } from './tensor.js';
 
-
 function rowsOf(op: string, x: Tensor): [number, number] {
   if (x.shape.length === 0) throw new Error(`${op}: needs a tensor with a leading dimension, got a scalar`);
   if (x.dtype !== 'f32') throw new Error(`${op}: ${x.name || 'the input'} is ${x.dtype}; row ops take f32 tensors`);
@@ -50,7 +49,8 @@ export function concatRows(xs: readonly Tensor[]): Tensor {
   const tail = xs[0]!.shape.slice(1);
   const counts = xs.map((x) => {
     rowsOf('concatRows', x);
-    if (x.shape.slice(1).join() !== tail.join()) throw new Error(`concatRows: ${shapeStr(x.shape)} and ${shapeStr(xs[0]!.shape)} differ after the leading dimension`);
+    if (x.shape.slice(1).join() !== tail.join())
+      throw new Error(`concatRows: ${shapeStr(x.shape)} and ${shapeStr(xs[0]!.shape)} differ after the leading dimension`);
     return x.shape[0]!;
   });
   const total = counts.reduce((a, b) => a + b, 0);
@@ -79,7 +79,8 @@ export function concatRows(xs: readonly Tensor[]): Tensor {
  */
 export function gatherRows(x: Tensor, index: readonly number[]): Tensor {
   const [rows, cols] = rowsOf('gatherRows', x);
-  for (const i of index) if (!(Number.isInteger(i) && i >= 0 && i < rows)) throw new Error(`gatherRows: index ${i} out of range [0, ${rows}) of ${shapeStr(x.shape)}`);
+  for (const i of index)
+    if (!(Number.isInteger(i) && i >= 0 && i < rows)) throw new Error(`gatherRows: index ${i} out of range [0, ${rows}) of ${shapeStr(x.shape)}`);
   const n = index.length;
   const out = Tensor.empty([n, ...x.shape.slice(1)], { rt: x.rt });
   if (n > 0 && cols > 0) {

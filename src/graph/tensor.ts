@@ -125,7 +125,8 @@ export class Tensor {
     const dtype = opts.dtype ?? 'f32';
     if (data.length !== numel(shape)) throw new Error(`data has ${data.length} values but shape [${shape.join(', ')}] needs ${numel(shape)}`);
     const t = Tensor.empty(shape, { ...opts, dtype });
-    const arr = dtype === 'f32' ? Float32Array.from(data) : dtype === 'f16' ? packHalves(data) : dtype === 'u32' ? Uint32Array.from(data) : Int32Array.from(data);
+    const arr =
+      dtype === 'f32' ? Float32Array.from(data) : dtype === 'f16' ? packHalves(data) : dtype === 'u32' ? Uint32Array.from(data) : Int32Array.from(data);
     if (arr.length > 0) t.rt.write(t.binding(), arr);
     return t;
   }
@@ -148,7 +149,8 @@ export class Tensor {
    * by the few ops that read packed halves.
    */
   view(): BufferView {
-    if (this.dtype === 'f16') throw new Error(`${this.name || 'tensor'} [${this.shape.join(', ')}] is f16: only conv2d and linear take f16 weights, for inference (no gradients)`);
+    if (this.dtype === 'f16')
+      throw new Error(`${this.name || 'tensor'} [${this.shape.join(', ')}] is f16: only conv2d and linear take f16 weights, for inference (no gradients)`);
     return this.binding();
   }
 
@@ -176,7 +178,8 @@ export class Tensor {
    * precision in place (half()) and keeps its identity, name and module field.
    */
   replaceStorage(src: Tensor): void {
-    if (src.shape.join() !== this.shape.join()) throw new Error(`replaceStorage: [${src.shape.join(', ')}] does not match ${this.name || 'tensor'} [${this.shape.join(', ')}]`);
+    if (src.shape.join() !== this.shape.join())
+      throw new Error(`replaceStorage: [${src.shape.join(', ')}] does not match ${this.name || 'tensor'} [${this.shape.join(', ')}]`);
     const s = src.live();
     s.refs++;
     src.dispose();

@@ -89,7 +89,13 @@ export function defaultScales(model: Pick<DenseModel, 'config'>): number[] {
 }
 
 /** Settings a model's config chooses for inference, with the paper's where it chooses none. */
-export function inferenceDefaults(model: Pick<DenseModel, 'config'>): { scales: number[]; threshold: number; proposals: number; nms: number; rerank: Rerank | null } {
+export function inferenceDefaults(model: Pick<DenseModel, 'config'>): {
+  scales: number[];
+  threshold: number;
+  proposals: number;
+  nms: number;
+  rerank: Rerank | null;
+} {
   const i = model.config.inference ?? {};
   return { scales: defaultScales(model), threshold: i.threshold ?? 0.2, proposals: i.proposals ?? 100, nms: i.nms ?? 1, rerank: i.rerank ?? null };
 }
@@ -200,7 +206,17 @@ export class ImageEncoding {
   }
 
   /** The global top-N windows over all scales by objectness, their masks pasted into the image (as propose()). */
-  async everything(o: { proposals?: number; threshold?: number; rerank?: Rerank | false; timeStages?: boolean; polygons?: boolean | PolygonOptions; onProgress?: (e: InferProgress) => void; signal?: AbortSignal } = {}): Promise<InferResult> {
+  async everything(
+    o: {
+      proposals?: number;
+      threshold?: number;
+      rerank?: Rerank | false;
+      timeStages?: boolean;
+      polygons?: boolean | PolygonOptions;
+      onProgress?: (e: InferProgress) => void;
+      signal?: AbortSignal;
+    } = {},
+  ): Promise<InferResult> {
     this.check();
     checkQuery(o);
     const defaults = inferenceDefaults(this.model);
@@ -240,16 +256,21 @@ export class ImageEncoding {
     const near = (x: number, y: number, take: (c: Candidate, s: number) => void) =>
       this.maps.forEach((m, k) => {
         const s = this.scales[k]! / this.f;
-        const cx = (x * s) / stride, cy = (y * s) / stride;
+        const cx = (x * s) / stride,
+          cy = (y * s) / stride;
         for (let r = Math.max(0, Math.ceil(cy - radius)); r <= Math.min(m.rows - 1, Math.floor(cy + radius)); r++) {
-          for (let c = Math.max(0, Math.ceil(cx - radius)); c <= Math.min(m.cols - 1, Math.floor(cx + radius)); c++) take({ score: m.scores[r * m.cols + c]!, scale: k, r, c }, s);
+          for (let c = Math.max(0, Math.ceil(cx - radius)); c <= Math.min(m.cols - 1, Math.floor(cx + radius)); c++)
+            take({ score: m.scores[r * m.cols + c]!, scale: k, r, c }, s);
         }
       });
     const cands: Candidate[] = [];
     if (box) {
       // Distance of a window's object box (centred on the window, side objectSize / s) to the drawn
       // box, squared up as DeepMask frames objects: centre offset in box sides plus the size ratio in octaves.
-      const [bx, by, bw, bh] = box, side = Math.max(bw, bh), bcx = bx + bw / 2, bcy = by + bh / 2;
+      const [bx, by, bw, bh] = box,
+        side = Math.max(bw, bh),
+        bcx = bx + bw / 2,
+        bcy = by + bh / 2;
       const dist = new Map<Candidate, number>();
       near(bcx, bcy, (c, s) => {
         dist.set(c, Math.hypot((stride * c.c) / s - bcx, (stride * c.r) / s - bcy) / side + Math.abs(Math.log2(objectSize / s / side)));
@@ -274,12 +295,20 @@ export class ImageEncoding {
     const covers = (p: Proposal, [x, y]: [number, number]) => contains(p.rle, pixel(x, this.width), pixel(y, this.height));
     // Covering the point first, then leaving out the negative points; ties keep the candidates' order.
     const misses = (p: Proposal) => (covers(p, [x, y]) ? 0 : negative.length + 1) + negative.filter((n) => covers(p, n)).length;
-    const order = (ps: Proposal[]) => ps.map((p, i) => ({ p, i, m: misses(p) })).sort((a, b) => a.m - b.m || a.i - b.i).map((e) => e.p);
+    const order = (ps: Proposal[]) =>
+      ps
+        .map((p, i) => ({ p, i, m: misses(p) }))
+        .sort((a, b) => a.m - b.m || a.i - b.i)
+        .map((e) => e.p);
     // A refined mask can reach a negative point its coarse mask left out: a few more are refined and ordered again.
     const chosen = order(masks).slice(0, negative.length && this.refining ? count + 3 : count);
     if (!this.refining) return addPolygons(chosen, o.polygons);
     const candidate = (p: Proposal) => pool.find((c) => c.r === p.cell[0] && c.c === p.cell[1] && this.scales[c.scale]! / this.f === p.scale)!;
-    const refined = (await this.materialize(chosen.map(candidate), threshold, t, { signal: o.signal })).map((p, i) => ({ ...p, score: chosen[i]!.score, ...(chosen[i]!.confidence !== undefined ? { confidence: chosen[i]!.confidence } : {}) }));
+    const refined = (await this.materialize(chosen.map(candidate), threshold, t, { signal: o.signal })).map((p, i) => ({
+      ...p,
+      score: chosen[i]!.score,
+      ...(chosen[i]!.confidence !== undefined ? { confidence: chosen[i]!.confidence } : {}),
+    }));
     return addPolygons((negative.length ? order(refined) : refined).slice(0, count), o.polygons);
   }
 
@@ -287,14 +316,25 @@ export class ImageEncoding {
   private checkNegative(points: PointOptions['negative']): [number, number][] {
     if (points === undefined) return [];
     const ok = (p: unknown) => Array.isArray(p) && p.length === 2 && p[0] >= 0 && p[0] < this.width && p[1] >= 0 && p[1] < this.height;
-    if (!Array.isArray(points) || !points.every(ok)) throw new Error(`negative must be a list of points [x, y] inside the ${this.width}x${this.height} image, got ${JSON.stringify(points)}`);
+    if (!Array.isArray(points) || !points.every(ok))
+      throw new Error(`negative must be a list of points [x, y] inside the ${this.width}x${this.height} image, got ${JSON.stringify(points)}`);
     return points;
   }
 
   /** at()'s box, checked: [x, y, w, h] with a positive size, overlapping the image. */
   private checkBox(box: unknown): [number, number, number, number] {
     const b = box as number[];
-    if (!(Array.isArray(b) && b.length === 4 && b.every((v) => typeof v === 'number' && Number.isFinite(v)) && b[2]! > 0 && b[3]! > 0 && b[0]! < this.width && b[1]! < this.height && b[0]! + b[2]! > 0 && b[1]! + b[3]! > 0)) {
+    if (!(
+      Array.isArray(b) &&
+      b.length === 4 &&
+      b.every((v) => typeof v === 'number' && Number.isFinite(v)) &&
+      b[2]! > 0 &&
+      b[3]! > 0 &&
+      b[0]! < this.width &&
+      b[1]! < this.height &&
+      b[0]! + b[2]! > 0 &&
+      b[1]! + b[3]! > 0
+    )) {
       throw new Error(`box must be [x, y, w, h] with w, h > 0, overlapping the ${this.width}x${this.height} image, got ${JSON.stringify(box)}`);
     }
     return b as [number, number, number, number];
@@ -328,12 +368,18 @@ export class ImageEncoding {
     const perScale = this.maps.map(() => [] as number[]);
     top.forEach((cand, i) => perScale[cand.scale]!.push(i));
     return noGrad(() => {
-      const parts: Tensor[] = [], order: number[] = [];
+      const parts: Tensor[] = [],
+        order: number[] = [];
       perScale.forEach((idx, k) => {
         if (!idx.length) return;
         const map = this.maps[k]!;
         const [, gh, gw, E] = map.embedding.shape as [number, number, number, number];
-        parts.push(gatherRows(reshape(map.embedding, [gh * gw, E]), idx.map((i) => top[i]!.r * map.cols + top[i]!.c)));
+        parts.push(
+          gatherRows(
+            reshape(map.embedding, [gh * gw, E]),
+            idx.map((i) => top[i]!.r * map.cols + top[i]!.c),
+          ),
+        );
         order.push(...idx);
       });
       const chosen = parts.length === 1 ? parts[0]! : concatRows(parts);
@@ -346,15 +392,28 @@ export class ImageEncoding {
 
   /** Coarse mask logits [n, m*m] from embedding rows [n, E] (the mask head). */
   private coarseMasks(rows: Tensor): Tensor {
-    const m = this.model.config.maskSize, n = rows.shape[0]!;
+    const m = this.model.config.maskSize,
+      n = rows.shape[0]!;
     return noGrad(() => reshape(this.model.masksAt(reshape(rows, [1, 1, n, rows.shape[1]!]), [...Array(n).keys()]), [n, m * m]));
   }
 
   /** Refined mask logits [n, S*S] of windows `top` from their embedding rows (the refinement, with the skip maps cut at each window). */
   private refinedMasks(rows: Tensor, top: Candidate[]): Tensor {
-    const S = this.model.config.inputSize, n = top.length;
+    const S = this.model.config.inputSize,
+      n = top.length;
     const refine = this.model.refine!;
-    return noGrad(() => reshape(this.model.refineMasks!(rows, refine.cropSkips(this.maps.map((m) => m.skips!), top.map((c) => ({ image: c.scale, r: c.r, c: c.c })))), [n, S * S]));
+    return noGrad(() =>
+      reshape(
+        this.model.refineMasks!(
+          rows,
+          refine.cropSkips(
+            this.maps.map((m) => m.skips!),
+            top.map((c) => ({ image: c.scale, r: c.r, c: c.c })),
+          ),
+        ),
+        [n, S * S],
+      ),
+    );
   }
 
   /**
@@ -363,7 +422,12 @@ export class ImageEncoding {
    * them kept. A refining model then refines only the windows kept (the official code's order), a
    * chunk at a time so that full-resolution masks of many windows never share one binding.
    */
-  private async materialize(top: Candidate[], threshold: number, t: Timings, o: { keep?: number; power?: number; coarse?: boolean; timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal }): Promise<Proposal[]> {
+  private async materialize(
+    top: Candidate[],
+    threshold: number,
+    t: Timings,
+    o: { keep?: number; power?: number; coarse?: boolean; timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal },
+  ): Promise<Proposal[]> {
     const rt = this.model.rt;
     const { inputSize: S, stride } = this.model.config;
     const refining = this.refining && !o.coarse;
@@ -408,7 +472,8 @@ export class ImageEncoding {
       o.onProgress?.({ stage: 'masks', done: 1, total: 1 });
       checkAbort(o.signal);
 
-      const H = this.height, W = this.width;
+      const H = this.height,
+        W = this.width;
       const scales = this.scales.map((s) => s / this.f);
       const chunk = refining ? REFINE_CHUNK : Math.max(1, top.length);
       const proposals: Proposal[] = [];
@@ -441,9 +506,19 @@ export class ImageEncoding {
         for (const b of meta) {
           const rle = bitsToRle(bits, b.first, b.x0, b.y0, b.w, b.h, H, W);
           const [bx, by, bw, bh] = toBbox(rle);
-          const cand = part[b.i]!, objectness = sigmoid(cand.score);
+          const cand = part[b.i]!,
+            objectness = sigmoid(cand.score);
           const r = ranked?.[i0 + b.i];
-          proposals.push({ ...(r ? { score: r.score, confidence: r.confidence } : { score: objectness }), objectness, rle, bbox: [bx, by, bw, bh], area: area(rle), scale: b.s, window: [b.wx, b.wy, b.side], cell: [cand.r, cand.c] });
+          proposals.push({
+            ...(r ? { score: r.score, confidence: r.confidence } : { score: objectness }),
+            objectness,
+            rle,
+            bbox: [bx, by, bw, bh],
+            area: area(rle),
+            scale: b.s,
+            window: [b.wx, b.wy, b.side],
+            cell: [cand.r, cand.c],
+          });
         }
         t.rle += performance.now() - t0;
       }
@@ -466,12 +541,17 @@ const REFINE_CHUNK = 128;
  * bits (each box column takes ceil(h / 32) words). `scales` maps analysed to the caller's pixels.
  */
 function pasteLayout(top: Candidate[], scales: number[], S: number, stride: number, W: number, H: number) {
-  const boxes = new Uint32Array(Math.max(1, top.length) * 4), wins = new Float32Array(Math.max(1, top.length) * 4);
+  const boxes = new Uint32Array(Math.max(1, top.length) * 4),
+    wins = new Float32Array(Math.max(1, top.length) * 4);
   const meta = top.map((cand, i) => {
     const s = scales[cand.scale]!;
-    const side = S / s, wx = (stride * cand.c - S / 2) / s, wy = (stride * cand.r - S / 2) / s;
-    const x0 = clamp(Math.floor(wx), 0, W), x1 = clamp(Math.ceil(wx + side), 0, W);
-    const y0 = clamp(Math.floor(wy), 0, H), y1 = clamp(Math.ceil(wy + side), 0, H);
+    const side = S / s,
+      wx = (stride * cand.c - S / 2) / s,
+      wy = (stride * cand.r - S / 2) / s;
+    const x0 = clamp(Math.floor(wx), 0, W),
+      x1 = clamp(Math.ceil(wx + side), 0, W);
+    const y0 = clamp(Math.floor(wy), 0, H),
+      y1 = clamp(Math.ceil(wy + side), 0, H);
     return { s, side, wx, wy, x0, y0, w: x1 - x0, h: y1 - y0, first: 0, i };
   });
   let words = 0;
@@ -485,7 +565,8 @@ function pasteLayout(top: Candidate[], scales: number[], S: number, stride: numb
 }
 
 /** The pyramid scales encode() takes (those of `deepmask infer --scales`). */
-const MIN_SCALE = 2 ** -8, MAX_SCALE = 2 ** 8;
+const MIN_SCALE = 2 ** -8,
+  MAX_SCALE = 2 ** 8;
 
 /**
  * Checks query options at the door, naming the option and the value: a NaN threshold or a count of
@@ -496,10 +577,17 @@ export function checkQuery(o: { proposals?: number; count?: number; threshold?: 
     throw new Error(`${name} must be ${want}, got ${String(v)}`);
   };
   for (const k of ['proposals', 'count'] as const) if (o[k] !== undefined && !(Number.isInteger(o[k]) && o[k]! >= 1)) bad(k, 'a positive integer', o[k]);
-  if (o.threshold !== undefined && !(typeof o.threshold === 'number' && o.threshold > 0 && o.threshold < 1)) bad('threshold', 'a probability in (0, 1)', o.threshold);
-  if (o.radius !== undefined && !(typeof o.radius === 'number' && o.radius >= 0 && o.radius <= 64)) bad('radius', 'a number of grid cells from 0 to 64', o.radius);
+  if (o.threshold !== undefined && !(typeof o.threshold === 'number' && o.threshold > 0 && o.threshold < 1))
+    bad('threshold', 'a probability in (0, 1)', o.threshold);
+  if (o.radius !== undefined && !(typeof o.radius === 'number' && o.radius >= 0 && o.radius <= 64))
+    bad('radius', 'a number of grid cells from 0 to 64', o.radius);
   const r = o.rerank;
-  if (r !== undefined && r !== false && !(r && typeof r === 'object' && Number.isInteger(r.pool) && r.pool >= 1 && typeof r.power === 'number' && Number.isFinite(r.power) && r.power >= 0)) bad('rerank', 'false or { pool: a positive integer, power: a finite number >= 0 }', JSON.stringify(r));
+  if (
+    r !== undefined &&
+    r !== false &&
+    !(r && typeof r === 'object' && Number.isInteger(r.pool) && r.pool >= 1 && typeof r.power === 'number' && Number.isFinite(r.power) && r.power >= 0)
+  )
+    bad('rerank', 'false or { pool: a positive integer, power: a finite number >= 0 }', JSON.stringify(r));
 }
 
 /** Ranking of windows: objectness, then scale, row and column (a total order: results are reproducible). */
@@ -517,9 +605,12 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
   const { inputSize: S } = model.config;
   const scales = o.scales ?? inferenceDefaults(model).scales;
   if (!Array.isArray(scales) || !scales.length || !scales.every((s) => typeof s === 'number' && s >= MIN_SCALE && s <= MAX_SCALE)) {
-    throw new Error(`scales: each pyramid scale must be a number from 2^-8 to 2^8 (${MIN_SCALE} to ${MAX_SCALE}), got [${Array.isArray(scales) ? scales.join(', ') : String(scales)}]`);
+    throw new Error(
+      `scales: each pyramid scale must be a number from 2^-8 to 2^8 (${MIN_SCALE} to ${MAX_SCALE}), got [${Array.isArray(scales) ? scales.join(', ') : String(scales)}]`,
+    );
   }
-  if (o.maxScaledSide !== undefined && !(Number.isFinite(o.maxScaledSide) && o.maxScaledSide >= 16)) throw new Error(`maxScaledSide must be a number of pixels >= 16, got ${o.maxScaledSide}`);
+  if (o.maxScaledSide !== undefined && !(Number.isFinite(o.maxScaledSide) && o.maxScaledSide >= 16))
+    throw new Error(`maxScaledSide must be a number of pixels >= 16, got ${o.maxScaledSide}`);
   const stage = async (key: keyof Timings, t0: number) => {
     await settled(rt);
     t[key] += performance.now() - t0;
@@ -534,7 +625,8 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
   }
 
   // Oversized images are downscaled so that the largest scale stays within the device's reach.
-  let image = input, notice: string | undefined;
+  let image = input,
+    notice: string | undefined;
   const maxSide = o.maxScaledSide ?? 4096;
   const biggest = Math.max(input.width, input.height) * Math.max(...scales);
   if (biggest > maxSide) {
@@ -558,8 +650,14 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
     const { h, w } = sizes[k]!;
     if (!src) return Tensor.from(paddedInput(resizeRgb(image, w, h), pad, norm), [1, h + 2 * pad, w + 2 * pad, 3], { rt });
     return resampleImage(src, {
-      rows: axisWeights(image.height, h), cols: axisWeights(image.width, w), pad, fill: 0.5,
-      gain: bgr ? 255 : 1, mean: norm.mean, std: norm.std, reverse: bgr,
+      rows: axisWeights(image.height, h),
+      cols: axisWeights(image.width, w),
+      pad,
+      fill: 0.5,
+      gain: bgr ? 255 : 1,
+      mean: norm.mean,
+      std: norm.std,
+      reverse: bgr,
     });
   };
   // A refining model's trunk also gives the skip maps its refinement cuts windows from.
@@ -685,7 +783,11 @@ export function submissionGroups(pixels: number[]): number[][] {
 const inferredOn = new WeakSet<object>();
 
 /** Proposals for one image: encode() then everything(), in one call. */
-export async function propose(model: DenseModel, input: ImageInput, o: InferOptions & Pick<EncodeOptions, 'onProgress' | 'signal' | 'refine'> = {}): Promise<InferResult> {
+export async function propose(
+  model: DenseModel,
+  input: ImageInput,
+  o: InferOptions & Pick<EncodeOptions, 'onProgress' | 'signal' | 'refine'> = {},
+): Promise<InferResult> {
   checkQuery(o); // before the expensive part
   const enc = await encode(model, input, o);
   try {
@@ -694,7 +796,6 @@ export async function propose(model: DenseModel, input: ImageInput, o: InferOpti
     enc.dispose();
   }
 }
-
 
 /** Sets `polygons` on each proposal when asked for. */
 function addPolygons(ps: Proposal[], o: boolean | PolygonOptions | undefined): Proposal[] {
@@ -710,7 +811,8 @@ const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v
  */
 export function bitsToRle(bits: Uint32Array, first: number, x0: number, y0: number, w: number, h: number, H: number, W: number): RLE {
   const counts: number[] = [];
-  let value = 0, run = 0;
+  let value = 0,
+    run = 0;
   const push = (v: number, n: number) => {
     if (n <= 0) return;
     if (v === value) run += n;

@@ -55,7 +55,17 @@ export function nms(proposals: Proposal[], threshold: number, limit = Infinity):
   const kept: Proposal[] = [];
   for (const p of proposals) {
     if (kept.length >= limit) break;
-    if (kept.length === 0 || Math.max(...iou([p.rle], kept.map((k) => k.rle), kept.map(() => false))[0]!) <= threshold) kept.push(p);
+    if (
+      kept.length === 0 ||
+      Math.max(
+        ...iou(
+          [p.rle],
+          kept.map((k) => k.rle),
+          kept.map(() => false),
+        )[0]!,
+      ) <= threshold
+    )
+      kept.push(p);
   }
   return kept;
 }
@@ -69,11 +79,16 @@ export function nms(proposals: Proposal[], threshold: number, limit = Infinity):
  */
 export function drawProposals(img: RgbImage, proposals: Proposal[], top = 10, nmsThreshold = 0.5, o: { labels?: boolean } = {}): Uint8Array {
   const chosen = nmsThreshold < 1 ? nms(proposals, nmsThreshold, top) : proposals.slice(0, top);
-  return drawMasks(toRgba(img), img.width, img.height, chosen.map((p, k) => ({
-    mask: decodeMask(p.rle),
-    color: overlayColor(k),
-    ...(o.labels ?? true ? { label: `${proposals.indexOf(p) + 1} ${p.score.toFixed(2)}` } : {}),
-  })));
+  return drawMasks(
+    toRgba(img),
+    img.width,
+    img.height,
+    chosen.map((p, k) => ({
+      mask: decodeMask(p.rle),
+      color: overlayColor(k),
+      ...((o.labels ?? true) ? { label: `${proposals.indexOf(p) + 1} ${p.score.toFixed(2)}` } : {}),
+    })),
+  );
 }
 
 /**

@@ -71,7 +71,8 @@ export function identityDiff(a: unknown, b: unknown, path = ''): string[] {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
     return keys.flatMap((k) => identityDiff(a[k], b[k], path ? `${path}.${k}` : k));
   }
-  const sa = JSON.stringify(a), sb = JSON.stringify(b);
+  const sa = JSON.stringify(a),
+    sb = JSON.stringify(b);
   return sa === sb ? [] : [`${path || 'identity'}: ${short(sa)} vs ${short(sb)}`];
 }
 
@@ -80,7 +81,8 @@ const short = (s: string | undefined) => (s === undefined ? 'absent' : s.length 
 /** The record of a finished run or shard in `dir` (success marker present), else undefined. */
 export function finishedRun(dir: string): RunRecord | undefined {
   if (!existsSync(join(dir, SUCCESS_FILE))) return undefined;
-  if (!existsSync(join(dir, RUN_FILE)) && existsSync(join(dir, SUMMARY_FILE))) throw new Error(`${dir} holds merged shards (${SUMMARY_FILE}), not an infer run; use another --out, or --force to replace them`);
+  if (!existsSync(join(dir, RUN_FILE)) && existsSync(join(dir, SUMMARY_FILE)))
+    throw new Error(`${dir} holds merged shards (${SUMMARY_FILE}), not an infer run; use another --out, or --force to replace them`);
   return readRun(dir);
 }
 
@@ -117,7 +119,11 @@ export class ListWriter {
   private state: 'writing' | 'finished' | 'done' = 'writing';
   count = 0;
 
-  constructor(readonly path: string, private readonly head = '[', private readonly tail = ']') {
+  constructor(
+    readonly path: string,
+    private readonly head = '[',
+    private readonly tail = ']',
+  ) {
     this.tmp = `${path}.partial-${process.pid}`;
     this.fd = openSync(this.tmp, 'w');
     this.push(head);
@@ -193,7 +199,10 @@ class LineReader {
   private readonly decoder = new StringDecoder('utf8');
   line = 0;
 
-  constructor(readonly path: string, private readonly chunk = 256 * 1024) {}
+  constructor(
+    readonly path: string,
+    private readonly chunk = 256 * 1024,
+  ) {}
 
   peek(): string | undefined {
     while (this.i >= this.lines.length && !this.eof) {
@@ -278,7 +287,9 @@ export function expandShardDirs(dirs: string[]): string[] {
     if (!existsSync(d) || !statSync(d).isDirectory()) throw new Error(`${d}: no such folder`);
     if (existsSync(join(d, RUN_FILE)) || existsSync(join(d, SUCCESS_FILE)) || SHARD_DIR.test(d.replace(/\/+$/, '').split('/').pop()!)) out.push(d);
     else {
-      const subs = readdirSync(d).filter((f) => SHARD_DIR.test(f)).sort();
+      const subs = readdirSync(d)
+        .filter((f) => SHARD_DIR.test(f))
+        .sort();
       if (!subs.length) throw new Error(`${d}: neither an infer output folder (${RUN_FILE}) nor a folder of shard-I-of-N folders`);
       out.push(...subs.map((f) => join(d, f)));
     }
@@ -299,7 +310,14 @@ export function mergeShards(dirs: string[], out: string, opts: { force?: boolean
   const runs = shardDirs.map((dir) => {
     if (!existsSync(join(dir, SUCCESS_FILE))) {
       const m = SHARD_DIR.exec(dir.replace(/\/+$/, '').split('/').pop()!);
-      const which = existsSync(join(dir, RUN_FILE)) ? (() => { const r = readRun(dir); return ` ${r.shard.index}/${r.shard.count}`; })() : m ? ` ${Number(m[1])}/${Number(m[2])}` : '';
+      const which = existsSync(join(dir, RUN_FILE))
+        ? (() => {
+            const r = readRun(dir);
+            return ` ${r.shard.index}/${r.shard.count}`;
+          })()
+        : m
+          ? ` ${Number(m[1])}/${Number(m[2])}`
+          : '';
       throw new Error(`${dir}: shard${which} is incomplete (no ${SUCCESS_FILE} marker: it failed, was killed or is still running); rerun it, then merge`);
     }
     return { dir, run: readRun(dir) };
@@ -320,8 +338,13 @@ export function mergeShards(dirs: string[], out: string, opts: { force?: boolean
   }
   const missing = [...Array(N).keys()].filter((i) => !byIndex.has(i));
   if (missing.length) {
-    const list = missing.slice(0, 10).map((i) => `${i}/${N} (${shardDirName(i, N)})`).join(', ');
-    throw new Error(`missing shard${missing.length > 1 ? 's' : ''} ${list}${missing.length > 10 ? ', ...' : ''} of the ${N}-shard run of ${ref.dir}; run ${missing.length > 1 ? 'them' : 'it'}, then merge`);
+    const list = missing
+      .slice(0, 10)
+      .map((i) => `${i}/${N} (${shardDirName(i, N)})`)
+      .join(', ');
+    throw new Error(
+      `missing shard${missing.length > 1 ? 's' : ''} ${list}${missing.length > 10 ? ', ...' : ''} of the ${N}-shard run of ${ref.dir}; run ${missing.length > 1 ? 'them' : 'it'}, then merge`,
+    );
   }
 
   // Every position of the whole list, from the shards' ids.
@@ -337,9 +360,11 @@ export function mergeShards(dirs: string[], out: string, opts: { force?: boolean
       throw new Error(`${path}: cannot read the image ids (${(e as Error).message})`);
     }
     const { index } = r.run.shard;
-    if (!Array.isArray(list) || list.length !== shardSize(T, index, N)) throw new Error(`${path}: expected ${shardSize(T, index, N)} images for shard ${index}/${N}, found ${Array.isArray(list) ? list.length : 'none'}`);
+    if (!Array.isArray(list) || list.length !== shardSize(T, index, N))
+      throw new Error(`${path}: expected ${shardSize(T, index, N)} images for shard ${index}/${N}, found ${Array.isArray(list) ? list.length : 'none'}`);
     for (const e of list) {
-      if (!(Number.isInteger(e.position) && e.position >= 0 && e.position < T && e.position % N === index) || ids[e.position]) throw new Error(`${path}: position ${e.position} does not belong to shard ${index}/${N}`);
+      if (!(Number.isInteger(e.position) && e.position >= 0 && e.position < T && e.position % N === index) || ids[e.position])
+        throw new Error(`${path}: position ${e.position} does not belong to shard ${index}/${N}`);
       ids[e.position] = e;
     }
   }
@@ -352,13 +377,19 @@ export function mergeShards(dirs: string[], out: string, opts: { force?: boolean
     prepareRunDir(out);
     const results = new ListWriter(join(out, RESULTS_FILE));
     const idsOut = idsWriter(out, ref.run.identity.input.rule);
-    const summary = mergeSummary(ordered.map((r) => r.run), N, T, ref.run.identity);
+    const summary = mergeSummary(
+      ordered.map((r) => r.run),
+      N,
+      T,
+      ref.run.identity,
+    );
     let summaryFile: StagedFile | undefined;
     try {
       const readers = ordered.map((r) => new ResultsReader(join(r.dir, RESULTS_FILE)));
       const taken = ordered.map(() => 0);
       for (let p = 0; p < T; p++) {
-        const e = ids[p]!, reader = readers[p % N]!;
+        const e = ids[p]!,
+          reader = readers[p % N]!;
         idsOut.add(idLine(e));
         while (reader.peekId() === e.id) {
           results.add(reader.take());
@@ -366,11 +397,15 @@ export function mergeShards(dirs: string[], out: string, opts: { force?: boolean
         }
       }
       readers.forEach((reader, i) => {
-        if (!reader.atEnd) throw new Error(`${reader.path}: result for image id ${reader.peekId()} is not in ${join(ordered[i]!.dir, IDS_FILE)} or out of order`);
+        if (!reader.atEnd)
+          throw new Error(`${reader.path}: result for image id ${reader.peekId()} is not in ${join(ordered[i]!.dir, IDS_FILE)} or out of order`);
       });
       // A shard whose results file lost (or gained) lines would merge into a silently wrong total.
       ordered.forEach((r, i) => {
-        if (taken[i] !== r.run.proposals) throw new Error(`${r.dir}: shard ${r.run.shard.index}/${N} has ${taken[i]} result(s) in ${RESULTS_FILE} but its ${RUN_FILE} records ${r.run.proposals}; the shard is damaged: rerun it with --force, then merge`);
+        if (taken[i] !== r.run.proposals)
+          throw new Error(
+            `${r.dir}: shard ${r.run.shard.index}/${N} has ${taken[i]} result(s) in ${RESULTS_FILE} but its ${RUN_FILE} records ${r.run.proposals}; the shard is damaged: rerun it with --force, then merge`,
+          );
       });
       // Every file is on disk before any is put in place; the marker comes last.
       results.finish();
@@ -448,4 +483,3 @@ export function lockFolder(dir: string, what: string): () => void {
     throw new Error((e as Error).message.replace('in use by another training run', `in use by another process (refusing a second ${what} into it)`));
   }
 }
-

@@ -37,7 +37,9 @@ export function convGeometry(
   s: { N: number; H: number; W: number; Cin: number; Cout: number; KH: number; KW: number },
   o: { stride?: number; dilation?: number; pad?: Padding } = {},
 ): ConvGeometry {
-  const stride = o.stride ?? 1, dil = o.dilation ?? 1, pad = o.pad ?? 0;
+  const stride = o.stride ?? 1,
+    dil = o.dilation ?? 1,
+    pad = o.pad ?? 0;
   const axis = (n: number, k: number, before: number, after: number): [number, number] => {
     const span = dil * (k - 1) + 1;
     if (pad === 'same') {
@@ -48,7 +50,8 @@ export function convGeometry(
   };
   const [t, l, b, r] = typeof pad === 'number' ? [pad, pad, pad, pad] : pad === 'same' ? [0, 0, 0, 0] : pad;
   if (![t, l, b, r].every((v) => Number.isInteger(v) && v >= 0)) throw new Error(`convolution padding must be whole numbers >= 0, got ${JSON.stringify(pad)}`);
-  const [OH, padY] = axis(s.H, s.KH, t, b), [OW, padX] = axis(s.W, s.KW, l, r);
+  const [OH, padY] = axis(s.H, s.KH, t, b),
+    [OW, padX] = axis(s.W, s.KW, l, r);
   return { ...s, stride, dil, padY, padX, OH, OW };
 }
 
@@ -73,7 +76,14 @@ const backwardInputKernel = kernel<ConvParams>({
   shader: 'conv2d',
   entry: 'backward_input',
   workgroups: (p, c) => tiles(p.N * p.H * p.W, p.Cin, lanesOf(c)),
-  sizes: (p, c) => ({ w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4), wh: 0, bias: 0, y: p.N * p.H * p.W * p.Cin, dy: p.N * p.OH * p.OW * p.Cout, act: on(c, 'RELU_MASK') ? p.N * p.OH * p.OW * p.Cout : 0 }),
+  sizes: (p, c) => ({
+    w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4),
+    wh: 0,
+    bias: 0,
+    y: p.N * p.H * p.W * p.Cin,
+    dy: p.N * p.OH * p.OW * p.Cout,
+    act: on(c, 'RELU_MASK') ? p.N * p.OH * p.OW * p.Cout : 0,
+  }),
 });
 
 const backwardInputNarrowKernel = kernel<ConvParams>({
@@ -114,13 +124,17 @@ function params(g: ConvGeometry): ConvParams {
  * connected layer run as a 14x14 convolution) are taken a range of taps at a time, each range a
  * contiguous slice, into partial sums reduced in a fixed order.
  */
-export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; half?: boolean; bias?: BufferView; y: BufferView; g: ConvGeometry; relu?: boolean; reluMax?: number }): void {
+export function conv2dForward(
+  rt: Runtime,
+  a: { x: BufferView; w: BufferView; half?: boolean; bias?: BufferView; y: BufferView; g: ConvGeometry; relu?: boolean; reluMax?: number },
+): void {
   const p = params(a.g);
   const lanes = lanesFor(p.Cout);
   const half = !!a.half;
   const weights = (w: BufferView) => (half ? { w: rt.empty, wh: w } : { w, wh: rt.empty });
   const split = { items: p.N, per: { x: p.H * p.W * p.Cin * 4, y: p.OH * p.OW * p.Cout * 4 }, chunk: (_: number, N: number) => ({ N }) };
-  const tapBytes = p.Cin * p.Cout * (half ? 2 : 4), taps = p.KH * p.KW;
+  const tapBytes = p.Cin * p.Cout * (half ? 2 : 4),
+    taps = p.KH * p.KW;
   if (taps * tapBytes <= rt.limits.maxBindingBytes) {
     rt.run(forwardKernel, {
       params: p,
@@ -137,7 +151,8 @@ export function conv2dForward(rt: Runtime, a: { x: BufferView; w: BufferView; ha
   if (!rt.fits(slices * out * 4)) throw new Error(`conv2d: output ${p.N}x${p.OH}x${p.OW}x${p.Cout} too large for split weights`);
   rt.scratch(slices * out * 4, 'conv2d.tap-partials', (partial) => {
     for (let s = 0; s < slices; s++) {
-      const tap0 = s * per, n = Math.min(per, taps - tap0);
+      const tap0 = s * per,
+        n = Math.min(per, taps - tap0);
       const w = rt.subView(a.w, tap0 * tapBytes, n * tapBytes).view;
       rt.run(forwardKernel, {
         params: { ...p, tap0, taps: n, yOff: s * out },
@@ -189,7 +204,8 @@ export function conv2dBackwardWeight(rt: Runtime, a: { x: BufferView; dy: Buffer
   const full = params(a.g);
   const rows = full.KH * full.KW * full.Cin;
   const lanes = lanesFor(full.Cout);
-  const perX = full.H * full.W * full.Cin * 4, perDy = full.OH * full.OW * full.Cout * 4;
+  const perX = full.H * full.W * full.Cin * 4,
+    perDy = full.OH * full.OW * full.Cout * 4;
   // Images per dispatch: all of them unless a binding would exceed the limit.
   const imagesPerChunk = planChunks('conv2d weight gradient', full.N, [perX, perDy], rt.limits);
   const chunks = ceilDiv(full.N, imagesPerChunk);

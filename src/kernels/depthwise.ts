@@ -18,7 +18,14 @@ const forwardKernel = kernel<DwParams>({
   shader: 'depthwise',
   entry: 'forward',
   workgroups: (p) => ceilDiv(lanes(p.N, p.OH, p.OW, p.C), 64),
-  sizes: (p, c) => ({ x: p.N * p.H * p.W * p.C, x4: x4(c, p.N * p.H * p.W * p.C), w: c.HALF_W ? 0 : p.KH * p.KW * p.C, wh: c.HALF_W ? ceilDiv(p.KH * p.KW * p.C, 2) : 0, bias: c.BIAS ? p.C : 0, y: p.N * p.OH * p.OW * p.C }),
+  sizes: (p, c) => ({
+    x: p.N * p.H * p.W * p.C,
+    x4: x4(c, p.N * p.H * p.W * p.C),
+    w: c.HALF_W ? 0 : p.KH * p.KW * p.C,
+    wh: c.HALF_W ? ceilDiv(p.KH * p.KW * p.C, 2) : 0,
+    bias: c.BIAS ? p.C : 0,
+    y: p.N * p.OH * p.OW * p.C,
+  }),
 });
 
 const backwardInputKernel = kernel<DwParams>({
@@ -47,7 +54,10 @@ function params(g: ConvGeometry): DwParams {
 }
 
 /** y [N, OH, OW, C] = depthwise conv of x [N, H, W, C] with w [KH, KW, C] (+ bias) (ReLU, clamped at reluMax); `half`: w holds packed halves. */
-export function depthwiseForward(rt: Runtime, a: { x: BufferView; w: BufferView; half?: boolean; bias?: BufferView; y: BufferView; g: ConvGeometry; relu?: boolean; reluMax?: number }): void {
+export function depthwiseForward(
+  rt: Runtime,
+  a: { x: BufferView; w: BufferView; half?: boolean; bias?: BufferView; y: BufferView; g: ConvGeometry; relu?: boolean; reluMax?: number },
+): void {
   const p = params(a.g);
   rt.run(forwardKernel, {
     params: p,
@@ -64,7 +74,11 @@ export function depthwiseBackwardInput(rt: Runtime, a: { dy: BufferView; w: Buff
     params: p,
     bind: { x: a.dy, x4: vec(p) ? a.dy : rt.empty, w: a.w, wh: rt.empty, y: a.dx },
     constants: { VEC: vec(p) },
-    split: { items: p.N, per: { x: p.OH * p.OW * p.C * 4, ...(vec(p) ? { x4: p.OH * p.OW * p.C * 4 } : {}), y: p.H * p.W * p.C * 4 }, chunk: (_, N) => ({ N }) },
+    split: {
+      items: p.N,
+      per: { x: p.OH * p.OW * p.C * 4, ...(vec(p) ? { x4: p.OH * p.OW * p.C * 4 } : {}), y: p.H * p.W * p.C * 4 },
+      chunk: (_, N) => ({ N }),
+    },
   });
 }
 

@@ -50,7 +50,8 @@ export interface MapArgs {
 
 /** out[i] = op(a[i % na], b[i % nb]) for i < n. */
 export function map(rt: Runtime, x: MapArgs): void {
-  const na = x.na ?? x.n, nb = x.b ? (x.nb ?? x.n) : 1;
+  const na = x.na ?? x.n,
+    nb = x.b ? (x.nb ?? x.n) : 1;
   rt.run(mapKernel, {
     params: { n: x.n, na, nb, alpha: x.alpha ?? 1, beta: x.beta ?? 0 },
     bind: { a: x.a, b: x.b ?? rt.empty, out: x.out },
@@ -77,5 +78,9 @@ export function fill(rt: Runtime, out: BufferView, n: number, value: number): vo
 
 /** dst[i] += alpha * src[i % nSrc], in place. */
 export function accumulate(rt: Runtime, dst: BufferView, n: number, src: BufferView, nSrc = n, alpha = 1): void {
-  rt.run(accumulateKernel, { params: { n, na: nSrc, alpha }, bind: { src, dst }, split: elementSplit<AccParams>(n, 'dst', { src: nSrc }, (c) => ({ n: c, ...(nSrc === n ? { na: c } : {}) })) });
+  rt.run(accumulateKernel, {
+    params: { n, na: nSrc, alpha },
+    bind: { src, dst },
+    split: elementSplit<AccParams>(n, 'dst', { src: nSrc }, (c) => ({ n: c, ...(nSrc === n ? { na: c } : {}) })),
+  });
 }

@@ -24,7 +24,11 @@ export function transpose(rt: Runtime, src: BufferView, dst: BufferView, B: numb
 /** [N*4, h, w, C] (image n*4 + dy*2 + dx) -> [N, 2h, 2w, C], or back with `inverse`. */
 export function interleave(rt: Runtime, src: BufferView, dst: BufferView, p: InterleaveParams, inverse = false): void {
   const per = 4 * p.h * p.w * p.C * 4;
-  rt.run(inverse ? deinterleaveKernel : interleaveKernel, { params: p, bind: { src, dst }, split: { items: p.N, per: { src: per, dst: per }, chunk: (_, N) => ({ N }) } });
+  rt.run(inverse ? deinterleaveKernel : interleaveKernel, {
+    params: p,
+    bind: { src, dst },
+    split: { items: p.N, per: { src: per, dst: per }, chunk: (_, N) => ({ N }) },
+  });
 }
 
 type ChannelParams = { rows: number; ca: number; cb: number; c0: number };
@@ -98,15 +102,26 @@ export function toHalf(rt: Runtime, src: BufferView, dst: BufferView, n: number)
 
 type UpsampleParams = { N: number; h: number; w: number; C: number; f: number };
 const upSizes = (p: UpsampleParams) => ({ src: p.N * p.h * p.w * p.C * (p.f * p.f), dst: p.N * p.h * p.w * p.C * (p.f * p.f) });
-const upsampleKernel = kernel<UpsampleParams>({ shader: 'layout', entry: 'upsample_nearest', workgroups: (p) => ceilDiv(p.N * p.h * p.w * p.C, 64), sizes: (p) => ({ src: p.N * p.h * p.w * p.C, dst: upSizes(p).dst }) });
-const upsampleGradKernel = kernel<UpsampleParams>({ shader: 'layout', entry: 'upsample_nearest_grad', workgroups: (p) => ceilDiv(p.N * p.h * p.w * p.C, 64), sizes: (p) => ({ src: upSizes(p).src, dst: p.N * p.h * p.w * p.C }) });
+const upsampleKernel = kernel<UpsampleParams>({
+  shader: 'layout',
+  entry: 'upsample_nearest',
+  workgroups: (p) => ceilDiv(p.N * p.h * p.w * p.C, 64),
+  sizes: (p) => ({ src: p.N * p.h * p.w * p.C, dst: upSizes(p).dst }),
+});
+const upsampleGradKernel = kernel<UpsampleParams>({
+  shader: 'layout',
+  entry: 'upsample_nearest_grad',
+  workgroups: (p) => ceilDiv(p.N * p.h * p.w * p.C, 64),
+  sizes: (p) => ({ src: upSizes(p).src, dst: p.N * p.h * p.w * p.C }),
+});
 
 /**
  * Nearest-neighbour upsampling of [N, h, w, C] by an integer factor f into [N, f h, f w, C]; with
  * `grad`, the reverse: src is the gradient [N, f h, f w, C] and dst [N, h, w, C] sums each f x f block.
  */
 export function upsampleNearest(rt: Runtime, src: BufferView, dst: BufferView, p: UpsampleParams, grad = false): void {
-  const small = p.h * p.w * p.C * 4, big = small * p.f * p.f;
+  const small = p.h * p.w * p.C * 4,
+    big = small * p.f * p.f;
   rt.run(grad ? upsampleGradKernel : upsampleKernel, {
     params: p,
     bind: { src, dst },

@@ -40,7 +40,9 @@ const matmulKernel = kernel<MatmulParams>({
     a: extentA(p, c),
     b: on(c, 'HALF_B') ? 0 : ceilDiv(extentB(p, c), 4),
     bh: on(c, 'HALF_B') ? ceilDiv(extentB(p, c), 2) : 0,
-    bias: on(c, 'BIAS') ? p.biasOff + p.N : 0, c: extentC(p) }),
+    bias: on(c, 'BIAS') ? p.biasOff + p.N : 0,
+    c: extentC(p),
+  }),
 });
 
 const reduceKernel = kernel<ReduceParams>({
@@ -84,13 +86,17 @@ function window(rt: Runtime, v: BufferView, first: number, count: number, bytes 
 /** C = op(A)·op(B) (+ bias) (ReLU). */
 export function matmul(rt: Runtime, x: MatmulArgs): void {
   const { M, N, K } = x;
-  const tA = !!x.transA, tB = !!x.transB;
-  const lda = tA ? M : K, ldb = tB ? K : N;
+  const tA = !!x.transA,
+    tB = !!x.transB;
+  const lda = tA ? M : K,
+    ldb = tB ? K : N;
   const lim = Math.floor(rt.limits.maxBindingBytes / 4);
   // Piece sizes: halve M (rows of C and of a plain A), N (rows of a transposed B), K (rows of a plain
   // B or of a transposed A) until every window fits the binding limit, and with several K pieces,
   // until their partial sums do too.
-  let mP = M, nP = N, kP = K;
+  let mP = M,
+    nP = N,
+    kP = K;
   for (;;) {
     const kPieces = ceilDiv(K, kP);
     if (mP > 1 && (mP * N > lim || (!tA && mP * lda > lim) || (kPieces > 1 && kPieces * mP * nP > lim && mP >= nP))) mP = ceilDiv(mP, 2);
@@ -104,7 +110,8 @@ export function matmul(rt: Runtime, x: MatmulArgs): void {
   const run = (partial: GPUBuffer | null) => {
     for (let m0 = 0; m0 < M; m0 += mP) {
       for (let n0 = 0; n0 < N; n0 += nP) {
-        const m = Math.min(mP, M - m0), n = Math.min(nP, N - n0);
+        const m = Math.min(mP, M - m0),
+          n = Math.min(nP, N - n0);
         for (let k0 = 0, s = 0; k0 < K; k0 += kP, s++) {
           const k = Math.min(kP, K - k0);
           const A = window(rt, x.a, tA ? k0 * lda + m0 : m0 * lda + k0, tA ? (k - 1) * lda + m : (m - 1) * lda + k);
@@ -113,7 +120,17 @@ export function matmul(rt: Runtime, x: MatmulArgs): void {
             ? { view: { buffer: partial, offset: 0, size: kPieces * mP * nP * 4 }, off: s * m * n, ld: n }
             : { ...window(rt, x.c, m0 * N + n0, (m - 1) * N + n), ld: N };
           dispatch(rt, {
-            M: m, N: n, K: k, A, B, C, lda, ldb, transA: tA, transB: tB, halfB: !!x.halfB,
+            M: m,
+            N: n,
+            K: k,
+            A,
+            B,
+            C,
+            lda,
+            ldb,
+            transA: tA,
+            transB: tB,
+            halfB: !!x.halfB,
             bias: partial ? undefined : x.bias && { ...window(rt, x.bias, n0, n) },
             relu: !partial && !!x.relu,
             reluMax: x.reluMax,
@@ -125,7 +142,12 @@ export function matmul(rt: Runtime, x: MatmulArgs): void {
           const bias = x.bias && window(rt, x.bias, n0, n);
           reduceSplits(rt, {
             partial: { buffer: partial, offset: 0, size: kPieces * m * n * 4 },
-            out: out.view, n: m * n, cols: n, splits: kPieces, ldo: N, outOff: out.off,
+            out: out.view,
+            n: m * n,
+            cols: n,
+            splits: kPieces,
+            ldo: N,
+            outOff: out.off,
             ...(bias ? { bias: bias.view, biasOff: bias.off } : {}),
             relu: x.relu,
             reluMax: x.reluMax,
@@ -162,7 +184,8 @@ interface Piece {
  * variant to compile (LLVM takes seconds for each): at most one subgroup of lanes there.
  */
 export function matmulLanes(rt: Pick<Runtime, 'shareLanes'>, N: number): Lanes {
-  const lanes = lanesFor(N), cap = rt.shareLanes;
+  const lanes = lanesFor(N),
+    cap = rt.shareLanes;
   return cap > 0 && lanes.COL_LANES > cap ? { WG: cap, COL_LANES: cap } : lanes;
 }
 
@@ -186,8 +209,18 @@ function dispatch(rt: Runtime, q: Piece): void {
   };
   const b = q.halfB ? { b: rt.empty, bh: q.B.view } : { b: q.B.view, bh: rt.empty };
   const params: MatmulParams = {
-    M: q.M, N: q.N, K: q.K, kChunk, splits, lda: q.lda, ldb: q.ldb, ldc: q.C.ld,
-    aOff: q.A.off, bOff: q.B.off, cOff: q.C.off, biasOff: q.bias?.off ?? 0,
+    M: q.M,
+    N: q.N,
+    K: q.K,
+    kChunk,
+    splits,
+    lda: q.lda,
+    ldb: q.ldb,
+    ldc: q.C.ld,
+    aOff: q.A.off,
+    bOff: q.B.off,
+    cOff: q.C.off,
+    biasOff: q.bias?.off ?? 0,
   };
   if (splits === 1) {
     rt.run(matmulKernel, {
@@ -198,9 +231,19 @@ function dispatch(rt: Runtime, q: Piece): void {
     return;
   }
   rt.scratch(splits * q.M * q.N * 4, 'matmul.partial', (partial) => {
-    rt.run(matmulKernel, { params: { ...params, cOff: 0 }, bind: { a: q.A.view, ...b, bias: rt.empty, c: partial }, constants: { ...shape, BIAS: false, RELU: false } });
+    rt.run(matmulKernel, {
+      params: { ...params, cOff: 0 },
+      bind: { a: q.A.view, ...b, bias: rt.empty, c: partial },
+      constants: { ...shape, BIAS: false, RELU: false },
+    });
     reduceSplits(rt, {
-      partial, out: q.C.view, n: q.M * q.N, cols: q.N, splits, ldo: q.C.ld, outOff: q.C.off,
+      partial,
+      out: q.C.view,
+      n: q.M * q.N,
+      cols: q.N,
+      splits,
+      ldo: q.C.ld,
+      outOff: q.C.off,
       ...(q.bias ? { bias: q.bias.view, biasOff: q.bias.off } : {}),
       relu: q.relu,
       reluMax: q.reluMax,

@@ -12,6 +12,12 @@ const pasteKernel = kernel<PasteParams>({
 });
 
 /** Resamples, thresholds and bit-packs n masks into their boxes (see shaders/paste.wgsl). */
-export function pasteMasks(rt: Runtime, a: { logits: BufferView; boxes: BufferView; windows: BufferView; bits: BufferView; n: number; m: number; words: number; threshold: number }): void {
-  rt.run(pasteKernel, { params: { words: a.words, n: a.n, m: a.m, threshold: a.threshold }, bind: { logits: a.logits, boxes: a.boxes, windows: a.windows, bits: a.bits } });
+export function pasteMasks(
+  rt: Runtime,
+  a: { logits: BufferView; boxes: BufferView; windows: BufferView; bits: BufferView; n: number; m: number; words: number; threshold: number },
+): void {
+  rt.run(pasteKernel, {
+    params: { words: a.words, n: a.n, m: a.m, threshold: a.threshold },
+    bind: { logits: a.logits, boxes: a.boxes, windows: a.windows, bits: a.bits },
+  });
 }

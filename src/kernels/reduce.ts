@@ -27,7 +27,12 @@ export function sumRows(rt: Runtime, x: BufferView, out: BufferView, rows: numbe
     return;
   }
   rt.scratch(chunks * cols * 4, 'sumRows.partial', (partial) => {
-    rt.run(sumRowsKernel, { params: { rows, cols, chunk: CHUNK, chunks, scale: 1 }, bind: { x, out: partial, ...masked.bind }, constants: masked.constants, split });
+    rt.run(sumRowsKernel, {
+      params: { rows, cols, chunk: CHUNK, chunks, scale: 1 },
+      bind: { x, out: partial, ...masked.bind },
+      constants: masked.constants,
+      split,
+    });
     sumRows(rt, partial, out, chunks, cols, scale);
   });
 }

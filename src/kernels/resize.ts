@@ -37,7 +37,8 @@ export function resizeAxis(inSize: number, outSize: number, alignCorners: boolea
 }
 
 function params(g: ResizeGeometry): ResizeParams {
-  const y = resizeAxis(g.IH, g.OH, g.alignCorners), x = resizeAxis(g.IW, g.OW, g.alignCorners);
+  const y = resizeAxis(g.IH, g.OH, g.alignCorners),
+    x = resizeAxis(g.IW, g.OW, g.alignCorners);
   return { N: g.N, IH: g.IH, IW: g.IW, C: g.C, OH: g.OH, OW: g.OW, ay: y.a, by: y.b, ax: x.a, bx: x.b };
 }
 
@@ -59,8 +60,23 @@ export function resizeBilinearBackward(rt: Runtime, dy: BufferView, dx: BufferVi
 }
 
 type ResampleParams = {
-  IH: number; IW: number; OH: number; OW: number; pad: number; PH: number; PW: number; reverse: number; NW: number;
-  gain: number; fill: number; mean0: number; mean1: number; mean2: number; std0: number; std1: number; std2: number;
+  IH: number;
+  IW: number;
+  OH: number;
+  OW: number;
+  pad: number;
+  PH: number;
+  PW: number;
+  reverse: number;
+  NW: number;
+  gain: number;
+  fill: number;
+  mean0: number;
+  mean1: number;
+  mean2: number;
+  std0: number;
+  std1: number;
+  std2: number;
 };
 
 const resampleKernel = kernel<ResampleParams>({
@@ -99,8 +115,23 @@ export interface ResampleImageGeometry extends ImageFraming {
  */
 export function resampleImage(rt: Runtime, a: { src: BufferView; dst: BufferView; table: BufferView; weights: BufferView }, g: ResampleImageGeometry): void {
   const params: ResampleParams = {
-    IH: g.IH, IW: g.IW, OH: g.OH, OW: g.OW, pad: g.pad, PH: g.OH + 2 * g.pad, PW: g.OW + 2 * g.pad, reverse: g.reverse ? 1 : 0, NW: g.weightCount,
-    gain: g.gain, fill: g.fill, mean0: g.mean[0], mean1: g.mean[1], mean2: g.mean[2], std0: g.std[0], std1: g.std[1], std2: g.std[2],
+    IH: g.IH,
+    IW: g.IW,
+    OH: g.OH,
+    OW: g.OW,
+    pad: g.pad,
+    PH: g.OH + 2 * g.pad,
+    PW: g.OW + 2 * g.pad,
+    reverse: g.reverse ? 1 : 0,
+    NW: g.weightCount,
+    gain: g.gain,
+    fill: g.fill,
+    mean0: g.mean[0],
+    mean1: g.mean[1],
+    mean2: g.mean[2],
+    std0: g.std[0],
+    std1: g.std[1],
+    std2: g.std[2],
   };
   rt.run(resampleKernel, { params, bind: a });
 }

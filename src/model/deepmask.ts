@@ -85,7 +85,10 @@ export class DeepMask extends Module implements DenseModel {
     if (this.refine) {
       const first = this.trunk.tap!(c.refine!.skips[0]!).stride;
       if (first !== c.stride) throw new Error(`refine: the first skip '${c.refine!.skips[0]}' is at stride ${first}, the model's stride is ${c.stride}`);
-      if (this.refine.maskSize !== c.inputSize) throw new Error(`refine: ${c.refine!.skips.length} stages refine a ${this.featureSize}-cell window to ${this.refine.maskSize} px, not the ${c.inputSize}-pixel window`);
+      if (this.refine.maskSize !== c.inputSize)
+        throw new Error(
+          `refine: ${c.refine!.skips.length} stages refine a ${this.featureSize}-cell window to ${this.refine.maskSize} px, not the ${c.inputSize}-pixel window`,
+        );
     }
     this.nameParameters();
   }
@@ -101,9 +104,12 @@ export class DeepMask extends Module implements DenseModel {
 
   /** The heads in patch form on window features [B, F, F, C] (a frozen trunk's output, computed ahead). */
   forwardFeatures(features: Tensor): Prediction {
-    const { maskSize: m } = this.config, F = this.featureSize, C = this.trunk.outChannels;
+    const { maskSize: m } = this.config,
+      F = this.featureSize,
+      C = this.trunk.outChannels;
     const [B, h, w, c] = features.shape as [number, number, number, number];
-    if (features.shape.length !== 4 || h !== F || w !== F || c !== C) throw new Error(`DeepMask(${this.config.preset}): window features must be [B, ${F}, ${F}, ${C}], got [${features.shape.join(', ')}]`);
+    if (features.shape.length !== 4 || h !== F || w !== F || c !== C)
+      throw new Error(`DeepMask(${this.config.preset}): window features must be [B, ${F}, ${F}, ${C}], got [${features.shape.join(', ')}]`);
     const out = this.heads.patch(features);
     return { masks: reshape(out.masks, [B, m, m, 1]), scores: out.scores };
   }
@@ -131,7 +137,7 @@ export class DeepMask extends Module implements DenseModel {
   loss(pred: Prediction, t: LossTargets): Tensor {
     const pair = (a: Tensor | undefined, b: Tensor | undefined, what: string) => {
       if (!a !== !b) throw new Error(`DeepMask.loss: give both ${what} or neither`);
-      return a && b ? [a, b] as const : null;
+      return a && b ? ([a, b] as const) : null;
     };
     const mask = pair(t.masks, t.maskWeights, 'masks and maskWeights');
     const score = pair(t.scores, t.scoreWeights, 'scores and scoreWeights');
@@ -216,7 +222,8 @@ export class DeepMask extends Module implements DenseModel {
   refineMasks(embedding: Tensor, skips: readonly Tensor[]): Tensor {
     const refine = this.refine;
     if (!refine) throw new Error(`DeepMask(${this.config.preset}): this model does not refine its masks (no config.refine)`);
-    const m = this.config.maskSize, n = embedding.shape[0]!;
+    const m = this.config.maskSize,
+      n = embedding.shape[0]!;
     return refine.forward(embedding, skips, refine.residual ? reshape(this.heads.masksFrom(embedding), [n, m, m, 1]) : undefined);
   }
 
@@ -234,7 +241,8 @@ export class DeepMask extends Module implements DenseModel {
 }
 
 function checkImage(image: Tensor): void {
-  if (image.shape.length !== 4 || image.shape[0] !== 1 || image.shape[3] !== 3) throw new Error(`DeepMask: expected an image [1, H, W, 3], got [${image.shape.join(', ')}]`);
+  if (image.shape.length !== 4 || image.shape[0] !== 1 || image.shape[3] !== 3)
+    throw new Error(`DeepMask: expected an image [1, H, W, 3], got [${image.shape.join(', ')}]`);
 }
 
 /**
@@ -245,7 +253,9 @@ function checkImage(image: Tensor): void {
  */
 function inStrips(model: DeepMask, x: Tensor, margin: number, strides: readonly number[], run: (x: Tensor) => Tensor[]): Tensor[] {
   const [, H, W] = x.shape as [number, number, number, number];
-  const trunk = model.trunk, st = model.config.stride, M = margin;
+  const trunk = model.trunk,
+    st = model.config.stride,
+    M = margin;
   if (stripRows(x, H, (h) => trunk.activationBytes(h, W)) === H) return run(x);
   // Rows of output per strip: as many as fit with the margins.
   const rows = stripRows(x, Math.floor(H / st), (r) => trunk.activationBytes(r * st + 2 * M, W));
@@ -255,7 +265,8 @@ function inStrips(model: DeepMask, x: Tensor, margin: number, strides: readonly 
     const image = reshape(x, [H, W, 3]); // the image's rows lead
     const pieces: Tensor[][] = strides.map(() => []);
     for (let r0 = 0; ; r0 += rows) {
-      const top = Math.max(0, r0 * st - M), bottom = Math.min(H, (r0 + rows) * st + M);
+      const top = Math.max(0, r0 * st - M),
+        bottom = Math.min(H, (r0 + rows) * st + M);
       const maps = run(reshape(sliceRows(image, top, bottom), [1, bottom - top, W, 3]));
       const sh = maps[0]!.shape[1]!;
       const skip = (r0 * st - top) / st; // rows of the model's stride belonging to the margin above

@@ -113,7 +113,8 @@ export async function saveModel(model: DeepMask, dir: string, opts: { dtype?: St
 }
 
 export function loadModel(dir: string): DeepMask {
-  const cfgPath = join(dir, CONFIG_FILE), wPath = join(dir, WEIGHTS_FILE);
+  const cfgPath = join(dir, CONFIG_FILE),
+    wPath = join(dir, WEIGHTS_FILE);
   for (const p of [cfgPath, wPath]) if (!existsSync(p)) throw new Error(`${p}: not found (a model directory holds ${CONFIG_FILE} and ${WEIGHTS_FILE})`);
   return importModel(parseModelConfig(readFileSync(cfgPath, 'utf8'), cfgPath), readFileSync(wPath), wPath);
 }

@@ -133,7 +133,9 @@ export class SharedHeadsModule extends Module implements Heads {
   dense(features: Tensor): DenseOutput {
     const c = this.conv.forward(features);
     const embedding = conv2d(c, asConv(this.embed, this.window, this.conv.outChannels), this.embed.bias);
-    const h = conv2d(embedding, reshape(this.scoreHidden.weight, [1, 1, this.scoreHidden.inFeatures, this.scoreHidden.outFeatures]), this.scoreHidden.bias, { relu: true });
+    const h = conv2d(embedding, reshape(this.scoreHidden.weight, [1, 1, this.scoreHidden.inFeatures, this.scoreHidden.outFeatures]), this.scoreHidden.bias, {
+      relu: true,
+    });
     const scores = conv2d(h, reshape(this.scoreOut.weight, [1, 1, this.scoreOut.inFeatures, 1]), this.scoreOut.bias);
     return { embedding, scores };
   }

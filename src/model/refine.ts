@@ -62,7 +62,8 @@ export class Refinement extends Module {
     checkRefineSpec(spec, trunk);
     this.#spec = spec;
     this.featureSize = featureSize;
-    const F = featureSize, km = spec.mask;
+    const F = featureSize,
+      km = spec.mask;
     this.encode = new Linear(embedWidth, F * F * km, { rng });
     this.stages = spec.skips.map((name, i) => new RefineStage(trunk.tap!(name).channels, km >> i, spec.skipWidths[i]!, rng));
     this.out = new Conv2d(km >> spec.skips.length, 1, 3, { pad: 1, rng });
@@ -119,7 +120,15 @@ export class Refinement extends Module {
     return this.stages.map((_, i) => {
       const parts = maps.flatMap((m, k) => {
         const mine = cells.filter((c) => c.image === k);
-        return mine.length ? [cropWindows(m[i]!, mine.map((c) => ({ image: 0, top: c.r << i, left: c.c << i })), this.windowSide(i))] : [];
+        return mine.length
+          ? [
+              cropWindows(
+                m[i]!,
+                mine.map((c) => ({ image: 0, top: c.r << i, left: c.c << i })),
+                this.windowSide(i),
+              ),
+            ]
+          : [];
       });
       const joined = parts.length === 1 ? parts[0]! : concatRows(parts);
       return inOrder ? joined : gatherRows(joined, rowOf);
@@ -137,8 +146,12 @@ export class Refinement extends Module {
    * RefineSpec.coarse, `coarse` holds the windows' coarse mask logits [n, m, m, 1], resampled and added.
    */
   forward(embedding: Tensor, skips: readonly Tensor[], coarse?: Tensor): Tensor {
-    const n = embedding.shape[0]!, F = this.featureSize;
-    if (this.residual !== !!coarse) throw new Error(`refine: ${this.residual ? 'this refinement adds to the coarse masks: give them' : 'coarse masks given to a refinement that does not use them'}`);
+    const n = embedding.shape[0]!,
+      F = this.featureSize;
+    if (this.residual !== !!coarse)
+      throw new Error(
+        `refine: ${this.residual ? 'this refinement adds to the coarse masks: give them' : 'coarse masks given to a refinement that does not use them'}`,
+      );
     let m = reshape(this.encode.forward(embedding), [n, F, F, this.#spec.mask]);
     this.stages.forEach((s, i) => {
       const v = s.vertical.reduce((h, l) => l.forward(h), m);
@@ -160,7 +173,8 @@ function offMapZeroed(out: Tensor, onMap: Float32Array, side0: number, inset: nu
   const keep = new Float32Array(n * side * side * C);
   for (let i = 0; i < n; i++)
     for (let y = 0; y < side; y++)
-      for (let x = 0; x < side; x++) if (onMap[(i * side0 + y + inset) * side0 + x + inset]) keep.fill(1, ((i * side + y) * side + x) * C, ((i * side + y) * side + x + 1) * C);
+      for (let x = 0; x < side; x++)
+        if (onMap[(i * side0 + y + inset) * side0 + x + inset]) keep.fill(1, ((i * side + y) * side + x) * C, ((i * side + y) * side + x + 1) * C);
   return Tensor.from(keep, out.shape, { rt: out.rt });
 }
 
@@ -170,12 +184,18 @@ export function checkRefineSpec(spec: RefineSpec, trunk: Trunk): void {
     throw new Error(`refine: ${why}`);
   };
   if (!trunk.tap) fail('this trunk names no layers to take skip connections from (use a mobilenet or vgg trunk)');
-  if (!Array.isArray(spec.skips) || spec.skips.length < 1 || spec.skips.length > 6) fail(`skips must list 1 to 6 trunk layers, got ${JSON.stringify(spec.skips)}`);
-  if (!Array.isArray(spec.skipWidths) || spec.skipWidths.length !== spec.skips.length || !spec.skipWidths.every((w) => Number.isInteger(w) && w >= 1 && w <= 4096)) {
+  if (!Array.isArray(spec.skips) || spec.skips.length < 1 || spec.skips.length > 6)
+    fail(`skips must list 1 to 6 trunk layers, got ${JSON.stringify(spec.skips)}`);
+  if (
+    !Array.isArray(spec.skipWidths) ||
+    spec.skipWidths.length !== spec.skips.length ||
+    !spec.skipWidths.every((w) => Number.isInteger(w) && w >= 1 && w <= 4096)
+  ) {
     fail(`skipWidths must hold one integer in 1..4096 per skip (${spec.skips.length}), got ${JSON.stringify(spec.skipWidths)}`);
   }
   const k = spec.skips.length;
-  if (!(Number.isInteger(spec.mask) && spec.mask >= 2 ** k && spec.mask % 2 ** k === 0 && spec.mask <= 4096)) fail(`mask must be a multiple of 2^${k} = ${2 ** k} (halved at each of the ${k} stages), got ${JSON.stringify(spec.mask)}`);
+  if (!(Number.isInteger(spec.mask) && spec.mask >= 2 ** k && spec.mask % 2 ** k === 0 && spec.mask <= 4096))
+    fail(`mask must be a multiple of 2^${k} = ${2 ** k} (halved at each of the ${k} stages), got ${JSON.stringify(spec.mask)}`);
   let stride = 0;
   spec.skips.forEach((name, i) => {
     let t: { stride: number };
@@ -184,7 +204,8 @@ export function checkRefineSpec(spec: RefineSpec, trunk: Trunk): void {
     } catch (e) {
       return fail((e as Error).message);
     }
-    if (i > 0 && t.stride * 2 !== stride) fail(`skip '${name}' is at stride ${t.stride}; each skip must be at half the stride of the one before (${stride / 2})`);
+    if (i > 0 && t.stride * 2 !== stride)
+      fail(`skip '${name}' is at stride ${t.stride}; each skip must be at half the stride of the one before (${stride / 2})`);
     stride = t.stride;
   });
 }

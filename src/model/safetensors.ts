@@ -40,8 +40,10 @@ export function readSafetensors(bytes: Uint8Array, source = 'safetensors'): Safe
     const { dtype, shape, data_offsets } = (entry ?? {}) as { dtype: string; shape: number[]; data_offsets: [number, number] };
     const [b, e] = Array.isArray(data_offsets) ? data_offsets : [];
     const isIndex = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-    if (!Array.isArray(shape) || !shape.every(isIndex) || !isIndex(b) || !isIndex(e) || e > data.length || b > e) fail(`tensor '${name}' has a bad shape or data range`);
-    const begin = b!, end = e!;
+    if (!Array.isArray(shape) || !shape.every(isIndex) || !isIndex(b) || !isIndex(e) || e > data.length || b > e)
+      fail(`tensor '${name}' has a bad shape or data range`);
+    const begin = b!,
+      end = e!;
     const n = shape.reduce((a, b) => a * b, 1);
     const width = dtype === 'F32' ? 4 : dtype === 'F16' || dtype === 'BF16' ? 2 : fail(`tensor '${name}' has unsupported dtype ${dtype}`);
     if (end - begin !== n * width) fail(`tensor '${name}' holds ${end - begin} bytes, shape [${shape.join(', ')}] needs ${n * width}`);
@@ -55,7 +57,8 @@ export function readSafetensors(bytes: Uint8Array, source = 'safetensors'): Safe
   }
   // As the format requires: the tensors tile the data exactly, no overlap, no gap, nothing after.
   ranges.sort((a, b) => a.begin - b.begin || a.end - b.end);
-  let at = 0, prev = '';
+  let at = 0,
+    prev = '';
   for (const r of ranges) {
     if (r.begin < at) fail(`tensors '${prev}' and '${r.name}' overlap (bytes ${r.begin} to ${at} of the data)`);
     if (r.begin > at) fail(`${r.begin - at} bytes of the data before tensor '${r.name}' belong to no tensor`);

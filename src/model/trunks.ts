@@ -66,7 +66,8 @@ export function cutTrunk<T extends VggTrunk | SqueezeTrunk | MobileTrunk>(spec: 
 
 /** Receptive-field radius of a stack of (kernel, stride) layers, rounded up to a multiple of 16. */
 function marginOf(layers: [number, number][]): number {
-  let r = 1, j = 1;
+  let r = 1,
+    j = 1;
   for (const [k, s] of layers) {
     r += (k - 1) * j;
     j *= s;
@@ -84,7 +85,8 @@ export class VggFeatures extends Module implements Trunk {
 
   constructor(spec: VggTrunk, rng: Rng) {
     super();
-    let cin = 3, index = 0;
+    let cin = 3,
+      index = 0;
     for (const l of spec.layers) {
       if (l === 'M') {
         this.#plan.push('M');
@@ -120,7 +122,12 @@ export class VggFeatures extends Module implements Trunk {
 
   tap(name: string): { stride: number; channels: number } {
     const conv = this.features[name.replace(/^features\./, '')];
-    if (!name.startsWith('features.') || !conv) throw new Error(`vgg trunk: no convolution '${name}' (have ${Object.keys(this.features).map((k) => `features.${k}`).join(', ')})`);
+    if (!name.startsWith('features.') || !conv)
+      throw new Error(
+        `vgg trunk: no convolution '${name}' (have ${Object.keys(this.features)
+          .map((k) => `features.${k}`)
+          .join(', ')})`,
+      );
     const at = this.#plan.indexOf(conv);
     return { stride: 2 ** this.#plan.slice(0, at).filter((l) => l === 'M').length, channels: conv.outChannels };
   }
@@ -175,7 +182,20 @@ export class SqueezeFeatures extends Module implements Trunk {
   readonly features: Record<string, Conv2d | Fire>;
   readonly outChannels = 512;
   // conv 3x3/2, pool 3x3/2, fire, fire, pool, fire, fire, pool, four fires (a Fire's widest kernel is 3x3).
-  readonly margin = marginOf([[3, 2], [3, 2], [3, 1], [3, 1], [3, 2], [3, 1], [3, 1], [3, 2], [3, 1], [3, 1], [3, 1], [3, 1]]);
+  readonly margin = marginOf([
+    [3, 2],
+    [3, 2],
+    [3, 1],
+    [3, 1],
+    [3, 2],
+    [3, 1],
+    [3, 1],
+    [3, 2],
+    [3, 1],
+    [3, 1],
+    [3, 1],
+    [3, 1],
+  ]);
 
   constructor(_spec: SqueezeTrunk, rng: Rng) {
     super();
@@ -227,7 +247,12 @@ export class MobileBlock extends Module {
   readonly depthwise: DepthwiseConv2d;
   readonly pointwise: Conv2d;
 
-  constructor(cin: number, cout: number, readonly stride: number, rng: Rng) {
+  constructor(
+    cin: number,
+    cout: number,
+    readonly stride: number,
+    rng: Rng,
+  ) {
     super();
     this.depthwise = new DepthwiseConv2d(cin, 3, { stride, pad: 'same', relu6: true, rng, gain: RELU_GAIN });
     this.pointwise = new Conv2d(cin, cout, 1, { relu6: true, rng, gain: RELU_GAIN });
@@ -240,7 +265,19 @@ export class MobileBlock extends Module {
 
 /** MobileNetV1 width 1.0: (output channels, stride) of blocks 1..13. */
 const MOBILE_BLOCKS: [number, number][] = [
-  [64, 1], [128, 2], [128, 1], [256, 2], [256, 1], [512, 2], [512, 1], [512, 1], [512, 1], [512, 1], [512, 1], [1024, 2], [1024, 1],
+  [64, 1],
+  [128, 2],
+  [128, 1],
+  [256, 2],
+  [256, 1],
+  [512, 2],
+  [512, 1],
+  [512, 1],
+  [512, 1],
+  [512, 1],
+  [512, 1],
+  [1024, 2],
+  [1024, 1],
 ];
 
 /**
@@ -266,7 +303,8 @@ export class MobileFeatures extends Module implements Trunk {
     super();
     if (!(Number.isInteger(spec.blocks) && spec.blocks >= 1 && spec.blocks <= 13)) throw new Error(`mobilenet trunk: blocks must be 1..13, got ${spec.blocks}`);
     this.conv0 = new Conv2d(3, 32, 3, { stride: 2, relu6: true, rng, gain: RELU_GAIN });
-    let cin = 32, stride = 2;
+    let cin = 32,
+      stride = 2;
     const rf: [number, number][] = [[3, 2]];
     for (let k = 1; k <= spec.blocks; k++) {
       const [cout, s] = MOBILE_BLOCKS[k - 1]!;
@@ -328,7 +366,8 @@ export class MobileFeatures extends Module implements Trunk {
 
   #last(k: number): MobileBlock[] {
     const tail = this.#order.slice(-k);
-    if (k < 1 || k >= this.#order.length || tail.some((b) => b.stride !== 1)) throw new Error(`MobileFeatures: cannot run the last ${k} block(s) alone (cutTrunk)`);
+    if (k < 1 || k >= this.#order.length || tail.some((b) => b.stride !== 1))
+      throw new Error(`MobileFeatures: cannot run the last ${k} block(s) alone (cutTrunk)`);
     return tail;
   }
 
@@ -355,10 +394,13 @@ function runStages<L>(stages: readonly L[], x: Tensor, onMap: Float32Array | und
     if (j === k - 1) return out;
     // The output's cells are the input's inset by j + 1 on every side.
     const [, side, , C] = out.shape as [number, number, number, number];
-    const inset = j + 1, keep = new Float32Array(n * side * side * C);
-    for (let i = 0; i < n; i++) for (let y = 0; y < side; y++) for (let x0 = 0; x0 < side; x0++) {
-      if (onMap![(i * side0 + y + inset) * side0 + x0 + inset]) keep.fill(1, ((i * side + y) * side + x0) * C, ((i * side + y) * side + x0 + 1) * C);
-    }
+    const inset = j + 1,
+      keep = new Float32Array(n * side * side * C);
+    for (let i = 0; i < n; i++)
+      for (let y = 0; y < side; y++)
+        for (let x0 = 0; x0 < side; x0++) {
+          if (onMap![(i * side0 + y + inset) * side0 + x0 + inset]) keep.fill(1, ((i * side + y) * side + x0) * C, ((i * side + y) * side + x0 + 1) * C);
+        }
     return mul(out, Tensor.from(keep, out.shape));
   }, x);
 }

@@ -28,19 +28,26 @@ export class NonFiniteError extends Error {
 /** Throws NonFiniteError naming `source` and the first tensor that holds a NaN or an infinity. */
 export function checkFinite(tensors: Map<string, HostTensor>, source: string): void {
   for (const [name, t] of tensors) {
-    let bad = 0, first = -1;
+    let bad = 0,
+      first = -1;
     for (let i = 0; i < t.data.length; i++) {
       if (!Number.isFinite(t.data[i]!)) {
         bad++;
         if (first < 0) first = i;
       }
     }
-    if (bad) throw new NonFiniteError(`${source}: tensor '${name}' holds ${bad} non-finite value(s) (${t.data[first]} at index ${first}); the weights are unusable (saved from a diverged run?)`);
+    if (bad)
+      throw new NonFiniteError(
+        `${source}: tensor '${name}' holds ${bad} non-finite value(s) (${t.data[first]} at index ${first}); the weights are unusable (saved from a diverged run?)`,
+      );
   }
 }
 
 /** Exports the weights; refuses non-finite ones so a diverged model never reaches a file. */
-export async function exportModel(model: DeepMask, opts: { dtype?: StDtype; training?: Record<string, unknown> } = {}): Promise<{ weights: Uint8Array; config: ModelFileConfig }> {
+export async function exportModel(
+  model: DeepMask,
+  opts: { dtype?: StDtype; training?: Record<string, unknown> } = {},
+): Promise<{ weights: Uint8Array; config: ModelFileConfig }> {
   const state = await model.exportState();
   checkFinite(state, `${model.config.preset} model`);
   const config: ModelFileConfig = { format: FORMAT, version: 1, model: model.config, ...(opts.training ? { training: opts.training } : {}) };
@@ -78,10 +85,19 @@ function checkModelConfig(m: DeepMaskConfig, source: string): void {
   if (!n || !three(n.mean) || !three(n.std) || n.std.some((x) => x === 0)) {
     throw new Error(`${source}: model.normalization must hold mean and std, three finite numbers each (std not 0), got ${JSON.stringify(n)}`);
   }
-  if (!m.trunk || typeof m.trunk !== 'object' || !m.heads || typeof m.heads !== 'object') throw new Error(`${source}: model.trunk and model.heads must be objects`);
+  if (!m.trunk || typeof m.trunk !== 'object' || !m.heads || typeof m.heads !== 'object')
+    throw new Error(`${source}: model.trunk and model.heads must be objects`);
   if (m.inference !== undefined) checkInference(m.inference, source);
   const r = m.refine;
-  if (r !== undefined && (r === null || typeof r !== 'object' || !Array.isArray(r.skips) || !r.skips.every((x) => typeof x === 'string') || !Array.isArray(r.skipWidths) || typeof r.mask !== 'number')) {
+  if (
+    r !== undefined &&
+    (r === null ||
+      typeof r !== 'object' ||
+      !Array.isArray(r.skips) ||
+      !r.skips.every((x) => typeof x === 'string') ||
+      !Array.isArray(r.skipWidths) ||
+      typeof r.mask !== 'number')
+  ) {
     throw new Error(`${source}: model.refine must be { "skips": [layer names], "mask": channels, "skipWidths": [widths] }, got ${JSON.stringify(r)}`);
   }
 }
@@ -94,7 +110,8 @@ function checkInference(i: InferenceDefaults, source: string): void {
   const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
   if (i === null || typeof i !== 'object') fail('', 'an object', i);
   const sc = i.scales;
-  if (sc !== undefined && !(Array.isArray(sc) && sc.length === 3 && sc.every(finite) && sc[2] > 0 && sc[1] >= sc[0] && (sc[1] - sc[0]) / sc[2] < 64)) fail('scales', '[min, max, step] in log2 units with step > 0, max >= min and at most 64 scales', sc);
+  if (sc !== undefined && !(Array.isArray(sc) && sc.length === 3 && sc.every(finite) && sc[2] > 0 && sc[1] >= sc[0] && (sc[1] - sc[0]) / sc[2] < 64))
+    fail('scales', '[min, max, step] in log2 units with step > 0, max >= min and at most 64 scales', sc);
   if (i.threshold !== undefined && !(finite(i.threshold) && i.threshold > 0 && i.threshold < 1)) fail('threshold', 'a probability in (0, 1)', i.threshold);
   if (i.proposals !== undefined && !(Number.isInteger(i.proposals) && i.proposals >= 1)) fail('proposals', 'a positive integer', i.proposals);
   if (i.nms !== undefined && !(finite(i.nms) && i.nms > 0 && i.nms <= 1)) fail('nms', 'a mask IoU in (0, 1]', i.nms);
@@ -142,13 +159,19 @@ export function importTorchvisionTrunk(model: DeepMask, file: SafetensorsFile, s
     if (t.shape.length === 4 && p.shape.length === 3) {
       // Depthwise: [C, 1, KH, KW] -> [KH, KW, C].
       const [KH, KW, C] = p.shape as [number, number, number];
-      if (t.shape.join() !== [C, 1, KH, KW].join()) throw new Error(`${source}: tensor '${name}' has shape [${t.shape.join(', ')}], expected [${[C, 1, KH, KW].join(', ')}] (depthwise [channels, 1, kh, kw])`);
+      if (t.shape.join() !== [C, 1, KH, KW].join())
+        throw new Error(
+          `${source}: tensor '${name}' has shape [${t.shape.join(', ')}], expected [${[C, 1, KH, KW].join(', ')}] (depthwise [channels, 1, kh, kw])`,
+        );
       mapped.set(`trunk.${name}`, { shape: [KH, KW, C], data: ohwiToHwio(t.data, [C, 1, KH, KW]) });
     } else if (t.shape.length === 4) {
       const [O, I, KH, KW] = t.shape as [number, number, number, number];
-      const expected = [O, I, KH, KW], hwio = [KH, KW, I, O];
+      const expected = [O, I, KH, KW],
+        hwio = [KH, KW, I, O];
       if (hwio.join() !== p.shape.join()) {
-        throw new Error(`${source}: tensor '${name}' has shape [${t.shape.join(', ')}], expected [${torchShape(p.shape).join(', ')}] (torchvision [out, in, kh, kw])`);
+        throw new Error(
+          `${source}: tensor '${name}' has shape [${t.shape.join(', ')}], expected [${torchShape(p.shape).join(', ')}] (torchvision [out, in, kh, kw])`,
+        );
       }
       mapped.set(`trunk.${name}`, { shape: hwio, data: ohwiToHwio(t.data, expected) });
     } else {
@@ -156,7 +179,9 @@ export function importTorchvisionTrunk(model: DeepMask, file: SafetensorsFile, s
       mapped.set(`trunk.${name}`, t);
     }
   }
-  for (const name of trunk.keys()) if (!mapped.has(`trunk.${name}`)) throw new Error(`${source}: missing tensor '${name}' (expected shape [${torchShape(trunk.get(name)!.shape).join(', ')}])`);
+  for (const name of trunk.keys())
+    if (!mapped.has(`trunk.${name}`))
+      throw new Error(`${source}: missing tensor '${name}' (expected shape [${torchShape(trunk.get(name)!.shape).join(', ')}])`);
   model.loadState(mapped, { partial: true, source });
   return mapped.size;
 }

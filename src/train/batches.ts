@@ -37,12 +37,17 @@ export class BatchMaker {
 
   /** Renders fixed decisions (e.g. a validation set), replacing windows on unreadable images. */
   async renderAll(initial: SampleSpec[], kind: BatchKind = 'joint'): Promise<Batch> {
-    const S = this.size.inputSize, G = this.size.gtSize, n = initial.length;
+    const S = this.size.inputSize,
+      G = this.size.gtSize,
+      n = initial.length;
     const specs = [...initial];
     const done: (RenderedSample | null)[] = new Array(n).fill(null);
     let todo = specs.map((_, i) => i);
     while (todo.length > 0) {
-      const results = await this.render(todo.map((i) => specs[i]!), todo.map((i) => (specs[i]!.annId !== undefined ? this.sampler.annotation(specs[i]!.annId!) : undefined)));
+      const results = await this.render(
+        todo.map((i) => specs[i]!),
+        todo.map((i) => (specs[i]!.annId !== undefined ? this.sampler.annotation(specs[i]!.annId!) : undefined)),
+      );
       const retry: number[] = [];
       results.forEach((r, k) => {
         const i = todo[k]!;
@@ -58,7 +63,9 @@ export class BatchMaker {
       });
       todo = retry;
     }
-    const inputs = new Float32Array(n * S * S * 3), targets = new Float32Array(n * G * G).fill(-1), labels = new Float32Array(n);
+    const inputs = new Float32Array(n * S * S * 3),
+      targets = new Float32Array(n * G * G).fill(-1),
+      labels = new Float32Array(n);
     done.forEach((r, i) => {
       inputs.set(r!.input, i * S * S * 3);
       if (r!.target) targets.set(r!.target, i * G * G);

@@ -75,7 +75,8 @@ export function loadDataSets(specs: readonly DataSetSpec[], seed: number): DataS
       valIds = new Set(order.slice(0, Math.max(1, Math.round(order.length * 0.1))));
     }
     const missing = coco.images.filter((im) => !existsSync(join(spec.images, im.file_name))).length;
-    if (missing === coco.images.length) throw new Error(`${spec.images}: none of the ${coco.images.length} images named in ${spec.data} is there (e.g. ${coco.images[0]?.file_name})`);
+    if (missing === coco.images.length)
+      throw new Error(`${spec.images}: none of the ${coco.images.length} images named in ${spec.data} is there (e.g. ${coco.images[0]?.file_name})`);
     return { spec, coco, valIds, missing };
   });
 }

@@ -40,7 +40,8 @@ export async function extractFeatureMaps(model: DeepMask, img: RgbImage, scales:
   const maps: FeatureMap[] = [];
   model.eval();
   for (const scale of scales) {
-    const hs = Math.max(1, Math.round(src.height * scale)), ws = Math.max(1, Math.round(src.width * scale));
+    const hs = Math.max(1, Math.round(src.height * scale)),
+      ws = Math.max(1, Math.round(src.width * scale));
     const x = Tensor.from(paddedInput(resizeRgb(src, ws, hs), pad, model.config.normalization), [1, hs + 2 * pad, ws + 2 * pad, 3], { rt: model.rt });
     const f = noGrad(() => model.features(x));
     x.dispose();
@@ -210,25 +211,33 @@ export class FeatureWindows {
   /** Features, targets and labels of windows (targets rendered at gtSize from the annotations). */
   render(refs: readonly WindowRef[]): WindowBatch {
     const { featureSize: F, gtSize: G, inputSize: S, stride: st } = this.geo;
-    const ctx = this.geo.context ?? 0, side = F + 2 * ctx;
+    const ctx = this.geo.context ?? 0,
+      side = F + 2 * ctx;
     const C = this.bank[0]!.maps[0]!.data.length / (this.bank[0]!.maps[0]!.rows * this.bank[0]!.maps[0]!.cols);
     const n = refs.length;
-    const features = new Float32Array(n * side * side * C), onMap = new Float32Array(n * side * side), targets = new Float32Array(n * G * G), labels = new Float32Array(n);
+    const features = new Float32Array(n * side * side * C),
+      onMap = new Float32Array(n * side * side),
+      targets = new Float32Array(n * G * G),
+      labels = new Float32Array(n);
     refs.forEach((w, i) => {
-      const im = this.bank[w.image]!, m = im.maps[w.map]!;
+      const im = this.bank[w.image]!,
+        m = im.maps[w.map]!;
       // The map's cells in [c0, c1) of each row; the rest of the window stays zero.
-      const c0 = Math.max(0, w.c - ctx), c1 = Math.min(m.cols, w.c + F + ctx);
+      const c0 = Math.max(0, w.c - ctx),
+        c1 = Math.min(m.cols, w.c + F + ctx);
       for (let y = 0; y < side; y++) {
         const r = w.r - ctx + y;
         if (r < 0 || r >= m.rows) continue;
-        const src = (r * m.cols + c0) * C, dst = ((i * side + y) * side + c0 - (w.c - ctx)) * C;
+        const src = (r * m.cols + c0) * C,
+          dst = ((i * side + y) * side + c0 - (w.c - ctx)) * C;
         for (let k = 0; k < (c1 - c0) * C; k++) features[dst + k] = HALF[m.data[src + k]!]!;
         onMap.fill(1, (i * side + y) * side + c0 - (w.c - ctx), (i * side + y) * side + c1 - (w.c - ctx));
       }
       labels[i] = w.ann ? 1 : -1;
       if (w.ann) {
         // The window in the original (unmirrored) image's pixels; a mirrored bank image mirrors the target.
-        const side = S / m.scale, y0 = (st * w.r - S / 2) / m.scale;
+        const side = S / m.scale,
+          y0 = (st * w.r - S / 2) / m.scale;
         const x0f = (st * w.c - S / 2) / m.scale;
         const x0 = im.flip ? im.width - x0f - side : x0f;
         targets.set(renderTarget(w.ann, im.width, im.height, x0, y0, side, G, im.flip), i * G * G);

@@ -30,11 +30,25 @@ export interface BankSource {
 /** What identifies a cache's contents: the model's trunk and input geometry, and the scales. */
 export function cacheKey(model: DeepMask, scales: readonly number[], trunkFile: string): string {
   const c = model.config;
-  return JSON.stringify({ trunk: c.trunk, trunkFile: basename(trunkFile), norm: c.normalization, inputSize: c.inputSize, scales: scales.map((s) => +s.toFixed(6)) });
+  return JSON.stringify({
+    trunk: c.trunk,
+    trunkFile: basename(trunkFile),
+    norm: c.normalization,
+    inputSize: c.inputSize,
+    scales: scales.map((s) => +s.toFixed(6)),
+  });
 }
 
 function encode(im: BankImage, key: string): Uint8Array {
-  const h: Header = { format: 'deepmask-feature-maps', id: im.id, width: im.width, height: im.height, flip: im.flip, key, maps: im.maps.map(({ scale, rows, cols }) => ({ scale, rows, cols })) };
+  const h: Header = {
+    format: 'deepmask-feature-maps',
+    id: im.id,
+    width: im.width,
+    height: im.height,
+    flip: im.flip,
+    key,
+    maps: im.maps.map(({ scale, rows, cols }) => ({ scale, rows, cols })),
+  };
   const json = new TextEncoder().encode(JSON.stringify(h));
   const bytes = im.maps.reduce((n, m) => n + m.data.byteLength, 0);
   const out = new Uint8Array(4 + json.length + bytes);
@@ -79,7 +93,14 @@ function decode(buf: Uint8Array, path: string, key: string): BankImage | null {
 export async function loadBank(
   model: DeepMask,
   sources: readonly BankSource[],
-  o: { scales: readonly number[]; dir: string; key: string; flips?: boolean; onProgress?: (done: number, total: number, computed: number) => void; signal?: AbortSignal },
+  o: {
+    scales: readonly number[];
+    dir: string;
+    key: string;
+    flips?: boolean;
+    onProgress?: (done: number, total: number, computed: number) => void;
+    signal?: AbortSignal;
+  },
 ): Promise<{ bank: BankImage[]; skipped: string[] }> {
   mkdirSync(o.dir, { recursive: true });
   const bank: BankImage[] = [];

@@ -16,8 +16,26 @@ import { cutTrunk } from '../model/trunks.js';
 import { FeatureWindows, type BankImage, type WindowRef } from './feature-bank.js';
 import { cacheKey, loadBank } from './feature-cache.js';
 import {
-  claimRunFolder, existingRun, lockRunFolder, makeRunFolder, modelDir, OptionError, readRunRecord, RunLog, runFolderTaken, RUN, StopFlag, stoppedLine, stopWord,
-  TRAINER_CHECKPOINT, trainerCheckpoint, writeCheckpoint, writeCurves, writeFinalModel, writeRunRecord, type StopReason,
+  claimRunFolder,
+  existingRun,
+  lockRunFolder,
+  makeRunFolder,
+  modelDir,
+  OptionError,
+  readRunRecord,
+  RunLog,
+  runFolderTaken,
+  RUN,
+  StopFlag,
+  stoppedLine,
+  stopWord,
+  TRAINER_CHECKPOINT,
+  trainerCheckpoint,
+  writeCheckpoint,
+  writeCurves,
+  writeFinalModel,
+  writeRunRecord,
+  type StopReason,
 } from './run-folder.js';
 import { checkSchedule, curves } from './run.js';
 import type { ValidationMetrics } from './trainer.js';
@@ -90,9 +108,23 @@ interface HeadsRecord extends Pick<HeadsTrainOptions, 'batch' | 'lrSchedule' | '
 }
 
 const FLAGS: Record<keyof HeadsRecord, string> = {
-  data: '--data', images: '--images', preset: '--preset', init: '--init', valIds: '--val-ids', seed: '--seed', batch: '--batch', lrSchedule: '--lr-schedule',
-  momentum: 'momentum', weightDecay: 'weightDecay', lambda: 'lambda', positiveFraction: 'positiveFraction', scales: '--scales', heads: '--heads',
-  tuneLast: '--tune-last', initHeads: '--init-heads', flips: '--flips',
+  data: '--data',
+  images: '--images',
+  preset: '--preset',
+  init: '--init',
+  valIds: '--val-ids',
+  seed: '--seed',
+  batch: '--batch',
+  lrSchedule: '--lr-schedule',
+  momentum: 'momentum',
+  weightDecay: 'weightDecay',
+  lambda: 'lambda',
+  positiveFraction: 'positiveFraction',
+  scales: '--scales',
+  heads: '--heads',
+  tuneLast: '--tune-last',
+  initHeads: '--init-heads',
+  flips: '--flips',
 };
 
 export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks = {}): Promise<HeadsRunResult> {
@@ -112,12 +144,17 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
     saved = readRecord(out);
     if (!saved) warn(`${out}: no ${RUN} (a run from before it was written): the given options are not checked against the run's`);
   }
-  if (o.resume && !saved) for (const k of ['data', 'images', 'preset', 'init'] as const) if (!o[k]) throw new OptionError(`--${k} is required to resume a run without ${RUN}`);
+  if (o.resume && !saved)
+    for (const k of ['data', 'images', 'preset', 'init'] as const) if (!o[k]) throw new OptionError(`--${k} is required to resume a run without ${RUN}`);
   if (saved) {
-    const differ = (Object.keys(FLAGS) as (keyof HeadsRecord)[]).filter((k) => given[k] !== undefined && JSON.stringify(given[k]) !== JSON.stringify(saved![k]));
+    const differ = (Object.keys(FLAGS) as (keyof HeadsRecord)[]).filter(
+      (k) => given[k] !== undefined && JSON.stringify(given[k]) !== JSON.stringify(saved![k]),
+    );
     if (differ.length) {
       const lines = differ.map((k) => `${FLAGS[k]} ${show(k, given[k])} (the run has ${show(k, saved![k])})`);
-      throw new OptionError(`${out}: --resume with options that differ from the run's (${runFile}): ${lines.join('; ')}. Leave them out (or give the run's values), or start a new run in another --out`);
+      throw new OptionError(
+        `${out}: --resume with options that differ from the run's (${runFile}): ${lines.join('; ')}. Leave them out (or give the run's values), or start a new run in another --out`,
+      );
     }
   }
   const run = withDefaults({ ...(saved ?? {}), ...definedOnly(given) });
@@ -125,7 +162,14 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
   const opts: HeadsTrainOptions = {
     ...DEFAULT_HEADS_TRAIN,
     ...definedOnly({ logEvery: o.logEvery, validateEvery: o.validateEvery, checkpointEvery: o.checkpointEvery }),
-    steps, batch: run.batch, lrSchedule: run.lrSchedule, momentum: run.momentum, weightDecay: run.weightDecay, lambda: run.lambda, positiveFraction: run.positiveFraction, trunkStages: run.tuneLast,
+    steps,
+    batch: run.batch,
+    lrSchedule: run.lrSchedule,
+    momentum: run.momentum,
+    weightDecay: run.weightDecay,
+    lambda: run.lambda,
+    positiveFraction: run.positiveFraction,
+    trunkStages: run.tuneLast,
   };
 
   // Inputs, before any work: each refusal names the option and the file.
@@ -149,15 +193,22 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
   if (run.initHeads) {
     if (!existsSync(run.initHeads)) throw new OptionError(`--init-heads ${run.initHeads}: not found`);
     initFile = isDir(run.initHeads) ? join(run.initHeads, WEIGHTS_FILE) : run.initHeads;
-    if (!existsSync(initFile) || isDir(initFile)) throw new OptionError(`--init-heads ${run.initHeads}: a folder without ${WEIGHTS_FILE}; give a model folder or a train-heads checkpoint file`);
+    if (!existsSync(initFile) || isDir(initFile))
+      throw new OptionError(`--init-heads ${run.initHeads}: a folder without ${WEIGHTS_FILE}; give a model folder or a train-heads checkpoint file`);
   }
   const ds = parseCoco(readFileSync(run.data, 'utf8'), run.data);
   for (const w of ds.warnings.slice(0, 5)) warn(w);
   const trainable = trainableAnnotations(ds);
   const rng = new Rng(run.seed);
-  const valIds = run.valIds ? readValIds(run.valIds, new Set(ds.images.map((im) => im.id)), run.data) : seededSplit(ds.images.map((im) => im.id), rng);
+  const valIds = run.valIds
+    ? readValIds(run.valIds, new Set(ds.images.map((im) => im.id)), run.data)
+    : seededSplit(
+        ds.images.map((im) => im.id),
+        rng,
+      );
   const missing = ds.images.filter((im) => !existsSync(join(run.images, im.file_name)));
-  if (missing.length === ds.images.length) throw new Error(`${run.images}: none of the ${ds.images.length} images named in ${run.data} is there (e.g. ${ds.images[0]?.file_name})`);
+  if (missing.length === ds.images.length)
+    throw new Error(`${run.images}: none of the ${ds.images.length} images named in ${run.data} is there (e.g. ${ds.images[0]?.file_name})`);
 
   let model: DeepMask;
   try {
@@ -171,7 +222,12 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
     if (initFile) {
       // Trained tensors only: the heads and, when tuned, the trunk's last stages (the rest stays the ImageNet trunk's).
       const tuned = new Set(run.tuneLast > 0 ? model.trunk.lastParameters!(run.tuneLast) : []);
-      const keep = new Set(model.namedParameters().filter(([n, p]) => n.startsWith('heads.') || tuned.has(p)).map(([n]) => n));
+      const keep = new Set(
+        model
+          .namedParameters()
+          .filter(([n, p]) => n.startsWith('heads.') || tuned.has(p))
+          .map(([n]) => n),
+      );
       const file = readSafetensors(readFileSync(initFile), initFile);
       const start = new Map([...file.tensors].filter(([n]) => keep.has(n)));
       if (![...start.keys()].some((n) => n.startsWith('heads.'))) throw new Error(`${initFile}: no heads.* tensors to start from`);
@@ -195,7 +251,11 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
         if (bankModel !== model) loadTrunk(bankModel, run.init);
         const sources = ds.images.map((im) => ({ id: im.id, file: join(run.images, im.file_name), width: im.width, height: im.height }));
         loaded = await loadBank(bankModel, sources, {
-          scales, dir: join(out, 'features'), key: cacheKey(bankModel, scales, run.init), flips: run.flips, signal: abort.signal,
+          scales,
+          dir: join(out, 'features'),
+          key: cacheKey(bankModel, scales, run.init),
+          flips: run.flips,
+          signal: abort.signal,
           onProgress: (done, total, computed) => {
             hooks.onExtract?.(done, total, computed);
             if (stop.poll()) abort.abort();
@@ -213,11 +273,18 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
       }
       const { bank, skipped } = loaded;
       for (const s of skipped) warn(`skipped ${s}`);
-      const trainBank = bank.filter((b) => !valIds.has(b.id)), valBank = bank.filter((b) => valIds.has(b.id) && !b.flip);
-      if (!trainBank.length) throw new Error(`${run.data}: no usable image left to train on (${skipped.length} skipped${skipped.length ? `, e.g. ${skipped[0]}` : ''}; ${valIds.size} held out)`);
+      const trainBank = bank.filter((b) => !valIds.has(b.id)),
+        valBank = bank.filter((b) => valIds.has(b.id) && !b.flip);
+      if (!trainBank.length)
+        throw new Error(
+          `${run.data}: no usable image left to train on (${skipped.length} skipped${skipped.length ? `, e.g. ${skipped[0]}` : ''}; ${valIds.size} held out)`,
+        );
       const geo = { ...model.config, featureSize: model.featureSize, context: run.tuneLast };
       const windows = new FeatureWindows(trainBank, trainable, geo, rng);
-      if (!windows.positives.length) throw new Error(`${run.data}: no training object has a window at the canonical size at these scales (${scales.map((s) => s.toFixed(3)).join(' ')}): check --scales`);
+      if (!windows.positives.length)
+        throw new Error(
+          `${run.data}: no training object has a window at the canonical size at these scales (${scales.map((s) => s.toFixed(3)).join(' ')}): check --scales`,
+        );
       const val = valBank.length ? new FeatureWindows(valBank, trainable, geo, new Rng(run.seed + 1)) : null;
       log(`windows: ${windows.positives.length} training objects with positive windows, ${val?.positives.length ?? 0} held out`);
       // Windows are only rendered once some are chosen (render reads the bank's first map).
@@ -271,11 +338,28 @@ export async function runHeadsTraining(o: HeadsRunOptions, hooks: HeadsRunHooks 
           out,
           model,
           {
-            method: stages > 0 ? `heads and the trunk's last ${stages} stage(s), windows from cached maps of the trunk cut short` : 'heads on a frozen trunk, windows from cached feature maps',
-            ...(stages > 0 ? { tunedStages: stages } : {}), ...(initFile ? { initHeads: initFile } : {}),
-            steps: opts.steps, batch: opts.batch, lrSchedule: opts.lrSchedule, momentum: opts.momentum, weightDecay: opts.weightDecay, lambda: opts.lambda, seed: run.seed,
-            data: run.data, trunk: run.init, scales, flips: run.flips, trainImages: new Set(trainBank.map((b) => b.id)).size,
-            heldOutImages: [...valIds].sort((a, b) => a - b), skippedImages: skipped, validation: metrics, seconds: Math.round((performance.now() - t0) / 1000),
+            method:
+              stages > 0
+                ? `heads and the trunk's last ${stages} stage(s), windows from cached maps of the trunk cut short`
+                : 'heads on a frozen trunk, windows from cached feature maps',
+            ...(stages > 0 ? { tunedStages: stages } : {}),
+            ...(initFile ? { initHeads: initFile } : {}),
+            steps: opts.steps,
+            batch: opts.batch,
+            lrSchedule: opts.lrSchedule,
+            momentum: opts.momentum,
+            weightDecay: opts.weightDecay,
+            lambda: opts.lambda,
+            seed: run.seed,
+            data: run.data,
+            trunk: run.init,
+            scales,
+            flips: run.flips,
+            trainImages: new Set(trainBank.map((b) => b.id)).size,
+            heldOutImages: [...valIds].sort((a, b) => a - b),
+            skippedImages: skipped,
+            validation: metrics,
+            seconds: Math.round((performance.now() - t0) / 1000),
           },
           o.saveF16,
         );
@@ -298,7 +382,8 @@ export function checkHeadsOptions(o: HeadsRunOptions): void {
   if (!o.out) throw new OptionError('--out is required');
   if (!o.resume) for (const k of ['data', 'images', 'preset', 'init'] as const) if (!o[k]) throw new OptionError(`--${k} is required for a new run`);
   const int = (v: number | undefined, flag: string, min: number, max: number) => {
-    if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max)) throw new OptionError(`--${flag} must be an integer from ${min} to ${max}, got ${v}`);
+    if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max))
+      throw new OptionError(`--${flag} must be an integer from ${min} to ${max}, got ${v}`);
   };
   int(o.steps, 'steps', 1, 1e9);
   int(o.batch, 'batch', 2, 65536);
@@ -317,9 +402,13 @@ export function checkHeadsOptions(o: HeadsRunOptions): void {
   num(o.positiveFraction, 'positiveFraction', (x) => x > 0 && x < 1, 'in (0, 1)');
   if (o.scales) {
     const [a, b, s] = o.scales;
-    if (![a, b, s].every(Number.isFinite) || !(s >= 0.05) || b < a || b - a > 10) throw new OptionError(`--scales must be MIN:MAX:STEP in log2 units with MIN <= MAX <= MIN + 10 and STEP >= 0.05, e.g. -2.5:0.5:0.5; got '${o.scales.join(':')}'`);
+    if (![a, b, s].every(Number.isFinite) || !(s >= 0.05) || b < a || b - a > 10)
+      throw new OptionError(
+        `--scales must be MIN:MAX:STEP in log2 units with MIN <= MAX <= MIN + 10 and STEP >= 0.05, e.g. -2.5:0.5:0.5; got '${o.scales.join(':')}'`,
+      );
   }
-  if (o.heads && !(o.heads.length === 3 && o.heads.every((x) => Number.isInteger(x) && x >= 1 && x <= 4096))) throw new OptionError(`--heads must be CONV:EMBED:HIDDEN, three integers in 1..4096, e.g. 64:256:512; got '${o.heads.join(':')}'`);
+  if (o.heads && !(o.heads.length === 3 && o.heads.every((x) => Number.isInteger(x) && x >= 1 && x <= 4096)))
+    throw new OptionError(`--heads must be CONV:EMBED:HIDDEN, three integers in 1..4096, e.g. 64:256:512; got '${o.heads.join(':')}'`);
   if (o.preset !== undefined) {
     let trunk;
     try {
@@ -339,18 +428,46 @@ export function checkHeadsOptions(o: HeadsRunOptions): void {
 function givenRecord(o: HeadsRunOptions): Partial<HeadsRecord> {
   const path = (p: string | undefined) => (p === undefined ? undefined : resolve(p));
   return {
-    data: path(o.data), images: path(o.images), preset: o.preset, init: path(o.init), valIds: path(o.valIds), seed: o.seed, batch: o.batch, lrSchedule: o.lrSchedule,
-    momentum: o.momentum, weightDecay: o.weightDecay, lambda: o.lambda, positiveFraction: o.positiveFraction, scales: o.scales, heads: o.heads, tuneLast: o.tuneLast,
-    initHeads: path(o.initHeads), flips: o.flips,
+    data: path(o.data),
+    images: path(o.images),
+    preset: o.preset,
+    init: path(o.init),
+    valIds: path(o.valIds),
+    seed: o.seed,
+    batch: o.batch,
+    lrSchedule: o.lrSchedule,
+    momentum: o.momentum,
+    weightDecay: o.weightDecay,
+    lambda: o.lambda,
+    positiveFraction: o.positiveFraction,
+    scales: o.scales,
+    heads: o.heads,
+    tuneLast: o.tuneLast,
+    initHeads: path(o.initHeads),
+    flips: o.flips,
   };
 }
 
 function withDefaults(g: Partial<HeadsRecord>): HeadsRecord {
   const d = DEFAULT_HEADS_TRAIN;
   return {
-    data: g.data!, images: g.images!, preset: g.preset!, init: g.init!, valIds: g.valIds ?? null, seed: g.seed ?? 1, batch: g.batch ?? d.batch, lrSchedule: g.lrSchedule ?? d.lrSchedule,
-    momentum: g.momentum ?? d.momentum, weightDecay: g.weightDecay ?? d.weightDecay, lambda: g.lambda ?? d.lambda, positiveFraction: g.positiveFraction ?? d.positiveFraction,
-    scales: g.scales ?? null, heads: g.heads ?? null, tuneLast: g.tuneLast ?? 0, initHeads: g.initHeads ?? null, flips: g.flips ?? false,
+    data: g.data!,
+    images: g.images!,
+    preset: g.preset!,
+    init: g.init!,
+    valIds: g.valIds ?? null,
+    seed: g.seed ?? 1,
+    batch: g.batch ?? d.batch,
+    lrSchedule: g.lrSchedule ?? d.lrSchedule,
+    momentum: g.momentum ?? d.momentum,
+    weightDecay: g.weightDecay ?? d.weightDecay,
+    lambda: g.lambda ?? d.lambda,
+    positiveFraction: g.positiveFraction ?? d.positiveFraction,
+    scales: g.scales ?? null,
+    heads: g.heads ?? null,
+    tuneLast: g.tuneLast ?? 0,
+    initHeads: g.initHeads ?? null,
+    flips: g.flips ?? false,
   };
 }
 
@@ -368,7 +485,8 @@ function show(k: keyof HeadsRecord, v: unknown): string {
 /** The run's run.json as a train-heads record (null when there is none). */
 function readRecord(out: string): (HeadsRecord & { steps?: number }) | null {
   const r = readRunRecord(out);
-  if (r && (typeof r.data !== 'string' || typeof r.preset !== 'string')) throw new Error(`${join(out, RUN)}: cannot read the run's options (not a train-heads run record)`);
+  if (r && (typeof r.data !== 'string' || typeof r.preset !== 'string'))
+    throw new Error(`${join(out, RUN)}: cannot read the run's options (not a train-heads run record)`);
   return r as (HeadsRecord & { steps?: number }) | null;
 }
 
@@ -382,7 +500,8 @@ function readValIds(file: string, known: Set<number>, data: string): Set<number>
   } catch (e) {
     throw new OptionError(`--val-ids ${file}: not valid JSON (${(e as Error).message}); expected an array of image ids`);
   }
-  if (!Array.isArray(ids) || !ids.every((x) => Number.isInteger(x))) throw new OptionError(`--val-ids ${file}: expected a JSON array of integer image ids, e.g. [139, 285]`);
+  if (!Array.isArray(ids) || !ids.every((x) => Number.isInteger(x)))
+    throw new OptionError(`--val-ids ${file}: expected a JSON array of integer image ids, e.g. [139, 285]`);
   const set = new Set(ids as number[]);
   if (![...set].some((id) => known.has(id))) throw new OptionError(`--val-ids ${file}: none of its ${set.size} ids is an image of ${data}`);
   return set;
@@ -406,7 +525,8 @@ function validationWindows(val: FeatureWindows, bank: readonly BankImage[], stri
   const pos = val.positives.map((wins) => {
     // The window nearest the object's centre.
     const score = (w: WindowRef) => {
-      const a = w.ann!, m = bank[w.image]!.maps[w.map]!;
+      const a = w.ann!,
+        m = bank[w.image]!.maps[w.map]!;
       const [x, y, bw, bh] = a.bbox as [number, number, number, number];
       return Math.hypot(stride * w.c - (x + bw / 2) * m.scale, stride * w.r - (y + bh / 2) * m.scale);
     };
@@ -414,4 +534,3 @@ function validationWindows(val: FeatureWindows, bank: readonly BankImage[], stri
   });
   return [...pos, ...Array.from({ length: pos.length }, () => val.negative())];
 }
-

@@ -21,7 +21,8 @@ export interface Panel {
 export { glyph, GLYPH_CHARS } from '../data/font.js';
 
 const SCALE = 2; // font pixels per glyph pixel
-const ADVANCE = 6 * SCALE, LINE = 7 * SCALE; // LINE: the height of a capital
+const ADVANCE = 6 * SCALE,
+  LINE = 7 * SCALE; // LINE: the height of a capital
 
 class Raster {
   readonly px: Uint8Array;
@@ -69,11 +70,13 @@ export interface Tick {
 export function axisTicks(lo: number, hi: number, log = false, minTicks = 4): Tick[] {
   if (!(Number.isFinite(lo) && Number.isFinite(hi) && hi > lo)) throw new Error(`axisTicks: bad range [${lo}, ${hi}]`);
   if (log && lo > 0 && Math.log10(hi / lo) >= 1) return logTicks(lo, hi);
-  const span = hi - lo, eps = span * 1e-9;
+  const span = hi - lo,
+    eps = span * 1e-9;
   for (let e = Math.floor(Math.log10(span)); ; e--) {
     for (const m of [5, 2.5, 2, 1]) {
       const step = m * 10 ** e;
-      const first = Math.ceil((lo - eps) / step), last = Math.floor((hi + eps) / step);
+      const first = Math.ceil((lo - eps) / step),
+        last = Math.floor((hi + eps) / step);
       if (last - first + 1 < minTicks) continue;
       // Digits after the point (or of the mantissa) that tell multiples of the step apart.
       const extra = m === 2.5 ? 1 : 0;
@@ -91,7 +94,8 @@ export function axisTicks(lo: number, hi: number, log = false, minTicks = 4): Ti
 }
 
 function logTicks(lo: number, hi: number): Tick[] {
-  const k0 = Math.ceil(Math.log10(lo) - 1e-9), k1 = Math.floor(Math.log10(hi) + 1e-9);
+  const k0 = Math.ceil(Math.log10(lo) - 1e-9),
+    k1 = Math.floor(Math.log10(hi) + 1e-9);
   const decades = k1 - k0 + 1;
   // Within a decade or two, 1-2-5 steps give at least three ticks; over many, every few powers.
   const mantissas = decades < 3 ? [1, 2, 5] : [1];
@@ -108,28 +112,39 @@ function logTicks(lo: number, hi: number): Tick[] {
   return ticks;
 }
 
-const expLabel = (v: number, digits: number): string => v.toExponential(digits).replace(/\.?0+e/, 'e').replace('e+', 'e');
+const expLabel = (v: number, digits: number): string =>
+  v
+    .toExponential(digits)
+    .replace(/\.?0+e/, 'e')
+    .replace('e+', 'e');
 
 /** Draws panels side by side and returns PNG bytes. */
 export function plotPanels(panels: Panel[], width = 480 * panels.length, height = 320): Uint8Array {
   const r = new Raster(width, height);
   const pw = width / panels.length;
-  const grey = [215, 215, 215], dark = [50, 50, 50];
+  const grey = [215, 215, 215],
+    dark = [50, 50, 50];
   panels.forEach((p, k) => {
     const pts = p.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!p.logY || y > 0));
     let [y0, y1] = p.yRange ?? [Math.min(...pts.map(([, y]) => y)), Math.max(...pts.map(([, y]) => y))];
     if (!Number.isFinite(y0) || !Number.isFinite(y1) || (p.logY && !(y0 > 0))) [y0, y1] = p.logY ? [0.1, 1] : [0, 1];
     if (p.logY ? y1 / y0 < 1 + 1e-6 : y1 - y0 < 1e-9) [y0, y1] = p.logY ? [y0 / 2, y1 * 2] : [y0 - 0.5, y1 + 0.5];
     const xs = pts.map(([x]) => x);
-    const x0 = xs.length ? Math.min(...xs) : 0, x1 = xs.length ? Math.max(...xs, x0 + 1) : 1;
-    const yTicks = axisTicks(y0, y1, p.logY), xTicks = axisTicks(x0, x1, false, 3);
+    const x0 = xs.length ? Math.min(...xs) : 0,
+      x1 = xs.length ? Math.max(...xs, x0 + 1) : 1;
+    const yTicks = axisTicks(y0, y1, p.logY),
+      xTicks = axisTicks(x0, x1, false, 3);
     const labelChars = Math.max(...yTicks.map((t) => t.label.length));
-    const left = k * pw + 10 + labelChars * ADVANCE, right = (k + 1) * pw - 20, top = 56, bottom = height - 48;
+    const left = k * pw + 10 + labelChars * ADVANCE,
+      right = (k + 1) * pw - 20,
+      top = 56,
+      bottom = height - 48;
     const tf = (y: number) => (p.logY ? Math.log10(y) : y);
     const X = (x: number) => left + ((x - x0) / (x1 - x0)) * (right - left);
     const Y = (y: number) => bottom - ((tf(y) - tf(y0)) / (tf(y1) - tf(y0))) * (bottom - top);
     // Ticks too close to the last labelled one (log axes crowd at the top) are left out.
-    let lastY = Infinity, lastX = -Infinity;
+    let lastY = Infinity,
+      lastX = -Infinity;
     for (const t of yTicks) {
       const yy = Math.round(Y(t.value));
       if (lastY - yy < LINE + 8) continue;
@@ -171,6 +186,8 @@ export function plotPanels(panels: Panel[], width = 480 * panels.length, height 
 /** The training-loss panel of a run's curves: the noisy per-batch loss as a running mean over about 2% of the entries. */
 export function lossPanel(entries: readonly { step: number; loss: number }[]): Panel {
   const k = Math.max(1, Math.round(entries.length / 50));
-  const smooth = entries.map((e, i) => [e.step, entries.slice(Math.max(0, i - k + 1), i + 1).reduce((a, b) => a + b.loss, 0) / Math.min(k, i + 1)] as [number, number]);
+  const smooth = entries.map(
+    (e, i) => [e.step, entries.slice(Math.max(0, i - k + 1), i + 1).reduce((a, b) => a + b.loss, 0) / Math.min(k, i + 1)] as [number, number],
+  );
   return { title: 'train loss', logY: true, series: [{ name: 'loss', color: [200, 60, 40], points: smooth }] };
 }

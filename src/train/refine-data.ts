@@ -70,8 +70,12 @@ export function refineGeometry(model: DeepMask): RefineGeometry {
   const refine = model.refine;
   if (!refine) throw new Error('refinement training needs a model with config.refine');
   return {
-    featureSize: model.featureSize, stride: model.config.stride, inputSize: model.config.inputSize, objectSize: model.config.objectSize,
-    embedWidth: model.heads.embedWidth, channels: refine.skips.map((n) => model.trunk.tap!(n).channels),
+    featureSize: model.featureSize,
+    stride: model.config.stride,
+    inputSize: model.config.inputSize,
+    objectSize: model.config.objectSize,
+    embedWidth: model.heads.embedWidth,
+    channels: refine.skips.map((n) => model.trunk.tap!(n).channels),
   };
 }
 
@@ -94,7 +98,14 @@ export async function refineCacheKey(model: DeepMask, scales: readonly number[])
     h.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
   }
   const c = model.config;
-  return JSON.stringify({ weights: h.digest('hex').slice(0, 16), skips: model.refine?.skips, norm: c.normalization, inputSize: c.inputSize, objectSize: c.objectSize, scales: scales.map((s) => +s.toFixed(6)) });
+  return JSON.stringify({
+    weights: h.digest('hex').slice(0, 16),
+    skips: model.refine?.skips,
+    norm: c.normalization,
+    inputSize: c.inputSize,
+    objectSize: c.objectSize,
+    scales: scales.map((s) => +s.toFixed(6)),
+  });
 }
 
 /**
@@ -102,9 +113,17 @@ export async function refineCacheKey(model: DeepMask, scales: readonly number[])
  * over the whole scaled image (framed as inference frames it), the dense heads' embeddings, and the
  * skip regions of each such object.
  */
-export async function extractImage(model: DeepMask, img: RgbImage, anns: readonly SampleAnnotation[], scales: readonly number[]): Promise<{ entries: Omit<RefineEntry, 'offset' | 'set' | 'image'>[]; data: Uint16Array[] }> {
-  const g = refineGeometry(model), refine = model.refine!;
-  const { inputSize: S, stride: st, objectSize } = g, F = g.featureSize, pad = S / 2;
+export async function extractImage(
+  model: DeepMask,
+  img: RgbImage,
+  anns: readonly SampleAnnotation[],
+  scales: readonly number[],
+): Promise<{ entries: Omit<RefineEntry, 'offset' | 'set' | 'image'>[]; data: Uint16Array[] }> {
+  const g = refineGeometry(model),
+    refine = model.refine!;
+  const { inputSize: S, stride: st, objectSize } = g,
+    F = g.featureSize,
+    pad = S / 2;
   const entries: Omit<RefineEntry, 'offset' | 'set' | 'image'>[] = [];
   const data: Uint16Array[] = [];
   const objects = anns.filter(learnable);
@@ -112,7 +131,8 @@ export async function extractImage(model: DeepMask, img: RgbImage, anns: readonl
   for (const scale of scales) {
     const here = objects.filter((a) => canonicalAt(Math.max(a.bbox[2]!, a.bbox[3]!), scale, objectSize));
     if (!here.length) continue;
-    const hs = Math.max(1, Math.round(img.height * scale)), ws = Math.max(1, Math.round(img.width * scale));
+    const hs = Math.max(1, Math.round(img.height * scale)),
+      ws = Math.max(1, Math.round(img.width * scale));
     const x = Tensor.from(paddedInput(resizeRgb(img, ws, hs), pad, model.config.normalization), [1, hs + 2 * pad, ws + 2 * pad, 3], { rt: model.rt });
     const { features, taps } = noGrad(() => model.trunkTaps(x, refine.skips));
     x.dispose();
@@ -125,10 +145,14 @@ export async function extractImage(model: DeepMask, img: RgbImage, anns: readonl
       const [bx, by, bw, bh] = a.bbox as [number, number, number, number];
       const cells = centredCells((bx + bw / 2) * scale, (by + bh / 2) * scale, st, gh, gw);
       if (!cells.length) continue;
-      const r0 = Math.min(...cells.map(([r]) => r)), c0 = Math.min(...cells.map(([, c]) => c));
+      const r0 = Math.min(...cells.map(([r]) => r)),
+        c0 = Math.min(...cells.map(([, c]) => c));
       const side = Math.max(Math.max(...cells.map(([r]) => r)) - r0, Math.max(...cells.map(([, c]) => c)) - c0) + F;
       const parts = noGrad(() => [
-        gatherRows(flat, cells.map(([r, c]) => r * gw + c)),
+        gatherRows(
+          flat,
+          cells.map(([r, c]) => r * gw + c),
+        ),
         ...taps.map((t, i) => cropWindows(t, [{ image: 0, top: (r0 << i) - SKIP_CONTEXT, left: (c0 << i) - SKIP_CONTEXT }], (side << i) + 2 * SKIP_CONTEXT)),
       ]);
       const values = await Promise.all(parts.map((t) => t.read()));
@@ -244,7 +268,10 @@ export async function buildRefineCache(
           continue;
         }
         const { entries: es, data } = await extractImage(model, img, anns, o.scales);
-        writeFileAtomic(path, encodeFile({ format: FORMAT, key: o.key, set: im.set, id: im.id, embedWidth: g.embedWidth, channels: g.channels, entries: es }, data));
+        writeFileAtomic(
+          path,
+          encodeFile({ format: FORMAT, key: o.key, set: im.set, id: im.id, embedWidth: g.embedWidth, channels: g.channels, entries: es }, data),
+        );
         computed++;
         got = readHeader(path, o.key, g, im.set, im.id)!;
       }
@@ -323,10 +350,15 @@ export class RefineWindows {
 
   /** Reads and renders windows: embeddings and skip crops from the cache files, targets from the annotations. */
   render(refs: readonly RefineWindowRef[]): RefineBatch {
-    const { g } = this, F = g.featureSize, E = g.embedWidth, S = g.inputSize, ctx = SKIP_CONTEXT;
+    const { g } = this,
+      F = g.featureSize,
+      E = g.embedWidth,
+      S = g.inputSize,
+      ctx = SKIP_CONTEXT;
     const n = refs.length;
     const sides = g.channels.map((_, i) => (F << i) + 2 * ctx);
-    const embedding = new Float32Array(n * E), targets = new Float32Array(n * S * S);
+    const embedding = new Float32Array(n * E),
+      targets = new Float32Array(n * S * S);
     const crops = g.channels.map((C, i) => new Float32Array(n * sides[i]! ** 2 * C));
     const onMap = g.channels.map((_, i) => new Float32Array(n * sides[i]! ** 2));
     const offMap = g.channels.map(() => false);
@@ -338,12 +370,16 @@ export class RefineWindows {
       for (let j = 0; j < E; j++) embedding[k * E + j] = HALF[buf[ref.cell * E + j]!]!;
       let at = sizes.embedding;
       g.channels.forEach((C, i) => {
-        const side = sides[i]!, region = (e.side << i) + 2 * ctx;
-        const dy = (r - e.r0) << i, dx = (c - e.c0) << i; // the window's place in the region
+        const side = sides[i]!,
+          region = (e.side << i) + 2 * ctx;
+        const dy = (r - e.r0) << i,
+          dx = (c - e.c0) << i; // the window's place in the region
         const [mh, mw] = e.maps[i]!;
-        const out = crops[i]!, on = onMap[i]!;
+        const out = crops[i]!,
+          on = onMap[i]!;
         for (let y = 0; y < side; y++) {
-          const src = at + ((dy + y) * region + dx) * C, dst = ((k * side + y) * side) * C;
+          const src = at + ((dy + y) * region + dx) * C,
+            dst = (k * side + y) * side * C;
           for (let q = 0; q < side * C; q++) out[dst + q] = HALF[buf[src + q]!]!;
           const my = (r << i) - ctx + y;
           for (let x = 0; x < side; x++) {
@@ -356,7 +392,9 @@ export class RefineWindows {
         at += sizes.levels[i]!;
       });
       const a = this.anns.get(`${e.set}:${e.ann}`)!;
-      const sidePx = S / e.scale, x0 = (g.stride * c - S / 2) / e.scale, y0 = (g.stride * r - S / 2) / e.scale;
+      const sidePx = S / e.scale,
+        x0 = (g.stride * c - S / 2) / e.scale,
+        y0 = (g.stride * r - S / 2) / e.scale;
       targets.set(renderTarget(a, e.width, e.height, x0, y0, sidePx, S), k * S * S);
     });
     return { n, embedding, crops, onMap: onMap.map((m, i) => (offMap[i] ? m : null)), targets, refs: [...refs] };

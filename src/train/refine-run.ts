@@ -16,8 +16,24 @@ import { loadDataSets, setImages, type DataSetSpec } from './datasets.js';
 import { lossPanel, plotPanels } from './plot.js';
 import { buildRefineCache, refineCacheKey, refineGeometry, RefineWindows, type RefineBatch } from './refine-data.js';
 import {
-  claimRunFolder, lockRunFolder, makeRunFolder, modelDir, OptionError, readRunRecord, RUN, RunLog, StopFlag, stoppedLine, stopWord, TRAINER_CHECKPOINT, trainerCheckpoint,
-  writeCheckpoint, writeCurves, writeFinalModel, writeRunRecord, type StopReason,
+  claimRunFolder,
+  lockRunFolder,
+  makeRunFolder,
+  modelDir,
+  OptionError,
+  readRunRecord,
+  RUN,
+  RunLog,
+  StopFlag,
+  stoppedLine,
+  stopWord,
+  TRAINER_CHECKPOINT,
+  trainerCheckpoint,
+  writeCheckpoint,
+  writeCurves,
+  writeFinalModel,
+  writeRunRecord,
+  type StopReason,
 } from './run-folder.js';
 import { checkSchedule } from './run.js';
 import { DEFAULT_REFINE_TRAIN, RefineTrainer, type RefineMetrics, type RefineTrainOptions } from './train-refine.js';
@@ -29,7 +45,8 @@ export function defaultRefineSpec(preset: string): RefineSpec {
   if (t.kind !== 'vgg') throw new OptionError(`--skips: no default skip layers for the ${preset} preset; name them`);
   // The last convolution before each pooling, from stride 16 down to stride 2.
   const convs: { name: string; stride: number }[] = [];
-  let index = 0, stride = 1;
+  let index = 0,
+    stride = 1;
   for (const l of t.layers) {
     if (l === 'M') {
       stride *= 2;
@@ -98,13 +115,18 @@ interface RefineRecord {
 export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHooks = {}): Promise<RefineRunResult> {
   const log = (s: string) => hooks.log?.(s);
   const warn = (s: string) => console.warn(`warning: ${s}`);
-  const opts: RefineTrainOptions = { ...DEFAULT_REFINE_TRAIN, ...Object.fromEntries(Object.entries(o).filter(([k, v]) => k in DEFAULT_REFINE_TRAIN && v !== undefined)) };
+  const opts: RefineTrainOptions = {
+    ...DEFAULT_REFINE_TRAIN,
+    ...Object.fromEntries(Object.entries(o).filter(([k, v]) => k in DEFAULT_REFINE_TRAIN && v !== undefined)),
+  };
   checkSchedule(opts.lrSchedule);
   for (const k of ['steps', 'batch', 'logEvery', 'validateEvery', 'checkpointEvery'] as const) {
     if (!(Number.isInteger(opts[k]) && opts[k] >= 1)) throw new OptionError(`${k}: must be a positive integer, got ${opts[k]}`);
   }
-  const cfgPath = join(o.model, CONFIG_FILE), wPath = join(o.model, WEIGHTS_FILE);
-  for (const p of [cfgPath, wPath]) if (!existsSync(p)) throw new OptionError(`--model: ${p} not found (a model folder holds ${CONFIG_FILE} and ${WEIGHTS_FILE})`);
+  const cfgPath = join(o.model, CONFIG_FILE),
+    wPath = join(o.model, WEIGHTS_FILE);
+  for (const p of [cfgPath, wPath])
+    if (!existsSync(p)) throw new OptionError(`--model: ${p} not found (a model folder holds ${CONFIG_FILE} and ${WEIGHTS_FILE})`);
   const base = parseModelConfig(readFileSync(cfgPath, 'utf8'), cfgPath);
   const seed = o.seed ?? 1;
   const sets = loadDataSets(o.sets, seed);
@@ -125,7 +147,10 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
     const frozen = new Map([...tensors].filter(([k]) => !k.startsWith('refine.')));
     if (frozen.size < tensors.size) warn(`${wPath}: its refinement is not used (a new one is trained)`);
     model.loadState(frozen, { partial: true, source: wPath });
-    const absent = model.namedParameters().filter(([k]) => !k.startsWith('refine.') && !frozen.has(k)).map(([k]) => k);
+    const absent = model
+      .namedParameters()
+      .filter(([k]) => !k.startsWith('refine.') && !frozen.has(k))
+      .map(([k]) => k);
     if (absent.length) throw new Error(`${wPath}: missing tensor '${absent[0]}' (${absent.length} in all): not a model of its config's preset`);
     const scales = o.scales ?? defaultScales(model);
 
@@ -142,20 +167,33 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
       log(`scales ${scales.map((s) => s.toFixed(3)).join(' ')}; window cache ${cacheDir}`);
       const key = await refineCacheKey(model, scales);
       const record: RefineRecord = {
-        model: resolve(o.model), sets: o.sets.map((s) => ({ ...s, data: resolve(s.data), images: resolve(s.images), ...(s.valIds ? { valIds: resolve(s.valIds) } : {}) })),
-        refine: refineSpec, scales, seed, batch: opts.batch, lrSchedule: opts.lrSchedule, momentum: opts.momentum, weightDecay: opts.weightDecay, key,
+        model: resolve(o.model),
+        sets: o.sets.map((s) => ({ ...s, data: resolve(s.data), images: resolve(s.images), ...(s.valIds ? { valIds: resolve(s.valIds) } : {}) })),
+        refine: refineSpec,
+        scales,
+        seed,
+        batch: opts.batch,
+        lrSchedule: opts.lrSchedule,
+        momentum: opts.momentum,
+        weightDecay: opts.weightDecay,
+        key,
       };
       if (o.resume) {
         const saved = readRunRecord(o.out) as unknown as RefineRecord;
         const differ = (Object.keys(record) as (keyof RefineRecord)[]).filter((k) => JSON.stringify(record[k]) !== JSON.stringify(saved[k]));
-        if (differ.length) throw new OptionError(`${o.out}: --resume with ${differ.map((k) => (k === 'key' ? 'other frozen weights or scales' : k)).join(', ')} different from the run's (${runFile}); give the run's, or start a new run in another --out`);
+        if (differ.length)
+          throw new OptionError(
+            `${o.out}: --resume with ${differ.map((k) => (k === 'key' ? 'other frozen weights or scales' : k)).join(', ')} different from the run's (${runFile}); give the run's, or start a new run in another --out`,
+          );
       } else writeRunRecord(o.out, record);
 
       // The windows: cached once per image, training images and held-out ones apart.
       const images = setImages(sets);
       const stop = new StopFlag(hooks.stopReason);
       const cache = await buildRefineCache(model, sets, images, {
-        dir: cacheDir, key, scales,
+        dir: cacheDir,
+        key,
+        scales,
         onProgress: hooks.onExtract,
         shouldStop: stop.poll,
       }).catch((e: Error) => {
@@ -168,11 +206,15 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
       }
       for (const s of cache.skipped) warn(`skipped ${s}`);
       const isVal = (e: { set: number; image: number }) => sets[e.set]!.valIds.has(e.image);
-      const trainEntries = cache.entries.filter((e) => !isVal(e)), valEntries = cache.entries.filter(isVal);
+      const trainEntries = cache.entries.filter((e) => !isVal(e)),
+        valEntries = cache.entries.filter(isVal);
       const g = refineGeometry(model);
       const rng = new Rng(seed);
       const windows = new RefineWindows(trainEntries, sets, g, cacheDir, rng);
-      const perSet = sets.map((s, i) => `${s.spec.data}${s.spec.positivesOnly ? ' (positives only)' : ''}: ${trainEntries.filter((e) => e.set === i).length} objects to train on, ${valEntries.filter((e) => e.set === i).length} held out`);
+      const perSet = sets.map(
+        (s, i) =>
+          `${s.spec.data}${s.spec.positivesOnly ? ' (positives only)' : ''}: ${trainEntries.filter((e) => e.set === i).length} objects to train on, ${valEntries.filter((e) => e.set === i).length} held out`,
+      );
       for (const line of perSet) log(line);
       let validation = null;
       if (valEntries.length) {
@@ -222,11 +264,26 @@ export async function runRefineTraining(o: RefineRunOptions, hooks: RefineRunHoo
           {
             ...(base.training ? { base: base.training } : {}),
             refinement: {
-              method: 'SharpMask refinement on the frozen trunk and heads: positive windows only, soft-margin loss at full window resolution, from cached skip maps',
-              model: o.model, skips: refineSpec.skips, mask: refineSpec.mask, skipWidths: refineSpec.skipWidths,
-              steps: opts.steps, batch: opts.batch, lrSchedule: opts.lrSchedule, momentum: opts.momentum, weightDecay: opts.weightDecay, seed, scales,
-              data: o.sets.map((s, i) => ({ ...s, trainObjects: trainEntries.filter((e) => e.set === i).length, heldOutObjects: valEntries.filter((e) => e.set === i).length })),
-              validation: last, seconds: Math.round((performance.now() - t0) / 1000),
+              method:
+                'SharpMask refinement on the frozen trunk and heads: positive windows only, soft-margin loss at full window resolution, from cached skip maps',
+              model: o.model,
+              skips: refineSpec.skips,
+              mask: refineSpec.mask,
+              skipWidths: refineSpec.skipWidths,
+              steps: opts.steps,
+              batch: opts.batch,
+              lrSchedule: opts.lrSchedule,
+              momentum: opts.momentum,
+              weightDecay: opts.weightDecay,
+              seed,
+              scales,
+              data: o.sets.map((s, i) => ({
+                ...s,
+                trainObjects: trainEntries.filter((e) => e.set === i).length,
+                heldOutObjects: valEntries.filter((e) => e.set === i).length,
+              })),
+              validation: last,
+              seconds: Math.round((performance.now() - t0) / 1000),
             },
           },
           o.saveF16,

@@ -136,7 +136,9 @@ export function lockRunFolder(out: string, warn: (s: string) => void): () => voi
       rmSync(file, { force: true });
       continue;
     }
-    throw new Error(`${out} is in use by another training run (${file}: pid ${other.pid ?? '?'} on ${other.host ?? '?'}, since ${other.started ?? '?'}); wait for it to end, or delete ${file} if no run is active`);
+    throw new Error(
+      `${out} is in use by another training run (${file}: pid ${other.pid ?? '?'} on ${other.host ?? '?'}, since ${other.started ?? '?'}); wait for it to end, or delete ${file} if no run is active`,
+    );
   }
 }
 
@@ -252,7 +254,8 @@ export const checkpointsDir = (out: string): string => join(out, CHECKPOINTS);
  * Errors name the file at fault.
  */
 export function findCheckpoint(out: string): CheckpointRef | null {
-  const root = join(out, CHECKPOINTS), latest = join(root, LATEST);
+  const root = join(out, CHECKPOINTS),
+    latest = join(root, LATEST);
   if (!existsSync(latest)) return existsSync(join(out, TRAINER_CHECKPOINT)) ? { dir: out, step: null, legacy: true } : null;
   let named: { dir?: unknown; step?: unknown };
   try {
@@ -261,7 +264,8 @@ export function findCheckpoint(out: string): CheckpointRef | null {
     throw new Error(`${latest}: not valid JSON (${(e as Error).message}); it should name the newest checkpoint, e.g. {"dir": "step-0000500"}`);
   }
   const name = named?.dir;
-  if (typeof name !== 'string' || !/^step-\d+$/.test(name)) throw new Error(`${latest}: "dir" must name a checkpoint folder such as "step-0000500", got ${JSON.stringify(name)}`);
+  if (typeof name !== 'string' || !/^step-\d+$/.test(name))
+    throw new Error(`${latest}: "dir" must name a checkpoint folder such as "step-0000500", got ${JSON.stringify(name)}`);
   const dir = join(root, name);
   if (!existsSync(dir)) throw new Error(`${latest}: names ${name}, which is not in ${root}`);
   return { dir, step: Number(name.slice(5)), legacy: false };
@@ -275,7 +279,10 @@ export function trainerCheckpoint(out: string): string | null {
   const ref = findCheckpoint(out);
   if (!ref) return null;
   const file = join(ref.dir, TRAINER_CHECKPOINT);
-  if (!existsSync(file)) throw new OptionError(`${ref.dir}: no ${TRAINER_CHECKPOINT} in it: a checkpoint of deepmask train, not of train-heads or train-refine; resume it with deepmask train`);
+  if (!existsSync(file))
+    throw new OptionError(
+      `${ref.dir}: no ${TRAINER_CHECKPOINT} in it: a checkpoint of deepmask train, not of train-heads or train-refine; resume it with deepmask train`,
+    );
   return file;
 }
 
@@ -286,7 +293,8 @@ export function trainerCheckpoint(out: string): string | null {
  * superseded. On an error nothing changes: latest.json still names the last good checkpoint.
  */
 export function writeCheckpoint(out: string, step: number, files: [string, Uint8Array | string][]): void {
-  const root = join(out, CHECKPOINTS), latestFile = join(root, LATEST);
+  const root = join(out, CHECKPOINTS),
+    latestFile = join(root, LATEST);
   const name = stepDir(step);
   const tmp = join(root, `.tmp-${name}-${process.pid}`);
   mkdirSync(tmp, { recursive: true });
@@ -304,7 +312,8 @@ export function writeCheckpoint(out: string, step: number, files: [string, Uint8
   } catch {
     // first checkpoint (or an unreadable latest.json, which is replaced): nothing to prune
   }
-  const final = join(root, name), old = join(root, `.tmp-old-${name}-${process.pid}`);
+  const final = join(root, name),
+    old = join(root, `.tmp-old-${name}-${process.pid}`);
   if (existsSync(final)) renameSync(final, old); // replaced only once the new one is in place
   renameSync(tmp, final);
   kept = [...kept.filter((d) => d !== name), name];

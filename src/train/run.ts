@@ -15,8 +15,23 @@ import type { HostTensor } from '../graph/module.js';
 import { lossPanel, plotPanels } from './plot.js';
 import { BatchMaker, type Batch } from './batches.js';
 import {
-  checkpointsDir, claimRunFolder, CURVES, findCheckpoint, LATEST, lockRunFolder, makeRunFolder, modelDir, OptionError, RunLog, StopFlag, stoppedLine, TRAINER_CHECKPOINT,
-  writeCheckpoint, writeCurves, writeFinalModel, type StopReason,
+  checkpointsDir,
+  claimRunFolder,
+  CURVES,
+  findCheckpoint,
+  LATEST,
+  lockRunFolder,
+  makeRunFolder,
+  modelDir,
+  OptionError,
+  RunLog,
+  StopFlag,
+  stoppedLine,
+  TRAINER_CHECKPOINT,
+  writeCheckpoint,
+  writeCurves,
+  writeFinalModel,
+  type StopReason,
 } from './run-folder.js';
 import { DEFAULT_TRAIN, Trainer, type LogEntry, type TrainOptions, type TrainState, type ValidationMetrics } from './trainer.js';
 
@@ -91,8 +106,20 @@ export interface RunRecord {
 }
 
 const FLAGS: Record<keyof RunRecord, string> = {
-  data: '--data', images: '--images', preset: '--preset', seed: '--seed', holdOut: '--hold-out', valWindows: '--val-windows', rule: '--rule', batch: '--batch',
-  lrSchedule: '--lr/--lr-schedule', mode: '--mode', freezeTrunk: '--freeze-trunk', momentum: 'momentum', weightDecay: 'weightDecay', lambda: 'lambda',
+  data: '--data',
+  images: '--images',
+  preset: '--preset',
+  seed: '--seed',
+  holdOut: '--hold-out',
+  valWindows: '--val-windows',
+  rule: '--rule',
+  batch: '--batch',
+  lrSchedule: '--lr/--lr-schedule',
+  mode: '--mode',
+  freezeTrunk: '--freeze-trunk',
+  momentum: 'momentum',
+  weightDecay: 'weightDecay',
+  lambda: 'lambda',
 };
 /** Options a resumed run can never change, even with allowChanges (the model and its optimizer depend on them). */
 const FIXED: (keyof RunRecord)[] = ['preset', 'freezeTrunk'];
@@ -100,7 +127,8 @@ const FIXED: (keyof RunRecord)[] = ['preset', 'freezeTrunk'];
 /** Checks every option's value and range before any work; throws OptionError naming the option. */
 export function checkRunOptions(o: Partial<RunOptions>): void {
   const int = (v: number | undefined, flag: string, min: number, max: number) => {
-    if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max)) throw new OptionError(`--${flag} must be an integer from ${min} to ${max}, got ${v}`);
+    if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max))
+      throw new OptionError(`--${flag} must be an integer from ${min} to ${max}, got ${v}`);
   };
   int(o.steps, 'steps', 1, 1e9);
   int(o.batch, 'batch', 1, 65536);
@@ -111,7 +139,8 @@ export function checkRunOptions(o: Partial<RunOptions>): void {
   int(o.workers, 'workers', 1, 256);
   int(o.seed, 'seed', 0, 2 ** 31 - 1);
   const h = o.holdOut;
-  if (h !== undefined && !(Number.isFinite(h) && h > 0 && (h < 1 || Number.isInteger(h)))) throw new OptionError(`--hold-out must be a count of images (an integer >= 1) or a fraction in (0, 1), got ${h}`);
+  if (h !== undefined && !(Number.isFinite(h) && h > 0 && (h < 1 || Number.isInteger(h))))
+    throw new OptionError(`--hold-out must be a count of images (an integer >= 1) or a fraction in (0, 1), got ${h}`);
   if (o.lrSchedule !== undefined) checkSchedule(o.lrSchedule);
   const num = (v: number | undefined, name: string, ok: (x: number) => boolean, range: string) => {
     if (v !== undefined && !(Number.isFinite(v) && ok(v))) throw new OptionError(`${name} must be ${range}, got ${v}`);
@@ -150,9 +179,13 @@ export async function runTraining(o: RunOptions, hooks: RunHooks = {}): Promise<
   const all = parseCoco(readFileSync(o.data, 'utf8'), o.data);
   for (const w of all.warnings.slice(0, 5)) warn(w);
   const missing = new Set(all.images.filter((im) => !existsSync(join(o.images, im.file_name))));
-  if (missing.size === all.images.length) throw new Error(`${o.images}: none of the ${all.images.length} images named in ${o.data} is there (e.g. ${all.images[0]?.file_name})`);
+  if (missing.size === all.images.length)
+    throw new Error(`${o.images}: none of the ${all.images.length} images named in ${o.data} is there (e.g. ${all.images[0]?.file_name})`);
   if (missing.size) warn(`${missing.size} images named in ${o.data} are missing from ${o.images} and are skipped (e.g. ${[...missing][0]!.file_name})`);
-  const present = subset(all, all.images.filter((im) => !missing.has(im)).map((im) => im.id));
+  const present = subset(
+    all,
+    all.images.filter((im) => !missing.has(im)).map((im) => im.id),
+  );
 
   makeRunFolder(o.out);
   const unlock = lockRunFolder(o.out, warn);
@@ -175,7 +208,13 @@ async function runLocked(o: RunOptions, present: CocoDataset, hooks: RunHooks): 
   const opts: TrainOptions = {
     ...DEFAULT_TRAIN,
     ...definedOnly(o),
-    batch: run.batch, lrSchedule: run.lrSchedule, mode: run.mode, freezeTrunk: run.freezeTrunk, momentum: run.momentum, weightDecay: run.weightDecay, lambda: run.lambda,
+    batch: run.batch,
+    lrSchedule: run.lrSchedule,
+    mode: run.mode,
+    freezeTrunk: run.freezeTrunk,
+    momentum: run.momentum,
+    weightDecay: run.weightDecay,
+    lambda: run.lambda,
   };
   const model = startModel(o, run, from, log);
   const data = openData(o, present, run, model, from);
@@ -247,7 +286,9 @@ function settleRunRecord(o: RunOptions, from: Checkpoint | null): { run: RunReco
   }
   if (fixed.length) throw new OptionError(`${o.out}: --resume cannot change ${fixed.join('; ')}; start a new run in another --out instead`);
   if (changes.length && !o.allowChanges) {
-    throw new OptionError(`${o.out}: --resume with options that differ from the run's: ${changes.join('; ')}. Leave them out (or give the run's values), start a new run in another --out, or pass --allow-changes to resume with them anyway`);
+    throw new OptionError(
+      `${o.out}: --resume with options that differ from the run's: ${changes.join('; ')}. Leave them out (or give the run's values), start a new run in another --out, or pass --allow-changes to resume with them anyway`,
+    );
   }
   return { run: { ...saved, ...(Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<RunRecord>) }, changes };
 }
@@ -262,7 +303,10 @@ function heldOutOrder(present: CocoDataset, run: RunRecord): { ids: number[]; nV
   }
   const h = run.holdOut;
   const nVal = h >= 1 ? h : Math.max(1, Math.round(ids.length * h));
-  if (nVal >= ids.length) throw new OptionError(`--hold-out ${h} leaves no image for training: the data has ${ids.length} usable image(s), so at most ${ids.length - 1} can be held out`);
+  if (nVal >= ids.length)
+    throw new OptionError(
+      `--hold-out ${h} leaves no image for training: the data has ${ids.length} usable image(s), so at most ${ids.length - 1} can be held out`,
+    );
   return { ids, nVal };
 }
 
@@ -319,11 +363,20 @@ function openData(o: RunOptions, present: CocoDataset, run: RunRecord, model: De
  * order are held out as well (the same ones again on --resume), a few times at most. On --resume a
  * split that differs from the checkpoint's is refused (or, with --allow-changes, one more change).
  */
-async function holdOut(o: RunOptions, present: CocoDataset, run: RunRecord, order: { ids: number[]; nVal: number }, data: RunData, from: Checkpoint | null, changes: string[]): Promise<{ valBatch: Batch; val: CocoDataset; train: CocoDataset; valIds: number[] }> {
+async function holdOut(
+  o: RunOptions,
+  present: CocoDataset,
+  run: RunRecord,
+  order: { ids: number[]; nVal: number },
+  data: RunData,
+  from: Checkpoint | null,
+  changes: string[],
+): Promise<{ valBatch: Batch; val: CocoDataset; train: CocoDataset; valIds: number[] }> {
   const { ids } = order;
   let nVal = order.nVal;
   let valBatch: Batch | null = null;
-  let val = subset(present, []), train = val;
+  let val = subset(present, []),
+    train = val;
   for (let round = 0, n0 = nVal; !valBatch; round++) {
     val = subset(present, ids.slice(0, nVal));
     train = subset(present, ids.slice(nVal));
@@ -332,7 +385,8 @@ async function holdOut(o: RunOptions, present: CocoDataset, run: RunRecord, orde
       valBatch = await new BatchMaker(valSampler, data.loader.render, data.config, data.onSkip).make(run.valWindows, 'joint');
     } catch (e) {
       if (!(e instanceof NothingLeftError)) throw e;
-      if (round === 4 || nVal + n0 >= ids.length) throw new Error(`${o.data}: no held-out image for validation can be read (${e.message}, ${nVal} image(s) tried); see the warnings above`);
+      if (round === 4 || nVal + n0 >= ids.length)
+        throw new Error(`${o.data}: no held-out image for validation can be read (${e.message}, ${nVal} image(s) tried); see the warnings above`);
       warn(`no held-out image can be read (${e.message}): holding out ${n0} more image(s) (${ids.slice(nVal, nVal + n0).join(', ')})`);
       nVal += n0;
     }
@@ -358,14 +412,28 @@ async function trainLoop(o: RunOptions, trainer: Trainer, runLog: RunLog): Promi
     // Diverged: nothing non-finite is saved; the checkpoint latest.json names is the last finite one.
     runLog.add({ type: 'error', step: trainer.step, message: e.message });
     const last = findCheckpoint(o.out)?.dir ?? null;
-    throw new Error(`${e.message}; stopped without saving it. ${last ? `The last finite checkpoint is ${last}` : 'No checkpoint was written'}; lower the learning rate (--lr) and start again${last ? ' (or --resume --allow-changes with a lower --lr)' : ''}`);
+    throw new Error(
+      `${e.message}; stopped without saving it. ${last ? `The last finite checkpoint is ${last}` : 'No checkpoint was written'}; lower the learning rate (--lr) and start again${last ? ' (or --resume --allow-changes with a lower --lr)' : ''}`,
+    );
   }
 }
 
 /** The curves, then the final model with its training record (or, after a stop, the line that says how to continue). */
 async function finish(
   o: RunOptions,
-  r: { trainer: Trainer; model: DeepMask; opts: TrainOptions; run: RunRecord; runLog: RunLog; validations: ValidationMetrics[]; valIds: number[]; skipped: string[]; stop: StopReason | null; t0: number; log: (s: string) => void },
+  r: {
+    trainer: Trainer;
+    model: DeepMask;
+    opts: TrainOptions;
+    run: RunRecord;
+    runLog: RunLog;
+    validations: ValidationMetrics[];
+    valIds: number[];
+    skipped: string[];
+    stop: StopReason | null;
+    t0: number;
+    log: (s: string) => void;
+  },
 ): Promise<RunResult> {
   const { trainer, opts, log, skipped } = r;
   writeCurves(o.out, curves(r.runLog.records));
@@ -385,7 +453,9 @@ async function finish(
       skippedImages: skipped,
     };
     const dir = await writeFinalModel(o.out, r.model, training, o.saveF16);
-    log(`trained ${trainer.step} steps in ${((performance.now() - r.t0) / 1000).toFixed(0)} s this run; model in ${dir}, log ${r.runLog.file}, curves ${join(o.out, CURVES)}`);
+    log(
+      `trained ${trainer.step} steps in ${((performance.now() - r.t0) / 1000).toFixed(0)} s this run; model in ${dir}, log ${r.runLog.file}, curves ${join(o.out, CURVES)}`,
+    );
   }
   if (skipped.length) log(`skipped ${skipped.length} unreadable image(s)`);
   return { steps: trainer.step, metrics: lastMetrics, validations: r.validations, modelDir: modelDir(o.out), skippedImages: skipped.length, interrupted };
@@ -394,17 +464,40 @@ async function finish(
 /** The options this call gives (undefined: not given); paths as typed (compared resolved). */
 function givenRecord(o: RunOptions): Partial<RunRecord> {
   return {
-    data: o.data, images: o.images, preset: o.preset, seed: o.seed, holdOut: o.holdOut, valWindows: o.valWindows, rule: o.rule, batch: o.batch,
-    lrSchedule: o.lrSchedule, mode: o.mode, freezeTrunk: o.freezeTrunk, momentum: o.momentum, weightDecay: o.weightDecay, lambda: o.lambda,
+    data: o.data,
+    images: o.images,
+    preset: o.preset,
+    seed: o.seed,
+    holdOut: o.holdOut,
+    valWindows: o.valWindows,
+    rule: o.rule,
+    batch: o.batch,
+    lrSchedule: o.lrSchedule,
+    mode: o.mode,
+    freezeTrunk: o.freezeTrunk,
+    momentum: o.momentum,
+    weightDecay: o.weightDecay,
+    lambda: o.lambda,
   };
 }
 
 function withDefaults(g: Partial<RunRecord>): RunRecord {
   const d = DEFAULT_TRAIN;
   return {
-    data: g.data!, images: g.images!, preset: g.preset!, seed: g.seed ?? 1, holdOut: g.holdOut ?? 0.1, valWindows: g.valWindows ?? 256, rule: g.rule ?? 'paper',
-    batch: g.batch ?? d.batch, lrSchedule: g.lrSchedule ?? d.lrSchedule, mode: g.mode ?? d.mode, freezeTrunk: g.freezeTrunk ?? d.freezeTrunk,
-    momentum: g.momentum ?? d.momentum, weightDecay: g.weightDecay ?? d.weightDecay, lambda: g.lambda ?? d.lambda,
+    data: g.data!,
+    images: g.images!,
+    preset: g.preset!,
+    seed: g.seed ?? 1,
+    holdOut: g.holdOut ?? 0.1,
+    valWindows: g.valWindows ?? 256,
+    rule: g.rule ?? 'paper',
+    batch: g.batch ?? d.batch,
+    lrSchedule: g.lrSchedule ?? d.lrSchedule,
+    mode: g.mode ?? d.mode,
+    freezeTrunk: g.freezeTrunk ?? d.freezeTrunk,
+    momentum: g.momentum ?? d.momentum,
+    weightDecay: g.weightDecay ?? d.weightDecay,
+    lambda: g.lambda ?? d.lambda,
   };
 }
 
@@ -424,7 +517,10 @@ interface Checkpoint {
 function readLatest(out: string): Checkpoint {
   const ref = findCheckpoint(out);
   if (!ref) throw new Error(`${join(checkpointsDir(out), LATEST)}: no checkpoint to resume from`);
-  if (existsSync(join(ref.dir, TRAINER_CHECKPOINT))) throw new OptionError(`${ref.dir}: holds a train-heads or train-refine checkpoint (${TRAINER_CHECKPOINT}), not one of deepmask train: resume it with the command that made it`);
+  if (existsSync(join(ref.dir, TRAINER_CHECKPOINT)))
+    throw new OptionError(
+      `${ref.dir}: holds a train-heads or train-refine checkpoint (${TRAINER_CHECKPOINT}), not one of deepmask train: resume it with the command that made it`,
+    );
   const dir = ref.dir;
   const cfgPath = join(dir, CONFIG_FILE);
   const config = parseModelConfig(readFileSync(cfgPath, 'utf8'), cfgPath);
@@ -434,7 +530,19 @@ function readLatest(out: string): Checkpoint {
 }
 
 function definedOnly(o: Partial<TrainOptions>): Partial<TrainOptions> {
-  const keys: (keyof TrainOptions)[] = ['steps', 'batch', 'lrSchedule', 'momentum', 'weightDecay', 'lambda', 'mode', 'freezeTrunk', 'logEvery', 'validateEvery', 'checkpointEvery'];
+  const keys: (keyof TrainOptions)[] = [
+    'steps',
+    'batch',
+    'lrSchedule',
+    'momentum',
+    'weightDecay',
+    'lambda',
+    'mode',
+    'freezeTrunk',
+    'logEvery',
+    'validateEvery',
+    'checkpointEvery',
+  ];
   const out: Partial<TrainOptions> = {};
   for (const k of keys) if (o[k] !== undefined) (out as Record<string, unknown>)[k] = o[k];
   return out;
@@ -444,7 +552,12 @@ function definedOnly(o: Partial<TrainOptions>): Partial<TrainOptions> {
  * A train checkpoint's files: the model (weights and config, with `training`), the optimizer's
  * velocities by parameter name, and the rest of the state with `extra` (the run record, skipped images).
  */
-async function checkpointFiles(model: DeepMask, st: TrainState, training: Record<string, unknown>, extra: Record<string, unknown>): Promise<[string, Uint8Array | string][]> {
+async function checkpointFiles(
+  model: DeepMask,
+  st: TrainState,
+  training: Record<string, unknown>,
+  extra: Record<string, unknown>,
+): Promise<[string, Uint8Array | string][]> {
   const { weights, config } = await exportModel(model, { training }); // refuses non-finite weights
   const velocities = new Map<string, HostTensor>();
   for (const [name, v] of Object.entries(st.optimizer.velocities)) if (v) velocities.set(`velocity.${name}`, v);
@@ -469,9 +582,17 @@ function readState(dir: string): { state: TrainState; extra: Record<string, unkn
   const v = readSafetensors(readFileSync(join(dir, 'optimizer.safetensors')), join(dir, 'optimizer.safetensors')).tensors;
   const steps = s.optimizerSteps;
   const optimizer: TrainState['optimizer'] = Array.isArray(steps)
-    ? { steps, velocities: (s.velocities ?? []).map((has, i) => (has ? v.get(`velocity.${i}`) ?? null : null)) }
+    ? { steps, velocities: (s.velocities ?? []).map((has, i) => (has ? (v.get(`velocity.${i}`) ?? null) : null)) }
     : { steps, velocities: Object.fromEntries(Object.keys(steps).map((name) => [name, v.get(`velocity.${name}`) ?? null])) };
-  const state: TrainState = { step: s.step, samples: s.samples, elapsed: s.elapsed, samplerRng: s.samplerRng, modelRng: s.modelRng, optimizer, excluded: s.excluded };
+  const state: TrainState = {
+    step: s.step,
+    samples: s.samples,
+    elapsed: s.elapsed,
+    samplerRng: s.samplerRng,
+    modelRng: s.modelRng,
+    optimizer,
+    excluded: s.excluded,
+  };
   return { state, extra: { run: s.run, skipped: s.skipped } };
 }
 

@@ -35,7 +35,11 @@ export interface HeadsTrainOptions {
 export const DEFAULT_HEADS_TRAIN: HeadsTrainOptions = {
   steps: 6000,
   batch: 32,
-  lrSchedule: [[0, 2e-3], [3000, 1e-3], [5000, 5e-4]],
+  lrSchedule: [
+    [0, 2e-3],
+    [3000, 1e-3],
+    [5000, 5e-4],
+  ],
   momentum: 0.9,
   weightDecay: 5e-4,
   lambda: 1 / 32,
@@ -82,7 +86,9 @@ export class HeadsTrainer {
 
   /** Predictions for `n` rendered windows' features (with the context the trained stages need). */
   private predict(b: WindowBatch, i0: number, n: number) {
-    const side = this.model.featureSize + 2 * this.stages, per = b.features.length / b.n, cells = side * side;
+    const side = this.model.featureSize + 2 * this.stages,
+      per = b.features.length / b.n,
+      cells = side * side;
     const x = Tensor.from(b.features.subarray(i0 * per, (i0 + n) * per), [n, side, side, per / cells]);
     return this.stages > 0 ? this.model.forwardFromCut(x, this.stages, b.onMap.subarray(i0 * cells, (i0 + n) * cells)) : this.model.forwardFeatures(x);
   }
@@ -114,7 +120,8 @@ export class HeadsTrainer {
     model.train();
     try {
       if (this.validation && this.step === 0) this.hooks.onValidate?.(await this.evaluate(this.validation));
-      let t0 = performance.now(), n0 = 0;
+      let t0 = performance.now(),
+        n0 = 0;
       // The next batch is rendered on the host while the GPU runs this one. A checkpoint keeps the
       // sampler's state from before that batch was drawn, so that a resumed run draws it again.
       let before = this.rng.state();
@@ -142,7 +149,8 @@ export class HeadsTrainer {
           model.train();
         }
         const stop = this.hooks.shouldStop?.() ?? false;
-        if (this.step % opts.checkpointEvery === 0 || this.step === opts.steps || stop) await this.hooks.onCheckpoint?.(await this.checkpoint(before), this.step);
+        if (this.step % opts.checkpointEvery === 0 || this.step === opts.steps || stop)
+          await this.hooks.onCheckpoint?.(await this.checkpoint(before), this.step);
         if (stop) break;
       }
     } finally {
@@ -176,7 +184,8 @@ export class HeadsTrainer {
     if (meta.format !== 'deepmask-heads-checkpoint' || typeof meta.state !== 'string') throw new Error(`${source}: not a heads checkpoint`);
     // Step counts by parameter name (older checkpoints: an array by index).
     const state = JSON.parse(meta.state) as { step: number; steps: number[] | Record<string, number>; rng: number[]; modelRng: number[]; trunkStages?: number };
-    if ((state.trunkStages ?? 0) !== this.stages) throw new Error(`${source}: the checkpoint trained ${state.trunkStages ?? 0} trunk stage(s), this run ${this.stages}`);
+    if ((state.trunkStages ?? 0) !== this.stages)
+      throw new Error(`${source}: the checkpoint trained ${state.trunkStages ?? 0} trunk stage(s), this run ${this.stages}`);
     const trained = new Map([...file.tensors].filter(([k]) => !k.startsWith('optimizer.')));
     this.model.loadState(trained, { partial: true, source });
     const steps = state.steps;

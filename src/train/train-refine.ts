@@ -26,7 +26,11 @@ export interface RefineTrainOptions {
 export const DEFAULT_REFINE_TRAIN: RefineTrainOptions = {
   steps: 6000,
   batch: 16,
-  lrSchedule: [[0, 0.05], [4000, 0.025], [5200, 0.0125]],
+  lrSchedule: [
+    [0, 0.05],
+    [4000, 0.025],
+    [5200, 0.0125],
+  ],
   momentum: 0.9,
   weightDecay: 5e-4,
   logEvery: 25,
@@ -103,10 +107,12 @@ export class RefineTrainer {
 
   /** Refined logits [n, S, S, 1] of rows [i0, i0 + n) of a batch. */
   private predict(b: RefineBatchLike, i0: number, n: number): Tensor {
-    const { embedWidth: E } = this.model.heads, refine = this.model.refine!;
+    const { embedWidth: E } = this.model.heads,
+      refine = this.model.refine!;
     const emb = Tensor.from(b.embedding.subarray(i0 * E, (i0 + n) * E), [n, E]);
     const crops = b.crops.map((c, i) => {
-      const per = c.length / b.n, side = refine.windowSide(i) + 6;
+      const per = c.length / b.n,
+        side = refine.windowSide(i) + 6;
       return Tensor.from(c.subarray(i0 * per, (i0 + n) * per), [n, side, side, per / (side * side)]);
     });
     const onMap = b.onMap.map((m) => (m ? m.subarray((i0 * m.length) / b.n, ((i0 + n) * m.length) / b.n) : null));
@@ -132,7 +138,8 @@ export class RefineTrainer {
     const rt = model.rt;
     model.eval(); // no dropout anywhere: the heads are frozen and the refinement has none
     if (this.validation && this.step === 0) this.hooks.onValidate?.(await this.evaluate(this.validation));
-    let t0 = performance.now(), n0 = 0;
+    let t0 = performance.now(),
+      n0 = 0;
     // The generator's state before the batch rendered ahead was drawn: what a checkpoint keeps, so
     // that a resumed run draws that batch again.
     let before = this.source.rngState();
@@ -163,13 +170,19 @@ export class RefineTrainer {
 
   /** Mask IoU of the refined and the coarse masks over held-out windows. */
   async evaluate(val: RefineValidation): Promise<RefineMetrics> {
-    const { model } = this, S = model.config.inputSize, m = model.config.maskSize;
-    const p = model.config.inference?.threshold ?? 0.2, t = Math.log(p / (1 - p));
-    const fine: number[] = [], coarse: number[] = [];
+    const { model } = this,
+      S = model.config.inputSize,
+      m = model.config.maskSize;
+    const p = model.config.inference?.threshold ?? 0.2,
+      t = Math.log(p / (1 - p));
+    const fine: number[] = [],
+      coarse: number[] = [];
     const iou = (logits: Float32Array, targets: Float32Array, k: number) => {
-      let inter = 0, union = 0;
+      let inter = 0,
+        union = 0;
       for (let i = 0; i < S * S; i++) {
-        const a = logits[k * S * S + i]! >= t, b = targets[k * S * S + i]! > 0;
+        const a = logits[k * S * S + i]! >= t,
+          b = targets[k * S * S + i]! > 0;
         if (a && b) inter++;
         if (a || b) union++;
       }
@@ -184,7 +197,8 @@ export class RefineTrainer {
         const rough = resizeBilinear(reshape(model.heads.masksFrom(emb), [n, m, m, 1]), [S, S], { alignCorners: false });
         return [this.predict(b, 0, n), rough];
       });
-      const fv = await f.read(), cv = await c.read();
+      const fv = await f.read(),
+        cv = await c.read();
       f.dispose();
       c.dispose();
       for (let k = 0; k < n; k++) {
@@ -196,8 +210,13 @@ export class RefineTrainer {
     const frac = (a: number[], v: number) => a.filter((x) => x >= v).length / Math.max(1, a.length);
     const sorted = [...fine].sort((a, b) => a - b);
     return {
-      step: this.step, windows: val.n,
-      iouMean: mean(fine), iouMedian: sorted[Math.floor(sorted.length / 2)] ?? 0, iou50: frac(fine, 0.5), iou75: frac(fine, 0.75), iou85: frac(fine, 0.85),
+      step: this.step,
+      windows: val.n,
+      iouMean: mean(fine),
+      iouMedian: sorted[Math.floor(sorted.length / 2)] ?? 0,
+      iou50: frac(fine, 0.5),
+      iou75: frac(fine, 0.75),
+      iou85: frac(fine, 0.85),
       coarse: { iouMean: mean(coarse), iou50: frac(coarse, 0.5), iou75: frac(coarse, 0.75), iou85: frac(coarse, 0.85) },
     };
   }
@@ -217,7 +236,10 @@ export class RefineTrainer {
     if (file.metadata.format !== FORMAT || typeof file.metadata.state !== 'string') throw new Error(`${source}: not a refinement checkpoint`);
     const state = JSON.parse(file.metadata.state) as { step: number; steps: Record<string, number>; rng: number[] };
     this.model.loadState(new Map([...file.tensors].filter(([k]) => k.startsWith('refine.'))), { partial: true, source });
-    this.opt.loadState({ steps: state.steps, velocities: Object.fromEntries(Object.keys(state.steps).map((name) => [name, file.tensors.get(`optimizer.velocity.${name}`) ?? null])) });
+    this.opt.loadState({
+      steps: state.steps,
+      velocities: Object.fromEntries(Object.keys(state.steps).map((name) => [name, file.tensors.get(`optimizer.velocity.${name}`) ?? null])),
+    });
     this.source.setRngState(state.rng);
     this.step = state.step;
   }

@@ -127,9 +127,11 @@ export class Trainer {
     try {
       // A fresh run starts its curves with the untrained model's figures.
       if (this.validation && this.step === 0) this.hooks.onValidate?.(await this.evaluate(this.validation));
-      let rngBefore = this.rng.state(), excludedBefore = this.sampler.excludedIds();
+      let rngBefore = this.rng.state(),
+        excludedBefore = this.sampler.excludedIds();
       next = this.step < opts.steps ? this.draw() : null;
-      let t0 = performance.now(), samples0 = this.samples;
+      let t0 = performance.now(),
+        samples0 = this.samples;
       while (next) {
         const batch = await next;
         this.step++;
@@ -149,11 +151,18 @@ export class Trainer {
           this.lastLoss = value;
           const now = performance.now();
           this.elapsed += (now - t0) / 1000;
-          this.hooks.onLog?.({ step: this.step, loss: this.lastLoss, lr: this.opt.lr, samplesPerSec: ((this.samples - samples0) * 1000) / (now - t0), elapsed: this.elapsed });
+          this.hooks.onLog?.({
+            step: this.step,
+            loss: this.lastLoss,
+            lr: this.opt.lr,
+            samplesPerSec: ((this.samples - samples0) * 1000) / (now - t0),
+            elapsed: this.elapsed,
+          });
           t0 = now;
           samples0 = this.samples;
         }
-        if (this.validation && (this.step % opts.validateEvery === 0 || this.step === opts.steps)) this.hooks.onValidate?.(await this.evaluate(this.validation));
+        if (this.validation && (this.step % opts.validateEvery === 0 || this.step === opts.steps))
+          this.hooks.onValidate?.(await this.evaluate(this.validation));
         const stop = this.hooks.shouldStop?.() ?? false;
         if (this.step % opts.checkpointEvery === 0 || this.step === opts.steps || stop) {
           await this.hooks.onCheckpoint?.(this.step, await this.state(rngBefore, excludedBefore));
@@ -190,13 +199,23 @@ export class Trainer {
     const S = model.config.inputSize;
     const wasTraining = model.training;
     model.eval();
-    const m = await windowMetrics(model, val, this.opts.batch, this.step, (i0, n) => model.forward(Tensor.from(val.inputs.subarray(i0 * S * S * 3, (i0 + n) * S * S * 3), [n, S, S, 3])));
+    const m = await windowMetrics(model, val, this.opts.batch, this.step, (i0, n) =>
+      model.forward(Tensor.from(val.inputs.subarray(i0 * S * S * 3, (i0 + n) * S * S * 3), [n, S, S, 3])),
+    );
     if (wasTraining) model.train();
     return m;
   }
 
   async state(samplerRng = this.rng.state(), excluded = this.sampler.excludedIds()): Promise<TrainState> {
-    return { step: this.step, samples: this.samples, elapsed: this.elapsed, samplerRng, modelRng: this.model.rng.state(), optimizer: await this.opt.exportState(), excluded };
+    return {
+      step: this.step,
+      samples: this.samples,
+      elapsed: this.elapsed,
+      samplerRng,
+      modelRng: this.model.rng.state(),
+      optimizer: await this.opt.exportState(),
+      excluded,
+    };
   }
 
   restore(s: TrainState): void {
@@ -260,7 +279,8 @@ export async function windowMetrics(
         const p = forward(i0, n);
         return [model.upsampleMasks(p.masks), p.scores] as const;
       });
-      const masks = await m.read(), scores = await s.read();
+      const masks = await m.read(),
+        scores = await s.read();
       m.dispose();
       s.dispose();
       for (let k = 0; k < n; k++) {
@@ -287,9 +307,11 @@ export async function windowMetrics(
 
 /** IoU of logits >= 0 against a ±1 target; two empty masks count as a perfect match. */
 export function maskIou(logits: ArrayLike<number>, target: ArrayLike<number>): number {
-  let inter = 0, union = 0;
+  let inter = 0,
+    union = 0;
   for (let i = 0; i < target.length; i++) {
-    const p = logits[i]! >= 0, t = target[i]! > 0;
+    const p = logits[i]! >= 0,
+      t = target[i]! > 0;
     if (p && t) inter++;
     if (p || t) union++;
   }

@@ -18,7 +18,8 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   assert.is(actual.length, expected.length, `${what}: length`);
   let scale = 1e-3;
   for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]!));
-  let worst = -1, worstErr = -1;
+  let worst = -1,
+    worstErr = -1;
   for (let i = 0; i < expected.length; i++) {
     const e = Number.isNaN(actual[i]!) ? Infinity : Math.abs(actual[i]! - expected[i]!);
     if (e > worstErr) {
@@ -28,7 +29,9 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
   const bound = rtol * scale + atol;
   if (worst >= 0 && !(worstErr <= bound)) {
-    assert.unreachable(`${what}: |error| ${worstErr.toExponential(3)} > ${bound.toExponential(3)} at index ${worst} (got ${actual[worst]}, expected ${expected[worst]}; scale ${scale.toExponential(2)})`);
+    assert.unreachable(
+      `${what}: |error| ${worstErr.toExponential(3)} > ${bound.toExponential(3)} at index ${worst} (got ${actual[worst]}, expected ${expected[worst]}; scale ${scale.toExponential(2)})`,
+    );
   }
 }
 
@@ -101,7 +104,12 @@ export async function checkOp(
     const numeric = numericGrad((x) => dot(G, ref(xs.map((v, k) => (k === j ? x : v)))), xs[j]!, opts.eps, at);
     const got = await t.grad!.read();
     const idx = at ?? [...numeric.keys()];
-    assertClose(idx.map((i) => got[i]!), idx.map((i) => numeric[i]!), `${what} d/dinput${j}`, opts.gradRtol ?? 1e-3);
+    assertClose(
+      idx.map((i) => got[i]!),
+      idx.map((i) => numeric[i]!),
+      `${what} d/dinput${j}`,
+      opts.gradRtol ?? 1e-3,
+    );
   }
   out.dispose();
   for (const t of tensors) {

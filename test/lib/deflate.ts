@@ -5,7 +5,7 @@
 export function idatStream(png: Uint8Array): Uint8Array {
   const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
   const parts: Uint8Array[] = [];
-  for (let pos = 8; pos + 12 <= png.length; ) {
+  for (let pos = 8; pos + 12 <= png.length;) {
     const len = view.getUint32(pos);
     const type = String.fromCharCode(...png.subarray(pos + 4, pos + 8));
     if (type === 'IDAT') parts.push(png.subarray(pos + 8, pos + 8 + len));
@@ -45,7 +45,8 @@ function huffman(lens: number[]): Huffman {
 
 /** Output bytes of each deflate block of a zlib stream, in order (throws on a malformed stream). */
 export function deflateBlockSizes(z: Uint8Array): { type: 'stored' | 'fixed' | 'dynamic'; bytes: number }[] {
-  let pos = 2, bit = 0; // after the 2-byte zlib header
+  let pos = 2,
+    bit = 0; // after the 2-byte zlib header
   const bits = (n: number): number => {
     let v = 0;
     for (let i = 0; i < n; i++) {
@@ -56,7 +57,9 @@ export function deflateBlockSizes(z: Uint8Array): { type: 'stored' | 'fixed' | '
     return v;
   };
   const decode = (h: Huffman): number => {
-    let code = 0, first = 0, index = 0;
+    let code = 0,
+      first = 0,
+      index = 0;
     for (let len = 1; len < 16; len++) {
       code |= bits(1);
       const c = h.count[len]!;
@@ -68,12 +71,13 @@ export function deflateBlockSizes(z: Uint8Array): { type: 'stored' | 'fixed' | '
     throw new Error('bad Huffman code');
   };
   const blocks: { type: 'stored' | 'fixed' | 'dynamic'; bytes: number }[] = [];
-  for (let last = 0; !last; ) {
+  for (let last = 0; !last;) {
     last = bits(1);
     const type = bits(2);
     if (type === 0) {
       if (bit) [bit, pos] = [0, pos + 1];
-      const len = z[pos]! | (z[pos + 1]! << 8), nlen = z[pos + 2]! | (z[pos + 3]! << 8);
+      const len = z[pos]! | (z[pos + 1]! << 8),
+        nlen = z[pos + 2]! | (z[pos + 3]! << 8);
       if ((len ^ 0xffff) !== nlen) throw new Error('stored block length check fails');
       pos += 4 + len;
       blocks.push({ type: 'stored', bytes: len });
@@ -85,7 +89,9 @@ export function deflateBlockSizes(z: Uint8Array): { type: 'stored' | 'fixed' | '
       lit = huffman(Array.from({ length: 288 }, (_, s) => (s < 144 ? 8 : s < 256 ? 9 : s < 280 ? 7 : 8)));
       dist = huffman(new Array<number>(30).fill(5));
     } else {
-      const nlen = bits(5) + 257, ndist = bits(5) + 1, ncode = bits(4) + 4;
+      const nlen = bits(5) + 257,
+        ndist = bits(5) + 1,
+        ncode = bits(4) + 4;
       const clLens = new Array<number>(19).fill(0);
       for (let i = 0; i < ncode; i++) clLens[ORDER[i]!] = bits(3);
       const cl = huffman(clLens);

@@ -34,7 +34,10 @@ patched.writeSync = (fd: number, data: string | NodeJS.ArrayBufferView, ...rest:
     bytes = Buffer.from(data, (rest[1] as BufferEncoding | undefined) ?? 'utf8');
     position = (rest[0] as number | null | undefined) ?? null;
   } else {
-    const o = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { offset?: number; length?: number; position?: number | null }) : { offset: rest[0] as number | undefined, length: rest[1] as number | undefined, position: rest[2] as number | null | undefined };
+    const o =
+      typeof rest[0] === 'object' && rest[0] !== null
+        ? (rest[0] as { offset?: number; length?: number; position?: number | null })
+        : { offset: rest[0] as number | undefined, length: rest[1] as number | undefined, position: rest[2] as number | null | undefined };
     const offset = o.offset ?? 0;
     bytes = new Uint8Array(data.buffer, data.byteOffset + offset, o.length ?? data.byteLength - offset);
     position = o.position ?? null;

@@ -12,7 +12,10 @@ export function toOldLayout(out: string, tag: 'kind' | 'type'): void {
   copyFileSync(join(ref.dir, TRAINER_CHECKPOINT), join(out, TRAINER_CHECKPOINT));
   rmSync(join(out, 'checkpoints'), { recursive: true });
   const log = join(out, 'log.jsonl');
-  const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const old = lines.map(({ type, ...rest }) => (tag === 'kind' ? { ...rest, kind: type } : { type, ...rest }));
   writeFileSync(log, old.map((e) => `${JSON.stringify(e)}\n`).join(''));
 }

@@ -4,13 +4,21 @@ import { conv2dRef, matmulRef, maxPoolRef, resizeRef, softplusRef } from './ref.
 import type { DeepMaskConfig } from '../../src/index.js';
 
 export type Params = Map<string, { shape: number[]; data: Float64Array }>;
-export interface Fm { d: Float64Array; N: number; H: number; W: number; C: number }
+export interface Fm {
+  d: Float64Array;
+  N: number;
+  H: number;
+  W: number;
+  C: number;
+}
 
 export function convLayer(x: Fm, P: Params, name: string, o: { stride?: number; pad?: number; relu?: boolean } = {}): Fm {
-  const w = P.get(`${name}.weight`)!, b = P.get(`${name}.bias`)!;
+  const w = P.get(`${name}.weight`)!,
+    b = P.get(`${name}.bias`)!;
   const [KH, KW, Cin, Cout] = w.shape as [number, number, number, number];
   const g = { N: x.N, H: x.H, W: x.W, Cin, Cout, KH, KW, stride: o.stride ?? 1, pad: o.pad ?? 0, dil: 1 };
-  const OH = Math.floor((x.H + 2 * g.pad - KH) / g.stride) + 1, OW = Math.floor((x.W + 2 * g.pad - KW) / g.stride) + 1;
+  const OH = Math.floor((x.H + 2 * g.pad - KH) / g.stride) + 1,
+    OW = Math.floor((x.W + 2 * g.pad - KW) / g.stride) + 1;
   return { d: conv2dRef(x.d, w.data, b.data, g, o.relu ?? true), N: x.N, H: OH, W: OW, C: Cout };
 }
 
@@ -21,12 +29,15 @@ export function pool(x: Fm, k: number, s: number, ceil: boolean): Fm {
     if ((o - 1) * s >= n) o--;
     return o;
   };
-  const OH = size(x.H), OW = size(x.W);
+  const OH = size(x.H),
+    OW = size(x.W);
   return { d: maxPoolRef(x.d, x.N, x.H, x.W, x.C, k, s, OH, OW), N: x.N, H: OH, W: OW, C: x.C };
 }
 
 function concat(a: Fm, b: Fm): Fm {
-  const C = a.C + b.C, rows = a.N * a.H * a.W, d = new Float64Array(rows * C);
+  const C = a.C + b.C,
+    rows = a.N * a.H * a.W,
+    d = new Float64Array(rows * C);
   for (let r = 0; r < rows; r++) {
     d.set(a.d.subarray(r * a.C, (r + 1) * a.C), r * C);
     d.set(b.d.subarray(r * b.C, (r + 1) * b.C), r * C + a.C);
@@ -60,7 +71,8 @@ export function trunkRef(cfg: DeepMaskConfig, P: Params, x: Fm): Fm {
 }
 
 function linear(x: Float64Array, rows: number, P: Params, name: string, relu: boolean): Float64Array {
-  const w = P.get(`${name}.weight`)!, b = P.get(`${name}.bias`)!;
+  const w = P.get(`${name}.weight`)!,
+    b = P.get(`${name}.bias`)!;
   const [I, O] = w.shape as [number, number];
   return matmulRef(x, w.data, rows, O, I).map((v, i) => (relu ? Math.max(0, v + b.data[i % O]!) : v + b.data[i % O]!));
 }
@@ -77,7 +89,12 @@ export function deepmaskRef(cfg: DeepMaskConfig, P: Params, x: Fm): { masks: Flo
   return { masks, scores: linear(s, B, P, 'heads.scoreOut', false) };
 }
 
-export interface RefTargets { masks: Float64Array; maskWeights: Float64Array; scores: Float64Array; scoreWeights: Float64Array }
+export interface RefTargets {
+  masks: Float64Array;
+  maskWeights: Float64Array;
+  scores: Float64Array;
+  scoreWeights: Float64Array;
+}
 
 export function lossRef(cfg: DeepMaskConfig, P: Params, x: Fm, t: RefTargets): number {
   const out = deepmaskRef(cfg, P, x);

@@ -22,7 +22,16 @@ export const softplusRef = (z: number): number => Math.log1p(Math.exp(-Math.abs(
 // ---- vision (NHWC) -------------------------------------------------------------------------------
 
 export interface ConvRefGeometry {
-  N: number; H: number; W: number; Cin: number; Cout: number; KH: number; KW: number; stride: number; pad: number; dil: number;
+  N: number;
+  H: number;
+  W: number;
+  Cin: number;
+  Cout: number;
+  KH: number;
+  KW: number;
+  stride: number;
+  pad: number;
+  dil: number;
 }
 
 export function convOut(g: ConvRefGeometry): [number, number] {
@@ -63,7 +72,8 @@ function convTaps(g: ConvRefGeometry, f: (out: number, inp: number, tap: number)
       for (let ox = 0; ox < OW; ox++)
         for (let kh = 0; kh < g.KH; kh++)
           for (let kw = 0; kw < g.KW; kw++) {
-            const iy = oy * g.stride - g.pad + kh * g.dil, ix = ox * g.stride - g.pad + kw * g.dil;
+            const iy = oy * g.stride - g.pad + kh * g.dil,
+              ix = ox * g.stride - g.pad + kw * g.dil;
             if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
             f(((n * OH + oy) * OW + ox) * g.Cout, ((n * g.H + iy) * g.W + ix) * g.Cin, (kh * g.KW + kw) * g.Cin * g.Cout);
           }
@@ -95,7 +105,19 @@ export function conv2dWeightGradRef(x: Float64Array, G: Float64Array, g: ConvRef
 }
 
 /** Max pooling with window k, stride s, offset (oy, ox) of the window grid, output size given. */
-export function maxPoolRef(x: Float64Array, N: number, H: number, W: number, C: number, k: number, s: number, OH: number, OW: number, oy = 0, ox = 0): Float64Array {
+export function maxPoolRef(
+  x: Float64Array,
+  N: number,
+  H: number,
+  W: number,
+  C: number,
+  k: number,
+  s: number,
+  OH: number,
+  OW: number,
+  oy = 0,
+  ox = 0,
+): Float64Array {
   const y = new Float64Array(N * OH * OW * C);
   for (let n = 0; n < N; n++)
     for (let i = 0; i < OH; i++)
@@ -104,7 +126,8 @@ export function maxPoolRef(x: Float64Array, N: number, H: number, W: number, C: 
           let m = -Infinity;
           for (let a = 0; a < k; a++)
             for (let b = 0; b < k; b++) {
-              const r = i * s + oy + a, q = j * s + ox + b;
+              const r = i * s + oy + a,
+                q = j * s + ox + b;
               if (r < H && q < W) m = Math.max(m, x[((n * H + r) * W + q) * C + c]!);
             }
           y[((n * OH + i) * OW + j) * C + c] = m;
@@ -152,7 +175,8 @@ export function cropWindowsRef(x: Float64Array, H: number, W: number, C: number,
   boxes.forEach(([b, top, left], i) => {
     for (let y = 0; y < s; y++)
       for (let xx = 0; xx < s; xx++) {
-        const r = top + y, c0 = left + xx;
+        const r = top + y,
+          c0 = left + xx;
         if (r < 0 || r >= H || c0 < 0 || c0 >= W) continue;
         for (let c = 0; c < C; c++) out[((i * s + y) * s + xx) * C + c] = x[((b * H + r) * W + c0) * C + c]!;
       }

@@ -11,7 +11,16 @@ writeSynth(join(workDir, 'synth'), { images: 120, seed: 11 });
 
 export const synthData = { data: join(workDir, 'synth', 'instances.json'), images: join(workDir, 'synth', 'images') };
 
-export const baseRun: RunOptions = { ...synthData, preset: 'tiny', out: '', holdOut: 20, valWindows: 96, lrSchedule: [[0, 0.01]], logEvery: 50, checkpointEvery: 1000 };
+export const baseRun: RunOptions = {
+  ...synthData,
+  preset: 'tiny',
+  out: '',
+  holdOut: 20,
+  valWindows: 96,
+  lrSchedule: [[0, 0.01]],
+  logEvery: 50,
+  checkpointEvery: 1000,
+};
 
 export const TRAIN_STEPS = 200;
 let trained: Promise<RunResult & { seconds: number }> | null = null;

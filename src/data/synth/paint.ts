@@ -22,17 +22,26 @@ const dist = (a: Rgb, b: Rgb): number => Math.hypot(a[0] - b[0], a[1] - b[1], a[
 function valueNoise(rng: Rng, w: number, h: number, cell: number): Float32Array {
   const grid = new Float32Array(64 * 64);
   for (let i = 0; i < grid.length; i++) grid[i] = rng.uniform(-1, 1);
-  const t = rng.uniform(0, 2 * Math.PI), c = Math.cos(t) / cell, s = Math.sin(t) / cell;
-  const ou = rng.uniform(0, 64), ov = rng.uniform(0, 64);
+  const t = rng.uniform(0, 2 * Math.PI),
+    c = Math.cos(t) / cell,
+    s = Math.sin(t) / cell;
+  const ou = rng.uniform(0, 64),
+    ov = rng.uniform(0, 64);
   const out = new Float32Array(w * h);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      const u = ou + x * c + y * s, v = ov - x * s + y * c;
-      const iu = Math.floor(u), iv = Math.floor(v);
-      let fu = u - iu, fv = v - iv;
+      const u = ou + x * c + y * s,
+        v = ov - x * s + y * c;
+      const iu = Math.floor(u),
+        iv = Math.floor(v);
+      let fu = u - iu,
+        fv = v - iv;
       fu = fu * fu * (3 - 2 * fu);
       fv = fv * fv * (3 - 2 * fv);
-      const u0 = iu & 63, u1 = (iu + 1) & 63, r0 = (iv & 63) << 6, r1 = ((iv + 1) & 63) << 6;
+      const u0 = iu & 63,
+        u1 = (iu + 1) & 63,
+        r0 = (iv & 63) << 6,
+        r1 = ((iv + 1) & 63) << 6;
       const a = grid[r0 + u0]! + (grid[r0 + u1]! - grid[r0 + u0]!) * fu;
       const b = grid[r1 + u0]! + (grid[r1 + u1]! - grid[r1 + u0]!) * fu;
       out[y * w + x] = a + (b - a) * fv;
@@ -45,7 +54,9 @@ function valueNoise(rng: Rng, w: number, h: number, cell: number): Float32Array 
 export function paintBackground(rng: Rng, img: Float32Array, W: number, H: number): void {
   const c0 = hsv(rng.next(), rng.uniform(0.05, 0.6), rng.uniform(0.2, 0.95));
   const c1 = hsv(rng.next(), rng.uniform(0.05, 0.6), rng.uniform(0.2, 0.95));
-  const t = rng.uniform(0, 2 * Math.PI), gx = Math.cos(t) / Math.hypot(W, H), gy = Math.sin(t) / Math.hypot(W, H);
+  const t = rng.uniform(0, 2 * Math.PI),
+    gx = Math.cos(t) / Math.hypot(W, H),
+    gy = Math.sin(t) / Math.hypot(W, H);
   const d: Rgb = [c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2]];
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {
@@ -61,7 +72,8 @@ export function paintBackground(rng: Rng, img: Float32Array, W: number, H: numbe
     // Two octaves, each along its own random colour direction.
     for (const cell of [rng.uniform(32, 72), rng.uniform(8, 20)]) {
       const n = valueNoise(rng, W, H, cell);
-      const amp = rng.uniform(12, 40), d = hsv(rng.next(), rng.uniform(0, 0.7), 1);
+      const amp = rng.uniform(12, 40),
+        d = hsv(rng.next(), rng.uniform(0, 0.7), 1);
       const dv: Rgb = [(amp * d[0]) / 255, (amp * d[1]) / 255, (amp * d[2]) / 255];
       for (let i = 0; i < W * H; i++) {
         const v = n[i]!;
@@ -75,17 +87,23 @@ export function paintBackground(rng: Rng, img: Float32Array, W: number, H: numbe
     // Large soft-edged blobs: colour structure the size of objects, but without a hard boundary.
     const count = 3 + rng.int(6);
     for (let b = 0; b < count; b++) {
-      const cx = rng.uniform(-0.1, 1.1) * W, cy = rng.uniform(-0.1, 1.1) * H, sigma = rng.uniform(12, 50);
-      const c = hsv(rng.next(), rng.uniform(0.1, 0.8), rng.uniform(0.2, 1)), strength = rng.uniform(0.3, 0.75);
-      const r = 3 * sigma, inv = 1 / (2 * sigma * sigma);
-      const xa = Math.max(0, Math.floor(cx - r)), xb = Math.min(W, Math.ceil(cx + r));
+      const cx = rng.uniform(-0.1, 1.1) * W,
+        cy = rng.uniform(-0.1, 1.1) * H,
+        sigma = rng.uniform(12, 50);
+      const c = hsv(rng.next(), rng.uniform(0.1, 0.8), rng.uniform(0.2, 1)),
+        strength = rng.uniform(0.3, 0.75);
+      const r = 3 * sigma,
+        inv = 1 / (2 * sigma * sigma);
+      const xa = Math.max(0, Math.floor(cx - r)),
+        xb = Math.min(W, Math.ceil(cx + r));
       // The Gaussian is separable: one exp per column and per row instead of per pixel.
       const wx = new Float32Array(Math.max(0, xb - xa));
       for (let x = xa; x < xb; x++) wx[x - xa] = Math.exp(-((x + 0.5 - cx) ** 2) * inv);
       for (let y = Math.max(0, Math.floor(cy - r)); y < Math.min(H, Math.ceil(cy + r)); y++) {
         const wy = strength * Math.exp(-((y + 0.5 - cy) ** 2) * inv);
         for (let x = xa; x < xb; x++) {
-          const wgt = wy * wx[x - xa]!, p = 3 * (y * W + x);
+          const wgt = wy * wx[x - xa]!,
+            p = 3 * (y * W + x);
           img[p] += (c[0] - img[p]!) * wgt;
           img[p + 1] += (c[1] - img[p + 1]!) * wgt;
           img[p + 2] += (c[2] - img[p + 2]!) * wgt;
@@ -111,8 +129,11 @@ export function pickColour(rng: Rng, img: Float32Array, W: number, p: Painted, e
     }
   }
   for (let ch = 0; ch < 3; ch++) mean[ch] /= Math.max(1, p.fullArea);
-  const others = earlier.filter((e) => e.bbox[0]! < bx + bw && bx < e.bbox[0]! + e.bbox[2]! && e.bbox[1]! < by + bh && by < e.bbox[1]! + e.bbox[3]!).map((e) => e.c);
-  let best: Rgb = [0, 0, 0], bestScore = -1;
+  const others = earlier
+    .filter((e) => e.bbox[0]! < bx + bw && bx < e.bbox[0]! + e.bbox[2]! && e.bbox[1]! < by + bh && by < e.bbox[1]! + e.bbox[3]!)
+    .map((e) => e.c);
+  let best: Rgb = [0, 0, 0],
+    bestScore = -1;
   for (let t = 0; t < 12 && bestScore < 110; t++) {
     const c = hsv(rng.next(), rng.uniform(0.3, 1), rng.uniform(0.3, 1));
     let score = dist(c, mean);
@@ -132,15 +153,21 @@ export function paintObject(rng: Rng, img: Float32Array, W: number, p: Painted, 
   const [bx, by, bw, bh] = p.bbox;
   const texture = rng.int(TEXTURES);
   // Second texture colour: a darker or lighter shade, so stripes and checks read as one object.
-  const c2: Rgb = rng.next() < 0.5
-    ? (c.map((v) => v * rng.uniform(0.45, 0.7)) as Rgb)
-    : (c.map((v) => v + (255 - v) * rng.uniform(0.3, 0.55)) as Rgb);
-  const ta = rng.uniform(0, Math.PI), tc = Math.cos(ta), ts = Math.sin(ta);
-  const period = rng.uniform(4, 14), duty = rng.uniform(0.35, 0.65), cell = rng.uniform(3, 11);
+  const c2: Rgb = rng.next() < 0.5 ? (c.map((v) => v * rng.uniform(0.45, 0.7)) as Rgb) : (c.map((v) => v + (255 - v) * rng.uniform(0.3, 0.55)) as Rgb);
+  const ta = rng.uniform(0, Math.PI),
+    tc = Math.cos(ta),
+    ts = Math.sin(ta);
+  const period = rng.uniform(4, 14),
+    duty = rng.uniform(0.35, 0.65),
+    cell = rng.uniform(3, 11);
   const noise = texture === 3 ? valueNoise(rng, bw, bh, rng.uniform(2, 6)) : null;
   // Shading: a linear brightness ramp across the object, as if lit from one side.
-  const sa = rng.uniform(0, 2 * Math.PI), shade = rng.uniform(0, 0.35) / Math.max(bw, bh);
-  const sc = Math.cos(sa) * shade, ss = Math.sin(sa) * shade, mx = bx + bw / 2, my = by + bh / 2;
+  const sa = rng.uniform(0, 2 * Math.PI),
+    shade = rng.uniform(0, 0.35) / Math.max(bw, bh);
+  const sc = Math.cos(sa) * shade,
+    ss = Math.sin(sa) * shade,
+    mx = bx + bw / 2,
+    my = by + bh / 2;
   const rim = rng.next() < 0.45 ? rimOf(p.coverage, W, p.bbox, 1 + rng.int(2)) : null;
   const rimDark = rng.uniform(0.45, 0.7);
   for (let y = by; y < by + bh; y++) {
@@ -152,7 +179,8 @@ export function paintObject(rng: Rng, img: Float32Array, W: number, p: Painted, 
         const u = (x * tc + y * ts) / period;
         m = u - Math.floor(u) < duty ? 0 : 1;
       } else if (texture === 2) {
-        const u = Math.floor((x * tc + y * ts) / cell), v = Math.floor((-x * ts + y * tc) / cell);
+        const u = Math.floor((x * tc + y * ts) / cell),
+          v = Math.floor((-x * ts + y * tc) / cell);
         m = (u + v) & 1;
       } else if (noise) {
         m = 0.5 + 0.5 * noise[(y - by) * bw + (x - bx)]!;
@@ -178,7 +206,8 @@ function rimOf(coverage: Uint8Array, W: number, bbox: number[], r: number): Uint
         let keep = 1;
         for (let dy = -1; dy <= 1 && keep; dy++) {
           for (let dx = -1; dx <= 1; dx++) {
-            const yy = y + dy, xx = x + dx;
+            const yy = y + dy,
+              xx = x + dx;
             if (yy < 0 || yy >= bh || xx < 0 || xx >= bw || !cur[yy * bw + xx]) {
               keep = 0;
               break;
@@ -206,7 +235,9 @@ export function finish(rng: Rng, img: Float32Array, W: number, H: number): Uint8
     z ^= z >>> 17;
     z ^= z << 5;
     // One 32-bit draw gives three signed bytes of noise.
-    const r = img[q]! + ((z & 255) - 127.5) * amp, g = img[q + 1]! + (((z >>> 8) & 255) - 127.5) * amp, b = img[q + 2]! + (((z >>> 16) & 255) - 127.5) * amp;
+    const r = img[q]! + ((z & 255) - 127.5) * amp,
+      g = img[q + 1]! + (((z >>> 8) & 255) - 127.5) * amp,
+      b = img[q + 2]! + (((z >>> 16) & 255) - 127.5) * amp;
     out[4 * i] = r <= 0 ? 0 : r >= 255 ? 255 : Math.round(r);
     out[4 * i + 1] = g <= 0 ? 0 : g >= 255 ? 255 : Math.round(g);
     out[4 * i + 2] = b <= 0 ? 0 : b >= 255 ? 255 : Math.round(b);

@@ -7,8 +7,7 @@ export type ShapeKind = (typeof SHAPE_KINDS)[number];
 
 /** Geometry in image pixel coordinates (pixel (x, y) covers [x, x+1) × [y, y+1)). */
 export type SynthShape =
-  | { kind: 'ellipse'; cx: number; cy: number; rx: number; ry: number; angle: number }
-  | { kind: Exclude<ShapeKind, 'ellipse'>; points: number[] };
+  { kind: 'ellipse'; cx: number; cy: number; rx: number; ry: number; angle: number } | { kind: Exclude<ShapeKind, 'ellipse'>; points: number[] };
 
 /**
  * Rasterises a shape at pixel centres into a row-major 0/1 mask of the whole frame. Polygons use
@@ -19,10 +18,14 @@ export function rasterizeShape(shape: SynthShape, width: number, height: number)
   const out = new Uint8Array(width * height);
   if (shape.kind === 'ellipse') {
     const { cx, cy, rx, ry, angle } = shape;
-    const c = Math.cos(angle), s = Math.sin(angle);
-    const ex = Math.sqrt(rx * rx * c * c + ry * ry * s * s), ey = Math.sqrt(rx * rx * s * s + ry * ry * c * c);
-    const x0 = Math.max(0, Math.floor(cx - ex - 1)), x1 = Math.min(width, Math.ceil(cx + ex + 1));
-    const y0 = Math.max(0, Math.floor(cy - ey - 1)), y1 = Math.min(height, Math.ceil(cy + ey + 1));
+    const c = Math.cos(angle),
+      s = Math.sin(angle);
+    const ex = Math.sqrt(rx * rx * c * c + ry * ry * s * s),
+      ey = Math.sqrt(rx * rx * s * s + ry * ry * c * c);
+    const x0 = Math.max(0, Math.floor(cx - ex - 1)),
+      x1 = Math.min(width, Math.ceil(cx + ex + 1));
+    const y0 = Math.max(0, Math.floor(cy - ey - 1)),
+      y1 = Math.min(height, Math.ceil(cy + ey + 1));
     for (let y = y0; y < y1; y++) {
       const dy = y + 0.5 - cy;
       for (let x = x0; x < x1; x++) {
@@ -31,8 +34,10 @@ export function rasterizeShape(shape: SynthShape, width: number, height: number)
     }
     return out;
   }
-  const p = shape.points, n = p.length / 2;
-  let ymin = Infinity, ymax = -Infinity;
+  const p = shape.points,
+    n = p.length / 2;
+  let ymin = Infinity,
+    ymax = -Infinity;
   for (let i = 1; i < p.length; i += 2) {
     ymin = Math.min(ymin, p[i]!);
     ymax = Math.max(ymax, p[i]!);
@@ -43,12 +48,16 @@ export function rasterizeShape(shape: SynthShape, width: number, height: number)
     xs.length = 0;
     for (let i = 0; i < n; i++) {
       const j = (i + 1) % n;
-      const xa = p[2 * i]!, ya = p[2 * i + 1]!, xb = p[2 * j]!, yb = p[2 * j + 1]!;
+      const xa = p[2 * i]!,
+        ya = p[2 * i + 1]!,
+        xb = p[2 * j]!,
+        yb = p[2 * j + 1]!;
       if (ya > yc !== yb > yc) xs.push(edgeCrossing(xa, ya, xb, yb, yc));
     }
     xs.sort((a, b) => a - b);
     for (let k = 0; k + 1 < xs.length; k += 2) {
-      const xa = xs[k]!, xb = xs[k + 1]!;
+      const xa = xs[k]!,
+        xb = xs[k + 1]!;
       // Start near the span ends, then settle them with the exact pixel-centre test.
       let a = Math.max(0, Math.floor(xa - 0.5));
       while (a < width && a + 0.5 < xa) a++;
@@ -61,12 +70,12 @@ export function rasterizeShape(shape: SynthShape, width: number, height: number)
 }
 
 /** Where the edge (xa, ya)-(xb, yb) crosses the row centre yc. Exported so tests reuse the exact arithmetic. */
-export const edgeCrossing = (xa: number, ya: number, xb: number, yb: number, yc: number): number =>
-  ((xb - xa) * (yc - ya)) / (yb - ya) + xa;
+export const edgeCrossing = (xa: number, ya: number, xb: number, yb: number, yc: number): number => ((xb - xa) * (yc - ya)) / (yb - ya) + xa;
 
 /** Whether offset (dx, dy) from the centre is inside the ellipse with radii rx, ry rotated by (c, s) = (cos, sin). */
 export const insideEllipse = (dx: number, dy: number, rx: number, ry: number, c: number, s: number): boolean => {
-  const u = (dx * c + dy * s) / rx, v = (-dx * s + dy * c) / ry;
+  const u = (dx * c + dy * s) / rx,
+    v = (-dx * s + dy * c) / ry;
   return u * u + v * v <= 1;
 };
 
@@ -98,16 +107,19 @@ function shapeOutline(rng: Rng, kind: ShapeKind): { points: number[] } | { rx: n
     return { points: pts };
   }
   if (kind === 'star') {
-    const k = 5 + rng.int(4), inner = rng.uniform(0.38, 0.65);
+    const k = 5 + rng.int(4),
+      inner = rng.uniform(0.38, 0.65);
     for (let i = 0; i < 2 * k; i++) {
-      const t = (Math.PI * i) / k, r = (i % 2 ? inner : 1) * rng.uniform(0.9, 1);
+      const t = (Math.PI * i) / k,
+        r = (i % 2 ? inner : 1) * rng.uniform(0.9, 1);
       pts.push(r * Math.cos(t), r * Math.sin(t));
     }
   } else {
     // Star-shaped about the origin (sorted angles), so never self-intersecting, often concave.
     const k = 5 + rng.int(6);
     for (let i = 0; i < k; i++) {
-      const t = (2 * Math.PI * (i + rng.uniform(-0.3, 0.3))) / k, r = rng.uniform(0.45, 1);
+      const t = (2 * Math.PI * (i + rng.uniform(-0.3, 0.3))) / k,
+        r = rng.uniform(0.45, 1);
       pts.push(r * Math.cos(t), r * Math.sin(t));
     }
     // Squash before rotating for elongated variants.
@@ -118,7 +130,8 @@ function shapeOutline(rng: Rng, kind: ShapeKind): { points: number[] } | { rx: n
 }
 
 function rotate(pts: number[], angle: number): number[] {
-  const c = Math.cos(angle), s = Math.sin(angle);
+  const c = Math.cos(angle),
+    s = Math.sin(angle);
   const out = new Array<number>(pts.length);
   for (let i = 0; i < pts.length; i += 2) {
     out[i] = pts[i]! * c - pts[i + 1]! * s;
@@ -144,7 +157,8 @@ export function placeShape(rng: Rng, kind: ShapeKind, size: number, W: number, H
       y1 = Math.max(y1, g.points[i + 1]!);
     }
   } else {
-    const c = Math.cos(g.angle), s = Math.sin(g.angle);
+    const c = Math.cos(g.angle),
+      s = Math.sin(g.angle);
     x1 = Math.sqrt(g.rx * g.rx * c * c + g.ry * g.ry * s * s);
     y1 = Math.sqrt(g.rx * g.rx * s * s + g.ry * g.ry * c * c);
     x0 = -x1;
@@ -164,10 +178,14 @@ export function placeShape(rng: Rng, kind: ShapeKind, size: number, W: number, H
 
 /** Tight [x, y, w, h] of a row-major mask; zeros when empty. */
 export function maskBox(mask: Uint8Array, W: number, H: number): [number, number, number, number] {
-  let x0 = W, y0 = H, x1 = -1, y1 = -1;
+  let x0 = W,
+    y0 = H,
+    x1 = -1,
+    y1 = -1;
   for (let y = 0; y < H; y++) {
     const row = y * W;
-    let first = -1, last = -1;
+    let first = -1,
+      last = -1;
     for (let x = 0; x < W; x++) {
       if (mask[row + x]) {
         if (first < 0) first = x;
