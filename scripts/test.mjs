@@ -40,7 +40,19 @@ if (!existsSync(dir)) {
   process.exit(2);
 }
 // A file named here that no longer exists would silently move its tests to the unit target.
-const files = new Set(readdirSync(dir).filter((f) => f.endsWith('.test.js')).map((f) => f.slice(0, -'.test.js'.length)));
+const files = new Set(
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.test.js'))
+    .map((f) => f.slice(0, -'.test.js'.length)),
+);
+// A test deleted or renamed in test/ leaves its old build in dist/test, which would still run.
+const stale = [...files].filter((n) => !existsSync(join(root, 'test', `${n}.test.ts`)));
+if (stale.length) {
+  console.error(
+    `scripts/test.mjs: dist/test holds builds of tests that test/ no longer has: ${stale.join(', ')}; remove them (rm dist/test/NAME.test.*) or rebuild from scratch (rm -rf dist && node scripts/build.mjs)`,
+  );
+  process.exit(2);
+}
 const missing = E2E.filter((n) => !files.has(n));
 if (missing.length) {
   console.error(`scripts/test.mjs: E2E names test files that do not exist: ${missing.join(', ')}`);
