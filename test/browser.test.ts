@@ -10,9 +10,7 @@
 //    a WebP file opens; the page opens on a sample photo.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { decodeImage, propose, rle } from '../src/index.js';
@@ -24,16 +22,6 @@ import type * as Web from '../scripts/web.mjs';
 import './lib/gpu.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = [
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--disable-quic',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 type PageMask = { score: number; size: [number, number]; counts: string };
 type PageState = {
@@ -58,17 +46,12 @@ async function withBrowser(files: Record<string, Uint8Array>, fn: (b: Browser, o
     return false;
   }
   // scripts/web.mjs sits beside dist/, not inside it: import it by URL from the compiled test.
-  const { bundle, serve } = (await import(new URL('../../scripts/web.mjs', import.meta.url).href)) as typeof Web;
+  const { bundle, serve, launchChromium } = (await import(new URL('../../scripts/web.mjs', import.meta.url).href)) as typeof Web;
   await bundle();
   const requests: string[] = [];
   const server: Server = await serve(0, { files, onRequest: (p) => requests.push(p) });
   const port = (server.address() as AddressInfo).port;
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'deepmask-browser-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: FLAGS,
-  });
+  const browser = await launchChromium({ executablePath: CHROMIUM });
   try {
     await fn(browser, `http://127.0.0.1:${port}`, requests);
   } finally {
