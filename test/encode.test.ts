@@ -223,6 +223,7 @@ test('negative points and boxes are refused at the door, naming the option and t
   await refused({ negative: [[5, 5, 5]] }, /negative must be a list of points \[x, y\] inside the \d+x\d+ image, got \[\[5,5,5\]\]/);
   await refused({ negative: [[-1, 5]] }, /negative must be .* got \[\[-1,5\]\]/);
   await refused({ negative: [5, 5] }, /negative must be/);
+  await refused({ negative: [['5', 5]] }, /negative must be/);
   await refused({ box: [0, 0, 0, 10] }, /box must be \[x, y, w, h\] with w, h > 0, .* got \[0,0,0,10\]/);
   await refused({ box: [0, 0, 10] }, /box must be/);
   await refused({ box: [1e5, 0, 10, 10] }, /box must be .*overlapping/);

@@ -315,7 +315,8 @@ export class ImageEncoding {
   /** at()'s negative points, checked: pairs of numbers inside the image. */
   private checkNegative(points: PointOptions['negative']): [number, number][] {
     if (points === undefined) return [];
-    const ok = (p: unknown) => Array.isArray(p) && p.length === 2 && p[0] >= 0 && p[0] < this.width && p[1] >= 0 && p[1] < this.height;
+    const ok = (p: unknown) =>
+      Array.isArray(p) && p.length === 2 && p.every((v) => typeof v === 'number') && p[0] >= 0 && p[0] < this.width && p[1] >= 0 && p[1] < this.height;
     if (!Array.isArray(points) || !points.every(ok))
       throw new Error(`negative must be a list of points [x, y] inside the ${this.width}x${this.height} image, got ${JSON.stringify(points)}`);
     return points;
@@ -780,7 +781,7 @@ export function submissionGroups(pixels: number[]): number[][] {
 }
 
 /** Runtimes that have run an inference (and so compiled its kernels). */
-const inferredOn = new WeakSet<object>();
+const inferredOn = new WeakSet<DenseModel['rt']>();
 
 /** Proposals for one image: encode() then everything(), in one call. */
 export async function propose(
