@@ -465,6 +465,51 @@ test('upsampleNearest by 2 and 3 on odd shapes, forward and backward against flo
   assert.throws(() => ops.upsampleNearest(Tensor.from(new Float32Array(4), [1, 2, 2, 1]), 1.5), /positive integer/);
 });
 
+test('depthToSpace on odd shapes, forward and backward against float64 and finite differences', async () => {
+  for (const [N, h, w, C] of [
+    [2, 3, 5, 3],
+    [1, 1, 1, 1],
+    [3, 4, 1, 2],
+  ] as const) {
+    await checkOp(
+      `depthToSpace ${N}x${h}x${w}x${4 * C}`,
+      [input([N, h, w, 4 * C])],
+      ([x]) => ops.depthToSpace(x!),
+      ([x]) => {
+        const out = new Float64Array(x!.length);
+        for (let n = 0; n < N; n++)
+          for (let y = 0; y < 2 * h; y++)
+            for (let xx = 0; xx < 2 * w; xx++)
+              for (let c = 0; c < C; c++)
+                out[((n * 2 * h + y) * 2 * w + xx) * C + c] = x![((n * h + (y >> 1)) * w + (xx >> 1)) * 4 * C + ((y & 1) * 2 + (xx & 1)) * C + c]!;
+        return out;
+      },
+    );
+  }
+  assert.throws(() => ops.depthToSpace(Tensor.from(new Float32Array(6), [1, 1, 2, 3])), /multiple of 4/);
+});
+
+test('conv2dUpsampled equals a 3x3 convolution of the nearest x2 upsampling, with and without ReLU, forward and backward', async () => {
+  // 1 to 5 output channels (the refinement's narrow layers), odd sizes, a single-pixel map.
+  for (const [N, H, W, Cin, Cout, relu] of [
+    [2, 3, 5, 2, 1, false],
+    [1, 4, 3, 3, 5, true],
+    [3, 1, 1, 4, 2, true],
+  ] as const) {
+    const g: ConvRefGeometry = { N, H: 2 * H, W: 2 * W, Cin, Cout, KH: 3, KW: 3, stride: 1, pad: 1, dil: 1 };
+    const x = input([N, H, W, Cin]);
+    if (relu) x.data = x.data.map((v) => v + 0.05); // keep pre-activations off ReLU's kink
+    await checkOp(
+      `conv2dUpsampled ${N}x${H}x${W}x${Cin} -> ${Cout}${relu ? ' relu' : ''}`,
+      [x, input([3, 3, Cin, Cout]), input([Cout])],
+      ([xx, w, b]) => ops.conv2dUpsampled(xx!, w!, b!, { relu }),
+      ([xx, w, b]) => conv2dRef(upsampleNearestRef(xx!, N, H, W, Cin, 2), w!, b!, g, relu),
+      { samples: 48 },
+    );
+  }
+  assert.throws(() => ops.conv2dUpsampled(Tensor.from(new Float32Array(4), [1, 2, 2, 1]), Tensor.from(new Float32Array(4), [2, 2, 1, 1])), /3x3 kernel/);
+});
+
 test('cropWindows: overlapping windows, windows past every edge, several maps; forward and backward against float64 and finite differences', async () => {
   const [B, H, W, C, s] = [2, 7, 9, 3, 4];
   const boxes: [number, number, number][] = [

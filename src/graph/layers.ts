@@ -1,5 +1,5 @@
 // Layers built from ops. Weight layouts are the engine's: Linear [in, out].
-import { conv2d, depthwiseConv2d, dropout, linear, type Conv2dOptions } from './ops.js';
+import { conv2d, conv2dUpsampled, depthwiseConv2d, dropout, linear, type Conv2dOptions } from './ops.js';
 import { Module, parameter } from './module.js';
 import { Rng } from './random.js';
 import { Tensor } from './tensor.js';
@@ -61,6 +61,14 @@ export class Conv2d extends Module {
 
   forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, this.bias, this.options);
+  }
+
+  /** forward(upsampleNearest(x, 2)) without the upsampled map (conv2dUpsampled): 3x3 layers of stride 1 and padding 1 only. */
+  forwardUpsampled(x: Tensor): Tensor {
+    const o = this.options;
+    if (o.stride !== 1 || o.pad !== 1 || o.dilation !== 1 || o.relu6)
+      throw new Error(`Conv2d.forwardUpsampled: needs stride 1, padding 1, dilation 1 and no ReLU6 (options ${JSON.stringify(o)})`);
+    return conv2dUpsampled(x, this.weight, this.bias, { relu: o.relu });
   }
 }
 

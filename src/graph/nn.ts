@@ -6,6 +6,7 @@ import { map, MapOp } from '../kernels/elementwise.js';
 import {
   concatChannels as concatKernel,
   cropWindows as cropKernel,
+  depthToSpace as depthToSpaceKernel,
   interleave as interleaveKernel,
   sliceChannels,
   transpose,
@@ -24,6 +25,7 @@ import { dropout as dropoutKernel } from '../kernels/dropout.js';
 import { meanSigmoidAbove as confidenceKernel, sumRows } from '../kernels/reduce.js';
 import { record } from './autograd.js';
 import { linear, reshape } from './core.js';
+import { concatRows } from './rows.js';
 import { shapeStr, Tensor } from './tensor.js';
 
 function nhwc(op: string, x: Tensor): [number, number, number, number] {
@@ -245,6 +247,52 @@ export function upsampleNearest(x: Tensor, factor = 2): Tensor {
     if (dx.size > 0) upsampleKernel(x.rt, g.view(), dx.view(), p, true);
     return [dx];
   });
+}
+
+/** Pixel shuffle: [N, h, w, 4C] -> [N, 2h, 2w, C], out[n, 2y + a, 2x + b, c] = x[n, y, x, (2a + b) C + c]. */
+export function depthToSpace(x: Tensor): Tensor {
+  const [N, h, w, C4] = nhwc('depthToSpace', x);
+  if (C4 % 4 !== 0) throw new Error(`depthToSpace: ${C4} channels is not a multiple of 4`);
+  const p = { N, h, w, C: C4 / 4 };
+  const out = Tensor.empty([N, 2 * h, 2 * w, C4 / 4], { rt: x.rt });
+  if (out.size > 0) depthToSpaceKernel(x.rt, x.view(), out.view(), p);
+  return record(out, 'depth_to_space', [x], (g) => {
+    const dx = Tensor.empty(x.shape, { rt: x.rt });
+    if (dx.size > 0) depthToSpaceKernel(x.rt, g.view(), dx.view(), p, true);
+    return [dx];
+  });
+}
+
+/**
+ * conv2d(upsampleNearest(x, 2), w, b, { pad: 1, relu }) for a 3x3 kernel w, computed at x's
+ * resolution. Each pixel (2y + a, 2x + b) of the upsampled map sees only x's rows y - 1 .. y + 1 and
+ * columns x - 1 .. x + 1, its taps that fall on the same pixel of x adding up; so w folds into one
+ * 3x3 kernel per output phase (a, b), the four side by side as 4 Cout channels over x, which
+ * depthToSpace lays out as the 2x larger map. The same sums, a quarter of the positions with four
+ * times the channels (the GEMM's columns filled where Cout is 1 to 4), and the upsampled map is
+ * never written. Equal to the plain form up to the order of additions, gradients included.
+ */
+export function conv2dUpsampled(x: Tensor, w: Tensor, b?: Tensor | null, o: { relu?: boolean } = {}): Tensor {
+  const Cin = nhwc('conv2dUpsampled', x)[3];
+  if (w.shape.length !== 4 || w.shape[0] !== 3 || w.shape[1] !== 3 || w.shape[2] !== Cin)
+    throw new Error(`conv2dUpsampled: weight ${shapeStr(w.shape)} is not a 3x3 kernel over input ${shapeStr(x.shape)} ([3, 3, Cin, Cout])`);
+  const Cout = w.shape[3]!;
+  if (b && b.size !== Cout) throw new Error(`conv2dUpsampled: bias has ${b.size} elements, expected ${Cout}`);
+  // The folded kernel [3, 3, Cin, 4 Cout] = fold [36 Cin, 9 Cin] · w viewed as [9 Cin, Cout]: its row
+  // (r Cin + ci) 4 + phase sums the taps k of input channel ci that land on offset r in that phase.
+  const fold = new Float32Array(36 * Cin * 9 * Cin);
+  for (let a = 0; a < 2; a++)
+    for (let bx = 0; bx < 2; bx++)
+      for (let ky = 0; ky < 3; ky++)
+        for (let kx = 0; kx < 3; kx++) {
+          // Tap (ky, kx) of phase (a, bx) reads the upsampled map at 2y + a + ky - 1, i.e. x's row y + floor((a + ky - 1) / 2).
+          const r = (Math.floor((a + ky - 1) / 2) + 1) * 3 + Math.floor((bx + kx - 1) / 2) + 1;
+          const k = ky * 3 + kx;
+          for (let ci = 0; ci < Cin; ci++) fold[((r * Cin + ci) * 4 + a * 2 + bx) * 9 * Cin + k * Cin + ci] = 1;
+        }
+  const folded = reshape(linear(Tensor.from(fold, [36 * Cin, 9 * Cin], { rt: x.rt }), reshape(w, [9 * Cin, Cout])), [3, 3, Cin, 4 * Cout]);
+  const bias = b ? reshape(concatRows([0, 1, 2, 3].map(() => reshape(b, [1, Cout]))), [4 * Cout]) : null;
+  return depthToSpace(conv2d(x, folded, bias, { pad: 1, relu: o.relu }));
 }
 
 /** A square window cut from a map: which map of the batch, and its top-left cell (may lie off the map). */

@@ -9,6 +9,8 @@ export {
   interleave,
   resizeBilinear,
   upsampleNearest,
+  depthToSpace,
+  conv2dUpsampled,
   cropWindows,
   resampleImage,
   dropout,

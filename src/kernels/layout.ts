@@ -1,5 +1,5 @@
 // Launchers for shaders/layout.wgsl: transposes, fine-stride interleaving, channel concat and slices,
-// row gathers, and the f32 -> f16 cast of weights.
+// row gathers, nearest upsampling, pixel shuffles, window crops, and the f32 -> f16 cast of weights.
 import { kernel, ceilDiv } from '../gpu/kernel.js';
 import type { BufferView, Runtime } from '../gpu/runtime.js';
 
@@ -114,6 +114,27 @@ const upsampleGradKernel = kernel<UpsampleParams>({
   workgroups: (p) => ceilDiv(p.N * p.h * p.w * p.C, 64),
   sizes: (p) => ({ src: upSizes(p).src, dst: p.N * p.h * p.w * p.C }),
 });
+
+type ShuffleParams = { N: number; h: number; w: number; C: number };
+const shuffleKernel = (entry: string) =>
+  kernel<ShuffleParams>({
+    shader: 'layout',
+    entry,
+    workgroups: (p) => ceilDiv(p.N * p.h * p.w * p.C, 64),
+    sizes: (p) => ({ src: 4 * p.N * p.h * p.w * p.C, dst: 4 * p.N * p.h * p.w * p.C }),
+  });
+const depthToSpaceKernel = shuffleKernel('depth_to_space'),
+  spaceToDepthKernel = shuffleKernel('space_to_depth');
+
+/** [N, h, w, 4C] -> [N, 2h, 2w, C] (out[n, 2y + a, 2x + b, c] = in[n, y, x, (2a + b) C + c]), or back with `inverse`. */
+export function depthToSpace(rt: Runtime, src: BufferView, dst: BufferView, p: ShuffleParams, inverse = false): void {
+  const per = 4 * p.h * p.w * p.C * 4;
+  rt.run(inverse ? spaceToDepthKernel : depthToSpaceKernel, {
+    params: p,
+    bind: { src, dst },
+    split: { items: p.N, per: { src: per, dst: per }, chunk: (_, N) => ({ N }) },
+  });
+}
 
 /**
  * Nearest-neighbour upsampling of [N, h, w, C] by an integer factor f into [N, f h, f w, C]; with

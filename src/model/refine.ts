@@ -2,14 +2,15 @@
 // Segments", ECCV 2016; the official SharpMask.lua). The coarse mask's embedding is decoded into a
 // small map at the trunk's stride; each stage adds a "horizontal" branch over an earlier, finer trunk
 // map to a "vertical" branch over the mask so far, and doubles the resolution (nearest neighbour, as
-// the official code does), down to a logit for every pixel of the window.
+// the official code does), down to a logit for every pixel of the window. The convolution after each
+// doubling runs folded at the lower resolution (Conv2d.forwardUpsampled), the same function.
 //
 // The horizontal branches see only the trunk, so inference runs them once over each whole scaled
 // image and cuts each window's part out of their small outputs. Training runs them on windows of
 // the trunk maps cut with CONTEXT cells around them, unpadded, which gives exactly those parts.
 import { Conv2d, Linear } from '../graph/layers.js';
 import { Module } from '../graph/module.js';
-import { add, concatRows, conv2d, cropWindows, gatherRows, mul, relu, reshape, resizeBilinear, upsampleNearest } from '../graph/ops.js';
+import { add, concatRows, conv2d, cropWindows, gatherRows, mul, relu, reshape, resizeBilinear } from '../graph/ops.js';
 import type { Rng } from '../graph/random.js';
 import { Tensor } from '../graph/tensor.js';
 import type { RefineSpec } from './presets.js';
@@ -152,12 +153,15 @@ export class Refinement extends Module {
       throw new Error(
         `refine: ${this.residual ? 'this refinement adds to the coarse masks: give them' : 'coarse masks given to a refinement that does not use them'}`,
       );
+    // m is each stage's output before its x2 upsampling: the layer that reads the upsampled map
+    // reads it through forwardUpsampled (the same sums at a quarter of the positions).
     let m = reshape(this.encode.forward(embedding), [n, F, F, this.#spec.mask]);
     this.stages.forEach((s, i) => {
-      const v = s.vertical.reduce((h, l) => l.forward(h), m);
-      m = upsampleNearest(relu(add(v, skips[i]!)), 2);
+      const [first, ...rest] = s.vertical;
+      const v = rest.reduce((h, l) => l.forward(h), i === 0 ? first!.forward(m) : first!.forwardUpsampled(m));
+      m = relu(add(v, skips[i]!));
     });
-    const out = this.out.forward(m);
+    const out = this.out.forwardUpsampled(m);
     // Half-pixel resampling: the coarse mask as the paste kernel would lay it over the window.
     return coarse ? add(out, resizeBilinear(coarse, [this.maskSize, this.maskSize], { alignCorners: false })) : out;
   }
