@@ -9,7 +9,7 @@ export { Runtime, GPUFailure, type RuntimeOptions, type BufferView } from './gpu
 export { NoAdapterError } from './gpu/no-adapter.js';
 export { kernel, ceilDiv, type Kernel, type KernelSpec } from './gpu/kernel.js';
 export type { PoolStats } from './gpu/pool.js';
-export { Tensor, scope, keep, setRuntime, getRuntime, numel, type DType } from './graph/tensor.js';
+export { Tensor, scope, keep, setRuntime, getRuntime, numel, fits, type DType } from './graph/tensor.js';
 export { noGrad, withoutGrad, isGradEnabled, type Node } from './graph/autograd.js';
 export * as ops from './graph/ops.js';
 export { Module, parameter, type HostTensor } from './graph/module.js';

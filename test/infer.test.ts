@@ -1,10 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DeepMask, noGrad, Rng, Runtime, Tensor } from '../src/index.js';
+import { DeepMask, fits, noGrad, Rng, Runtime, Tensor } from '../src/index.js';
 import type { DenseModel } from '../src/model/deepmask.js';
 import type { DenseOutput } from '../src/model/heads.js';
 import { presetConfig } from '../src/model/presets.js';
-import { bitsToRle, defaultScales, encode, propose, type Proposal } from '../src/infer/proposals.js';
+import { defaultScales, encode, propose, type Proposal } from '../src/infer/proposals.js';
+import { bitsToRuns, pasteMasks } from '../src/graph/paste.js';
 import { decodeMask, encodeMask } from '../src/data/rle.js';
 import { decodeImage } from '../src/data/image.js';
 import { encodePng } from '../src/data/png.js';
@@ -105,9 +106,62 @@ test('bit-packed masks convert to the same RLE as the reference encoder', () => 
           bits[x * perCol + (y >> 5)]! |= 1 << (y & 31);
           mask[(y0 + y) * W + x0 + x] = 1;
         }
-    const rle = bitsToRle(bits, 0, x0, y0, w, h, H, W);
+    const rle = bitsToRuns(bits, { x0, y0, w, h, first: 0 }, H, W);
     assert.equal(rle.counts, encodeMask(mask, H, W).counts);
     assert.equal(Array.from(decodeMask(rle)), Array.from(mask));
+  }
+});
+
+test('pasteMasks: logits resampled over windows past every edge, thresholded, as the reference RLE; in groups past the binding limit', async () => {
+  // A float64 reference: half-pixel bilinear resampling of each m x m mask over its window, clamped
+  // at the mask's edge, set where the logit is at least the threshold, zero outside the window.
+  const [H, W, m, T] = [53, 41, 7, 0.1];
+  const wins = [
+    { x: -9.5, y: 3.25, side: 30 },
+    { x: 20.7, y: 40.1, side: 25.3 },
+    { x: 2, y: 2, side: 3.5 },
+    { x: 5, y: -60, side: 200 },
+    { x: 60, y: 10, side: 8 }, // wholly off the image: an empty mask
+  ];
+  const logits = randomData(wins.length * m * m, rng);
+  const want = wins.map((win, k) => {
+    const mask = new Uint8Array(H * W);
+    const scale = m / win.side,
+      at = (v: number, u: number) => logits[k * m * m + v * m + u]!;
+    for (let y = Math.max(0, Math.floor(win.y)); y < Math.min(H, Math.ceil(win.y + win.side)); y++)
+      for (let x = Math.max(0, Math.floor(win.x)); x < Math.min(W, Math.ceil(win.x + win.side)); x++) {
+        const u = Math.min(m - 1, Math.max(0, (x + 0.5 - win.x) * scale - 0.5)),
+          v = Math.min(m - 1, Math.max(0, (y + 0.5 - win.y) * scale - 0.5));
+        const [u0, v0] = [Math.floor(u), Math.floor(v)],
+          [u1, v1] = [Math.min(u0 + 1, m - 1), Math.min(v0 + 1, m - 1)];
+        const top = at(v0, u0) + (at(v0, u1) - at(v0, u0)) * (u - u0),
+          bot = at(v1, u0) + (at(v1, u1) - at(v1, u0)) * (u - u0);
+        if (top + (bot - top) * (v - v0) >= T) mask[y * W + x] = 1;
+      }
+    return mask;
+  });
+  const small = await Runtime.create({ maxBindingBytes: 300 }); // a group per mask: one mask's logits take 196 bytes
+  try {
+    for (const r of [rt, small]) {
+      const x = Tensor.from(logits, [wins.length, m, m, 1], { rt: r });
+      const runs = await pasteMasks(x, wins, { width: W, height: H }, T);
+      x.dispose();
+      assert.is(runs.length, wins.length);
+      runs.forEach((rle, k) => {
+        const got = decodeMask(rle);
+        // The GPU's f32 interpolation may differ from float64 on a pixel whose logit sits on the threshold.
+        const differ = got.reduce((n, v, i) => n + (v !== want[k]![i] ? 1 : 0), 0);
+        assert.ok(differ <= 1, `mask ${k} (${r === rt ? 'one group' : 'groups'}): ${differ} pixels differ`);
+        assert.equal(rle.counts, encodeMask(got, H, W).counts, 'canonical RLE');
+      });
+      assert.is(runs[4]!.counts.length, 1, 'the window off the image gives one run of zeros');
+    }
+    const x = Tensor.from(logits, [wins.length, m * m]);
+    const error = await pasteMasks(x, wins.slice(1), { width: W, height: H }, T).catch((e: Error) => e);
+    x.dispose();
+    assert.match(String(error), /do not hold 4 square masks/);
+  } finally {
+    small.destroy();
   }
 });
 
@@ -124,7 +178,7 @@ test('a trunk run in strips (past the binding limit) gives the one-pass feature 
         const m = new DeepMask(preset, { seed: 4 }).eval();
         const f = noGrad(() => m.features(Tensor.from(data, [1, H, W, 3], { rt: r })));
         outs.push(await f.read());
-        assert.ok(r === rt || m.trunk.activationBytes(H, W) > r.limits.maxBindingBytes, 'the capped runtime needs strips');
+        assert.ok(r === rt || !fits(m.trunk.largestActivation(H, W), 'f32', r), 'the capped runtime needs strips');
         f.dispose();
         m.dispose();
       } finally {
@@ -159,7 +213,7 @@ test('a refining trunk run in strips gives the one-pass features and skip maps (
         'a skip map per stage, at its stride, n/2 channels',
       );
       outs.push([await features.read(), ...(await Promise.all(skips.map((t) => t.read())))]);
-      assert.ok(r === rt || m.trunk.activationBytes(H, W) > r.limits.maxBindingBytes, 'the capped runtime needs strips');
+      assert.ok(r === rt || !fits(m.trunk.largestActivation(H, W), 'f32', r), 'the capped runtime needs strips');
       for (const t of [features, ...skips]) t.dispose();
       m.dispose();
     } finally {

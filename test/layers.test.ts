@@ -74,8 +74,8 @@ test('model, inference and training import no kernels (they use graph ops)', () 
   );
 });
 
-test('model, inference and training handle no buffers: no views, binding limits or raw runtime calls', () => {
-  const raw = /\.(view|halfView)\(\)|\.limits\b|\brt\.(copy|run|alloc|free|write|read|flush|submitEvery)\b/;
+test('model, inference and training handle no buffers: no views, binding limits, byte-size checks or raw runtime calls', () => {
+  const raw = /\.(view|halfView)\(\)|\.limits\b|\brt\.(copy|run|alloc|free|write|read|flush|submitEvery|fits|largestFitting)\b/;
   const bad = sources(src)
     .filter((f) => ['model', 'infer', 'train'].includes(layer(relative(src, f))))
     .flatMap((f) =>

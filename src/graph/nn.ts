@@ -12,7 +12,6 @@ import {
   transpose,
   upsampleNearest as upsampleKernel,
 } from '../kernels/layout.js';
-import { pasteMasks as pasteKernel } from '../kernels/paste.js';
 import { maxPoolBackward, maxPoolForward, poolOutputSize, type PoolGeometry } from '../kernels/pool.js';
 import {
   resampleImage as resampleKernel,
@@ -414,47 +413,6 @@ export function concatChannels(a: Tensor, b: Tensor): Tensor {
     if (gb) sliceChannels(a.rt, g.view(), gb.view(), rows, ca + cb, ca, cb);
     return [ga, gb];
   });
-}
-
-export interface PasteArgs {
-  /** Per mask: x0, y0, height and first word of its box in `bits` (u32 x 4). */
-  boxes: Uint32Array;
-  /** Per mask: its window's x, y and side in image pixels, and 0 (f32 x 4). */
-  windows: Float32Array;
-  /** Words of the packed output (each box: width x ceil(height / 32)). */
-  words: number;
-  /** Logit threshold: a pixel is set where the resampled logit exceeds it. */
-  threshold: number;
-}
-
-/**
- * Mask logits [n, m, m, 1] (or [n, m*m]) resampled into their windows, thresholded and bit-packed
- * column by column into their boxes: a u32 tensor [words] (see shaders/paste.wgsl). Not differentiable.
- */
-export function pasteMasks(logits: Tensor, a: PasteArgs): Tensor {
-  const n = a.boxes.length / 4;
-  const m = Math.round(Math.sqrt(logits.size / Math.max(1, logits.shape[0] ?? 1)));
-  if (!Number.isInteger(n) || a.windows.length !== a.boxes.length)
-    throw new Error(`pasteMasks: boxes (${a.boxes.length}) and windows (${a.windows.length}) must hold 4 values per mask`);
-  if ((logits.shape[0] ?? 0) < n || m * m * (logits.shape[0] ?? 0) !== logits.size)
-    throw new Error(`pasteMasks: logits ${shapeStr(logits.shape)} do not hold ${n} square masks`);
-  const bits = Tensor.empty([a.words], { rt: logits.rt, dtype: 'u32' });
-  if (a.words === 0 || n === 0) return bits;
-  const boxes = Tensor.from(a.boxes, [a.boxes.length], { rt: logits.rt, dtype: 'u32' });
-  const windows = Tensor.from(a.windows, [a.windows.length], { rt: logits.rt });
-  pasteKernel(logits.rt, {
-    logits: logits.view(),
-    boxes: boxes.view(),
-    windows: windows.view(),
-    bits: bits.view(),
-    n,
-    m,
-    words: a.words,
-    threshold: a.threshold,
-  });
-  boxes.dispose();
-  windows.dispose();
-  return bits;
 }
 
 /**

@@ -1,5 +1,6 @@
 // The differentiable ops, in one namespace: core (elementwise, shapes, reductions, GEMM, losses),
-// vision (convolution, pooling, resampling, dropout) and rows (slices, concatenation, gathers).
+// vision (convolution, pooling, resampling, dropout), rows (slices, concatenation, gathers) and the
+// mask paste (logits to run lengths, not differentiable).
 export * from './core.js';
 export {
   conv2d,
@@ -15,14 +16,13 @@ export {
   resampleImage,
   dropout,
   concatChannels,
-  pasteMasks,
   meanSigmoidAbove,
   type Conv2dOptions,
   type PoolOptions,
   type WindowBox,
-  type PasteArgs,
   type ResampleAxis,
   type ResampleImageOptions,
 } from './nn.js';
 export { sliceRows, concatRows, gatherRows, stripRows } from './rows.js';
+export { pasteMasks, type PasteWindow, type MaskRuns } from './paste.js';
 export type { Padding } from '../kernels/conv2d.js';

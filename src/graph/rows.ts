@@ -4,7 +4,7 @@ import { fill } from '../kernels/elementwise.js';
 import { copyRows, gatherRows as gatherKernel } from '../kernels/layout.js';
 import { record } from './autograd.js';
 import { matmul } from './core.js';
-import { shapeStr, Tensor } from './tensor.js';
+import { bytesOf, fits, numel, shapeStr, Tensor } from './tensor.js';
 
 function rowsOf(op: string, x: Tensor): [number, number] {
   if (x.shape.length === 0) throw new Error(`${op}: needs a tensor with a leading dimension, got a scalar`);
@@ -20,12 +20,14 @@ function zeros(shape: readonly number[], like: Tensor): Tensor {
 }
 
 /**
- * How many of `n` output rows a row-strip computation on x's device may take at once: n when
- * `bytes(n)` fits one storage binding, else the largest size halving down from n that does (0: none).
- * Models split work past the binding limit with this and the row ops, never with byte arithmetic.
+ * How many of `n` output rows a row-strip computation on x's device may take at once: n when the
+ * largest tensor it makes for n rows, `largest(n)` (a shape), fits one storage binding, else the
+ * largest size halving down from n that does (0: none). Models split work past the binding limit
+ * with this and the row ops, never with byte arithmetic.
  */
-export function stripRows(x: Tensor, n: number, bytes: (rows: number) => number): number {
-  return x.rt.fits(bytes(n)) ? n : x.rt.largestFitting(n, bytes);
+export function stripRows(x: Tensor, n: number, largest: (rows: number) => readonly number[]): number {
+  const bytes = (rows: number) => bytesOf('f32', numel(largest(rows)));
+  return fits(largest(n), 'f32', x.rt) ? n : x.rt.largestFitting(n, bytes);
 }
 
 /** Rows [start, end) of x (a copy): x [R, ...] -> [end - start, ...]. */

@@ -10,7 +10,7 @@ export type DType = 'f32' | 'f16' | 'u32' | 'i32';
 /** The device a tensor lives on, as upper layers (model, inference) name it without reaching into gpu/. */
 export type { Runtime };
 
-const bytesOf = (dtype: DType, n: number): number => (dtype === 'f16' ? Math.ceil(n / 2) * 4 : n * 4);
+export const bytesOf = (dtype: DType, n: number): number => (dtype === 'f16' ? Math.ceil(n / 2) * 4 : n * 4);
 
 /** Reference-counted pooled GPU memory shared by a tensor and its reshaped aliases. */
 class Storage {
@@ -45,6 +45,15 @@ function collect(v: unknown, into: Set<Tensor>): void {
   if (v instanceof Tensor) into.add(v);
   else if (Array.isArray(v)) for (const x of v) collect(x, into);
   else if (v && typeof v === 'object') for (const x of Object.values(v)) collect(x, into);
+}
+
+/**
+ * Whether a tensor of this shape and dtype fits one storage binding of `rt` (128 MiB on most
+ * devices). Work past it goes in pieces (stripRows, sliceRows); above the graph, sizes are asked
+ * this way, by shape, never in bytes.
+ */
+export function fits(shape: readonly number[], dtype: DType = 'f32', rt: Runtime = getRuntime()): boolean {
+  return rt.fits(bytesOf(dtype, numel(shape)));
 }
 
 /** Waits until the GPU has finished the work recorded so far (stage timings; not needed for reads). */

@@ -3,8 +3,8 @@
 // windows across scales, masks only for those N (one matrix product for all scales from their embedding
 // maps), and the masks resampled, thresholded and pasted into image coordinates on the GPU.
 import { noGrad } from '../graph/autograd.js';
-import { concatRows, gatherRows, meanSigmoidAbove, pasteMasks, resampleImage, reshape, sliceRows } from '../graph/ops.js';
-import { settled, Tensor } from '../graph/tensor.js';
+import { concatRows, gatherRows, meanSigmoidAbove, pasteMasks, resampleImage, reshape, sliceRows, type PasteWindow } from '../graph/ops.js';
+import { fits, settled, Tensor } from '../graph/tensor.js';
 import type { DenseModel } from '../model/deepmask.js';
 import type { InferenceDefaults } from '../model/presets.js';
 import { axisWeights, paddedInput, resizeRgb } from '../data/image.js';
@@ -489,14 +489,10 @@ export class ImageEncoding {
           await stage('refine', t0);
           t0 = performance.now();
         } else logits = coarse!;
-        const { meta, boxes, wins, words } = pasteLayout(part, scales, S, stride, W, H);
-        let bits: Uint32Array = new Uint32Array(0);
+        const wins = part.map((cand) => windowOf(cand, scales[cand.scale]!, S, stride));
+        let runs: RLE[];
         try {
-          if (words > 0) {
-            const bitsT = pasteMasks(logits, { boxes, windows: wins, words, threshold: logit(threshold) });
-            bits = (await bitsT.readInts()) as Uint32Array;
-            bitsT.dispose();
-          }
+          runs = await pasteMasks(logits, wins, { width: W, height: H }, logit(threshold));
         } finally {
           if (logits !== coarse) logits.dispose();
         }
@@ -504,23 +500,23 @@ export class ImageEncoding {
         checkAbort(o.signal);
 
         t0 = performance.now();
-        for (const b of meta) {
-          const rle = bitsToRle(bits, b.first, b.x0, b.y0, b.w, b.h, H, W);
+        part.forEach((cand, j) => {
+          const rle = runs[j]!,
+            win = wins[j]!;
           const [bx, by, bw, bh] = toBbox(rle);
-          const cand = part[b.i]!,
-            objectness = sigmoid(cand.score);
-          const r = ranked?.[i0 + b.i];
+          const objectness = sigmoid(cand.score);
+          const r = ranked?.[i0 + j];
           proposals.push({
             ...(r ? { score: r.score, confidence: r.confidence } : { score: objectness }),
             objectness,
             rle,
             bbox: [bx, by, bw, bh],
             area: area(rle),
-            scale: b.s,
-            window: [b.wx, b.wy, b.side],
+            scale: scales[cand.scale]!,
+            window: [win.x, win.y, win.side],
             cell: [cand.r, cand.c],
           });
-        }
+        });
         t.rle += performance.now() - t0;
       }
       o.onProgress?.({ stage: 'paste', done: 1, total: 1 });
@@ -536,33 +532,9 @@ export class ImageEncoding {
 /** Windows refined (and pasted) at once: 128 masks of 160x160 logits take 13 MB. */
 const REFINE_CHUNK = 128;
 
-/**
- * Where each chosen window's mask goes, in the caller's pixels (masks are pasted at the input
- * image's full resolution): its window, its box clipped to the image, and the first word of its
- * bits (each box column takes ceil(h / 32) words). `scales` maps analysed to the caller's pixels.
- */
-function pasteLayout(top: Candidate[], scales: number[], S: number, stride: number, W: number, H: number) {
-  const boxes = new Uint32Array(Math.max(1, top.length) * 4),
-    wins = new Float32Array(Math.max(1, top.length) * 4);
-  const meta = top.map((cand, i) => {
-    const s = scales[cand.scale]!;
-    const side = S / s,
-      wx = (stride * cand.c - S / 2) / s,
-      wy = (stride * cand.r - S / 2) / s;
-    const x0 = clamp(Math.floor(wx), 0, W),
-      x1 = clamp(Math.ceil(wx + side), 0, W);
-    const y0 = clamp(Math.floor(wy), 0, H),
-      y1 = clamp(Math.ceil(wy + side), 0, H);
-    return { s, side, wx, wy, x0, y0, w: x1 - x0, h: y1 - y0, first: 0, i };
-  });
-  let words = 0;
-  for (const b of meta) {
-    b.first = words;
-    words += b.w * Math.ceil(b.h / 32);
-    boxes.set([b.x0, b.y0, b.h, b.first], b.i * 4);
-    wins.set([b.wx, b.wy, b.side, 0], b.i * 4);
-  }
-  return { meta, boxes, wins, words };
+/** A window's square in the caller's pixels: cell (r, c) of the grid at `scale` (analysed -> caller pixels folded in). */
+function windowOf(cand: Candidate, scale: number, S: number, stride: number): PasteWindow {
+  return { x: (stride * cand.c - S / 2) / scale, y: (stride * cand.r - S / 2) / scale, side: S / scale };
 }
 
 /** The pyramid scales encode() takes (those of `deepmask infer --scales`). */
@@ -645,7 +617,7 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
   // The pyramid on the GPU: the image goes up once and each scale is resampled from it with
   // resizeRgb's weight tables, framed and normalised by one kernel. An image or a frame past one
   // storage binding is resampled on the host instead (the same weights, in f64).
-  const onGpu = rt.fits(image.width * image.height * 12) && sizes.every(({ h, w }) => rt.fits((h + 2 * pad) * (w + 2 * pad) * 12));
+  const onGpu = fits([1, image.height, image.width, 3], 'f32', rt) && sizes.every(({ h, w }) => fits([1, h + 2 * pad, w + 2 * pad, 3], 'f32', rt));
   const src = onGpu ? Tensor.from(image.data, [1, image.height, image.width, 3], { rt }) : null;
   const level = (k: number): Tensor => {
     const { h, w } = sizes[k]!;
@@ -804,39 +776,3 @@ function addPolygons(ps: Proposal[], o: boolean | PolygonOptions | undefined): P
   return ps;
 }
 
-const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
-
-/**
- * COCO RLE (column-major runs, starting with zeros) of an H x W mask that is empty outside the box
- * [x0, x0+w) x [y0, y0+h), whose bits come column by column, ceil(h/32) words a column.
- */
-export function bitsToRle(bits: Uint32Array, first: number, x0: number, y0: number, w: number, h: number, H: number, W: number): RLE {
-  const counts: number[] = [];
-  let value = 0,
-    run = 0;
-  const push = (v: number, n: number) => {
-    if (n <= 0) return;
-    if (v === value) run += n;
-    else {
-      counts.push(run);
-      value = v;
-      run = n;
-    }
-  };
-  push(0, x0 * H);
-  const perCol = Math.ceil(h / 32);
-  for (let x = 0; x < w; x++) {
-    push(0, y0);
-    for (let k = 0; k < perCol; k++) {
-      const word = bits[first + x * perCol + k]!;
-      const nb = Math.min(32, h - 32 * k);
-      if (word === 0) push(0, nb);
-      else if (nb === 32 && word === 0xffffffff) push(1, 32);
-      else for (let b = 0; b < nb; b++) push((word >>> b) & 1, 1);
-    }
-    push(0, H - y0 - h);
-  }
-  push(0, (W - x0 - w) * H);
-  counts.push(run);
-  return { h: H, w: W, counts };
-}

@@ -256,9 +256,9 @@ function inStrips(model: DeepMask, x: Tensor, margin: number, strides: readonly 
   const trunk = model.trunk,
     st = model.config.stride,
     M = margin;
-  if (stripRows(x, H, (h) => trunk.activationBytes(h, W)) === H) return run(x);
+  if (stripRows(x, H, (h) => trunk.largestActivation(h, W)) === H) return run(x);
   // Rows of output per strip: as many as fit with the margins.
-  const rows = stripRows(x, Math.floor(H / st), (r) => trunk.activationBytes(r * st + 2 * M, W));
+  const rows = stripRows(x, Math.floor(H / st), (r) => trunk.largestActivation(r * st + 2 * M, W));
   if (rows === 0) throw new Error(`image ${W} px wide is too large for this device even in strips`);
   // Inference only (the strips are not differentiable): the scope frees every strip and piece.
   return scope(() => {

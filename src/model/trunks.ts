@@ -7,6 +7,12 @@ import { Rng } from '../graph/random.js';
 import { Tensor } from '../graph/tensor.js';
 import type { MobileTrunk, SqueezeTrunk, VggTrunk } from './presets.js';
 
+/** The shape with the most elements. */
+function largest(shapes: readonly (readonly number[])[]): readonly number[] {
+  const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+  return shapes.reduce((a, b) => (size(b) > size(a) ? b : a));
+}
+
 /** He-uniform gain for convolutions followed by a ReLU (trunks train from scratch when no weights are given). */
 const RELU_GAIN = Math.sqrt(6);
 
@@ -20,8 +26,8 @@ export interface Trunk extends Module {
   readonly margin: number;
   /** Side of the output map for a square input of side `size`. */
   outputSize(size: number): number;
-  /** Bytes of the largest tensor the forward pass makes for one h x w input image. */
-  activationBytes(h: number, w: number): number;
+  /** The shape of the largest tensor the forward pass makes for one h x w input image (for stripRows). */
+  largestActivation(h: number, w: number): readonly number[];
   forward(x: Tensor): Tensor;
   /**
    * The stride and channels of a named layer's output (`blocks.3`, `features.7`), for refinement's
@@ -107,13 +113,13 @@ export class VggFeatures extends Module implements Trunk {
     return this.#plan.reduce((s, l) => (l === 'M' ? Math.floor(s / 2) : s), size);
   }
 
-  activationBytes(h: number, w: number): number {
-    let most = h * w * 3 * 4;
+  largestActivation(h: number, w: number): readonly number[] {
+    const shapes = [[1, h, w, 3]];
     for (const l of this.#plan) {
       if (l === 'M') [h, w] = [Math.floor(h / 2), Math.floor(w / 2)];
-      else most = Math.max(most, h * w * l.outChannels * 4);
+      else shapes.push([1, h, w, l.outChannels]);
     }
-    return most;
+    return largest(shapes);
   }
 
   forward(x: Tensor): Tensor {
@@ -222,13 +228,19 @@ export class SqueezeFeatures extends Module implements Trunk {
     return pool(pool(pool(Math.floor((size - 3) / 2) + 1)));
   }
 
-  activationBytes(h: number, w: number): number {
+  largestActivation(h: number, w: number): readonly number[] {
     // The widest tensor is a Fire output (512 ch at stride 16) or conv0's (64 ch at stride 2).
     const c0 = (n: number) => Math.floor((n - 3) / 2) + 1;
     const s2 = (n: number) => Math.ceil((n - 3) / 2) + 1;
     const [h1, w1] = [c0(h), c0(w)];
     const [h2, w2] = [s2(h1), s2(w1)];
-    return 4 * Math.max(h * w * 3, h1 * w1 * 64, h2 * w2 * 128, s2(h2) * s2(w2) * 256, s2(s2(h2)) * s2(s2(w2)) * 512);
+    return largest([
+      [1, h, w, 3],
+      [1, h1, w1, 64],
+      [1, h2, w2, 128],
+      [1, s2(h2), s2(w2), 256],
+      [1, s2(s2(h2)), s2(s2(w2)), 512],
+    ]);
   }
 
   forward(x: Tensor): Tensor {
@@ -324,17 +336,20 @@ export class MobileFeatures extends Module implements Trunk {
     return Math.ceil(size / this.stride);
   }
 
-  activationBytes(h: number, w: number): number {
+  largestActivation(h: number, w: number): readonly number[] {
     const up = (n: number) => Math.ceil(n / this.stride) * this.stride;
     let [H, W] = [up(h) / 2, up(w) / 2];
-    let most = Math.max(h * w * 3, H * W * 32);
+    const shapes = [
+      [1, h, w, 3],
+      [1, H, W, 32],
+    ];
     let cin = 32;
     for (const b of this.#order) {
       [H, W] = [H / b.stride, W / b.stride];
-      most = Math.max(most, H * W * Math.max(cin, b.pointwise.outChannels));
+      shapes.push([1, H, W, Math.max(cin, b.pointwise.outChannels)]);
       cin = b.pointwise.outChannels;
     }
-    return most * 4;
+    return largest(shapes);
   }
 
   forward(x: Tensor): Tensor {
