@@ -775,4 +775,3 @@ function addPolygons(ps: Proposal[], o: boolean | PolygonOptions | undefined): P
   if (o) for (const p of ps) p.polygons = rleToPolygons(p.rle, o === true ? {} : o);
   return ps;
 }
-
