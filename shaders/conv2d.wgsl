@@ -62,16 +62,8 @@ fn dy4_masked(e4: u32) -> vec4f {
   return dy4[e4];
 }
 
-fn w_at(e: u32) -> f32 {
-  if (HALF_W) { return unpack2x16float(wh[e >> 1u])[e & 1u]; }
-  return w[e >> 2u][e & 3u];
-}
+//#include half_cols(at = w_at, at4 = w4_at, vec4s = w, halves = wh, half = HALF_W)
 
-// Elements [e, e+4) of the weights, e a multiple of 4.
-fn w4_at(e: u32) -> vec4f {
-  if (HALF_W) { return vec4f(unpack2x16float(wh[e >> 1u]), unpack2x16float(wh[(e >> 1u) + 1u])); }
-  return w[e >> 2u];
-}
 fn dy4_at(e: u32) -> f32 {
   if (RELU_MASK) { return select(0.0, dy4[e >> 2u][e & 3u], act4[e >> 2u][e & 3u] > 0.0); }
   return dy4[e >> 2u][e & 3u];
@@ -90,6 +82,12 @@ fn load_dy4(row: u32, cols: u32, n: u32) -> vec4f {
   return vec4f(dy4_at(e[0]), dy4_at(e[1]), dy4_at(e[2]), dy4_at(e[3]));
 }
 
+// dW: channel `ch` of input pixel (img, iy, ix), 0 in the padding.
+fn x_at(img: u32, iy: i32, ix: i32, ch: u32) -> f32 {
+  let ok = (iy >= 0) & (iy < i32(p.H)) & (ix >= 0) & (ix < i32(p.W));
+  return select(0.0, x[select(0u, nhwc_pixel(img, u32(iy), u32(ix), p.H, p.W) * p.Cin + ch, ok)], ok);
+}
+
 // The lane's tile of a rows x cols output (one K split).
 fn tile(wid: vec3u, nwg: vec3u, lid: u32, rows: u32, cols: u32) -> Tile {
   return gemm_tile(workgroup_linear(wid, nwg), lid, rows, cols);
@@ -104,7 +102,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   // Sharing A (gemm.wgsl), slot l < OWN holds the lane's own row l; otherwise slot i is tile row i.
   let share = gemm_shares();
   // Conditions in R-loops use & and | (no short circuit): those loops are unrolled on SwiftShader
-  // (src/gpu/unroll.ts), and 16 unrolled short-circuit chains crash its compiler.
+  // (src/gpu/unroll.ts), and 16 unrolled short-circuit chains crash its compiler (lintUnroll says so).
   var oy: array<i32, R>;   // top-left input coordinate of each slot's window
   var ox: array<i32, R>;
   var img: array<u32, R>;  // the slot's image
@@ -128,39 +126,8 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
       base[i] = select(0u, nhwc_pixel(img[i], u32(iy), u32(ix), p.H, p.W) * p.Cin, ok[i]);
     }
     let wrow = (tap - p.tap0) * p.Cin;
-    if (share) {
-      // Two k per trip: lavapipe blends each loop-carried value with the lanes' mask once per trip
-      // (the runtime compiles the twin with its registers promoted, which keeps both k's tile in registers).
-      var ci = 0u;
-      for (; ci + 1u < p.Cin; ci += 2u) {
-        var b0: BRow;
-        var b1: BRow;
-        for (var j = 0u; j < C; j++) { b0[j] = load_w(wrow + ci, p.Cout, t.n0 + 4u * j); b1[j] = load_w(wrow + ci + 1u, p.Cout, t.n0 + 4u * j); }
-        var o0: array<f32, OWN>;
-        var o1: array<f32, OWN>;
-        for (var l = 0u; l < OWN; l++) {
-          if (l * SHARE < R) { o0[l] = select(0.0, x[base[l] + ci], ok[l]); o1[l] = select(0.0, x[base[l] + ci + 1u], ok[l]); }
-        }
-        for (var i = 0u; i < R; i++) {
-          let a0 = vec4f(gemm_shared(o0, i));
-          let a1 = vec4f(gemm_shared(o1, i));
-          for (var j = 0u; j < C; j++) { acc[i][j] = fma(a1, b1[j], fma(a0, b0[j], acc[i][j])); }
-        }
-      }
-      if (ci < p.Cin) {
-        var bv: BRow;
-        for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + ci, p.Cout, t.n0 + 4u * j); }
-        var own: array<f32, OWN>;
-        for (var l = 0u; l < OWN; l++) { if (l * SHARE < R) { own[l] = select(0.0, x[base[l] + ci], ok[l]); } }
-        for (var i = 0u; i < R; i++) { let a = vec4f(gemm_shared(own, i)); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
-      }
-    } else {
-      for (var ci = 0u; ci < p.Cin; ci++) {
-        var bv: BRow;
-        for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + ci, p.Cout, t.n0 + 4u * j); }
-        for (var i = 0u; i < R; i++) { let a = vec4f(select(0.0, x[base[i] + ci], ok[i])); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
-      }
-    }
+    //#include gemm_kloop(k0 = 0u, k1 = p.Cin, b(k, n) = load_w(wrow + k, p.Cout, n),
+    //  a(i, k) = select(0.0, x[base[i] + k], ok[i]), a_own(l, k) = select(0.0, x[base[l] + k], ok[l]))
   }
   gemm_store(&acc, t, rows, p.Cout, p.yOff, p.Cout, true);
 }
@@ -198,41 +165,15 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
         base[i] = select(0u, nhwc_pixel(img[i], u32(oy), u32(ox), p.OH, p.OW) * p.Cout, ok[i]);
         anyTap = anyTap | ok[i];
       }
-      let wrow = (kh * p.KW + kw) * p.Cout;
+      // Strided convolutions skip most taps; the lanes sharing loads skip together.
       if (share) {
-        if (!lane_any(anyTap)) { continue; }  // the lanes sharing loads skip together
-        // Two k per trip, as in forward.
-        var co = 0u;
-        for (; co + 1u < p.Cout; co += 2u) {
-          var b0: BRow;
-          var b1: BRow;
-          for (var j = 0u; j < C; j++) { b0[j] = load_w(wrow + co, p.Cin, t.n0 + 4u * j); b1[j] = load_w(wrow + co + 1u, p.Cin, t.n0 + 4u * j); }
-          var o0: array<f32, OWN>;
-          var o1: array<f32, OWN>;
-          for (var l = 0u; l < OWN; l++) {
-            if (l * SHARE < R) { o0[l] = select(0.0, dy_at(base[l] + co), ok[l]); o1[l] = select(0.0, dy_at(base[l] + co + 1u), ok[l]); }
-          }
-          for (var i = 0u; i < R; i++) {
-            let a0 = vec4f(gemm_shared(o0, i));
-            let a1 = vec4f(gemm_shared(o1, i));
-            for (var j = 0u; j < C; j++) { acc[i][j] = fma(a1, b1[j], fma(a0, b0[j], acc[i][j])); }
-          }
-        }
-        if (co < p.Cout) {
-          var bv: BRow;
-          for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + co, p.Cin, t.n0 + 4u * j); }
-          var own: array<f32, OWN>;
-          for (var l = 0u; l < OWN; l++) { if (l * SHARE < R) { own[l] = select(0.0, dy_at(base[l] + co), ok[l]); } }
-          for (var i = 0u; i < R; i++) { let a = vec4f(gemm_shared(own, i)); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
-        }
-      } else {
-        if (!anyTap) { continue; }  // strided convolutions skip most taps
-        for (var co = 0u; co < p.Cout; co++) {
-          var bv: BRow;
-          for (var j = 0u; j < C; j++) { bv[j] = load_w(wrow + co, p.Cin, t.n0 + 4u * j); }
-          for (var i = 0u; i < R; i++) { let a = vec4f(select(0.0, dy_at(base[i] + co), ok[i])); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
-        }
+        if (!lane_any(anyTap)) { continue; }
+      } else if (!anyTap) {
+        continue;
       }
+      let wrow = (kh * p.KW + kw) * p.Cout;
+      //#include gemm_kloop(k0 = 0u, k1 = p.Cout, b(k, n) = load_w(wrow + k, p.Cin, n),
+      //  a(i, k) = select(0.0, dy_at(base[i] + k), ok[i]), a_own(l, k) = select(0.0, dy_at(base[l] + k), ok[l]))
     }
   }
   gemm_store(&acc, t, rows, p.Cin, 0u, p.Cin, false);
@@ -281,20 +222,13 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
           let base = nhwc_pixel(n, u32(iy), u32(ix), p.H, p.W) * p.Cin + ch[0];
           if (gemm_shares()) {
             // The tile's R rows are R consecutive channels of one pixel: lanes load their own and share.
-            var own: array<f32, OWN>;
-            for (var l = 0u; l < OWN; l++) { if (l * SHARE < R) { own[l] = x[base + min(l * SHARE + lane, R - 1u)]; } }
-            for (var i = 0u; i < R; i++) { let a = vec4f(gemm_shared(own, i)); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
+            //#include gemm_rank1_shared(a_own(l) = x[base + min(l * SHARE + lane, R - 1u)], brow = bv)
           } else {
-            for (var i = 0u; i < R; i++) { let a = vec4f(x[base + i]); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
+            //#include gemm_rank1(a(i) = x[base + i], brow = bv)
           }
         }
       } else {
-        for (var i = 0u; i < R; i++) {
-          let iy = sy + dyy[i];
-          let ix = sx + dxx[i];
-          let ok = (iy >= 0) & (iy < i32(p.H)) & (ix >= 0) & (ix < i32(p.W));
-          let a = vec4f(select(0.0, x[select(0u, nhwc_pixel(n, u32(iy), u32(ix), p.H, p.W) * p.Cin + ch[i], ok)], ok)); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
-        }
+        //#include gemm_rank1(a(i) = x_at(n, sy + dyy[i], sx + dxx[i], ch[i]), brow = bv)
       }
       ox++;
       if (ox == p.OW) {

@@ -37,16 +37,7 @@ override HALF_B: bool = false;   // B stored as IEEE halves in `bh`, two per wor
 fn mm_write(e: u32, v: f32) { c[e] = v; }
 fn mm_bias(n: u32) -> f32 { return bias[p.biasOff + n]; }
 
-fn b_at(e: u32) -> f32 {
-  if (HALF_B) { return unpack2x16float(bh[e >> 1u])[e & 1u]; }
-  return b[e >> 2u][e & 3u];
-}
-
-// Elements [e, e+4) of B, e a multiple of 4.
-fn b4_at(e: u32) -> vec4f {
-  if (HALF_B) { return vec4f(unpack2x16float(bh[e >> 1u]), unpack2x16float(bh[(e >> 1u) + 1u])); }
-  return b[e >> 2u];
-}
+//#include half_cols(at = b_at, at4 = b4_at, vec4s = b, halves = bh, half = HALF_B)
 
 // Columns [n, n+4) of row k of op(B).
 fn load_b(k: u32, n: u32) -> vec4f {
@@ -74,39 +65,8 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let k1 = min(p.K, k0 + p.kChunk);
   let mLast = p.M - 1u;
   var acc: Acc;
-  if (gemm_shares()) {
-    // Two k per trip: lavapipe blends each loop-carried value with the lanes' mask once per trip
-    // (the runtime compiles the twin with its registers promoted, which keeps both k's tile in registers).
-    var k = k0;
-    for (; k + 1u < k1; k += 2u) {
-      var b0: BRow;
-      var b1: BRow;
-      for (var j = 0u; j < C; j++) { b0[j] = load_b(k, t.n0 + 4u * j); b1[j] = load_b(k + 1u, t.n0 + 4u * j); }
-      var o0: array<f32, OWN>;
-      var o1: array<f32, OWN>;
-      for (var l = 0u; l < OWN; l++) {
-        if (l * SHARE < R) { let m = min(gemm_own_row(t, lane, l), mLast); o0[l] = load_a(m, k); o1[l] = load_a(m, k + 1u); }
-      }
-      for (var i = 0u; i < R; i++) {
-        let a0 = vec4f(gemm_shared(o0, i));
-        let a1 = vec4f(gemm_shared(o1, i));
-        for (var j = 0u; j < C; j++) { acc[i][j] = fma(a1, b1[j], fma(a0, b0[j], acc[i][j])); }
-      }
-    }
-    if (k < k1) {
-      var bv: BRow;
-      for (var j = 0u; j < C; j++) { bv[j] = load_b(k, t.n0 + 4u * j); }
-      var own: array<f32, OWN>;
-      for (var l = 0u; l < OWN; l++) { if (l * SHARE < R) { own[l] = load_a(min(gemm_own_row(t, lane, l), mLast), k); } }
-      for (var i = 0u; i < R; i++) { let a = vec4f(gemm_shared(own, i)); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
-    }
-  } else {
-    for (var k = k0; k < k1; k++) {
-      var bv: BRow;
-      for (var j = 0u; j < C; j++) { bv[j] = load_b(k, t.n0 + 4u * j); }
-      for (var i = 0u; i < R; i++) { let a = vec4f(load_a(min(t.r0 + i, mLast), k)); for (var j = 0u; j < C; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); } }
-    }
-  }
+  //#include gemm_kloop(k0 = k0, k1 = k1, b(k, n) = load_b(k, n),
+  //  a(i, k) = load_a(min(t.r0 + i, mLast), k), a_own(l, k) = load_a(min(gemm_own_row(t, lane, l), mLast), k))
   // Split partials are dense [splits, M, N]; a single split writes C through its stride.
   let multi = p.splits > 1u;
   gemm_store(&acc, t, p.M, p.N, select(p.cOff, split * p.M * p.N, multi), select(p.ldc, p.N, multi), true);

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ops, Rng, Runtime, scope, setRuntime, Tensor } from '../src/index.js';
-import { promoteArrays, promoteRegisters, unrollLoops } from '../src/gpu/unroll.js';
+import { lintUnroll, promoteArrays, promoteRegisters, unrollLoops } from '../src/gpu/unroll.js';
 import { randomData } from './lib/check.js';
 import { rt } from './lib/gpu.js';
 
@@ -55,6 +55,31 @@ test('promoteRegisters: strips comments, so a name in a comment is not a use', (
   );
   assert.not.match(out, /array</);
   assert.match(out, /return a__1;/);
+});
+
+test('lintUnroll: tells the kernel author what the pass and SwiftShader mishandle, and passes what they handle', () => {
+  const lint = (body: string) => lintUnroll(`const R: u32 = 16u;\nconst C: u32 = 2u;\nfn f(n: u32) {\n  var ok: array<bool, R>;\n${body}\n}`);
+  // Short-circuit chains unrolled 16 times (an R-loop) crash SwiftShader's compiler; 8 compile.
+  const chains = lint('  for (var i = 0u; i < R; i++) {\n    ok[i] = i > 2u && i < n;\n  }');
+  assert.is(chains.length, 1, chains.join('\n'));
+  assert.match(chains[0]!, /^line 6: '&&' unrolled into 16 copies by src\/gpu\/unroll\.ts \(the loops at line 5\).*use '&' on bools/);
+  assert.match(
+    lint('  for (var i = 0u; i < C; i++) { for (var j = 0u; j < 8u; j++) { ok[i] = (i > 2u) || (j < n); } }')[0]!,
+    /'\|\|' unrolled into 16 copies .*use '\|'/,
+  );
+  assert.equal(lint('  for (var i = 0u; i < R; i++) { ok[i] = (i > 2u) & (i < n); }'), [], 'no short circuit');
+  assert.equal(lint('  for (var i = 0u; i < 8u; i++) { ok[i] = i > 2u && i < n; }'), [], '8 copies');
+  assert.equal(lint('  for (var i = 0u; i < n; i++) { ok[i % R] = i > 2u && i < n; }'), [], 'a loop that is not unrolled');
+  // Constant-bound loops over a register array that stay loops: the array stays in memory.
+  const kept = lint('  for (var i = 0u; i < R; i++) {\n    if (i > n) { break; }\n    ok[i] = true;\n  }');
+  assert.is(kept.length, 1, kept.join('\n'));
+  assert.match(
+    kept[0]!,
+    /^line 5, `for \(var i \.\.\.\)`: .* because it has a break or continue of its own .*, so ok \(indexed by i\) stay in memory on SwiftShader/,
+  );
+  assert.match(lint('  for (var i = 0u; i <= 15u; i++) { ok[i] = true; }')[0]!, /its header is not `for \(var i = LITERAL; i < BOUND; i\+\+\)`/);
+  assert.equal(lint('  for (var i = 0u; i < R; i++) { for (var k = 0u; k < n; k++) { if (k > 3u) { break; } } ok[i] = true; }'), [], "a nested loop's break");
+  assert.equal(lint('  for (var i = 0u; i < R; i++) { if (i > n) { break; } }'), [], 'no register array indexed');
 });
 
 // Each case returns the arrays to compare: outputs and gradients, with shapes that divide no tile.

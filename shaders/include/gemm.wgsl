@@ -5,12 +5,14 @@
 // scalar broadcast on lavapipe, a uniform load on GPUs) and B is read as vec4 along the columns;
 // narrow outputs give the other WG / COL_LANES lanes further groups of R rows instead of idling.
 //
-// A kernel maps its workgroup to a tile (`gemm_tile`), runs its own K loop (where the kernels
-// differ: how A is addressed), and for each k loads its B row into a `BRow` (columns clamped by
-// `gemm_cols`) and adds A's R values (`acc[i][j] = fma(a, bv[j], acc[i][j])`, written in the K loop:
-// a function taking the tile by pointer keeps it in memory on SwiftShader, where register promotion
-// (src/gpu/unroll.ts) cannot follow it into the call); `gemm_store` writes the tile. The including
-// file defines
+// A kernel maps its workgroup to a tile (`gemm_tile`), declares `var acc: Acc`, and runs the K loop
+// of gemm_kloop.wgsl with its own loads: A at a tile row and k, B's columns [n, n+4) at k (into a
+// `BRow`, clamped by `gemm_cols`); conv2d's dW, which walks output pixels, runs its own loop around
+// the rank-1 update of gemm_rank1.wgsl. Those fragments are expanded inline in each entry point by
+// the build (`//#include gemm_kloop(k0 = ..., a(i, k) = ..., ...)`, scripts/wgsl-include.mjs), not
+// called: a function taking the tile by pointer keeps it in memory on SwiftShader, where register
+// promotion (src/gpu/unroll.ts) cannot follow it into the call. `gemm_store` writes the tile. The
+// including file defines
 //   fn mm_write(e: u32, v: f32)   store element e of the output binding
 //   fn mm_bias(n: u32) -> f32     the bias of column n (read only with BIAS and an epilogue)
 //

@@ -95,6 +95,19 @@ function exitsLoop(body: string): boolean {
 
 const LOOP = /for\s*\(\s*var\s+(\w+)\s*=\s*(\d+)([ui]?)\s*;\s*(\w+)\s*<\s*(\w+)\s*;\s*(\w+)\s*\+\+\s*\)\s*\{/g;
 
+/** The trips of the loop whose header LOOP matched (`m`, its body `body`) if unrollLoops unrolls it, or why it stays a loop. */
+function tripsOf(m: RegExpExecArray, body: string, consts: Map<string, number>): number | string {
+  const [, v, startText, , cond, boundText, inc] = m;
+  const bound = /^\d+[ui]?$/.test(boundText!) ? Number.parseInt(boundText!, 10) : consts.get(boundText!);
+  const trips = bound === undefined ? -1 : bound - Number(startText);
+  if (cond !== v || inc !== v) return `its condition and step are not \`${v} < BOUND\` and \`${v}++\``;
+  if (bound === undefined) return `its bound ${boundText} is neither a literal nor a module const`;
+  if (trips < 0 || trips > MAX_TRIPS) return `it has ${trips} trips (at most ${MAX_TRIPS} unroll)`;
+  if (new RegExp(`\\b${v}\\s*(=[^=]|\\+=|-=|\\+\\+|--)`).test(body)) return `its body assigns ${v}`;
+  if (exitsLoop(body)) return 'it has a break or continue of its own (guard the body with an if instead)';
+  return trips;
+}
+
 /** Unrolls constant-bound loops until none is left (inner loops are reached through their outer ones' copies). */
 export function unrollLoops(src: string, consts = moduleConsts(src)): string {
   let from = 0;
@@ -102,15 +115,13 @@ export function unrollLoops(src: string, consts = moduleConsts(src)): string {
     LOOP.lastIndex = from;
     const m = LOOP.exec(src);
     if (!m) return src;
-    const [head, v, startText, suffix, cond, boundText, inc] = m;
+    const [head, v, startText, suffix] = m;
     const open = m.index + head.length - 1;
     const close = matching(src, open);
     const body = src.slice(open + 1, close);
     const start = Number(startText);
-    const bound = /^\d+[ui]?$/.test(boundText!) ? Number.parseInt(boundText!, 10) : consts.get(boundText!);
-    const trips = bound === undefined ? -1 : bound - start;
-    const reassigned = new RegExp(`\\b${v}\\s*(=[^=]|\\+=|-=|\\+\\+|--)`).test(body);
-    if (cond !== v || inc !== v || bound === undefined || trips < 0 || trips > MAX_TRIPS || reassigned || exitsLoop(body)) {
+    const trips = tripsOf(m, body, consts);
+    if (typeof trips === 'string') {
       from = m.index + head.length; // leave it a loop; its body is still scanned for inner loops
       continue;
     }
@@ -233,4 +244,71 @@ export function promoteRegisters(source: string): string {
   const src = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
   const consts = moduleConsts(src);
   return promoteArrays(unrollLoops(src, consts), consts);
+}
+
+/** Line number (from 1) of offset `at` in `src`. */
+const lineOf = (src: string, at: number): number => src.slice(0, at).split('\n').length;
+
+/**
+ * Unrolled copies of one short-circuit operator from which SwiftShader's compiler is known to crash:
+ * conv2d's 16 (R) copies of a chain did; the 4 (depthwise's PX) and 8 (gemm_store) copies it
+ * compiles today do not.
+ */
+const SHORT_CIRCUIT_COPIES = 16;
+
+/**
+ * What a kernel author must know about this pass, checked over a module's WGSL (test/shaders.test.ts
+ * runs it on every generated shader): one message per construct that it or SwiftShader mishandles.
+ *  - `&&` / `||` unrolled into SHORT_CIRCUIT_COPIES copies or more (in an R-loop, say): each copy is
+ *    its own short-circuit branch chain, and SwiftShader's compiler crashes on that many. Use `&` /
+ *    `|` on bools, which do not short-circuit.
+ *  - a loop that indexes a function-scope array by its variable and has a constant bound, yet stays
+ *    a loop (a break or continue of its own, a header of another form, more than MAX_TRIPS trips...):
+ *    that array is not promoted and stays in memory on SwiftShader.
+ * Lines are those of `source`.
+ */
+export function lintUnroll(source: string): string[] {
+  // Comments blanked in place, so offsets and lines stay those of the source.
+  const src = source.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' ')).replace(/\/\/.*$/gm, (c) => ' '.repeat(c.length));
+  const consts = moduleConsts(src);
+  const aliases = new Map<string, string>();
+  for (const m of src.matchAll(/^alias\s+(\w+)\s*=\s*([^;]+);/gm)) aliases.set(m[1]!, m[2]!.trim());
+  const arrays = new Set<string>();
+  for (const d of src.matchAll(/\bvar\s+(\w+)\s*:\s*([^;=]+)[;=]/g)) if (arrayType(d[2]!, aliases, consts)) arrays.add(d[1]!);
+  const out: string[] = [];
+  const text = (line: number) => source.split('\n')[line - 1]!.trim();
+  const unrolled: { open: number; close: number; trips: number; line: number }[] = [];
+  // Every for loop with a var of its own, in whatever form: the unroller takes only LOOP's.
+  for (const f of src.matchAll(/\bfor\s*\(\s*var\s+(\w+)[^;]*;\s*\w+\s*<=?\s*(\w+)\s*;[^)]*\)\s*\{/g)) {
+    const [head, v, boundText] = f;
+    const open = f.index + head.length - 1;
+    const close = matching(src, open);
+    const body = src.slice(open + 1, close);
+    LOOP.lastIndex = f.index;
+    const m = LOOP.exec(src);
+    const trips =
+      m && m.index === f.index ? tripsOf(m, body, consts) : `its header is not \`for (var ${v} = LITERAL; ${v} < BOUND; ${v}++)\`, the one form it unrolls`;
+    if (typeof trips === 'number') {
+      unrolled.push({ open, close, trips, line: lineOf(src, f.index) });
+      continue;
+    }
+    if (!/^\d+[ui]?$/.test(boundText!) && !consts.has(boundText!)) continue;
+    const used = [...arrays].filter((a) => new RegExp(`\\b${a}\\s*\\[[^\\]]*\\b${v}\\b`).test(body));
+    if (used.length)
+      out.push(
+        `line ${lineOf(src, f.index)}, \`for (var ${v} ...)\`: src/gpu/unroll.ts leaves this constant-bound loop a loop because ${trips}, so ${used.join(', ')} (indexed by ${v}) stay in memory on SwiftShader: \`${text(lineOf(src, f.index))}\``,
+      );
+  }
+  const seen = new Set<number>(); // one message a line
+  for (const op of src.matchAll(/&&|\|\|/g)) {
+    const around = unrolled.filter((l) => l.open < op.index && op.index < l.close);
+    const copies = around.reduce((n, l) => n * l.trips, 1);
+    const line = lineOf(src, op.index);
+    if (copies < SHORT_CIRCUIT_COPIES || seen.has(line)) continue;
+    seen.add(line);
+    out.push(
+      `line ${line}: '${op[0]}' unrolled into ${copies} copies by src/gpu/unroll.ts (the loops at line ${around.map((l) => l.line).join(', ')}): each copy is a short-circuit branch chain, and SwiftShader's compiler crashes on that many; use '${op[0][0]}' on bools (no short circuit): \`${text(line)}\``,
+    );
+  }
+  return out;
 }
