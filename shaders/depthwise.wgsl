@@ -39,6 +39,7 @@ const PX: u32 = 4u;
 @group(0) @binding(6) var<storage, read> dy4: array<vec4f>;   // dW: [N, OH, OW, C]
 @group(0) @binding(7) var<storage, read> dy: array<f32>;
 @group(0) @binding(8) var<storage, read> wh: array<u32>;      // with HALF_W: w's elements as packed halves
+@group(0) @binding(9) var<storage, read> w4: array<vec4f>;    // the same buffer as w, for VEC loads
 
 // Channels [c, c+4) of element e (a multiple of C) of x, zero past C.
 fn load_x(e: u32, c: u32) -> vec4f {
@@ -55,11 +56,19 @@ fn load_dy(e: u32, c: u32) -> vec4f {
   return v;
 }
 
+// Channels [c, c+4) of tap `tap`'s weights, zero past C. With VEC one vec4 (or two words of halves)
+// instead of four scalar loads: on lavapipe each storage load is a loop over the SIMD lanes.
 fn load_w(tap: u32, c: u32) -> vec4f {
+  let e = tap * p.C + c;
+  if (VEC) {
+    if (HALF_W) { return vec4f(unpack2x16float(wh[e >> 1u]), unpack2x16float(wh[(e >> 1u) + 1u])); }
+    return w4[e >> 2u];
+  }
   var v = vec4f(0.0);
   for (var u = 0u; u < 4u; u++) {
-    let e = tap * p.C + c + u;
-    if (c + u < p.C) { v[u] = select(w[e], unpack2x16float(wh[e >> 1u])[e & 1u], HALF_W); }
+    if (c + u < p.C) {
+      if (HALF_W) { v[u] = unpack2x16float(wh[(e + u) >> 1u])[(e + u) & 1u]; } else { v[u] = w[e + u]; }
+    }
   }
   return v;
 }

@@ -21,7 +21,8 @@ const forwardKernel = kernel<DwParams>({
   sizes: (p, c) => ({
     x: p.N * p.H * p.W * p.C,
     x4: x4(c, p.N * p.H * p.W * p.C),
-    w: c.HALF_W ? 0 : p.KH * p.KW * p.C,
+    w: c.HALF_W || c.VEC ? 0 : p.KH * p.KW * p.C,
+    w4: c.VEC && !c.HALF_W ? ceilDiv(p.KH * p.KW * p.C, 4) : 0,
     wh: c.HALF_W ? ceilDiv(p.KH * p.KW * p.C, 2) : 0,
     bias: c.BIAS ? p.C : 0,
     y: p.N * p.OH * p.OW * p.C,
@@ -32,7 +33,14 @@ const backwardInputKernel = kernel<DwParams>({
   shader: 'depthwise',
   entry: 'backward_input',
   workgroups: (p) => ceilDiv(lanes(p.N, p.H, p.W, p.C), 64),
-  sizes: (p, c) => ({ x: p.N * p.OH * p.OW * p.C, x4: x4(c, p.N * p.OH * p.OW * p.C), w: p.KH * p.KW * p.C, wh: 0, y: p.N * p.H * p.W * p.C }),
+  sizes: (p, c) => ({
+    x: p.N * p.OH * p.OW * p.C,
+    x4: x4(c, p.N * p.OH * p.OW * p.C),
+    w: c.VEC ? 0 : p.KH * p.KW * p.C,
+    w4: x4(c, p.KH * p.KW * p.C),
+    wh: 0,
+    y: p.N * p.H * p.W * p.C,
+  }),
 });
 
 const backwardWeightKernel = kernel<DwParams>({
@@ -61,7 +69,15 @@ export function depthwiseForward(
   const p = params(a.g);
   rt.run(forwardKernel, {
     params: p,
-    bind: { x: a.x, x4: vec(p) ? a.x : rt.empty, w: a.half ? rt.empty : a.w, wh: a.half ? a.w : rt.empty, bias: a.bias ?? rt.empty, y: a.y },
+    bind: {
+      x: a.x,
+      x4: vec(p) ? a.x : rt.empty,
+      w: a.half || vec(p) ? rt.empty : a.w,
+      w4: vec(p) && !a.half ? a.w : rt.empty,
+      wh: a.half ? a.w : rt.empty,
+      bias: a.bias ?? rt.empty,
+      y: a.y,
+    },
     constants: { VEC: vec(p), BIAS: !!a.bias, RELU: !!a.relu, ...reluMax(a.reluMax), HALF_W: !!a.half },
     split: { items: p.N, per: { x: p.H * p.W * p.C * 4, ...(vec(p) ? { x4: p.H * p.W * p.C * 4 } : {}), y: p.OH * p.OW * p.C * 4 }, chunk: (_, N) => ({ N }) },
   });
@@ -72,7 +88,7 @@ export function depthwiseBackwardInput(rt: Runtime, a: { dy: BufferView; w: Buff
   const p = params(a.g);
   rt.run(backwardInputKernel, {
     params: p,
-    bind: { x: a.dy, x4: vec(p) ? a.dy : rt.empty, w: a.w, wh: rt.empty, y: a.dx },
+    bind: { x: a.dy, x4: vec(p) ? a.dy : rt.empty, w: vec(p) ? rt.empty : a.w, w4: vec(p) ? a.w : rt.empty, wh: rt.empty, y: a.dx },
     constants: { VEC: vec(p) },
     split: {
       items: p.N,
