@@ -52,7 +52,7 @@ export function writeResultsMd(dir = 'bench/results', out = 'bench/RESULTS.md'):
       lines.push('');
     }
   }
-  // `npm run bench:models` owns a marked section of the same file: carry it over.
-  const models = existsSync(out) ? /<!-- models -->[\s\S]*<!-- \/models -->/.exec(readFileSync(out, 'utf8')) : null;
-  writeFileSync(out, models ? `${lines.join('\n').trimEnd()}\n\n${models[0]}\n` : lines.join('\n'));
+  // Other benches own marked sections of the same file (`<!-- models -->`, `<!-- refine -->` ...): carry them over.
+  const marked = existsSync(out) ? [...readFileSync(out, 'utf8').matchAll(/<!-- ([a-z-]+) -->[\s\S]*?<!-- \/\1 -->/g)].map((m) => m[0]) : [];
+  writeFileSync(out, marked.length ? `${lines.join('\n').trimEnd()}\n\n${marked.join('\n\n')}\n` : lines.join('\n'));
 }
