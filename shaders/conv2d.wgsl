@@ -31,6 +31,9 @@ struct Params {
   tap0: u32,    // forward: first kernel tap (kh * KW + kw) of this dispatch's weight slice
   taps: u32,    // forward: taps in the slice (all of them unless the weights exceed a binding)
   yOff: u32,    // forward: element offset of the output (partial sums of tap slices)
+  hasBias: u32, // forward: the epilogue (gemm.wgsl): add bias[Cout], then ReLU clamped at reluMax
+  relu: u32,
+  reluMax: f32,
 }
 
 override VEC: bool = false;   // columns (Cout, or Cin for dX) % 4 == 0: vec4 loads of the column operand
@@ -129,7 +132,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
     //#include gemm_kloop(k0 = 0u, k1 = p.Cin, b(k, n) = load_w(wrow + k, p.Cout, n),
     //  a(i, k) = select(0.0, x[base[i] + k], ok[i]), a_own(l, k) = select(0.0, x[base[l] + k], ok[l]))
   }
-  gemm_store(&acc, t, rows, p.Cout, p.yOff, p.Cout, true);
+  gemm_store(&acc, t, rows, p.Cout, p.yOff, p.Cout, gemm_epilogue(p.hasBias, p.relu, p.reluMax));
 }
 
 @compute @workgroup_size(WG)
@@ -176,7 +179,7 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
       //  a(i, k) = select(0.0, dy_at(base[i] + k), ok[i]), a_own(l, k) = select(0.0, dy_at(base[l] + k), ok[l]))
     }
   }
-  gemm_store(&acc, t, rows, p.Cin, 0u, p.Cin, false);
+  gemm_store(&acc, t, rows, p.Cin, 0u, p.Cin, gemm_plain());
 }
 
 @compute @workgroup_size(WG)
@@ -238,7 +241,7 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
       }
     }
   }
-  gemm_store(&acc, t, rows, p.Cout, (p.split0 + split) * rows * p.Cout, p.Cout, false);
+  gemm_store(&acc, t, rows, p.Cout, (p.split0 + split) * rows * p.Cout, p.Cout, gemm_plain());
 }
 
 // dX for at most 4 input channels (an RGB first layer), where column blocking would leave most

@@ -20,6 +20,9 @@ struct Params {
   bOff: u32,
   cOff: u32,
   biasOff: u32,
+  hasBias: u32, // the epilogue (gemm.wgsl): add bias[N], then ReLU clamped at reluMax
+  relu: u32,
+  reluMax: f32,
 }
 
 override TRANS_A: bool = false;  // A stored [K, M]
@@ -69,10 +72,10 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   //  a(i, k) = load_a(min(t.r0 + i, mLast), k), a_own(l, k) = load_a(min(gemm_own_row(t, lane, l), mLast), k))
   // Split partials are dense [splits, M, N]; a single split writes C through its stride.
   let multi = p.splits > 1u;
-  gemm_store(&acc, t, p.M, p.N, select(p.cOff, split * p.M * p.N, multi), select(p.ldc, p.N, multi), true);
+  gemm_store(&acc, t, p.M, p.N, select(p.cOff, split * p.M * p.N, multi), select(p.ldc, p.N, multi), gemm_epilogue(p.hasBias, p.relu, p.reluMax));
 }
 
-struct ReduceParams { n: u32, cols: u32, splits: u32, ldo: u32, outOff: u32, biasOff: u32 }
+struct ReduceParams { n: u32, cols: u32, splits: u32, ldo: u32, outOff: u32, biasOff: u32, hasBias: u32, relu: u32, reluMax: f32 }
 @group(0) @binding(0) var<uniform> rp: ReduceParams;
 @group(0) @binding(1) var<storage, read> partial: array<f32>;
 @group(0) @binding(2) var<storage, read> rbias: array<f32>;
@@ -87,7 +90,7 @@ fn reduce_splits(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
   var v = 0.0;
   for (var s = 0u; s < rp.splits; s++) { v += partial[s * rp.n + i]; }
   let col = i % rp.cols;
-  if (BIAS) { v += rbias[rp.biasOff + col]; }
-  if (RELU) { v = min(max(v, 0.0), RELU_MAX); }
+  if (rp.hasBias != 0u) { v += rbias[rp.biasOff + col]; }
+  if (rp.relu != 0u) { v = min(max(v, 0.0), rp.reluMax); }
   out[rp.outOff + (i / rp.cols) * rp.ldo + col] = v;
 }

@@ -14,7 +14,7 @@
 // promotion (src/gpu/unroll.ts) cannot follow it into the call. `gemm_store` writes the tile. The
 // including file defines
 //   fn mm_write(e: u32, v: f32)   store element e of the output binding
-//   fn mm_bias(n: u32) -> f32     the bias of column n (read only with BIAS and an epilogue)
+//   fn mm_bias(n: u32) -> f32     the bias of column n (read only when the epilogue adds one)
 //
 // Sharing A's loads (SHARE > 0, set by the runtime where it pays, RuntimeOptions.shareLoads): on
 // lavapipe every storage load, even one whose address is the same in all lanes, runs as a loop over
@@ -22,9 +22,6 @@
 // lanes of a workgroup on the same rows (wide tiles), lane s of a subgroup loads rows s, s + SHARE,
 // ... of the tile (`gemm_own_row`) and each lane reads the R values from their owners (`lane_read`).
 //#include lanes
-override BIAS: bool = false;
-override RELU: bool = false;
-override RELU_MAX: f32 = 3.40282e38;  // ReLU's upper clamp: 6 for ReLU6
 override WG: u32 = 64u;               // lanes per workgroup
 override COL_LANES: u32 = 64u;        // lanes along the columns; the others take further row groups
 override SHARE: u32 = 0u;             // lanes that share A's loads (at least 4, the smallest subgroup size); 0: none
@@ -77,21 +74,35 @@ fn gemm_cols(n: u32, cols: u32) -> vec4u {
   return min(vec4u(n, n + 1u, n + 2u, n + 3u), vec4u(cols - 1u));
 }
 
-// Stores the tile's rows < rows and columns < cols at element base + m * ld + n, adding the bias
-// and applying the ReLU (as the BIAS and RELU overrides say) when `epilogue`.
-fn gemm_store(acc: ptr<function, Acc>, t: Tile, rows: u32, cols: u32, base: u32, ld: u32, epilogue: bool) {
+// What a store adds to each value: the bias, then the ReLU clamped at reluMax (6 for ReLU6). From
+// uniforms, not overrides: a branch per stored value costs nothing beside the K loop, and every
+// bias/ReLU combination shares one pipeline (each pipeline is seconds of LLVM on lavapipe).
+struct Epilogue { bias: bool, relu: bool, reluMax: f32 }
+
+fn gemm_epilogue(hasBias: u32, relu: u32, reluMax: f32) -> Epilogue { return Epilogue(hasBias != 0u, relu != 0u, reluMax); }
+fn gemm_plain() -> Epilogue { return Epilogue(false, false, 0.0); }
+
+// Stores the tile's rows < rows and columns < cols at element base + m * ld + n, with `ep` applied
+// to the whole tile first: each column's bias loaded once (columns past the edge read the last one,
+// never stored) and the ReLU on vec4s, outside the store loop's per-element guards.
+fn gemm_store(acc: ptr<function, Acc>, t: Tile, rows: u32, cols: u32, base: u32, ld: u32, ep: Epilogue) {
+  if (ep.bias) {
+    for (var j = 0u; j < C; j++) {
+      let n = gemm_cols(t.n0 + 4u * j, cols);
+      let b = vec4f(mm_bias(n[0]), mm_bias(n[1]), mm_bias(n[2]), mm_bias(n[3]));
+      for (var i = 0u; i < R; i++) { (*acc)[i][j] += b; }
+    }
+  }
+  if (ep.relu) {
+    for (var i = 0u; i < R; i++) { for (var j = 0u; j < C; j++) { (*acc)[i][j] = min(max((*acc)[i][j], vec4f(0.0)), vec4f(ep.reluMax)); } }
+  }
   for (var i = 0u; i < R; i++) {
     let m = t.r0 + i;
     if (m >= rows) { break; }
     for (var j = 0u; j < C; j++) {
       for (var u = 0u; u < 4u; u++) {
         let n = t.n0 + 4u * j + u;
-        if (n < cols) {
-          var v = (*acc)[i][j][u];
-          if (epilogue && BIAS) { v += mm_bias(n); }
-          if (epilogue && RELU) { v = min(max(v, 0.0), RELU_MAX); }
-          mm_write(base + m * ld + n, v);
-        }
+        if (n < cols) { mm_write(base + m * ld + n, (*acc)[i][j][u]); }
       }
     }
   }

@@ -1,7 +1,7 @@
 // Launchers for shaders/conv2d.wgsl. Activations NHWC, weights [KH, KW, Cin, Cout].
 import { kernel, ceilDiv, type Constants } from '../gpu/kernel.js';
 import type { BufferView, Runtime } from '../gpu/runtime.js';
-import { reduceSplits, reluMax } from './matmul.js';
+import { epilogue, reduceSplits, type Epilogue } from './matmul.js';
 import { transpose } from './layout.js';
 import { lanesFor, lanesOf, ROWS, tiles } from './tiling.js';
 import { planChunks } from '../gpu/chunks.js';
@@ -55,7 +55,7 @@ export function convGeometry(
   return { ...s, stride, dil, padY, padX, OH, OW };
 }
 
-type ConvParams = ConvGeometry & { pChunk: number; splits: number; split0: number; tap0: number; taps: number; yOff: number };
+type ConvParams = ConvGeometry & { pChunk: number; splits: number; split0: number; tap0: number; taps: number; yOff: number } & Epilogue;
 
 const on = (c: Constants, k: string): boolean => c[k] === true;
 
@@ -67,7 +67,7 @@ const forwardKernel = kernel<ConvParams>({
     x: p.N * p.H * p.W * p.Cin,
     w: on(c, 'HALF_W') ? 0 : ceilDiv(p.taps * p.Cin * p.Cout, 4),
     wh: on(c, 'HALF_W') ? ceilDiv(p.taps * p.Cin * p.Cout, 2) : 0,
-    bias: on(c, 'BIAS') ? p.Cout : 0,
+    bias: p.hasBias ? p.Cout : 0,
     y: p.yOff + p.N * p.OH * p.OW * p.Cout,
   }),
 });
@@ -115,7 +115,7 @@ const backwardWeightKernel = kernel<ConvParams>({
 });
 
 function params(g: ConvGeometry): ConvParams {
-  return { ...g, pChunk: 0, splits: 1, split0: 0, tap0: 0, taps: g.KH * g.KW, yOff: 0 };
+  return { ...g, pChunk: 0, splits: 1, split0: 0, tap0: 0, taps: g.KH * g.KW, yOff: 0, ...epilogue(false, false) };
 }
 
 /**
@@ -137,9 +137,9 @@ export function conv2dForward(
     taps = p.KH * p.KW;
   if (taps * tapBytes <= rt.limits.maxBindingBytes) {
     rt.run(forwardKernel, {
-      params: p,
+      params: { ...p, ...epilogue(!!a.bias, a.relu, a.reluMax) },
       bind: { x: a.x, ...weights(a.w), bias: a.bias ?? rt.empty, y: a.y },
-      constants: { VEC: p.Cout % 4 === 0, BIAS: !!a.bias, RELU: !!a.relu, ...reluMax(a.reluMax), HALF_W: half, ...lanes },
+      constants: { VEC: p.Cout % 4 === 0, HALF_W: half, ...lanes },
       split,
     });
     return;
@@ -157,7 +157,7 @@ export function conv2dForward(
       rt.run(forwardKernel, {
         params: { ...p, tap0, taps: n, yOff: s * out },
         bind: { x: a.x, ...weights(w), bias: rt.empty, y: partial },
-        constants: { VEC: p.Cout % 4 === 0, BIAS: false, RELU: false, HALF_W: half, ...lanes },
+        constants: { VEC: p.Cout % 4 === 0, HALF_W: half, ...lanes },
       });
     }
     reduceSplits(rt, { partial, out: a.y, n: out, cols: p.Cout, splits: slices, ...(a.bias ? { bias: a.bias } : {}), relu: a.relu, reluMax: a.reluMax });

@@ -22,8 +22,19 @@ type MatmulParams = {
   bOff: number;
   cOff: number;
   biasOff: number;
-};
-type ReduceParams = { n: number; cols: number; splits: number; ldo: number; outOff: number; biasOff: number };
+} & Epilogue;
+type ReduceParams = { n: number; cols: number; splits: number; ldo: number; outOff: number; biasOff: number } & Epilogue;
+
+/** What a GEMM store adds (uniforms of gemm.wgsl's epilogue): the bias, a ReLU and its upper clamp. */
+export type Epilogue = { hasBias: number; relu: number; reluMax: number };
+const F32_MAX = 3.40282e38;
+
+/** The epilogue uniforms: a bias where given, a ReLU where asked, clamped at reluMax (6 for ReLU6; none by default). */
+export const epilogue = (bias: boolean, relu: boolean | undefined, max?: number): Epilogue => ({
+  hasBias: bias ? 1 : 0,
+  relu: relu ? 1 : 0,
+  reluMax: max ?? F32_MAX,
+});
 
 const on = (c: Constants, k: string): boolean => c[k] === true;
 
@@ -40,7 +51,7 @@ const matmulKernel = kernel<MatmulParams>({
     a: extentA(p, c),
     b: on(c, 'HALF_B') ? 0 : ceilDiv(extentB(p, c), 4),
     bh: on(c, 'HALF_B') ? ceilDiv(extentB(p, c), 2) : 0,
-    bias: on(c, 'BIAS') ? p.biasOff + p.N : 0,
+    bias: p.hasBias ? p.biasOff + p.N : 0,
     c: extentC(p),
   }),
 });
@@ -49,9 +60,9 @@ const reduceKernel = kernel<ReduceParams>({
   shader: 'matmul',
   entry: 'reduce_splits',
   workgroups: (p) => ceilDiv(p.n, 64),
-  sizes: (p, c) => ({
+  sizes: (p) => ({
     partial: p.splits * p.n,
-    rbias: on(c, 'BIAS') ? p.biasOff + p.cols : 0,
+    rbias: p.hasBias ? p.biasOff + p.cols : 0,
     out: p.outOff + (p.n / p.cols - 1) * p.ldo + p.cols,
   }),
 });
@@ -221,20 +232,21 @@ function dispatch(rt: Runtime, q: Piece): void {
     bOff: q.B.off,
     cOff: q.C.off,
     biasOff: q.bias?.off ?? 0,
+    ...epilogue(!!q.bias, q.relu, q.reluMax),
   };
   if (splits === 1) {
     rt.run(matmulKernel, {
       params,
       bind: { a: q.A.view, ...b, bias: q.bias?.view ?? rt.empty, c: q.C.view },
-      constants: { ...shape, BIAS: !!q.bias, RELU: q.relu, ...reluMax(q.reluMax) },
+      constants: shape,
     });
     return;
   }
   rt.scratch(splits * q.M * q.N * 4, 'matmul.partial', (partial) => {
     rt.run(matmulKernel, {
-      params: { ...params, cOff: 0 },
+      params: { ...params, cOff: 0, ...epilogue(false, false) },
       bind: { a: q.A.view, ...b, bias: rt.empty, c: partial },
-      constants: { ...shape, BIAS: false, RELU: false },
+      constants: shape,
     });
     reduceSplits(rt, {
       partial,
@@ -270,11 +282,18 @@ export interface ReduceArgs {
 /** out[row, col] = sum over s of partial[s, row*cols + col] (+ bias[col]) (ReLU), summed in split order. */
 export function reduceSplits(rt: Runtime, a: ReduceArgs): void {
   rt.run(reduceKernel, {
-    params: { n: a.n, cols: a.cols, splits: a.splits, ldo: a.ldo ?? a.cols, outOff: a.outOff ?? 0, biasOff: a.biasOff ?? 0 },
+    params: {
+      n: a.n,
+      cols: a.cols,
+      splits: a.splits,
+      ldo: a.ldo ?? a.cols,
+      outOff: a.outOff ?? 0,
+      biasOff: a.biasOff ?? 0,
+      ...epilogue(!!a.bias, a.relu, a.reluMax),
+    },
     bind: { partial: a.partial, rbias: a.bias ?? rt.empty, out: a.out },
-    constants: { BIAS: !!a.bias, RELU: !!a.relu, ...reluMax(a.reluMax) },
   });
 }
 
-/** The RELU_MAX override when a fused ReLU is clamped (ReLU6); otherwise the shader's default (no clamp). */
+/** The RELU_MAX override (depthwise.wgsl) when a fused ReLU is clamped (ReLU6); otherwise the shader's default (no clamp). */
 export const reluMax = (max: number | undefined): { RELU_MAX?: number } => (max === undefined ? {} : { RELU_MAX: max });
