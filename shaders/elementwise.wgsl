@@ -18,6 +18,7 @@ const AFFINE: u32 = 6u;       // alpha*a + beta
 const MAX: u32 = 7u;          // max(a, b)
 const FILL: u32 = 8u;         // beta (a and b unread)
 const RELU_CAP_GRAD: u32 = 9u; // b where 0 < a < alpha (ReLU6's gradient with alpha 6)
+const ADD_RELU: u32 = 10u;    // max(alpha*a + beta*b, 0), NaN kept (a sum and its ReLU in one pass)
 override OP: u32 = ADD;
 // Broadcast operands are read at i % n; full-length ones at i (integer division is costly on CPUs).
 override BCAST_A: bool = true;
@@ -47,6 +48,7 @@ fn map(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
     case MAX: { r = max(x, y); }
     case FILL: { r = p.beta; }
     case RELU_CAP_GRAD: { r = select(0.0, y, x > 0.0 && x < p.alpha); }
+    case ADD_RELU: { let z = p.alpha * x + p.beta * y; r = select(z, 0.0, z <= 0.0); }
     default: { r = 0.0; }
   }
   out[i] = r;

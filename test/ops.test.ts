@@ -101,7 +101,7 @@ test('broadcasting rejects mismatched shapes', () => {
   b.dispose();
 });
 
-test('scale, relu, sigmoid', async () => {
+test('scale, relu, addRelu, sigmoid', async () => {
   await checkOp(
     'scale',
     [input([4, 9])],
@@ -123,6 +123,19 @@ test('scale, relu, sigmoid', async () => {
     ([a]) => ops.sigmoid(a!),
     ([a]) => a!.map(sigmoidRef),
   );
+  // addRelu = relu(a + b), b broadcast or of a's shape; sums kept off the kink.
+  for (const bShape of [[13], [5, 13]]) {
+    const ar = input([5, 13]),
+      br = input(bShape);
+    const nb = br.data.length;
+    ar.data = ar.data.map((v, i) => (Math.abs(v + br.data[i % nb]!) < 0.02 ? v + 0.1 : v));
+    await checkOp(
+      `addRelu ${JSON.stringify(bShape)}`,
+      [ar, br],
+      ([a, b]) => ops.addRelu(a!, b!),
+      ([a, b]) => a!.map((v, i) => Math.max(0, v + b![i % nb]!)),
+    );
+  }
   // NaN passes through ReLU, as in PyTorch: a diverged value shows instead of turning into 0.
   const nan = ops.relu(Tensor.from([NaN, -1, 2, Infinity, -Infinity], [5]));
   const got = Array.from(await nan.read());

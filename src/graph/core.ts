@@ -66,6 +66,17 @@ export function scale(a: Tensor, s: number): Tensor {
   return record(out, 'scale', [a], (g) => [mapOf(MapOp.AFFINE, g, undefined, s, 0)]);
 }
 
+/** relu(a + b) in one pass (b broadcast as in add): the sum is never written. */
+export function addRelu(a: Tensor, b: Tensor): Tensor {
+  broadcastable('addRelu', a, b);
+  const out = mapOf(MapOp.ADD_RELU, a, b, 1, 1);
+  return record(out, 'add_relu', [a, b], (g) => {
+    const gz = mapOf(MapOp.RELU_GRAD, out, g);
+    // An input's gradient is its own tensor (the engine disposes each): b's, when not reduced, an alias.
+    return [gz, gz.size === b.size ? gz.alias(b.shape) : reduceTo(gz, b)];
+  });
+}
+
 export function relu(a: Tensor): Tensor {
   const out = mapOf(MapOp.RELU, a);
   return record(out, 'relu', [a], (g) => [mapOf(MapOp.RELU_GRAD, out, g)]);

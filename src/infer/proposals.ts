@@ -3,7 +3,7 @@
 // windows across scales, masks only for those N (one matrix product for all scales from their embedding
 // maps), and the masks resampled, thresholded and pasted into image coordinates on the GPU.
 import { noGrad } from '../graph/autograd.js';
-import { concatRows, gatherRows, meanSigmoidAbove, pasteMasks, resampleImage, reshape, sliceRows, type PasteWindow } from '../graph/ops.js';
+import { concatRows, gatherRows, meanSigmoidAbove, pasteMasks, resampleImage, reshape, type PasteWindow } from '../graph/ops.js';
 import { fits, settled, Tensor } from '../graph/tensor.js';
 import type { DenseModel } from '../model/deepmask.js';
 import type { InferenceDefaults } from '../model/presets.js';
@@ -481,18 +481,36 @@ export class ImageEncoding {
       for (let i0 = 0; i0 < top.length; i0 += chunk) {
         const part = top.slice(i0, i0 + chunk);
         t0 = performance.now();
+        // The windows in the order of the logits' rows: a refinement takes them scale by scale, so
+        // that each scale's windows are cut from its skip maps in one piece, with no reordering copy.
+        const order = [...part.keys()];
+        if (refining) order.sort((a, b) => part[a]!.scale - part[b]!.scale || a - b);
         let logits: Tensor;
         if (refining) {
-          const partRows = part.length === top.length ? rows! : noGrad(() => sliceRows(rows!, i0, i0 + part.length));
-          logits = this.refinedMasks(partRows, part);
-          if (partRows !== rows) partRows.dispose();
+          const partRows = noGrad(() =>
+            gatherRows(
+              rows!,
+              order.map((j) => i0 + j),
+            ),
+          );
+          logits = this.refinedMasks(
+            partRows,
+            order.map((j) => part[j]!),
+          );
+          partRows.dispose();
           await stage('refine', t0);
           t0 = performance.now();
         } else logits = coarse!;
         const wins = part.map((cand) => windowOf(cand, scales[cand.scale]!, S, stride));
-        let runs: RLE[];
+        const runs: RLE[] = new Array(part.length);
         try {
-          runs = await pasteMasks(logits, wins, { width: W, height: H }, logit(threshold));
+          const pasted = await pasteMasks(
+            logits,
+            order.map((j) => wins[j]!),
+            { width: W, height: H },
+            logit(threshold),
+          );
+          order.forEach((j, k) => (runs[j] = pasted[k]!));
         } finally {
           if (logits !== coarse) logits.dispose();
         }

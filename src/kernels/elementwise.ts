@@ -15,6 +15,7 @@ export const MapOp = {
   MAX: 7,
   FILL: 8, // beta
   RELU_CAP_GRAD: 9, // b where 0 < a < alpha
+  ADD_RELU: 10, // max(alpha*a + beta*b, 0)
 } as const;
 export type MapOp = (typeof MapOp)[keyof typeof MapOp];
 

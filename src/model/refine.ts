@@ -10,7 +10,7 @@
 // the trunk maps cut with CONTEXT cells around them, unpadded, which gives exactly those parts.
 import { Conv2d, Linear } from '../graph/layers.js';
 import { Module } from '../graph/module.js';
-import { add, concatRows, conv2d, cropWindows, gatherRows, mul, relu, reshape, resizeBilinear } from '../graph/ops.js';
+import { add, addRelu, concatRows, conv2d, cropWindows, gatherRows, mul, reshape, resizeBilinear } from '../graph/ops.js';
 import type { Rng } from '../graph/random.js';
 import { Tensor } from '../graph/tensor.js';
 import type { RefineSpec } from './presets.js';
@@ -159,7 +159,7 @@ export class Refinement extends Module {
     this.stages.forEach((s, i) => {
       const [first, ...rest] = s.vertical;
       const v = rest.reduce((h, l) => l.forward(h), i === 0 ? first!.forward(m) : first!.forwardUpsampled(m));
-      m = relu(add(v, skips[i]!));
+      m = addRelu(v, skips[i]!);
     });
     const out = this.out.forwardUpsampled(m);
     // Half-pixel resampling: the coarse mask as the paste kernel would lay it over the window.
