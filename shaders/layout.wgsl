@@ -127,31 +127,38 @@ struct ShuffleParams { N: u32, h: u32, w: u32, C: u32 }
 @group(0) @binding(0) var<uniform> sh: ShuffleParams;
 
 // Pixel shuffle: [N, h, w, 4C] -> [N, 2h, 2w, C], out[n, 2y + a, 2x + b, c] = in[n, y, x, (2a + b) C + c].
-// A lane per (n, y, x, c) moves its four values (one set of index arithmetic for four copies).
+// A lane per input row (n, y) walks its pixels: the index arithmetic (integer divisions are loops
+// over the SIMD lanes on lavapipe) is done once per row, not per element.
 @compute @workgroup_size(64)
 fn depth_to_space(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = workgroup_linear(wid, nwg) * 64u + lid;
-  if (i >= sh.N * sh.h * sh.w * sh.C) { return; }
-  let q = nhwc_coords(i / sh.C, sh.h, sh.w);
-  let c = i % sh.C;
-  let deep = nhwc_pixel(q.n, q.row, q.col, sh.h, sh.w) * 4u * sh.C + c;
-  for (var a = 0u; a < 2u; a++) {
-    let row = nhwc_pixel(q.n, 2u * q.row + a, 2u * q.col, 2u * sh.h, 2u * sh.w) * sh.C + c;
-    for (var b = 0u; b < 2u; b++) { dst[row + b * sh.C] = src[deep + (2u * a + b) * sh.C]; }
+  let r = workgroup_linear(wid, nwg) * 64u + lid;
+  if (r >= sh.N * sh.h) { return; }
+  let C = sh.C;
+  var deep = r * sh.w * 4u * C;  // in[n, y, 0, 0]
+  let row0 = 4u * r * sh.w * C;  // out[n, 2y, 0, 0]: row n 2h + 2y = 2r of 2w pixels
+  for (var x = 0u; x < sh.w; x++) {
+    for (var a = 0u; a < 2u; a++) {
+      let to = row0 + (a * 2u * sh.w + 2u * x) * C;
+      for (var c = 0u; c < 2u * C; c++) { dst[to + c] = src[deep + a * 2u * C + c]; }
+    }
+    deep += 4u * C;
   }
 }
 
 // Its inverse (and gradient): [N, 2h, 2w, C] -> [N, h, w, 4C].
 @compute @workgroup_size(64)
 fn space_to_depth(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = workgroup_linear(wid, nwg) * 64u + lid;
-  if (i >= sh.N * sh.h * sh.w * sh.C) { return; }
-  let q = nhwc_coords(i / sh.C, sh.h, sh.w);
-  let c = i % sh.C;
-  let deep = nhwc_pixel(q.n, q.row, q.col, sh.h, sh.w) * 4u * sh.C + c;
-  for (var a = 0u; a < 2u; a++) {
-    let row = nhwc_pixel(q.n, 2u * q.row + a, 2u * q.col, 2u * sh.h, 2u * sh.w) * sh.C + c;
-    for (var b = 0u; b < 2u; b++) { dst[deep + (2u * a + b) * sh.C] = src[row + b * sh.C]; }
+  let r = workgroup_linear(wid, nwg) * 64u + lid;
+  if (r >= sh.N * sh.h) { return; }
+  let C = sh.C;
+  var deep = r * sh.w * 4u * C;
+  let row0 = 4u * r * sh.w * C;
+  for (var x = 0u; x < sh.w; x++) {
+    for (var a = 0u; a < 2u; a++) {
+      let at = row0 + (a * 2u * sh.w + 2u * x) * C;
+      for (var c = 0u; c < 2u * C; c++) { dst[deep + a * 2u * C + c] = src[at + c]; }
+    }
+    deep += 4u * C;
   }
 }
 

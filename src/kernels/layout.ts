@@ -120,7 +120,7 @@ const shuffleKernel = (entry: string) =>
   kernel<ShuffleParams>({
     shader: 'layout',
     entry,
-    workgroups: (p) => ceilDiv(p.N * p.h * p.w * p.C, 64),
+    workgroups: (p) => ceilDiv(p.N * p.h, 64), // a lane per input row
     sizes: (p) => ({ src: 4 * p.N * p.h * p.w * p.C, dst: 4 * p.N * p.h * p.w * p.C }),
   });
 const depthToSpaceKernel = shuffleKernel('depth_to_space'),
