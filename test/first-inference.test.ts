@@ -1,8 +1,10 @@
 // The first inference of a runtime: it says that the GPU kernels are compiling (a 'compile' stage
-// before any other, once per runtime), and compiles fewer matmul variants where lanes share loads.
+// before any other, once per runtime), and compiles fewer variants: matmul's lane layouts where
+// lanes share loads, one pipeline for every bias/ReLU combination.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Runtime } from '../src/gpu/runtime.js';
+import { noGrad, ops, Tensor } from '../src/index.js';
 import { setRuntime } from '../src/graph/tensor.js';
 import { propose, type InferProgress } from '../src/infer/proposals.js';
 import { decodeImage } from '../src/data/image.js';
@@ -48,6 +50,36 @@ test("fewer variants: where lanes share loads, matmul's wide lane layouts are on
   for (const N of [64, 128, 512, 3136]) assert.equal(matmulLanes({ shareLanes: 8 }, N), { WG: 8, COL_LANES: 8 }, `N ${N}`);
   for (const N of [1, 8, 16, 32]) assert.equal(matmulLanes({ shareLanes: 8 }, N), lanesFor(N), `narrow N ${N} as before`);
   assert.equal(matmulLanes({ shareLanes: 0 }, 512), lanesFor(512), 'not sharing (GPUs): as wide as before');
+});
+
+test('bias, ReLU and ReLU6 are uniforms of the GEMM kernels: every combination shares one pipeline', async () => {
+  const rt = await Runtime.create();
+  setRuntime(rt);
+  try {
+    const x = Tensor.from(new Float32Array(6 * 5).fill(0.5), [6, 5]),
+      w = Tensor.from(new Float32Array(5 * 8).fill(-0.25), [5, 8]),
+      b = Tensor.from(new Float32Array(8).fill(0.5), [8]),
+      big = Tensor.from(new Float32Array(8).fill(20), [8]);
+    const img = Tensor.from(new Float32Array(2 * 7 * 7 * 3).fill(0.5), [2, 7, 7, 3]),
+      k = Tensor.from(new Float32Array(3 * 3 * 3 * 8).fill(-0.1), [3, 3, 3, 8]);
+    const outs = noGrad(() => [
+      ops.linear(x, w),
+      ops.linear(x, w, b),
+      ops.linear(x, w, b, { relu: true }),
+      ops.linear(x, w, big, { relu6: true }),
+      ops.conv2d(img, k),
+      ops.conv2d(img, k, b, { relu: true }),
+      ops.conv2d(img, k, b, { relu6: true }),
+    ]);
+    const read = await Promise.all(outs.map((o) => o.read()));
+    // x·w = -0.625: plain, + bias 0.5, ReLU of that, ReLU6 of -0.625 + 20.
+    assert.equal([read[0]![0], read[1]![0], read[2]![0], read[3]![0]], [-0.625, -0.125, 0, 6], 'each epilogue as asked');
+    assert.is(rt.counters.pipelines, 2, 'one matmul and one conv2d pipeline');
+    for (const t of [x, w, b, big, img, k, ...outs]) t.dispose();
+  } finally {
+    setRuntime(shared);
+    rt.destroy();
+  }
 });
 
 test.run();
