@@ -262,6 +262,29 @@ export function depthToSpace(x: Tensor): Tensor {
   });
 }
 
+const folds = new Map<number, Float32Array>();
+
+/**
+ * conv2dUpsampled's constant [36 Cin, 9 Cin] (made once per Cin): its row (r Cin + ci) 4 + phase
+ * sums the taps k of input channel ci that land on offset r of x in that phase.
+ */
+function foldMatrix(Cin: number): Float32Array {
+  let fold = folds.get(Cin);
+  if (fold) return fold;
+  fold = new Float32Array(36 * Cin * 9 * Cin);
+  for (let a = 0; a < 2; a++)
+    for (let bx = 0; bx < 2; bx++)
+      for (let ky = 0; ky < 3; ky++)
+        for (let kx = 0; kx < 3; kx++) {
+          // Tap (ky, kx) of phase (a, bx) reads the upsampled map at 2y + a + ky - 1, i.e. x's row y + floor((a + ky - 1) / 2).
+          const r = (Math.floor((a + ky - 1) / 2) + 1) * 3 + Math.floor((bx + kx - 1) / 2) + 1;
+          const k = ky * 3 + kx;
+          for (let ci = 0; ci < Cin; ci++) fold[((r * Cin + ci) * 4 + a * 2 + bx) * 9 * Cin + k * Cin + ci] = 1;
+        }
+  folds.set(Cin, fold);
+  return fold;
+}
+
 /**
  * conv2d(upsampleNearest(x, 2), w, b, { pad: 1, relu }) for a 3x3 kernel w, computed at x's
  * resolution. Each pixel (2y + a, 2x + b) of the upsampled map sees only x's rows y - 1 .. y + 1 and
@@ -277,18 +300,8 @@ export function conv2dUpsampled(x: Tensor, w: Tensor, b?: Tensor | null, o: { re
     throw new Error(`conv2dUpsampled: weight ${shapeStr(w.shape)} is not a 3x3 kernel over input ${shapeStr(x.shape)} ([3, 3, Cin, Cout])`);
   const Cout = w.shape[3]!;
   if (b && b.size !== Cout) throw new Error(`conv2dUpsampled: bias has ${b.size} elements, expected ${Cout}`);
-  // The folded kernel [3, 3, Cin, 4 Cout] = fold [36 Cin, 9 Cin] · w viewed as [9 Cin, Cout]: its row
-  // (r Cin + ci) 4 + phase sums the taps k of input channel ci that land on offset r in that phase.
-  const fold = new Float32Array(36 * Cin * 9 * Cin);
-  for (let a = 0; a < 2; a++)
-    for (let bx = 0; bx < 2; bx++)
-      for (let ky = 0; ky < 3; ky++)
-        for (let kx = 0; kx < 3; kx++) {
-          // Tap (ky, kx) of phase (a, bx) reads the upsampled map at 2y + a + ky - 1, i.e. x's row y + floor((a + ky - 1) / 2).
-          const r = (Math.floor((a + ky - 1) / 2) + 1) * 3 + Math.floor((bx + kx - 1) / 2) + 1;
-          const k = ky * 3 + kx;
-          for (let ci = 0; ci < Cin; ci++) fold[((r * Cin + ci) * 4 + a * 2 + bx) * 9 * Cin + k * Cin + ci] = 1;
-        }
+  // The folded kernel [3, 3, Cin, 4 Cout] = foldMatrix(Cin) · w viewed as [9 Cin, Cout].
+  const fold = foldMatrix(Cin);
   const folded = reshape(linear(Tensor.from(fold, [36 * Cin, 9 * Cin], { rt: x.rt }), reshape(w, [9 * Cin, Cout])), [3, 3, Cin, 4 * Cout]);
   const bias = b ? reshape(concatRows([0, 1, 2, 3].map(() => reshape(b, [1, Cout]))), [4 * Cout]) : null;
   return depthToSpace(conv2d(x, folded, bias, { pad: 1, relu: o.relu }));

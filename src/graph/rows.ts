@@ -4,7 +4,7 @@ import { fill } from '../kernels/elementwise.js';
 import { copyRows, gatherRows as gatherKernel } from '../kernels/layout.js';
 import { record } from './autograd.js';
 import { matmul } from './core.js';
-import { bytesOf, fits, numel, shapeStr, Tensor } from './tensor.js';
+import { bytesOf, numel, shapeStr, Tensor } from './tensor.js';
 
 function rowsOf(op: string, x: Tensor): [number, number] {
   if (x.shape.length === 0) throw new Error(`${op}: needs a tensor with a leading dimension, got a scalar`);
@@ -26,8 +26,7 @@ function zeros(shape: readonly number[], like: Tensor): Tensor {
  * with this and the row ops, never with byte arithmetic.
  */
 export function stripRows(x: Tensor, n: number, largest: (rows: number) => readonly number[]): number {
-  const bytes = (rows: number) => bytesOf('f32', numel(largest(rows)));
-  return fits(largest(n), 'f32', x.rt) ? n : x.rt.largestFitting(n, bytes);
+  return x.rt.largestFitting(n, (rows) => bytesOf('f32', numel(largest(rows))));
 }
 
 /** Rows [start, end) of x (a copy): x [R, ...] -> [end - start, ...]. */
