@@ -2,7 +2,7 @@
 // one run (the same trunk, heads, windows and ranking; only the masks differ), on the fixed
 // validation photos of ../shared/data/coco-subset-2017 and ../shared/data/coco-person-2017 (no
 // shipped model trained on them): COCO mask and box AR@10/100/1000, mask recall at IoU 0.5, 0.75 and
-// 0.85 with 100 proposals; the time of one whole propose() on 640x480 photos (the two alternated);
+// 0.85 with 100 proposals, as the model infers (its config's NMS) and with no NMS (the paper's); the time of one whole propose() on 640x480 photos (the two alternated);
 // a click after encode(); and pictures of validation photos, refined beside coarse, in docs/.
 // Writes bench/refine.json and a section of bench/RESULTS.md.
 //
@@ -52,11 +52,18 @@ const VARIANTS = [
   { name: 'refined', refine: true },
 ] as const;
 
+// The proposals as the model infers them (its config's NMS, chosen on the coarse masks), and none.
+const SETTINGS = [
+  { name: `its NMS (${model.config.inference?.nms ?? 1})`, nms: undefined },
+  { name: 'no NMS', nms: 1 },
+] as const;
+
 interface SetResult {
   set: string;
   photos: number;
   objects: number;
-  variants: Record<string, { segm: Record<string, number>; bbox: Record<string, number>; recall100: Record<string, number>; msPerPhoto: number }>;
+  /** By setting name, then variant name. */
+  settings: Record<string, Record<string, { segm: Record<string, number>; bbox: Record<string, number>; recall100: Record<string, number>; msPerPhoto: number }>>;
 }
 
 /** AR and the recall at single IoU thresholds (100 proposals, all areas) of proposals per photo. */
@@ -78,24 +85,30 @@ for (const dir of setDirs) {
     .filter((im) => valIds.has(im.id))
     .sort((a, b) => a.id - b.id)
     .slice(0, limit);
-  const byVariant = VARIANTS.map(() => new Map<number, Proposal[]>());
-  const ms = VARIANTS.map(() => 0);
+  const lists = SETTINGS.map(() => VARIANTS.map(() => new Map<number, Proposal[]>()));
+  const ms = SETTINGS.map(() => VARIANTS.map(() => 0));
   for (const [i, im] of photos.entries()) {
     const img = load(join(dir, 'images', im.file_name));
     for (const [k, v] of VARIANTS.entries()) {
       const enc = await encode(model, img, { refine: v.refine });
-      const r = await enc.everything({ proposals: PROPOSALS });
+      for (const [j, st] of SETTINGS.entries()) {
+        const r = await enc.everything({ proposals: PROPOSALS, ...(st.nms === undefined ? {} : { nms: st.nms }) });
+        ms[j]![k]! += r.timings.total - enc.timings.total; // after encoding
+        lists[j]![k]!.set(im.id, r.proposals);
+      }
       enc.dispose();
-      ms[k]! += r.timings.total;
-      byVariant[k]!.set(im.id, r.proposals);
     }
     process.stderr.write(`\r${dir}: ${i + 1}/${photos.length} photos`);
   }
   process.stderr.write('\n');
   const name = dir.split('/').filter(Boolean).pop()!;
-  const res: SetResult = { set: name, photos: photos.length, objects: gt.annotations.filter((a) => valIds.has(a.image_id) && !a.iscrowd).length, variants: {} };
-  VARIANTS.forEach((v, k) => (res.variants[v.name] = { ...scores(gt, byVariant[k]!), msPerPhoto: ms[k]! / photos.length }));
+  const res: SetResult = { set: name, photos: photos.length, objects: gt.annotations.filter((a) => valIds.has(a.image_id) && !a.iscrowd).length, settings: {} };
+  SETTINGS.forEach((st, j) => {
+    res.settings[st.name] = {};
+    VARIANTS.forEach((v, k) => (res.settings[st.name]![v.name] = { ...scores(gt, lists[j]![k]!), msPerPhoto: ms[j]![k]! / photos.length }));
+  });
   results.push(res);
+  const byVariant = lists[0]!; // the pictures show the proposals as the model infers them
 
   // Pictures: for the largest objects of a few photos, the best of each variant's top 100 (by mask IoU).
   mkdirSync('docs', { recursive: true });
@@ -175,18 +188,19 @@ for (const im of timed) {
 const f = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(3));
 const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? `${(a / b).toFixed(2)}x` : '-');
 const rows: string[] = [];
-for (const r of results) {
-  const [c, s] = [r.variants[VARIANTS[0].name]!, r.variants[VARIANTS[1].name]!];
+for (const r of results) for (const st of SETTINGS) {
+  const by = r.settings[st.name]!;
+  const [c, s] = [by[VARIANTS[0].name]!, by[VARIANTS[1].name]!];
   for (const [name, v] of [
     [VARIANTS[0].name, c],
     [VARIANTS[1].name, s],
   ] as const) {
     rows.push(
-      `| ${r.set} (${r.photos} photos, ${r.objects} objects) | ${name} | ${f(v.segm['AR@10'])} | ${f(v.segm['AR@100'])} | ${f(v.segm['AR@1000'])} | ${f(v.recall100['0.5'])} / ${f(v.recall100['0.75'])} / ${f(v.recall100['0.85'])} | ${f(v.bbox['AR@10'])} / ${f(v.bbox['AR@100'])} / ${f(v.bbox['AR@1000'])} |`,
+      `| ${r.set} (${r.photos} photos, ${r.objects} objects) | ${st.name} | ${name} | ${f(v.segm['AR@10'])} | ${f(v.segm['AR@100'])} | ${f(v.segm['AR@1000'])} | ${f(v.recall100['0.5'])} / ${f(v.recall100['0.75'])} / ${f(v.recall100['0.85'])} | ${f(v.bbox['AR@10'])} / ${f(v.bbox['AR@100'])} / ${f(v.bbox['AR@1000'])} |`,
     );
   }
   rows.push(
-    `| | refined / coarse | ${ratio(s.segm['AR@10'], c.segm['AR@10'])} | ${ratio(s.segm['AR@100'], c.segm['AR@100'])} | ${ratio(s.segm['AR@1000'], c.segm['AR@1000'])} | ${ratio(s.recall100['0.5'], c.recall100['0.5'])} / ${ratio(s.recall100['0.75'], c.recall100['0.75'])} / ${ratio(s.recall100['0.85'], c.recall100['0.85'])} | ${ratio(s.bbox['AR@10'], c.bbox['AR@10'])} / ${ratio(s.bbox['AR@100'], c.bbox['AR@100'])} / ${ratio(s.bbox['AR@1000'], c.bbox['AR@1000'])} |`,
+    `| | | refined / coarse | ${ratio(s.segm['AR@10'], c.segm['AR@10'])} | ${ratio(s.segm['AR@100'], c.segm['AR@100'])} | ${ratio(s.segm['AR@1000'], c.segm['AR@1000'])} | ${ratio(s.recall100['0.5'], c.recall100['0.5'])} / ${ratio(s.recall100['0.75'], c.recall100['0.75'])} / ${ratio(s.recall100['0.85'], c.recall100['0.85'])} | ${ratio(s.bbox['AR@10'], c.bbox['AR@10'])} / ${ratio(s.bbox['AR@100'], c.bbox['AR@100'])} / ${ratio(s.bbox['AR@1000'], c.bbox['AR@1000'])} |`,
   );
 }
 const date = new Date().toISOString().slice(0, 10);
@@ -197,10 +211,12 @@ const md = [
   `Made by \`npm run bench:refine\` on ${rt.adapter.description}, ${date}: \`${modelDir}\` with its refinement and`,
   'without it (`refine: false`: the same trunk, heads, windows and ranking; only the masks differ), on the',
   'validation photos (`val-ids.json`) of each data set, which no shipped model trained on; 1000 proposals',
-  'per photo, no NMS. `coco-person-2017` labels one person per photo, so its figures are person recall.',
+  "per photo, as the model infers them (`propose()` and `deepmask infer` with its config's mask NMS, the",
+  'survivors chosen on the coarse masks, as the issue measured the coarse model) and with no NMS (the',
+  "paper's). `coco-person-2017` labels one person per photo, so its figures are person recall.",
   '',
-  '| data set | masks | mask AR@10 | AR@100 | AR@1000 | mask recall@100 at IoU .5 / .75 / .85 | box AR@10 / 100 / 1000 |',
-  '| --- | --- | --- | --- | --- | --- | --- |',
+  '| data set | proposals | masks | mask AR@10 | AR@100 | AR@1000 | mask recall@100 at IoU .5 / .75 / .85 | box AR@10 / 100 / 1000 |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows,
   '',
   `Time of one whole \`propose()\` (pyramid to RLE, 100 proposals), median of ${times[0]!.length} runs over ${timed.length} photos of 640x480,`,

@@ -5,6 +5,7 @@ import type { DenseModel } from '../src/model/deepmask.js';
 import type { DenseOutput } from '../src/model/heads.js';
 import { presetConfig } from '../src/model/presets.js';
 import { defaultScales, encode, propose, type Proposal } from '../src/infer/proposals.js';
+import { nms } from '../src/infer/results.js';
 import { bitsToRuns, pasteMasks } from '../src/graph/paste.js';
 import { decodeMask, encodeMask } from '../src/data/rle.js';
 import { decodeImage } from '../src/data/image.js';
@@ -273,7 +274,8 @@ test('images smaller than a window, grey and transparent images all give proposa
   model.dispose();
 });
 
-test('a refining model: the same windows and ranking as its coarse masks, refined masks independent of how many are refined at once, clicks refine what they return', async () => {
+/** A tiny refining model whose refinement gives masks with structure, and a 190x150 test image. */
+function refiningModel() {
   const config = {
     ...presetConfig('tiny'),
     refine: { skips: ['features.12', 'features.9', 'features.6', 'features.3'], mask: 16, skipWidths: [6, 5, 4, 3] },
@@ -292,7 +294,11 @@ test('a refining model: the same windows and ranking as its coarse masks, refine
   const data = new Float32Array(W * H * 3);
   for (let y = 0; y < H; y++)
     for (let x = 0; x < W; x++) data.set([0.5 + 0.4 * Math.sin(x / 13), 0.5 + 0.4 * Math.cos(y / 9), ((x * y) % 97) / 97], (y * W + x) * 3);
-  const image = { width: W, height: H, data };
+  return { model, image: { width: W, height: H, data } };
+}
+
+test('a refining model: the same windows and ranking as its coarse masks, refined masks independent of how many are refined at once, clicks refine what they return', async () => {
+  const { model, image } = refiningModel();
   rt.flush();
   const before = rt.memory().inUseBytes;
   const fine = await encode(model, image),
@@ -329,6 +335,46 @@ test('a refining model: the same windows and ranking as its coarse masks, refine
   coarse.dispose();
   rt.flush();
   assert.is(rt.memory().inUseBytes, before, 'encodings free their skip maps');
+  model.dispose();
+});
+
+test('NMS: survivors chosen on the coarse masks of the ranked pool; a refining model refines only them; the config default; bad values refused', async () => {
+  const { model, image } = refiningModel();
+  const fine = await encode(model, image),
+    coarse = await encode(model, image, { refine: false });
+  const key = (p: Proposal) => `${p.scale}:${p.cell.join(',')}`;
+  const runs = (ps: Proposal[]) => ps.map((p) => p.rle.counts.join());
+  // The whole ranked pool (rerank pool 400), no suppression: the reference.
+  const pool = (await coarse.everything({ proposals: 400, nms: 1 })).proposals;
+  const refinedPool = new Map((await fine.everything({ proposals: 400, nms: 1 })).proposals.map((p) => [key(p), p]));
+  const expected = nms(pool, 0.7, 30);
+  assert.ok(expected.length >= 10, `${expected.length} survivors`);
+  assert.ok(
+    expected.some((p, i) => key(p) !== key(pool[i]!)),
+    'the suppression drops windows on this image',
+  );
+  const c = (await coarse.everything({ proposals: 30, nms: 0.7 })).proposals;
+  assert.equal(c.map(key), expected.map(key), 'coarse: greedy NMS over the ranked pool');
+  assert.equal(runs(c), runs(expected));
+  const f = await fine.everything({ proposals: 30, nms: 0.7 });
+  assert.equal(f.proposals.map(key), expected.map(key), 'refined: the windows chosen on the coarse masks');
+  assert.equal(
+    f.proposals.map((p) => [p.score, p.confidence]),
+    expected.map((p) => [p.score, p.confidence]),
+    'and their ranking',
+  );
+  assert.equal(runs(f.proposals), runs(f.proposals.map((p) => refinedPool.get(key(p))!)), 'each with its refined mask');
+  assert.ok(runs(f.proposals).some((r, i) => r !== runs(c)[i]), 'refined, not coarse');
+  // The model's config.inference.nms is the default.
+  model.config.inference = { ...model.config.inference, nms: 0.7 };
+  assert.equal(runs((await fine.everything({ proposals: 30 })).proposals), runs(f.proposals));
+  for (const bad of [0, 1.5, Number.NaN])
+    await fine.everything({ nms: bad }).then(
+      () => assert.unreachable(`nms ${bad} must be refused`),
+      (e: Error) => assert.match(e.message, /nms must be a mask IoU in \(0, 1\]/),
+    );
+  fine.dispose();
+  coarse.dispose();
   model.dispose();
 });
 

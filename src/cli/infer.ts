@@ -9,7 +9,7 @@ import { listInputs, shardImages, type InputList } from '../data/inputs.js';
 import { CONFIG_FILE, loadModel, stageFile, WEIGHTS_FILE, writeFileAtomic, type StagedFile } from '../model/files.js';
 import { parseModelConfig } from '../model/weights.js';
 import { encode, inferenceDefaults, propose, scalesFromRange, type InferProgress, type Proposal, type Rerank, type Timings } from '../infer/proposals.js';
-import { drawProposals, nms, toCocoResults, vizNames, withPolygons } from '../infer/results.js';
+import { drawProposals, toCocoResults, vizNames } from '../infer/results.js';
 import {
   finishedRun,
   identityDiff,
@@ -52,7 +52,8 @@ annotations are in the pixels as stored.
                     (default: the model's config.json, else the paper's for the preset)
   --threshold P     mask probability threshold, in (0, 1) (default: the model's, else 0.2)
   --nms T           drop proposals whose mask IoU with a better one exceeds T, in (0, 1],
-                    keeping the best N of a ten times longer ranking (default: the model's;
+                    keeping the best N of a ten times longer ranking, chosen on the coarse masks
+                    (a refining model refines only the survivors) (default: the model's;
                     mobile-coco uses 0.8, chosen on training photos for AR@100; 1 = none, as in the paper)
   --rerank P:A|off  rank the best P windows by objectness x confidence^A, a mask's confidence being
                     the mean probability of the pixels it claims; P from 1 to 100000, A >= 0
@@ -460,17 +461,16 @@ async function inferRun(argv: string[], folder: OutFolder): Promise<void> {
             progress.update(i + 1, i + 1, { ms: Math.round(enc.timings.total) });
             continue;
           }
-          // With NMS, the best `proposals` survivors of a ten times longer ranking (at most 2000).
           const r = await propose(model, img, {
-            proposals: nmsAt < 1 ? Math.max(proposals, Math.min(10 * proposals, 2000)) : proposals,
+            proposals,
             scales,
             threshold,
+            nms: nmsAt,
             rerank: rerank ?? false,
             refine: !v['no-refine'],
+            ...(polygons ? { polygons } : {}),
             onProgress: onProgress(i),
           });
-          if (nmsAt < 1) r.proposals = nms(r.proposals, nmsAt, proposals);
-          if (polygons) withPolygons(r.proposals, polygons); // after NMS: only the proposals kept
           if (r.notice) console.warn(`\nnote: ${im.path}: ${r.notice}`);
           for (const k of Object.keys(total) as (keyof Timings)[]) total[k] += r.timings[k];
           for (const res of toCocoResults(im.id, r.proposals)) results.add(JSON.stringify(res));

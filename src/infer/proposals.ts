@@ -12,6 +12,7 @@ import { imageFromInput, type ImageInput } from '../data/image-input.js';
 import { area, contains, toBbox, type RLE } from '../data/rle.js';
 import { rleToPolygons, type PolygonOptions } from '../data/polygon.js';
 import { checkAbort } from './abort.js';
+import { nms } from './results.js';
 
 export interface InferOptions {
   /** Proposals to keep per image (global top-N by objectness over all scales). */
@@ -28,6 +29,13 @@ export interface InferOptions {
   polygons?: boolean | PolygonOptions;
   /** Rank by objectness x mask confidence^power among the best `pool` windows (default: the model's config.inference.rerank); false: objectness alone. */
   rerank?: Rerank | false;
+  /**
+   * Drop a proposal whose mask IoU with a better one exceeds this, in (0, 1] (default: the model's
+   * config.inference.nms; 1 keeps every one): the best `proposals` survivors of a ten times longer
+   * ranking (at most 2000, or the rerank pool). Chosen on the coarse masks; a refining model then
+   * refines only the survivors.
+   */
+  nms?: number;
 }
 
 /** See InferenceDefaults.rerank. */
@@ -211,6 +219,7 @@ export class ImageEncoding {
       proposals?: number;
       threshold?: number;
       rerank?: Rerank | false;
+      nms?: number;
       timeStages?: boolean;
       polygons?: boolean | PolygonOptions;
       onProgress?: (e: InferProgress) => void;
@@ -229,9 +238,34 @@ export class ImageEncoding {
       for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) cands.push({ score: m.scores[r * m.cols + c]!, scale: k, r, c });
     });
     cands.sort(byRank);
-    const top = cands.slice(0, rerank ? Math.max(n, rerank.pool) : n);
+    const suppress = (o.nms ?? defaults.nms) < 1;
+    const pool = Math.max(n, rerank ? rerank.pool : suppress ? Math.min(10 * n, 2000) : n);
+    const top = cands.slice(0, pool);
     t.topN += performance.now() - t0;
-    const proposals = addPolygons(await this.materialize(top, o.threshold ?? defaults.threshold, t, { ...o, keep: n, power: rerank?.power }), o.polygons);
+    const threshold = o.threshold ?? defaults.threshold;
+    let proposals: Proposal[];
+    if (!suppress) proposals = await this.materialize(top, threshold, t, { ...o, keep: n, power: rerank?.power });
+    else {
+      // The survivors are chosen on the coarse masks of the whole ranked pool (the official order:
+      // score, then refine the kept windows), so refinement costs only what is returned.
+      const origin = new Map<Proposal, Candidate>();
+      const ranked = await this.materialize(top, threshold, t, { ...o, keep: pool, power: rerank?.power, coarse: true, origin });
+      const t1 = performance.now();
+      const kept = nms(ranked, o.nms ?? defaults.nms, n);
+      t.topN += performance.now() - t1;
+      if (!this.refining) proposals = kept;
+      else {
+        const refined = await this.materialize(
+          kept.map((p) => origin.get(p)!),
+          threshold,
+          t,
+          { ...o, keep: kept.length },
+        );
+        // The ranking stays the coarse one (score and confidence as chosen); the masks are refined.
+        proposals = refined.map((p, i) => ({ ...p, score: kept[i]!.score, ...(kept[i]!.confidence !== undefined ? { confidence: kept[i]!.confidence } : {}) }));
+      }
+    }
+    addPolygons(proposals, o.polygons);
     t.total = this.timings.total + (performance.now() - t0); // encoding included
     return { proposals, timings: t, windows: this.windows, ...(this.notice ? { notice: this.notice } : {}) };
   }
@@ -427,7 +461,16 @@ export class ImageEncoding {
     top: Candidate[],
     threshold: number,
     t: Timings,
-    o: { keep?: number; power?: number; coarse?: boolean; timeStages?: boolean; onProgress?: (e: InferProgress) => void; signal?: AbortSignal },
+    o: {
+      keep?: number;
+      power?: number;
+      coarse?: boolean;
+      /** Filled with each proposal's window. */
+      origin?: Map<Proposal, Candidate>;
+      timeStages?: boolean;
+      onProgress?: (e: InferProgress) => void;
+      signal?: AbortSignal;
+    },
   ): Promise<Proposal[]> {
     const rt = this.model.rt;
     const { inputSize: S, stride } = this.model.config;
@@ -524,7 +567,7 @@ export class ImageEncoding {
           const [bx, by, bw, bh] = toBbox(rle);
           const objectness = sigmoid(cand.score);
           const r = ranked?.[i0 + j];
-          proposals.push({
+          const p: Proposal = {
             ...(r ? { score: r.score, confidence: r.confidence } : { score: objectness }),
             objectness,
             rle,
@@ -533,7 +576,9 @@ export class ImageEncoding {
             scale: scales[cand.scale]!,
             window: [win.x, win.y, win.side],
             cell: [cand.r, cand.c],
-          });
+          };
+          proposals.push(p);
+          o.origin?.set(p, cand);
         });
         t.rle += performance.now() - t0;
       }
@@ -563,7 +608,7 @@ const MIN_SCALE = 2 ** -8,
  * Checks query options at the door, naming the option and the value: a NaN threshold or a count of
  * -1 would otherwise pass silently (as an empty mask, or as a slice index).
  */
-export function checkQuery(o: { proposals?: number; count?: number; threshold?: number; radius?: number; rerank?: Rerank | false }): void {
+export function checkQuery(o: { proposals?: number; count?: number; threshold?: number; radius?: number; rerank?: Rerank | false; nms?: number }): void {
   const bad = (name: string, want: string, v: unknown): never => {
     throw new Error(`${name} must be ${want}, got ${String(v)}`);
   };
@@ -572,6 +617,7 @@ export function checkQuery(o: { proposals?: number; count?: number; threshold?: 
     bad('threshold', 'a probability in (0, 1)', o.threshold);
   if (o.radius !== undefined && !(typeof o.radius === 'number' && o.radius >= 0 && o.radius <= 64))
     bad('radius', 'a number of grid cells from 0 to 64', o.radius);
+  if (o.nms !== undefined && !(typeof o.nms === 'number' && o.nms > 0 && o.nms <= 1)) bad('nms', 'a mask IoU in (0, 1] (1: no suppression)', o.nms);
   const r = o.rerank;
   if (
     r !== undefined &&
