@@ -63,7 +63,10 @@ interface SetResult {
   photos: number;
   objects: number;
   /** By setting name, then variant name. */
-  settings: Record<string, Record<string, { segm: Record<string, number>; bbox: Record<string, number>; recall100: Record<string, number>; msPerPhoto: number }>>;
+  settings: Record<
+    string,
+    Record<string, { segm: Record<string, number>; bbox: Record<string, number>; recall100: Record<string, number>; msPerPhoto: number }>
+  >;
 }
 
 /** AR and the recall at single IoU thresholds (100 proposals, all areas) of proposals per photo. */
@@ -188,21 +191,22 @@ for (const im of timed) {
 const f = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(3));
 const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? `${(a / b).toFixed(2)}x` : '-');
 const rows: string[] = [];
-for (const r of results) for (const st of SETTINGS) {
-  const by = r.settings[st.name]!;
-  const [c, s] = [by[VARIANTS[0].name]!, by[VARIANTS[1].name]!];
-  for (const [name, v] of [
-    [VARIANTS[0].name, c],
-    [VARIANTS[1].name, s],
-  ] as const) {
+for (const r of results)
+  for (const st of SETTINGS) {
+    const by = r.settings[st.name]!;
+    const [c, s] = [by[VARIANTS[0].name]!, by[VARIANTS[1].name]!];
+    for (const [name, v] of [
+      [VARIANTS[0].name, c],
+      [VARIANTS[1].name, s],
+    ] as const) {
+      rows.push(
+        `| ${r.set} (${r.photos} photos, ${r.objects} objects) | ${st.name} | ${name} | ${f(v.segm['AR@10'])} | ${f(v.segm['AR@100'])} | ${f(v.segm['AR@1000'])} | ${f(v.recall100['0.5'])} / ${f(v.recall100['0.75'])} / ${f(v.recall100['0.85'])} | ${f(v.bbox['AR@10'])} / ${f(v.bbox['AR@100'])} / ${f(v.bbox['AR@1000'])} |`,
+      );
+    }
     rows.push(
-      `| ${r.set} (${r.photos} photos, ${r.objects} objects) | ${st.name} | ${name} | ${f(v.segm['AR@10'])} | ${f(v.segm['AR@100'])} | ${f(v.segm['AR@1000'])} | ${f(v.recall100['0.5'])} / ${f(v.recall100['0.75'])} / ${f(v.recall100['0.85'])} | ${f(v.bbox['AR@10'])} / ${f(v.bbox['AR@100'])} / ${f(v.bbox['AR@1000'])} |`,
+      `| | | refined / coarse | ${ratio(s.segm['AR@10'], c.segm['AR@10'])} | ${ratio(s.segm['AR@100'], c.segm['AR@100'])} | ${ratio(s.segm['AR@1000'], c.segm['AR@1000'])} | ${ratio(s.recall100['0.5'], c.recall100['0.5'])} / ${ratio(s.recall100['0.75'], c.recall100['0.75'])} / ${ratio(s.recall100['0.85'], c.recall100['0.85'])} | ${ratio(s.bbox['AR@10'], c.bbox['AR@10'])} / ${ratio(s.bbox['AR@100'], c.bbox['AR@100'])} / ${ratio(s.bbox['AR@1000'], c.bbox['AR@1000'])} |`,
     );
   }
-  rows.push(
-    `| | | refined / coarse | ${ratio(s.segm['AR@10'], c.segm['AR@10'])} | ${ratio(s.segm['AR@100'], c.segm['AR@100'])} | ${ratio(s.segm['AR@1000'], c.segm['AR@1000'])} | ${ratio(s.recall100['0.5'], c.recall100['0.5'])} / ${ratio(s.recall100['0.75'], c.recall100['0.75'])} / ${ratio(s.recall100['0.85'], c.recall100['0.85'])} | ${ratio(s.bbox['AR@10'], c.bbox['AR@10'])} / ${ratio(s.bbox['AR@100'], c.bbox['AR@100'])} / ${ratio(s.bbox['AR@1000'], c.bbox['AR@1000'])} |`,
-  );
-}
 const date = new Date().toISOString().slice(0, 10);
 const md = [
   '<!-- refine -->',

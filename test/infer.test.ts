@@ -364,7 +364,10 @@ test('NMS: survivors chosen on the coarse masks of the ranked pool; a refining m
     'and their ranking',
   );
   assert.equal(runs(f.proposals), runs(f.proposals.map((p) => refinedPool.get(key(p))!)), 'each with its refined mask');
-  assert.ok(runs(f.proposals).some((r, i) => r !== runs(c)[i]), 'refined, not coarse');
+  assert.ok(
+    runs(f.proposals).some((r, i) => r !== runs(c)[i]),
+    'refined, not coarse',
+  );
   // The model's config.inference.nms is the default.
   model.config.inference = { ...model.config.inference, nms: 0.7 };
   assert.equal(runs((await fine.everything({ proposals: 30 })).proposals), runs(f.proposals));
