@@ -31,6 +31,7 @@ struct Params {
   tap0: u32,    // forward: first kernel tap (kh * KW + kw) of this dispatch's weight slice
   taps: u32,    // forward: taps in the slice (all of them unless the weights exceed a binding)
   yOff: u32,    // forward: element offset of the output (partial sums of tap slices)
+  colLanes: u32, // a narrow lane layout's column lanes (gemm.wgsl)
   hasBias: u32, // forward: the epilogue (gemm.wgsl): add bias[Cout], then ReLU clamped at reluMax
   relu: u32,
   reluMax: f32,
@@ -54,6 +55,7 @@ override HALF_W: bool = false;    // weights stored as IEEE halves in `wh`, two 
 
 fn mm_write(e: u32, v: f32) { y[e] = v; }
 fn mm_bias(n: u32) -> f32 { return bias[n]; }
+fn mm_col_lanes() -> u32 { return p.colLanes; }
 
 fn dy_at(e: u32) -> f32 {
   if (RELU_MASK) { return select(0.0, dy[e], act[e] > 0.0); }

@@ -20,6 +20,7 @@ struct Params {
   bOff: u32,
   cOff: u32,
   biasOff: u32,
+  colLanes: u32, // a narrow lane layout's column lanes (gemm.wgsl)
   hasBias: u32, // the epilogue (gemm.wgsl): add bias[N], then ReLU clamped at reluMax
   relu: u32,
   reluMax: f32,
@@ -39,6 +40,7 @@ override HALF_B: bool = false;   // B stored as IEEE halves in `bh`, two per wor
 
 fn mm_write(e: u32, v: f32) { c[e] = v; }
 fn mm_bias(n: u32) -> f32 { return bias[p.biasOff + n]; }
+fn mm_col_lanes() -> u32 { return p.colLanes; }
 
 //#include half_cols(at = b_at, at4 = b4_at, vec4s = b, halves = bh, half = HALF_B)
 

@@ -1,6 +1,7 @@
 // The first inference of a runtime: it says that the GPU kernels are compiling (a 'compile' stage
-// before any other, once per runtime), and compiles fewer variants: matmul's lane layouts where
-// lanes share loads, one pipeline for every bias/ReLU combination.
+// before any other, once per runtime), and compiles fewer variants: the GEMM kernels' wide lane
+// layouts where lanes share loads, one pipeline for the narrow layouts, one for every bias/ReLU
+// combination.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Runtime } from '../src/gpu/runtime.js';
@@ -11,8 +12,7 @@ import { decodeImage } from '../src/data/image.js';
 import { generateScenes } from '../src/data/synth.js';
 import { loadModel } from '../src/model/files.js';
 import { COMPILE_LINE, stageLine } from '../src/cli/progress.js';
-import { matmulLanes } from '../src/kernels/matmul.js';
-import { lanesFor } from '../src/kernels/tiling.js';
+import { laneArgs, lanesFor, lanesOn } from '../src/kernels/tiling.js';
 import { rt as shared } from './lib/gpu.js';
 import { repoPath } from './lib/shared.js';
 
@@ -46,10 +46,69 @@ test('the CLI names the compile stage for what it is', () => {
   assert.is(stageLine({ stage: 'trunk', scale: 0.3536, done: 3, total: 6 }), 'trunk 3/6 (scale 0.354)');
 });
 
-test("fewer variants: where lanes share loads, matmul's wide lane layouts are one subgroup's", () => {
-  for (const N of [64, 128, 512, 3136]) assert.equal(matmulLanes({ shareLanes: 8 }, N), { WG: 8, COL_LANES: 8 }, `N ${N}`);
-  for (const N of [1, 8, 16, 32]) assert.equal(matmulLanes({ shareLanes: 8 }, N), lanesFor(N), `narrow N ${N} as before`);
-  assert.equal(matmulLanes({ shareLanes: 0 }, 512), lanesFor(512), 'not sharing (GPUs): as wide as before');
+test("fewer variants: where lanes share loads, the GEMM kernels' wide lane layouts are one subgroup's", () => {
+  for (const N of [64, 128, 512, 3136]) assert.equal(lanesOn({ shareLanes: 8 }, N), { WG: 8, COL_LANES: 8 }, `N ${N}`);
+  for (const N of [1, 8, 16, 32]) assert.equal(lanesOn({ shareLanes: 8 }, N), lanesFor(N), `narrow N ${N} as before`);
+  assert.equal(lanesOn({ shareLanes: 0 }, 512), lanesFor(512), 'not sharing (GPUs): as wide as before');
+  // Narrow layouts pass their column lanes as a uniform (one pipeline); wide ones as a constant.
+  assert.equal(laneArgs(lanesFor(8)), { constants: { WG: 8, COL_LANES: 0 }, colLanes: 1 });
+  assert.equal(laneArgs(lanesFor(32)), { constants: { WG: 8, COL_LANES: 0 }, colLanes: 4 });
+  assert.equal(laneArgs(lanesFor(512)), { constants: { WG: 64, COL_LANES: 64 }, colLanes: 64 });
+});
+
+test('narrow lane layouts (1, 2 and 4 column lanes) share one pipeline per kernel and still compute each product', async () => {
+  const rt = await Runtime.create();
+  setRuntime(rt);
+  try {
+    const rng = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
+    const K = 7,
+      M = 37;
+    const x = Tensor.from(rng(M * K, 1), [M, K]);
+    const img = Tensor.from(rng(2 * 9 * 9 * 5, 2), [2, 9, 9, 5]);
+    const before = rt.counters.pipelines;
+    // 8, 12 and 28 columns: 1, 2 and 4 column lanes of 8 (all vec4-aligned, so one variant each).
+    for (const N of [8, 12, 28]) {
+      const w = Tensor.from(rng(K * N, N), [K, N]);
+      const y = noGrad(() => ops.linear(x, w));
+      const got = await y.read(),
+        a = await x.read(),
+        b = await w.read();
+      for (let m = 0; m < M; m++)
+        for (let n = 0; n < N; n++) {
+          let want = 0;
+          for (let k = 0; k < K; k++) want += a[m * K + k]! * b[k * N + n]!;
+          assert.ok(Math.abs(got[m * N + n]! - want) < 1e-5, `linear N ${N} [${m}, ${n}]: ${got[m * N + n]} vs ${want}`);
+        }
+      const k = Tensor.from(rng(3 * 3 * 5 * N, 3 + N), [3, 3, 5, N]);
+      const c = noGrad(() => ops.conv2d(img, k, null, { pad: 1 }));
+      const cv = await c.read(),
+        iv = await img.read(),
+        kv = await k.read();
+      for (const [n0, oy, ox, co] of [
+        [0, 0, 0, 0],
+        [1, 8, 8, N - 1],
+        [1, 4, 3, N >> 1],
+      ] as const) {
+        let want = 0;
+        for (let ky = 0; ky < 3; ky++)
+          for (let kx = 0; kx < 3; kx++)
+            for (let ci = 0; ci < 5; ci++) {
+              const iy = oy + ky - 1,
+                ix = ox + kx - 1;
+              if (iy >= 0 && iy < 9 && ix >= 0 && ix < 9) want += iv[((n0 * 9 + iy) * 9 + ix) * 5 + ci]! * kv[((ky * 3 + kx) * 5 + ci) * N + co]!;
+            }
+        const v = cv[((n0 * 9 + oy) * 9 + ox) * N + co]!;
+        assert.ok(Math.abs(v - want) < 1e-5, `conv2d Cout ${N} at ${[n0, oy, ox, co]}: ${v} vs ${want}`);
+      }
+      for (const t of [w, y, k, c]) t.dispose();
+    }
+    assert.is(rt.counters.pipelines - before, 2, 'one matmul and one conv2d pipeline for the three layouts');
+    x.dispose();
+    img.dispose();
+  } finally {
+    setRuntime(shared);
+    rt.destroy();
+  }
 });
 
 test('bias, ReLU and ReLU6 are uniforms of the GEMM kernels: every combination shares one pipeline', async () => {

@@ -15,6 +15,7 @@
 // including file defines
 //   fn mm_write(e: u32, v: f32)   store element e of the output binding
 //   fn mm_bias(n: u32) -> f32     the bias of column n (read only when the epilogue adds one)
+//   fn mm_col_lanes() -> u32      the column lanes of a narrow layout (COL_LANES = 0), a uniform
 //
 // Sharing A's loads (SHARE > 0, set by the runtime where it pays, RuntimeOptions.shareLoads): on
 // lavapipe every storage load, even one whose address is the same in all lanes, runs as a loop over
@@ -23,7 +24,7 @@
 // ... of the tile (`gemm_own_row`) and each lane reads the R values from their owners (`lane_read`).
 //#include lanes
 override WG: u32 = 64u;               // lanes per workgroup
-override COL_LANES: u32 = 64u;        // lanes along the columns; the others take further row groups
+override COL_LANES: u32 = 64u;        // lanes along the columns, the others take further row groups; 0: narrow, from mm_col_lanes()
 override SHARE: u32 = 0u;             // lanes that share A's loads (at least 4, the smallest subgroup size); 0: none
 const R: u32 = 16u;                   // rows per lane
 const OWN: u32 = 4u;                  // rows of A a lane loads per k when sharing: R / SHARE at most
@@ -33,24 +34,34 @@ alias BRow = array<vec4f, C>;         // B[k, n0 .. n0 + 4C)
 
 struct Tile { r0: u32, n0: u32, ok: bool }  // rows [r0, r0 + R), columns [n0, n0 + 4C); ok: r0 < rows
 
+// Lanes along the columns. The narrow layouts (fewer than WG: 1, 2 or 4 of 8) share one pipeline
+// and read the count from a uniform, since each pipeline costs seconds of LLVM on lavapipe; a wide
+// one (WG) is a constant, its own pipeline, and may share loads.
+fn gemm_col_lanes() -> u32 {
+  if (COL_LANES == 0u) { return mm_col_lanes(); }
+  return COL_LANES;
+}
+
 fn gemm_col_groups(cols: u32) -> u32 {
-  return (cols + 4u * C * COL_LANES - 1u) / (4u * C * COL_LANES);
+  let lanes = gemm_col_lanes();
+  return (cols + 4u * C * lanes - 1u) / (4u * C * lanes);
 }
 
 // Workgroup tiles covering a rows x cols output (the workgroups of one K split).
 fn gemm_tiles(rows: u32, cols: u32) -> u32 {
-  let rowTile = R * (WG / COL_LANES);
+  let rowTile = R * (WG / gemm_col_lanes());
   return ((rows + rowTile - 1u) / rowTile) * gemm_col_groups(cols);
 }
 
 // Lane `lid`'s rows and columns in workgroup tile t.
 fn gemm_tile(t: u32, lid: u32, rows: u32, cols: u32) -> Tile {
   let colGroups = gemm_col_groups(cols);
+  let lanes = gemm_col_lanes();
   let wide = COL_LANES == WG;
-  let lc = select(lid % COL_LANES, lid, wide);
-  let lr = select(lid / COL_LANES, 0u, wide);
-  let r0 = ((t / colGroups) * (WG / COL_LANES) + lr) * R;
-  return Tile(r0, ((t % colGroups) * COL_LANES + lc) * 4u * C, r0 < rows);
+  let lc = select(lid % lanes, lid, wide);
+  let lr = select(lid / lanes, 0u, wide);
+  let r0 = ((t / colGroups) * (WG / lanes) + lr) * R;
+  return Tile(r0, ((t % colGroups) * lanes + lc) * 4u * C, r0 < rows);
 }
 
 // Whether this dispatch shares A's loads: every lane of the workgroup has the tile's rows, and each

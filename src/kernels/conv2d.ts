@@ -3,7 +3,7 @@ import { kernel, ceilDiv, type Constants } from '../gpu/kernel.js';
 import type { BufferView, Runtime } from '../gpu/runtime.js';
 import { epilogue, reduceSplits, type Epilogue } from './matmul.js';
 import { transpose } from './layout.js';
-import { lanesFor, lanesOf, ROWS, tiles } from './tiling.js';
+import { laneArgs, lanesOf, lanesOn, ROWS, tiles } from './tiling.js';
 import { planChunks } from '../gpu/chunks.js';
 
 const TARGET_WORKGROUPS = 256;
@@ -55,14 +55,14 @@ export function convGeometry(
   return { ...s, stride, dil, padY, padX, OH, OW };
 }
 
-type ConvParams = ConvGeometry & { pChunk: number; splits: number; split0: number; tap0: number; taps: number; yOff: number } & Epilogue;
+type ConvParams = ConvGeometry & { pChunk: number; splits: number; split0: number; tap0: number; taps: number; yOff: number; colLanes: number } & Epilogue;
 
 const on = (c: Constants, k: string): boolean => c[k] === true;
 
 const forwardKernel = kernel<ConvParams>({
   shader: 'conv2d',
   entry: 'forward',
-  workgroups: (p, c) => tiles(p.N * p.OH * p.OW, p.Cout, lanesOf(c)),
+  workgroups: (p, c) => tiles(p.N * p.OH * p.OW, p.Cout, lanesOf(c, p)),
   sizes: (p, c) => ({
     x: p.N * p.H * p.W * p.Cin,
     w: on(c, 'HALF_W') ? 0 : ceilDiv(p.taps * p.Cin * p.Cout, 4),
@@ -75,7 +75,7 @@ const forwardKernel = kernel<ConvParams>({
 const backwardInputKernel = kernel<ConvParams>({
   shader: 'conv2d',
   entry: 'backward_input',
-  workgroups: (p, c) => tiles(p.N * p.H * p.W, p.Cin, lanesOf(c)),
+  workgroups: (p, c) => tiles(p.N * p.H * p.W, p.Cin, lanesOf(c, p)),
   sizes: (p, c) => ({
     w: ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4),
     wh: 0,
@@ -104,7 +104,7 @@ const backwardInputNarrowKernel = kernel<ConvParams>({
 const backwardWeightKernel = kernel<ConvParams>({
   shader: 'conv2d',
   entry: 'backward_weight',
-  workgroups: (p, c) => tiles(p.KH * p.KW * p.Cin, p.Cout, lanesOf(c)) * p.splits,
+  workgroups: (p, c) => tiles(p.KH * p.KW * p.Cin, p.Cout, lanesOf(c, p)) * p.splits,
   sizes: (p, c) => ({
     x: p.N * p.H * p.W * p.Cin,
     bias: 0,
@@ -115,7 +115,7 @@ const backwardWeightKernel = kernel<ConvParams>({
 });
 
 function params(g: ConvGeometry): ConvParams {
-  return { ...g, pChunk: 0, splits: 1, split0: 0, tap0: 0, taps: g.KH * g.KW, yOff: 0, ...epilogue(false, false) };
+  return { ...g, pChunk: 0, splits: 1, split0: 0, tap0: 0, taps: g.KH * g.KW, yOff: 0, colLanes: 0, ...epilogue(false, false) };
 }
 
 /**
@@ -128,8 +128,8 @@ export function conv2dForward(
   rt: Runtime,
   a: { x: BufferView; w: BufferView; half?: boolean; bias?: BufferView; y: BufferView; g: ConvGeometry; relu?: boolean; reluMax?: number },
 ): void {
-  const p = params(a.g);
-  const lanes = lanesFor(p.Cout);
+  const lanes = laneArgs(lanesOn(rt, a.g.Cout));
+  const p = { ...params(a.g), colLanes: lanes.colLanes };
   const half = !!a.half;
   const weights = (w: BufferView) => (half ? { w: rt.empty, wh: w } : { w, wh: rt.empty });
   const split = { items: p.N, per: { x: p.H * p.W * p.Cin * 4, y: p.OH * p.OW * p.Cout * 4 }, chunk: (_: number, N: number) => ({ N }) };
@@ -139,7 +139,7 @@ export function conv2dForward(
     rt.run(forwardKernel, {
       params: { ...p, ...epilogue(!!a.bias, a.relu, a.reluMax) },
       bind: { x: a.x, ...weights(a.w), bias: a.bias ?? rt.empty, y: a.y },
-      constants: { VEC: p.Cout % 4 === 0, HALF_W: half, ...lanes },
+      constants: { VEC: p.Cout % 4 === 0, HALF_W: half, ...lanes.constants },
       split,
     });
     return;
@@ -157,7 +157,7 @@ export function conv2dForward(
       rt.run(forwardKernel, {
         params: { ...p, tap0, taps: n, yOff: s * out },
         bind: { x: a.x, ...weights(w), bias: rt.empty, y: partial },
-        constants: { VEC: p.Cout % 4 === 0, HALF_W: half, ...lanes },
+        constants: { VEC: p.Cout % 4 === 0, HALF_W: half, ...lanes.constants },
       });
     }
     reduceSplits(rt, { partial, out: a.y, n: out, cols: p.Cout, splits: slices, ...(a.bias ? { bias: a.bias } : {}), relu: a.relu, reluMax: a.reluMax });
@@ -185,12 +185,13 @@ export function conv2dBackwardInput(rt: Runtime, a: { dy: BufferView; w: BufferV
   }
   // Columns are input channels: the weights transposed per tap to [KH, KW, Cout, Cin] read along Cin.
   // Whole vec4s: the kernel binds wT as array<vec4f> (an odd KH*KW*Cin*Cout left the last one short).
+  const lanes = laneArgs(lanesOn(rt, p.Cin));
   rt.scratch(ceilDiv(p.KH * p.KW * p.Cin * p.Cout, 4) * 16, 'conv2d.wT', (wT) => {
     transpose(rt, a.w, wT, p.KH * p.KW, p.Cin, p.Cout);
     rt.run(backwardInputKernel, {
-      params: p,
+      params: { ...p, colLanes: lanes.colLanes },
       bind: { w: wT, wh: rt.empty, bias: rt.empty, y: a.dx, dy: a.dy, act: act.act },
-      constants: { VEC: p.Cin % 4 === 0, RELU_MASK: !!a.act, ...lanesFor(p.Cin) },
+      constants: { VEC: p.Cin % 4 === 0, RELU_MASK: !!a.act, ...lanes.constants },
       split: { items: p.N, per: { y: per.y, dy: per.dy, ...(a.act ? { act: per.dy } : {}) }, chunk },
     });
   });
@@ -201,16 +202,17 @@ export function conv2dBackwardInput(rt: Runtime, a: { dy: BufferView; w: BufferV
  * them (and over batch chunks past the binding limit) into partials reduced in a fixed order.
  */
 export function conv2dBackwardWeight(rt: Runtime, a: { x: BufferView; dy: BufferView; dw: BufferView; g: ConvGeometry; act?: BufferView }): void {
-  const full = params(a.g);
+  const layout = lanesOn(rt, a.g.Cout),
+    lanes = laneArgs(layout);
+  const full = { ...params(a.g), colLanes: lanes.colLanes };
   const rows = full.KH * full.KW * full.Cin;
-  const lanes = lanesFor(full.Cout);
   const perX = full.H * full.W * full.Cin * 4,
     perDy = full.OH * full.OW * full.Cout * 4;
   // Images per dispatch: all of them unless a binding would exceed the limit.
   const imagesPerChunk = planChunks('conv2d weight gradient', full.N, [perX, perDy], rt.limits);
   const chunks = ceilDiv(full.N, imagesPerChunk);
   const pixelsPerImage = full.OH * full.OW;
-  const t = tiles(rows, full.Cout, lanes);
+  const t = tiles(rows, full.Cout, layout);
   const splitsPerChunk = Math.max(1, Math.min(ceilDiv(TARGET_WORKGROUPS, t * chunks), ceilDiv(imagesPerChunk * pixelsPerImage, 512)));
   const total = chunks * splitsPerChunk;
   const out = rows * full.Cout;
@@ -226,7 +228,7 @@ export function conv2dBackwardWeight(rt: Runtime, a: { x: BufferView; dy: Buffer
       rt.run(backwardWeightKernel, {
         params: { ...full, N: n, pChunk, splits: splitsPerChunk, split0: c * splitsPerChunk }, // empty splits write zeros
         bind: { x, bias: rt.empty, y: partial, dy4: slice(a.dy), act4: a.act ? slice(a.act) : rt.empty },
-        constants: { VEC: full.Cout % 4 === 0, SAME_TAP: full.Cin % ROWS === 0, RELU_MASK: !!a.act, ...lanes },
+        constants: { VEC: full.Cout % 4 === 0, SAME_TAP: full.Cin % ROWS === 0, RELU_MASK: !!a.act, ...lanes.constants },
       });
     }
     if (total > 1) reduceSplits(rt, { partial, out: a.dw, n: out, cols: full.Cout, splits: total });

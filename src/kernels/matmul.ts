@@ -3,7 +3,7 @@
 // transposed B, or K ranges summed through partials), so a 205 MB fully connected weight works.
 import { kernel, ceilDiv, type Constants } from '../gpu/kernel.js';
 import type { BufferView, Runtime } from '../gpu/runtime.js';
-import { lanesFor, lanesOf, tiles, type Lanes } from './tiling.js';
+import { laneArgs, lanesOf, lanesOn, tiles } from './tiling.js';
 
 /** Below this many workgroups a long K is split, so that every core or SM has work. */
 const TARGET_WORKGROUPS = 64;
@@ -22,6 +22,7 @@ type MatmulParams = {
   bOff: number;
   cOff: number;
   biasOff: number;
+  colLanes: number;
 } & Epilogue;
 type ReduceParams = { n: number; cols: number; splits: number; ldo: number; outOff: number; biasOff: number } & Epilogue;
 
@@ -46,7 +47,7 @@ const extentC = (p: MatmulParams) => (p.splits > 1 ? p.splits * p.M * p.N : p.cO
 const matmulKernel = kernel<MatmulParams>({
   shader: 'matmul',
   entry: 'matmul',
-  workgroups: (p, c) => tiles(p.M, p.N, lanesOf(c)) * p.splits,
+  workgroups: (p, c) => tiles(p.M, p.N, lanesOf(c, p)) * p.splits,
   sizes: (p, c) => ({
     a: extentA(p, c),
     b: on(c, 'HALF_B') ? 0 : ceilDiv(extentB(p, c), 4),
@@ -189,21 +190,11 @@ interface Piece {
   allowSplitK: boolean;
 }
 
-/**
- * The lane layout for N columns. Where lanes share loads across a subgroup (lavapipe), a workgroup
- * runs as one SIMD row of the subgroup's width after another, so a wider one adds nothing but a
- * variant to compile (LLVM takes seconds for each): at most one subgroup of lanes there.
- */
-export function matmulLanes(rt: Pick<Runtime, 'shareLanes'>, N: number): Lanes {
-  const lanes = lanesFor(N),
-    cap = rt.shareLanes;
-  return cap > 0 && lanes.COL_LANES > cap ? { WG: cap, COL_LANES: cap } : lanes;
-}
-
 /** One dispatch; a long K with few output tiles is split within it and reduced in a fixed order. */
 function dispatch(rt: Runtime, q: Piece): void {
-  const lanes = matmulLanes(rt, q.N);
-  const t = tiles(q.M, q.N, lanes);
+  const layout = lanesOn(rt, q.N),
+    lanes = laneArgs(layout);
+  const t = tiles(q.M, q.N, layout);
   let splits = 1;
   if (q.allowSplitK && t < TARGET_WORKGROUPS && q.K >= 2 * MIN_K_PER_SPLIT) {
     const byBinding = Math.floor(rt.limits.maxBindingBytes / (4 * q.M * q.N));
@@ -216,7 +207,7 @@ function dispatch(rt: Runtime, q: Piece): void {
     TRANS_B: q.transB,
     VEC_B: !q.transB && q.N % 4 === 0 && q.ldb % 4 === 0 && q.B.off % 4 === 0,
     HALF_B: q.halfB,
-    ...lanes,
+    ...lanes.constants,
   };
   const b = q.halfB ? { b: rt.empty, bh: q.B.view } : { b: q.B.view, bh: rt.empty };
   const params: MatmulParams = {
@@ -232,6 +223,7 @@ function dispatch(rt: Runtime, q: Piece): void {
     bOff: q.B.off,
     cOff: q.C.off,
     biasOff: q.bias?.off ?? 0,
+    colLanes: lanes.colLanes,
     ...epilogue(!!q.bias, q.relu, q.reluMax),
   };
   if (splits === 1) {

@@ -24,5 +24,26 @@ export function tiles(rows: number, cols: number, l: Lanes): number {
   return ceilDiv(rows, ROWS * (l.WG / l.COL_LANES)) * ceilDiv(cols, COLS * l.COL_LANES);
 }
 
-/** The lane layout from a dispatch's override constants. */
-export const lanesOf = (c: Record<string, number | boolean>): Lanes => ({ WG: Number(c.WG), COL_LANES: Number(c.COL_LANES) });
+/**
+ * The lane layout for `cols` columns on a runtime. Where lanes share loads across a subgroup
+ * (lavapipe), a workgroup runs as one SIMD row of the subgroup's width after another, so a wider one
+ * adds nothing but a pipeline to compile (LLVM takes seconds for each): at most one subgroup there.
+ */
+export function lanesOn(rt: { shareLanes: number }, cols: number): Lanes {
+  const lanes = lanesFor(cols),
+    cap = rt.shareLanes;
+  return cap > 0 && lanes.COL_LANES > cap ? { WG: cap, COL_LANES: cap } : lanes;
+}
+
+/**
+ * A lane layout as a dispatch passes it: a wide layout (every lane on columns) is a pipeline of its
+ * own (WG = COL_LANES: it may share loads, gemm.wgsl), while the narrow ones (1, 2 or 4 column lanes
+ * of 8) share one pipeline (COL_LANES = 0) that reads the count from the uniform `colLanes`: each
+ * pipeline is seconds of LLVM on lavapipe.
+ */
+export function laneArgs(l: Lanes): { constants: { WG: number; COL_LANES: number }; colLanes: number } {
+  return { constants: { WG: l.WG, COL_LANES: l.COL_LANES === l.WG ? l.WG : 0 }, colLanes: l.COL_LANES };
+}
+
+/** The lane layout of a dispatch, from its WG constant and colLanes uniform. */
+export const lanesOf = (c: Record<string, number | boolean>, p: { colLanes: number }): Lanes => ({ WG: Number(c.WG), COL_LANES: p.colLanes });
