@@ -400,7 +400,7 @@ async function inferRun(argv: string[], folder: OutFolder): Promise<void> {
       // Stages of one image (the pyramid's scales through the trunk and heads, then the masks): shown
       // for a lone image, where a photo takes seconds, and on a terminal, where the line is rewritten.
       const showStages = mine.length === 1 || process.stderr.isTTY;
-      // The first run's compiling (up to a minute on lavapipe) is shown whatever the number of images.
+      // The first run's compiling (about 20 s on a 2-core CPU with lavapipe) is shown whatever the number of images.
       const onProgress = (i: number) => (e: InferProgress) => {
         if (showStages || e.stage === 'compile') progress.stage(i, stageLine(e));
       };

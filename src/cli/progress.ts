@@ -48,7 +48,7 @@ export function stageLine(e: InferProgress): string {
 }
 
 /** What a process's first inference says while its GPU kernels compile. */
-export const COMPILE_LINE = 'compiling GPU kernels (a first run on a machine takes up to a minute)…';
+export const COMPILE_LINE = 'compiling GPU kernels (a first run on a machine only: about 20 s on a 2-core CPU)…';
 
 /** Throughput that reads sensibly at any speed: "12.5 images/s", or "4.2 s/image" below one a second. */
 export function rateText(items: number, secs: number, unit: string): string {

@@ -654,7 +654,7 @@ export async function encode(model: DenseModel, source: ImageInput, o: EncodeOpt
   };
   checkAbort(o.signal);
   // A runtime's first inference compiles its GPU kernels as it first dispatches them (lavapipe: LLVM,
-  // one pipeline at a time, up to a minute with an empty shader cache), so its first stage event
+  // one pipeline at a time, about 20 s on a 2-core CPU with an empty shader cache), so its first stage event
   // comes late: the 'compile' stage says why beforehand.
   if (!inferredOn.has(rt)) {
     inferredOn.add(rt);
