@@ -354,8 +354,10 @@ test('NMS: survivors chosen on the coarse masks of the ranked pool; a refining m
     'the suppression drops windows on this image',
   );
   const c = (await coarse.everything({ proposals: 30, nms: 0.7 })).proposals;
-  assert.equal(c.map(key), expected.map(key), 'coarse: greedy NMS over the ranked pool');
+  assert.equal(c.map(key), expected.map(key), 'coarse: greedy NMS over the ranked pool (pasted in chunks until enough survive)');
   assert.equal(runs(c), runs(expected));
+  const five = (await coarse.everything({ proposals: 5, nms: 0.7 })).proposals;
+  assert.equal(five.map(key), nms(pool, 0.7, 5).map(key), 'the first chunk alone when it has enough survivors');
   const f = await fine.everything({ proposals: 30, nms: 0.7 });
   assert.equal(f.proposals.map(key), expected.map(key), 'refined: the windows chosen on the coarse masks');
   assert.equal(

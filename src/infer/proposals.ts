@@ -12,7 +12,7 @@ import { imageFromInput, type ImageInput } from '../data/image-input.js';
 import { area, contains, toBbox, type RLE } from '../data/rle.js';
 import { rleToPolygons, type PolygonOptions } from '../data/polygon.js';
 import { checkAbort } from './abort.js';
-import { nms } from './results.js';
+import { survivesNms } from './results.js';
 
 export interface InferOptions {
   /** Proposals to keep per image (global top-N by objectness over all scales). */
@@ -248,11 +248,17 @@ export class ImageEncoding {
     else {
       // The survivors are chosen on the coarse masks of the whole ranked pool (the official order:
       // score, then refine the kept windows), so refinement costs only what is returned.
+      // Greedy NMS keeps a prefix's survivors, so the pool is pasted a chunk at a time, until n survive.
       const origin = new Map<Proposal, Candidate>();
-      const ranked = await this.materialize(top, threshold, t, { ...o, keep: pool, power: rerank?.power, coarse: true, origin });
-      const t1 = performance.now();
-      const kept = nms(ranked, o.nms ?? defaults.nms, n);
-      t.topN += performance.now() - t1;
+      const kept: Proposal[] = [];
+      let seen = 0;
+      const enough = (ps: Proposal[]): boolean => {
+        const t1 = performance.now();
+        for (; seen < ps.length && kept.length < n; seen++) if (survivesNms(ps[seen]!, kept, o.nms ?? defaults.nms)) kept.push(ps[seen]!);
+        t.topN += performance.now() - t1;
+        return kept.length >= n;
+      };
+      await this.materialize(top, threshold, t, { ...o, keep: pool, power: rerank?.power, coarse: true, origin, chunk: Math.max(2 * n, 64), enough });
       if (!this.refining) proposals = kept;
       else {
         const refined = await this.materialize(
@@ -467,6 +473,10 @@ export class ImageEncoding {
       coarse?: boolean;
       /** Filled with each proposal's window. */
       origin?: Map<Proposal, Candidate>;
+      /** Masks pasted at once (default: all, or REFINE_CHUNK when refining). */
+      chunk?: number;
+      /** Asked after each chunk with the proposals so far: true stops (the rest are not pasted). */
+      enough?: (proposals: Proposal[]) => boolean;
       timeStages?: boolean;
       onProgress?: (e: InferProgress) => void;
       signal?: AbortSignal;
@@ -519,7 +529,7 @@ export class ImageEncoding {
       const H = this.height,
         W = this.width;
       const scales = this.scales.map((s) => s / this.f);
-      const chunk = refining ? REFINE_CHUNK : Math.max(1, top.length);
+      const chunk = o.chunk ?? (refining ? REFINE_CHUNK : Math.max(1, top.length));
       const proposals: Proposal[] = [];
       for (let i0 = 0; i0 < top.length; i0 += chunk) {
         const part = top.slice(i0, i0 + chunk);
@@ -543,7 +553,16 @@ export class ImageEncoding {
           partRows.dispose();
           await stage('refine', t0);
           t0 = performance.now();
-        } else logits = coarse!;
+        } else
+          logits =
+            part.length === top.length
+              ? coarse!
+              : noGrad(() =>
+                  gatherRows(
+                    coarse!,
+                    order.map((j) => i0 + j),
+                  ),
+                );
         const wins = part.map((cand) => windowOf(cand, scales[cand.scale]!, S, stride));
         const runs: RLE[] = new Array(part.length);
         try {
@@ -581,6 +600,7 @@ export class ImageEncoding {
           o.origin?.set(p, cand);
         });
         t.rle += performance.now() - t0;
+        if (o.enough?.(proposals)) break;
       }
       o.onProgress?.({ stage: 'paste', done: 1, total: 1 });
       o.onProgress?.({ stage: 'rle', done: 1, total: 1 });

@@ -55,19 +55,23 @@ export function nms(proposals: Proposal[], threshold: number, limit = Infinity):
   const kept: Proposal[] = [];
   for (const p of proposals) {
     if (kept.length >= limit) break;
-    if (
-      kept.length === 0 ||
-      Math.max(
-        ...iou(
-          [p.rle],
-          kept.map((k) => k.rle),
-          kept.map(() => false),
-        )[0]!,
-      ) <= threshold
-    )
-      kept.push(p);
+    if (survivesNms(p, kept, threshold)) kept.push(p);
   }
   return kept;
+}
+
+/** Whether `p` overlaps none of the better proposals `kept` by a mask IoU over `threshold` (one step of nms()). */
+export function survivesNms(p: Proposal, kept: Proposal[], threshold: number): boolean {
+  return (
+    kept.length === 0 ||
+    Math.max(
+      ...iou(
+        [p.rle],
+        kept.map((k) => k.rle),
+        kept.map(() => false),
+      )[0]!,
+    ) <= threshold
+  );
 }
 
 /**
