@@ -2,8 +2,9 @@
 // one run (the same trunk, heads, windows and ranking; only the masks differ), on the fixed
 // validation photos of ../shared/data/coco-subset-2017 and ../shared/data/coco-person-2017 (no
 // shipped model trained on them): COCO mask and box AR@10/100/1000, mask recall at IoU 0.5, 0.75 and
-// 0.85 with 100 proposals, as the model infers (its config's NMS) and with no NMS (the paper's); the time of one whole propose() on 640x480 photos (the two alternated);
-// a click after encode(); and pictures of validation photos, refined beside coarse, in docs/.
+// 0.85 with 100 proposals, as the model infers (its config's NMS) and with no NMS (the paper's);
+// the time of one whole propose() on 640x480 photos (the two alternated); a click after encode();
+// and pictures of validation photos, refined beside coarse, in docs/.
 // Writes bench/refine.json and a section of bench/RESULTS.md.
 //
 //   node dist/bench/refine.js [--model models/mobile-coco] [--sets DIR,DIR] [--limit N]

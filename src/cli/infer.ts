@@ -53,7 +53,7 @@ annotations are in the pixels as stored.
   --threshold P     mask probability threshold, in (0, 1) (default: the model's, else 0.2)
   --nms T           drop proposals whose mask IoU with a better one exceeds T, in (0, 1],
                     keeping the best N of a ten times longer ranking, chosen on the coarse masks
-                    (a refining model refines only the survivors) (default: the model's;
+                    (a refining model refines only the survivors); default: the model's;
                     mobile-coco uses 0.8, chosen on training photos for AR@100; 1 = none, as in the paper)
   --rerank P:A|off  rank the best P windows by objectness x confidence^A, a mask's confidence being
                     the mean probability of the pixels it claims; P from 1 to 100000, A >= 0

@@ -238,7 +238,8 @@ export class ImageEncoding {
       for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) cands.push({ score: m.scores[r * m.cols + c]!, scale: k, r, c });
     });
     cands.sort(byRank);
-    const suppress = (o.nms ?? defaults.nms) < 1;
+    const nmsAt = o.nms ?? defaults.nms,
+      suppress = nmsAt < 1;
     const pool = Math.max(n, rerank ? rerank.pool : suppress ? Math.min(10 * n, 2000) : n);
     const top = cands.slice(0, pool);
     t.topN += performance.now() - t0;
@@ -254,7 +255,7 @@ export class ImageEncoding {
       let seen = 0;
       const enough = (ps: Proposal[]): boolean => {
         const t1 = performance.now();
-        for (; seen < ps.length && kept.length < n; seen++) if (survivesNms(ps[seen]!, kept, o.nms ?? defaults.nms)) kept.push(ps[seen]!);
+        for (; seen < ps.length && kept.length < n; seen++) if (survivesNms(ps[seen]!, kept, nmsAt)) kept.push(ps[seen]!);
         t.topN += performance.now() - t1;
         return kept.length >= n;
       };
